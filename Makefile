@@ -1,0 +1,39 @@
+# `make serve` and `make test` are all a new machine needs (see README.md).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: serve test venv browser services bench
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+serve: venv
+	$(PY) manage.py migrate --noinput
+	@echo "optsite: open http://$(HOST):$(PORT)/ and sign up"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) optsite.asgi:application
+
+# Debian's Chromium and its driver for the browser tests, Redis for the channel-layer tests.
+browser:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing$$missing"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: venv browser
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) bench/bench_core.py
+	$(PY) bench/bench_live.py

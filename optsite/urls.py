@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from optsite import views
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/runs/", permanent=False)),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("runs.urls")),
+]

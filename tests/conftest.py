@@ -1,0 +1,56 @@
+"""Shared fixtures: users alice and charlie, logged-in clients, authenticated WebSocket communicators."""
+
+import multiprocessing
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+# The live server of the browser tests is started in a child process; forking after async tests
+# have run leaves it hanging, so always spawn.
+multiprocessing.set_start_method("spawn", force=True)
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def alice(db):
+    return get_user_model().objects.create_user("alice", "alice@example.org", PASSWORD)
+
+
+@pytest.fixture
+def charlie(db):
+    return get_user_model().objects.create_user("charlie", "charlie@example.org", PASSWORD)
+
+
+@pytest.fixture
+def alice_client(alice):
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def charlie_client(charlie):
+    client = Client()
+    client.force_login(charlie)
+    return client
+
+
+def session_cookie(user) -> str:
+    """A real session for `user`, as the browser would send it."""
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def communicator(path: str, user=None, origin: str = "http://localhost") -> WebsocketCommunicator:
+    """A WebsocketCommunicator on the real ASGI application (auth and origin checks included)."""
+    from optsite.asgi import application
+
+    headers = [(b"origin", origin.encode())]
+    if user is not None:
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_cookie(user)}".encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
