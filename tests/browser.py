@@ -1,0 +1,98 @@
+"""Real-browser test support: a live daphne server (ChannelsLiveServerTestCase) and Debian's Chromium.
+
+Every browser test class derives from BrowserTestCase; `self.browser` is a fresh headless Chromium
+per test and `self.screenshot(name)` saves tests/screenshots/<name>.png to be looked at.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from channels.testing import ChannelsLiveServerTestCase
+from django.contrib.auth import get_user_model
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+PASSWORD = "correct horse battery staple"
+
+
+def make_browser(profile_dir: str, width: int = 1440, height: int = 1000) -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile_dir}", f"--window-size={width},{height}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.mark.browser
+class BrowserTestCase(ChannelsLiveServerTestCase):
+    host = "localhost"
+    serve_static = True
+    wait_seconds = 30
+
+    def setUp(self):
+        super().setUp()
+        self._profile = tempfile.mkdtemp(prefix="optsite-chromium-")
+        self.browser = make_browser(self._profile)
+        self.addCleanup(self._close_browser)
+
+    def _close_browser(self):
+        self.browser.quit()
+        shutil.rmtree(self._profile, ignore_errors=True)
+
+    # -- helpers -------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return self.live_server_url + path
+
+    def wait(self, timeout: float | None = None) -> WebDriverWait:
+        return WebDriverWait(self.browser, timeout or self.wait_seconds)
+
+    def wait_for(self, css: str, timeout: float | None = None):
+        return self.wait(timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def wait_visible(self, css: str, timeout: float | None = None):
+        return self.wait(timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def wait_text(self, css: str, text: str, timeout: float | None = None):
+        return self.wait(timeout).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+
+    def find(self, css: str):
+        return self.browser.find_element(By.CSS_SELECTOR, css)
+
+    def find_all(self, css: str):
+        return self.browser.find_elements(By.CSS_SELECTOR, css)
+
+    def create_user(self, username: str = "alice"):
+        return get_user_model().objects.create_user(username, f"{username}@example.org", PASSWORD)
+
+    def log_in(self, username: str = "alice"):
+        """Log in through the real login form."""
+        self.browser.get(self.url("/accounts/login/"))
+        self.find("#id_username").send_keys(username)
+        self.find("#id_password").send_keys(PASSWORD)
+        self.find("form button[type=submit]").click()
+        self.wait_for("#nav-user")
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.browser.save_screenshot(str(path))
+        return path
+
+    def console_errors(self) -> list[str]:
+        """Severe messages the page logged (uncaught errors, failed loads)."""
+        return [e["message"] for e in self.browser.get_log("browser") if e["level"] == "SEVERE"]
