@@ -1,0 +1,68 @@
+"""Settings from the environment are parsed strictly: a typo fails loudly at start-up."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from optsite.env import env_bool, env_int, env_list
+
+
+@pytest.mark.parametrize("raw, expected", [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
+                                           ("0", False), ("false", False), ("No", False), ("", False)])
+def test_booleans_accept_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("OPTSITE_FLAG", raw)
+    assert env_bool("OPTSITE_FLAG", not expected) is expected
+
+
+def test_a_boolean_typo_is_refused_with_its_name(monkeypatch):
+    monkeypatch.setenv("DEBUG", "treu")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG='treu' is not a boolean"):
+        env_bool("DEBUG", False)
+
+
+def test_unset_values_take_the_default(monkeypatch):
+    monkeypatch.delenv("OPTSITE_UNSET", raising=False)
+    assert env_bool("OPTSITE_UNSET", True) is True
+    assert env_int("OPTSITE_UNSET", 7) == 7
+    assert env_list("OPTSITE_UNSET", ["a"]) == ["a"]
+
+
+def test_integers_are_checked_for_form_and_minimum(monkeypatch):
+    monkeypatch.setenv("OPTSITE_N", " 12 ")
+    assert env_int("OPTSITE_N", 1) == 12
+    monkeypatch.setenv("OPTSITE_N", "1e3")
+    with pytest.raises(ImproperlyConfigured, match="not a whole number"):
+        env_int("OPTSITE_N", 1)
+    monkeypatch.setenv("OPTSITE_N", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env_int("OPTSITE_N", 5, minimum=1)
+
+
+def test_host_lists_are_comma_separated_and_trimmed(monkeypatch):
+    monkeypatch.setenv("ALLOWED_HOSTS", "example.org, lab.local ,,")
+    assert env_list("ALLOWED_HOSTS", []) == ["example.org", "lab.local"]
+
+
+def _settings_in_subprocess(env: dict, expr: str) -> str:
+    """Evaluate `expr` against freshly loaded settings with `env` set, as a new server would."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"import django; django.setup(); from django.conf import settings; print({expr})"
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "optsite.settings", **env}
+    out = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_database_url_and_redis_url_select_the_backends():
+    env = {"DATABASE_URL": "postgres://u:p@127.0.0.1:5432/optsite", "REDIS_URL": "redis://127.0.0.1:6390/0"}
+    expr = "settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']['BACKEND']"
+    assert _settings_in_subprocess(env, expr) == (
+        "('django.db.backends.postgresql', 'channels_redis.core.RedisChannelLayer')"
+    )
+
+
+def test_defaults_are_sqlite_in_the_project_root_and_the_in_memory_layer():
+    expr = "settings.DATABASES['default']['NAME'], settings.CHANNEL_LAYERS['default']['BACKEND']"
+    out = _settings_in_subprocess({"DATABASE_URL": "", "REDIS_URL": ""}, expr)
+    assert "db.sqlite3" in out and "channels.layers.InMemoryChannelLayer" in out
