@@ -58,7 +58,7 @@ def test_database_url_and_redis_url_select_the_backends():
     env = {"DATABASE_URL": "postgres://u:p@127.0.0.1:5432/optsite", "REDIS_URL": "redis://127.0.0.1:6390/0"}
     expr = "settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']['BACKEND']"
     assert _settings_in_subprocess(env, expr) == (
-        "('django.db.backends.postgresql', 'channels_redis.core.RedisChannelLayer')"
+        "django.db.backends.postgresql channels_redis.core.RedisChannelLayer"
     )
 
 
