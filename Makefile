@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test venv browser services bench
+.PHONY: serve test venv system-packages bench
 
 venv: $(VENV)/.installed
 
@@ -19,19 +19,20 @@ serve: venv
 	@echo "optsite: open http://$(HOST):$(PORT)/ and sign up"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) optsite.asgi:application
 
-# Debian's Chromium and its driver for the browser tests, Redis for the channel-layer tests.
-browser:
+# Debian's Chromium and its driver for the browser tests; Redis and PostgreSQL for the scale-out tests.
+system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		echo "installing$$missing"; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: venv browser
+test: venv system-packages
 	$(PY) -m pytest
 
 bench: venv
