@@ -1,8 +1,19 @@
 from django.urls import path
 
+from runs import exports, history  # history, compare, exports block
+
 # Each block is owned by one module; add routes to your own block only.
 urlpatterns = [
     # JSON API and CSV (runs/api.py)
     # pages: new run, run detail/replay (runs/views.py)
     # history, compare, exports (runs/history.py, runs/exports.py)
+    path("runs/", history.history, name="history"),
+    path("runs/rows/", history.history_rows, name="history-rows"),
+    path("runs/compare/", history.compare, name="compare"),
+    path("runs/compare/summary.csv", exports.summary_csv, name="compare-summary-csv"),
+    path("runs/<int:run_id>/relabel/", history.relabel, name="run-relabel"),
+    path("runs/<int:run_id>/delete/", history.delete, name="run-delete"),
+    path("runs/<int:run_id>/clone/", history.clone, name="run-clone"),
+    path("runs/<int:run_id>/export.json", exports.export_json, name="run-export-json"),
+    path("api/runs/<int:run_id>/series/", exports.series, name="run-series"),
 ]

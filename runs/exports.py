@@ -1,0 +1,357 @@
+"""Exports and large-run data: the full JSON export of a run, the comparison summary (and its CSV),
+and the server-side downsampled series that plots of large runs draw.
+
+Endpoints (all owner-only; someone else's run answers 404):
+- GET /runs/<id>/export.json               the Run, its result and every stored step, streamed
+- GET /runs/compare/summary.csv?ids=3,4    one row per compared run (see SUMMARY_COLUMNS)
+- GET /api/runs/<id>/series/?points=N[&from=SEQ][&to=SEQ][&x=all|none|0,1]
+      columns seq/nit/nfev/njev/elapsed/fun/phase (+ x) of at most N steps, keeping every bucket's
+      first/last/min/max fun (runs/downsample.py); from/to narrow to a seq window (zooming).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from functools import lru_cache
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from runs import downsample
+from runs.models import Run, Step
+
+EXPORT_CHUNK = 2000  # steps per database round trip and per streamed piece
+DEFAULT_POINTS = 1000
+
+
+# -- shared helpers -----------------------------------------------------------------------------
+def owned_run(request, run_id) -> Run:
+    """The user's run `run_id`, or 404 (never reveal that someone else's run exists)."""
+    return get_object_or_404(Run, pk=run_id, owner=request.user)
+
+
+def finite(v):
+    """A number fit for JSON/CSV: nan and inf become None (PROTOCOL: non-finite -> null)."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+@lru_cache(maxsize=512)
+def _known_minimum(problem: str, params_json: str, dim: int | None):
+    try:
+        from runs.optim import get_problem
+
+        return get_problem(problem).known_minimum(json.loads(params_json), dim)
+    except Exception:  # unknown problem (renamed/removed) or bad stored params: f* is unknown
+        return None
+
+
+def known_minimum(run: Run) -> dict | None:
+    """{"x": x*, "f": f*} for the run's problem, coefficients and dimension, or None."""
+    spec = run.spec or {}
+    params = json.dumps(spec.get("params") or {}, sort_keys=True)
+    return _known_minimum(run.problem, params, spec.get("dim"))
+
+
+def problem_text(run: Run) -> str:
+    """'rosenbrock(a=1, b=100), 2-D' — the problem with its coefficients and dimension."""
+    spec = run.spec or {}
+    params = spec.get("params") or {}
+    coeffs = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    dim = spec.get("dim")
+    text = f"{run.problem}({coeffs})" if coeffs else run.problem
+    return f"{text}, {dim}-D" if dim else text
+
+
+def _short(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def run_dict(run: Run) -> dict:
+    """The PROTOCOL Run object (B's serializer when present, so every endpoint says the same)."""
+    try:
+        from runs.services import run_to_dict
+    except ImportError:
+        run_to_dict = None
+    if run_to_dict is not None:
+        return run_to_dict(run)
+    spec = run.spec or {}
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {
+        "id": run.pk, "url": run.get_absolute_url(), "owner": run.owner.get_username(),
+        "method": run.method, "problem": run.problem, "params": spec.get("params", {}),
+        "dim": spec.get("dim"), "bounds": spec.get("bounds"), "x0": spec.get("x0"),
+        "options": spec.get("options", {}), "status": run.status, "created": iso(run.created),
+        "started": iso(run.started), "finished": iso(run.finished), "n_steps": run.n_steps,
+        "result": run.result, "error": run.error or None, "label": run.label,
+    }
+
+
+# -- summary (compare page and its CSV) ---------------------------------------------------------
+SUMMARY_COLUMNS = [
+    # key, heading, lower-is-better (None: not ranked)
+    ("id", "run", None),
+    ("label", "label", None),
+    ("method", "method", None),
+    ("problem", "problem", None),
+    ("fun", "final f", True),
+    ("gap", "f - f*", True),
+    ("dist", "distance to x*", True),
+    ("nit", "iterations", True),
+    ("nfev", "evaluations", True),
+    ("njev", "gradient evaluations", True),
+    ("elapsed", "wall time (s)", True),
+    ("status", "status", None),
+    ("reason", "termination reason", None),
+]
+RANKED = [k for k, _, lower in SUMMARY_COLUMNS if lower]
+
+
+def last_step(run: Run) -> dict | None:
+    data = Step.objects.filter(run=run).order_by("-seq").values_list("data", flat=True).first()
+    return json.loads(data) if data else None
+
+
+def termination_reason(run: Run) -> str:
+    result = run.result or {}
+    if run.status == Run.Status.FAILED:
+        return run.error or "failed"
+    if run.status == Run.Status.STOPPED:
+        return result.get("reason") or result.get("message") or "stopped by the user"
+    if run.status == Run.Status.INTERRUPTED:
+        return "interrupted (the server went away); it can be resumed"
+    if run.is_active:
+        return f"still {run.status}"
+    return result.get("reason") or result.get("message") or ""
+
+
+def run_summary(run: Run) -> dict:
+    """Final figures of a run (the result when there is one, else its latest stored step)."""
+    result = run.result or {}
+    step = None if result.get("x") is not None else last_step(run)
+    x = result.get("x") if result.get("x") is not None else (step or {}).get("x")
+    fun = finite(result.get("fun")) if "fun" in result else finite(run.best_fun)
+    if fun is None and step:
+        fun = finite(step.get("fun"))
+    known = known_minimum(run)
+    gap = dist = None
+    if known is not None:
+        if fun is not None:
+            gap = fun - known["f"]
+        if x is not None and len(x) == len(known["x"]) and all(v is not None for v in x):
+            dist = math.sqrt(sum((a - b) ** 2 for a, b in zip(x, known["x"])))
+    njev = result.get("njev")
+    if njev is None:
+        step = step or last_step(run)
+        njev = (step or {}).get("njev", 0)
+    return {
+        "id": run.pk, "label": run.label, "method": run.method, "problem": problem_text(run),
+        "fun": fun, "gap": gap, "dist": dist,
+        "nit": result.get("nit", run.nit), "nfev": result.get("nfev", run.nfev), "njev": njev,
+        "elapsed": run.elapsed, "status": run.status, "reason": termination_reason(run),
+        "f_star": None if known is None else known["f"],
+        "x_star": None if known is None else known["x"], "x": x,
+    }
+
+
+def mark_best(summaries: list[dict]) -> dict[str, set[int]]:
+    """{column: {run ids holding that column's best value}} — ties all count as best."""
+    best: dict[str, set[int]] = {}
+    for key in RANKED:
+        values = [(s[key], s["id"]) for s in summaries if s[key] is not None]
+        if len(values) < 2:
+            continue
+        low = min(v for v, _ in values)
+        best[key] = {i for v, i in values if v == low}
+    return best
+
+
+# -- views --------------------------------------------------------------------------------------
+def _step_chunks(run_id: int):
+    """Yield lists of Step.data texts in seq order, EXPORT_CHUNK at a time (keyset pagination)."""
+    after = -1
+    while True:
+        rows = list(
+            Step.objects.filter(run_id=run_id, seq__gt=after).order_by("seq").values_list("seq", "data")[:EXPORT_CHUNK]
+        )
+        if not rows:
+            return
+        after = rows[-1][0]
+        yield [data for _, data in rows]
+
+
+def _export_head(run: Run) -> bytes:
+    head = {
+        "format": "optsite-run-export",
+        "version": 1,
+        "exported": timezone.now().isoformat(),
+        "run": run_dict(run),
+        "result": run.result,
+        "summary": {k: v for k, v in run_summary(run).items() if k not in ("x",)},
+    }
+    # Steps go last and are written as stored (already PROTOCOL JSON): no re-encoding.
+    return json.dumps(_clean(head), allow_nan=False)[:-1].encode() + b', "steps": ['
+
+
+def _clean(v):
+    """Non-finite floats anywhere in stored JSON fields become None (valid JSON, PROTOCOL rule)."""
+    if isinstance(v, float):
+        return finite(v)
+    if isinstance(v, dict):
+        return {k: _clean(i) for k, i in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(i) for i in v]
+    return v
+
+
+def _pieces(first: bool, datas: list[str]) -> bytes:
+    body = ",\n".join(datas)
+    return (("\n" if first else ",\n") + body).encode()
+
+
+@require_GET
+def export_json(request, run_id: int):
+    """Every stored step of the run plus the run and its result, streamed in chunks."""
+    run = owned_run(request, run_id)
+    filename = f"optsite-run-{run.pk}.json"
+    head = _export_head(run)
+
+    if isinstance(request, ASGIRequest):
+        # Under daphne an async iterator streams for real (a sync one would be buffered whole).
+        async def body():
+            yield head
+            first = True
+            chunks = _step_chunks(run.pk)
+            while True:
+                datas = await sync_to_async(next, thread_sensitive=True)(chunks, None)
+                if datas is None:
+                    break
+                yield _pieces(first, datas)
+                first = False
+            yield b"\n]}\n"
+
+        content = body()
+    else:
+        def body_sync():
+            yield head
+            for i, datas in enumerate(_step_chunks(run.pk)):
+                yield _pieces(i == 0, datas)
+            yield b"\n]}\n"
+
+        content = body_sync()
+    response = StreamingHttpResponse(content, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Steps"] = str(run.n_steps)
+    return response
+
+
+@require_GET
+def series(request, run_id: int):
+    """Columns of at most `points` steps, min/max-preserving, for the plots of (large) runs."""
+    run = owned_run(request, run_id)
+    try:
+        points = downsample.clamp_points(int(request.GET.get("points", DEFAULT_POINTS)))
+        lo = int(request.GET["from"]) if request.GET.get("from", "") != "" else None
+        hi = int(request.GET["to"]) if request.GET.get("to", "") != "" else None
+    except ValueError:
+        return JsonResponse({"error": "points, from and to must be whole numbers"}, status=400)
+    x_param = request.GET.get("x", "all").strip().lower()
+    if x_param in ("all", "none"):
+        x_dims = x_param
+    else:
+        try:
+            x_dims = sorted({int(i) for i in x_param.split(",") if i.strip() != ""})
+        except ValueError:
+            return JsonResponse({"error": "x must be all, none or a list of component numbers like 0,1"}, status=400)
+        if any(i < 0 for i in x_dims):
+            return JsonResponse({"error": "x components start at 0"}, status=400)
+
+    steps = Step.objects.filter(run=run)
+    if lo is not None:
+        steps = steps.filter(seq__gte=lo)
+    if hi is not None:
+        steps = steps.filter(seq__lte=hi)
+    # Pass 1: only seq and fun of the window (cheap even for 100,000 rows).
+    scan = list(steps.order_by("seq").values_list("seq", "fun"))
+    keep = downsample.keep_indices([f for _, f in scan], points) if scan else []
+    seqs = [scan[i][0] for i in keep]
+    # Pass 2: the kept rows' scalar columns, and x parsed from the stored JSON only for them.
+    fields = ["seq", "nit", "nfev", "njev", "elapsed", "fun", "phase"]
+    if x_dims != "none":
+        fields.append("data")
+    rows = {}
+    for start in range(0, len(seqs), 5000):  # stay under SQLite's bound-parameter limit
+        for row in Step.objects.filter(run=run, seq__in=seqs[start:start + 5000]).values_list(*fields):
+            rows[row[0]] = row
+    ordered = [rows[s] for s in seqs if s in rows]
+    out = {
+        "run_id": run.pk,
+        "status": run.status,
+        "n_steps": len(scan) if lo is None and hi is None else run.n_steps,
+        "window": {"from": scan[0][0] if scan else lo, "to": scan[-1][0] if scan else hi, "count": len(scan)},
+        "points": points,
+        "downsampled": len(ordered) < len(scan),
+        "count": len(ordered),
+    }
+    for i, name in enumerate(fields[:7]):
+        col = [r[i] for r in ordered]
+        out[name] = [finite(v) for v in col] if name in ("fun", "elapsed") else col
+    if x_dims != "none":
+        xs = []
+        for r in ordered:
+            x = json.loads(r[7]).get("x") or []
+            xs.append(x if x_dims == "all" else [x[i] if i < len(x) else None for i in x_dims])
+        out["x"] = xs
+        out["x_dims"] = x_dims
+    finite_scan = [(f, s) for s, f in scan if f is not None and math.isfinite(f)]
+    out["best"] = None if not finite_scan else dict(zip(("fun", "seq"), min(finite_scan)))
+    return JsonResponse(out)
+
+
+def summary_csv_response(runs: list[Run]) -> HttpResponse:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    keys = [k for k, _, _ in SUMMARY_COLUMNS]
+    writer.writerow([h for _, h, _ in SUMMARY_COLUMNS] + ["f*", "best in"])
+    summaries = [run_summary(r) for r in runs]
+    best = mark_best(summaries)
+    for s in summaries:
+        marks = [k for k in RANKED if s["id"] in best.get(k, ())]
+        writer.writerow(
+            [_csv_value(s[k]) for k in keys] + [_csv_value(s["f_star"]), " ".join(marks)]
+        )
+    response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+    name = "-".join(str(r.pk) for r in runs)
+    response["Content-Disposition"] = f'attachment; filename="optsite-compare-{name}.csv"'
+    return response
+
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)  # full precision, round-trips
+    return v
+
+
+@require_GET
+def summary_csv(request):
+    from runs.history import parse_compare_ids, CompareIdsError
+
+    try:
+        ids = parse_compare_ids(request)
+    except CompareIdsError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    runs = {r.pk: r for r in Run.objects.filter(owner=request.user, pk__in=ids)}
+    if len(runs) != len(ids):
+        raise Http404("No such run")
+    return summary_csv_response([runs[i] for i in ids])

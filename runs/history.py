@@ -1,0 +1,400 @@
+"""History (/runs/), compare (/runs/compare/) and the per-run actions relabel, delete and clone.
+
+Thin views: fetch with ownership (someone else's run is a 404), validate, act, redirect. Filters,
+sort and pagination are plain GET parameters so the page works without JavaScript; history.js
+and compare.js enhance it (live rows, inline relabel, confirm dialogs, plots).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import F
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from runs import exports
+from runs.models import Run, Step
+
+PER_PAGE_CHOICES = (10, 25, 50, 100)
+DEFAULT_PER_PAGE = 25
+MAX_LABEL = Run._meta.get_field("label").max_length
+COMPARE_MIN, COMPARE_MAX = 2, 4
+# Colours of compared runs (colour-blind-safe Okabe-Ito); compare.js uses the same order.
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+
+# sort key -> (heading, ORM ordering or None for computed columns)
+SORTS = {
+    "id": "pk",
+    "label": "label",
+    "created": "created",
+    "method": "method",
+    "problem": "problem",
+    "status": "status",
+    "fun": "best_fun",
+    "gap": None,  # f - f* depends on the problem's known minimum: sorted in Python
+    "nit": "nit",
+    "nfev": "nfev",
+    "elapsed": "elapsed",
+}
+DEFAULT_SORT = "-created"
+
+
+# -- history ------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    run: Run
+    problem_text: str
+    gap: float | None
+    f_star: float | None
+
+    @property
+    def gap_log10(self):
+        return None if self.gap is None or self.gap <= 0 else math.log10(self.gap)
+
+
+def make_row(run: Run) -> Row:
+    known = exports.known_minimum(run)
+    gap = None
+    if known is not None and run.best_fun is not None and math.isfinite(run.best_fun):
+        gap = run.best_fun - known["f"]
+    return Row(run=run, problem_text=exports.problem_text(run), gap=gap,
+               f_star=None if known is None else known["f"])
+
+
+def _filters(request):
+    g = request.GET
+    return {
+        "method": g.get("method", "").strip(),
+        "problem": g.get("problem", "").strip(),
+        "status": g.get("status", "").strip(),
+        "q": g.get("q", "").strip(),
+    }
+
+
+def _per_page(request) -> int:
+    try:
+        per = int(request.GET.get("per", DEFAULT_PER_PAGE))
+    except ValueError:
+        return DEFAULT_PER_PAGE
+    return per if per in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
+
+
+def _sort(request) -> str:
+    sort = request.GET.get("sort", DEFAULT_SORT)
+    return sort if sort.lstrip("-") in SORTS else DEFAULT_SORT
+
+
+def _order(qs, sort: str):
+    key = SORTS[sort.lstrip("-")]
+    desc = sort.startswith("-")
+    expr = F(key).desc(nulls_last=True) if desc else F(key).asc(nulls_last=True)
+    return qs.order_by(expr, "-pk" if desc else "pk")
+
+
+def filtered_runs(request):
+    f = _filters(request)
+    qs = Run.objects.filter(owner=request.user)
+    if f["method"]:
+        qs = qs.filter(method=f["method"])
+    if f["problem"]:
+        qs = qs.filter(problem=f["problem"])
+    if f["status"] == "active":
+        qs = qs.filter(status__in=Run.ACTIVE)
+    elif f["status"]:
+        qs = qs.filter(status=f["status"])
+    if f["q"]:
+        qs = qs.filter(label__icontains=f["q"])
+    return qs, f
+
+
+def _query(base: dict, **changes) -> str:
+    params = {**base, **changes}
+    return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
+
+
+@require_GET
+def history(request):
+    qs, f = filtered_runs(request)
+    sort = _sort(request)
+    per = _per_page(request)
+    if SORTS[sort.lstrip("-")] is None:
+        # f - f*: rank the (lightweight) filtered rows in Python, then fetch only the page.
+        light = list(qs.only("pk", "problem", "spec", "best_fun"))
+        desc = sort.startswith("-")
+        gaps = [(make_row(r).gap, r.pk) for r in light]
+        known = sorted((g for g in gaps if g[0] is not None), reverse=desc)
+        ordered_ids = [pk for _, pk in known] + [pk for g, pk in gaps if g is None]  # unknown last
+        page = Paginator(ordered_ids, per).get_page(request.GET.get("page"))
+        by_id = Run.objects.in_bulk(list(page.object_list))
+        runs = [by_id[pk] for pk in page.object_list if pk in by_id]
+    else:
+        page = Paginator(_order(qs, sort), per).get_page(request.GET.get("page"))
+        runs = list(page.object_list)
+    rows = [make_row(r) for r in runs]
+
+    mine = Run.objects.filter(owner=request.user)
+    total = mine.count()
+    state = {**f, "sort": sort if sort != DEFAULT_SORT else "", "per": per if per != DEFAULT_PER_PAGE else ""}
+    columns = []
+    for key, heading, numeric in (
+        ("id", "#", True), ("label", "Label", False), ("created", "Created", False),
+        ("method", "Method", False), ("problem", "Problem", False), ("status", "Status", False),
+        ("fun", "Final f", True), ("gap", "f − f*", True), ("nit", "Iterations", True),
+        ("nfev", "Evaluations", True), ("elapsed", "Duration", True),
+    ):
+        current = sort.lstrip("-") == key
+        desc = sort.startswith("-")
+        # First click sorts numbers and dates from the top down, words A-Z.
+        first = "-" + key if key in ("created", "id") else key
+        nxt = ("" if desc else "-") + key if current else first
+        columns.append({
+            "key": key, "heading": heading, "numeric": numeric, "current": current,
+            "aria": ("descending" if desc else "ascending") if current else None,
+            "url": _query(state, sort=nxt if nxt != DEFAULT_SORT else "", page=""),
+        })
+    context = {
+        "nav": "history",
+        "page": page,
+        "rows": rows,
+        "columns": columns,
+        "filters": f,
+        "filtering": any(f.values()),
+        "total": total,
+        "sort": sort,
+        "per": per,
+        "per_choices": PER_PAGE_CHOICES,
+        "methods": _choices(mine, "method", _catalogue_methods()),
+        "problems": _choices(mine, "problem", _catalogue_problems()),
+        "statuses": [(s.value, s.label) for s in Run.Status],
+        "page_query": _query(state, page=""),  # the query of this listing without page
+        "state_query": _query(state, page=page.number if page.number > 1 else ""),
+        "compare_max": COMPARE_MAX,
+    }
+    return render(request, "runs/history.html", context)
+
+
+def _choices(mine, field: str, catalogue: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen = dict(catalogue)
+    for name in mine.order_by().values_list(field, flat=True).distinct():
+        seen.setdefault(name, name)
+    return sorted(seen.items(), key=lambda kv: kv[1].lower())
+
+
+def _catalogue_methods():
+    try:
+        from runs.optim import method_catalogue
+
+        return [(m["name"], m.get("title") or m["name"]) for m in method_catalogue()]
+    except Exception:
+        return [("de", "Differential evolution"), ("lbfgsb", "L-BFGS-B")]
+
+
+def _catalogue_problems():
+    try:
+        from runs.optim import problem_catalogue
+
+        return [(p["name"], p.get("title") or p["name"]) for p in problem_catalogue()]
+    except Exception:
+        return []
+
+
+@require_GET
+def history_rows(request):
+    """Fresh HTML rows for ?ids=1,2 (the user's only): history.js polls this for active runs."""
+    try:
+        ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip()][:200]
+    except ValueError:
+        return JsonResponse({"error": "ids must be run numbers separated by commas"}, status=400)
+    runs = Run.objects.filter(owner=request.user, pk__in=ids)
+    back = request.GET.get("next", "/runs/")
+    out = {}
+    for run in runs:
+        out[str(run.pk)] = {
+            "html": render_to_string("runs/_history_row.html", {"row": make_row(run), "next": back}, request=request),
+            "active": run.is_active,
+            "status": run.status,
+        }
+    return JsonResponse({"rows": out})
+
+
+# -- actions ------------------------------------------------------------------------------------
+def _owned(request, run_id) -> Run:
+    return exports.owned_run(request, run_id)
+
+
+def _next(request, default="/runs/") -> str:
+    nxt = request.POST.get("next") or request.GET.get("next") or default
+    if url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return nxt
+    return default
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def relabel_run(*, run: Run, label: str) -> Run:
+    """Set a run's label (only the label column is written, so a running run's writer is untouched)."""
+    run.label = label
+    Run.objects.filter(pk=run.pk).update(label=label)
+    return run
+
+
+def delete_run(*, run: Run) -> int:
+    """Stop the run if it is active, then delete it and all its steps; returns the step count."""
+    if run.is_active:
+        _stop(run)
+    with transaction.atomic():
+        n = Step.objects.filter(run_id=run.pk).count()
+        Run.objects.filter(pk=run.pk).delete()  # steps go with it (on_delete=CASCADE)
+    return n
+
+
+def _stop(run: Run) -> None:
+    # B's services own the executors; ask them to stop the run and wait until its writer is done,
+    # so no batch of steps lands after the delete.
+    from runs import services
+
+    for name in ("stop_run_and_wait", "stop_run"):
+        fn = getattr(services, name, None)
+        if fn is not None:
+            fn(run_id=run.pk) if name == "stop_run_and_wait" else fn(run.pk)
+            return
+
+
+@require_POST
+def relabel(request, run_id: int):
+    run = _owned(request, run_id)
+    label = " ".join(request.POST.get("label", "").split())  # one line, no stray spaces
+    if len(label) > MAX_LABEL:
+        msg = f"A label can be at most {MAX_LABEL} characters (this one has {len(label)})."
+        if _wants_json(request):
+            return JsonResponse({"error": msg, "errors": {"label": [msg]}}, status=400)
+        messages.error(request, msg)
+        return redirect(_next(request))
+    relabel_run(run=run, label=label)
+    if _wants_json(request):
+        return JsonResponse({"id": run.pk, "label": run.label})
+    messages.success(request, f"Run {run.pk} relabelled “{label}”." if label else f"Run {run.pk}'s label removed.")
+    return redirect(_next(request))
+
+
+@require_http_methods(["GET", "POST"])
+def delete(request, run_id: int):
+    run = _owned(request, run_id)
+    if request.method == "GET":
+        # The no-JavaScript confirmation (history.js asks in a dialog and posts directly).
+        return render(request, "runs/_history_delete.html", {
+            "nav": "history", "row": make_row(run), "next": _next(request),
+            "n_steps": Step.objects.filter(run=run).count(),
+        })
+    pk, was_active = run.pk, run.is_active
+    n = delete_run(run=run)
+    text = f"Run {pk} deleted with its {n} step{'' if n == 1 else 's'}."
+    if was_active:
+        text = f"Run {pk} was stopped and deleted with its {n} step{'' if n == 1 else 's'}."
+    if _wants_json(request):
+        return JsonResponse({"deleted": pk, "steps": n, "message": text})
+    messages.success(request, text)
+    nxt = _next(request)
+    return redirect("/runs/" if nxt.startswith(f"/runs/{pk}/") else nxt)
+
+
+@require_GET
+def clone(request, run_id: int):
+    """Open the new-run form prefilled with this run's spec (editable before launching)."""
+    run = _owned(request, run_id)
+    return redirect("/runs/new/?" + urlencode({"spec": json.dumps(run.spec, separators=(",", ":"))}))
+
+
+# -- compare ------------------------------------------------------------------------------------
+class CompareIdsError(ValueError):
+    pass
+
+
+def parse_compare_ids(request) -> list[int]:
+    """Run ids from ?ids=3,4 (or ?ids=3&ids=4 as a plain form sends them); CompareIdsError says why not."""
+    raw = ",".join(request.GET.getlist("ids"))
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    ids = []
+    for p in parts:
+        if not p.isdigit() or len(p) > 18:
+            raise CompareIdsError(f"“{p[:40]}” is not a run number: use ?ids=3,4 with the numbers of your runs.")
+        ids.append(int(p))
+    seen = set()
+    for i in ids:
+        if i in seen:
+            raise CompareIdsError(f"Run {i} is listed twice: pick each run once.")
+        seen.add(i)
+    if len(ids) < COMPARE_MIN:
+        raise CompareIdsError(
+            "Pick at least two runs to compare." if ids else "No runs were given: pick two to four runs in your history."
+        )
+    if len(ids) > COMPARE_MAX:
+        raise CompareIdsError(f"You picked {len(ids)} runs; compare at most {COMPARE_MAX} at a time.")
+    return ids
+
+
+def same_landscape(runs: list[Run]) -> bool:
+    """Paths share one contour only when problem, coefficients and dimension all agree."""
+    def key(r):
+        s = r.spec or {}
+        return (r.problem, json.dumps(s.get("params") or {}, sort_keys=True), s.get("dim"))
+    return len({key(r) for r in runs}) == 1
+
+
+@require_GET
+def compare(request):
+    try:
+        ids = parse_compare_ids(request)
+    except CompareIdsError as exc:
+        return render(request, "runs/compare.html", {"nav": "history", "error": str(exc)}, status=400)
+    if len(request.GET.getlist("ids")) > 1:
+        # A plain form submits ids=3&ids=4: send the browser to the canonical ?ids=3,4.
+        return redirect("/runs/compare/?" + urlencode({"ids": ",".join(map(str, ids))}, safe=","))
+    found = {r.pk: r for r in Run.objects.filter(owner=request.user, pk__in=ids)}
+    if len(found) != len(ids):
+        raise Http404("No such run")
+    runs = [found[i] for i in ids]
+    summaries = [exports.run_summary(r) for r in runs]
+    best = exports.mark_best(summaries)
+    overlay = same_landscape(runs)
+    client = []
+    for color, run, s in zip(RUN_COLORS, runs, summaries):
+        spec = run.spec or {}
+        client.append({
+            "id": run.pk, "label": run.label, "method": run.method, "problem": run.problem,
+            "problem_text": s["problem"], "params": spec.get("params") or {}, "dim": spec.get("dim"),
+            "bounds": spec.get("bounds"), "status": run.status, "active": run.is_active,
+            "url": run.get_absolute_url(), "color": color, "f_star": s["f_star"], "x_star": s["x_star"],
+            "n_steps": run.n_steps, "summary": {k: v for k, v in s.items() if k not in ("x_star",)},
+        })
+    columns = [c for c in exports.SUMMARY_COLUMNS if c[0] not in ("id", "label", "method", "problem")]
+    table = []
+    for color, run, s in zip(RUN_COLORS, runs, summaries):
+        table.append({
+            "run": run, "color": color, "s": s,
+            "cells": [{"key": k, "value": s[k], "best": run.pk in best.get(k, ())} for k, _, _ in columns],
+        })
+    ids_csv = ",".join(map(str, ids))
+    return render(request, "runs/compare.html", {
+        "nav": "history",
+        "runs": runs,
+        "table": table,
+        "columns": columns,
+        "overlay": overlay,
+        "any_active": any(r.is_active for r in runs),
+        "client": client,
+        "ids_csv": ids_csv,
+        "csv_url": "/runs/compare/summary.csv?" + urlencode({"ids": ids_csv}, safe=","),
+    })
