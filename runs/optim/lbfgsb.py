@@ -1,0 +1,258 @@
+"""L-BFGS-B, one iteration per step, bitwise equal to
+scipy.optimize.minimize(method="L-BFGS-B").
+
+This is _minimize_lbfgsb's reverse-communication loop (scipy 1.17: C `setulb`) cut open at
+NEW_X, with the same scalar function (caching, finite differences, counters).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.optimize import _lbfgsb
+from scipy.optimize._constraints import old_bound_to_new
+from scipy.optimize._lbfgsb_py import status_messages, task_messages
+from scipy.optimize._optimize import _prepare_scalar_function
+
+from .records import Result, Step
+from .stepper import Stepper
+
+__all__ = ["LBFGSBStepper", "projected_gradient_norm"]
+
+START, NEW_X, FG, CONVERGENCE, STOP, ABNORMAL = 0, 1, 3, 4, 5, 8
+FG_LNSRCH = 302  # task[1] of an evaluation the line search asked for (301: the start point)
+
+_REASONS = {
+    401: "Converged: the largest component of the projected gradient is at most gtol.",
+    402: "Converged: f decreased by less than ftol (relative) in the last iteration.",
+    502: "Stopped by the evaluation limit (maxfun) before converging.",
+    504: "Stopped by the iteration limit (maxiter) before converging.",
+    505: "Stopped on request.",
+    601: "Ended with a warning: rounding errors prevent further progress.",
+    602: "Ended with a warning: the line search step hit its upper limit.",
+    603: "Ended with a warning: the line search step hit its lower limit.",
+    604: "Ended with a warning: the line search interval became too small (xtol).",
+}
+_ABNORMAL = ("The line search could not find a point that decreases f enough; this usually means "
+             "an inaccurate gradient, a non-smooth function or non-finite values.")
+
+
+def projected_gradient_norm(x, g, low, up, nbd) -> float:
+    """max |proj g_i| as L-BFGS-B's projgr computes it (nbd: 0 free, 1 lower, 2 both, 3 upper)."""
+    gi = np.array(g, dtype=float)
+    neg, pos = gi < 0, ~(gi < 0) & (nbd != 0) & (nbd <= 2)
+    neg &= nbd >= 2
+    gi[neg] = np.maximum(x[neg] - up[neg], gi[neg])
+    gi[pos] = np.minimum(x[pos] - low[pos], gi[pos])
+    return float(np.max(np.abs(gi))) if gi.size else 0.0
+
+
+class LBFGSBStepper(Stepper):
+    method = "lbfgsb"
+
+    def __init__(self, spec, **kw):
+        super().__init__(spec, **kw)
+        o = spec.options
+        if o["jac"] == "analytic":
+            if self._grad is None:
+                raise ValueError('jac "analytic" needs a gradient')
+            self._jac = self._grad
+        else:
+            # "2-point" is minimize's default (jac=None: forward differences, absolute step
+            # eps); "3-point" is minimize(jac="3-point") (relative step, eps unused)
+            self._jac = None if o["jac"] == "2-point" else "3-point"
+        self._m = int(o["maxcor"])
+        self._factr = o["ftol"] / np.finfo(float).eps
+        self._pgtol = o["gtol"]
+        self._eps = o["eps"]
+        self._maxfun = o["maxfun"]
+        self._maxiter = o["maxiter"]
+        self._maxls = int(o["maxls"])
+
+        x0 = np.asarray(spec.x0, dtype=float).ravel()
+        n = x0.size
+        if spec.bounds is None:
+            self._bounds = None
+        else:
+            # what minimize hands _minimize_lbfgsb (old-style pairs, None = open) and how it
+            # reads them back (+-inf); x0 is clipped into the box, as scipy does
+            self._bounds = np.array(old_bound_to_new(list(spec.bounds)))
+            x0 = np.clip(x0, self._bounds[0], self._bounds[1])
+        self._x0 = x0
+        self._nbd = np.zeros(n, np.int32)
+        self._low = np.zeros(n, np.float64)
+        self._up = np.zeros(n, np.float64)
+        if self._bounds is not None:
+            bounds_map = {(-np.inf, np.inf): 0, (1, np.inf): 1, (1, 1): 2, (-np.inf, 1): 3}
+            for i in range(n):
+                L, U = self._bounds[0, i], self._bounds[1, i]
+                if not np.isinf(L):
+                    self._low[i] = L
+                    L = 1
+                if not np.isinf(U):
+                    self._up[i] = U
+                    U = 1
+                self._nbd[i] = bounds_map[L, U]
+        m = self._m
+        self._x = np.array(x0, dtype=np.float64)
+        self._f = np.array(0.0, dtype=np.float64)
+        self._g = np.zeros((n,), dtype=np.float64)
+        self._wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, np.float64)
+        self._iwa = np.zeros(3 * n, dtype=np.int32)
+        self._task = np.zeros(2, dtype=np.int32)
+        self._ln_task = np.zeros(2, dtype=np.int32)
+        self._lsave = np.zeros(4, dtype=np.int32)
+        self._isave = np.zeros(44, dtype=np.int32)
+        self._dsave = np.zeros(29, dtype=np.float64)
+        self._nit = 0
+        self._phase = "start"
+        self._sf = None
+        self._prev_x = None
+        self._prev_nfev = self._prev_njev = 0
+
+    def _make_sf(self, x):
+        # evaluates f and g at x, like _minimize_lbfgsb does at x0
+        self._sf = _prepare_scalar_function(
+            self._fun, x, jac=self._jac, args=(), epsilon=self._eps, bounds=self._bounds,
+            finite_diff_rel_step=None, workers=None)
+        self._fg = self._sf.fun_and_grad
+
+    # -- stepping -------------------------------------------------------------------------
+    def _advance(self):
+        task = self._task
+        if self._phase == "start":
+            self._make_sf(self._x0)
+            sf = self._sf
+            self._phase = "iterate"
+            self._prev_x = self._x.copy()
+            self._prev_nfev, self._prev_njev = sf.nfev, sf.ngev
+            pg = projected_gradient_norm(self._x, sf.g, self._low, self._up, self._nbd)
+            return Step(self._seq, 0, self._prev_x, sf.f, sf.nfev, sf.ngev, np.array(sf.g), "init", {
+                "pg_norm": pg, "step_length": None, "step_norm": None,
+                "nfev_iter": sf.nfev, "njev_iter": sf.ngev, "line_search": {"x": [], "f": []}})
+        if self._phase != "iterate":
+            return None
+        sf = self._sf
+        if task[0] == NEW_X:
+            # scipy's checks right after its callback, in its order (limits override a stop)
+            if self._stop:
+                task[0], task[1] = STOP, 505
+            if self._nit >= self._maxiter:
+                task[0], task[1] = STOP, 504
+            elif sf.nfev > self._maxfun:
+                task[0], task[1] = STOP, 502
+        elif task[0] == START and self._stop:
+            # before the first iteration scipy has no callback; end as if it had asked to halt
+            task[0], task[1] = STOP, 505
+            self._f, self._g = sf.f, sf.g
+            return self._finish()
+
+        x, f, g = self._x, self._f, self._g
+        m, low, up, nbd = self._m, self._low, self._up, self._nbd
+        factr, pgtol, maxls = self._factr, self._pgtol, self._maxls
+        wa, iwa, lsave, isave, dsave, ln_task = (
+            self._wa, self._iwa, self._lsave, self._isave, self._dsave, self._ln_task)
+        fg, setulb = self._fg, _lbfgsb.setulb
+        ls_x, ls_f = [], []
+        while True:
+            g = g.astype(np.float64)
+            setulb(m, x, low, up, nbd, f, g, factr, pgtol, wa, iwa, task, lsave, isave, dsave,
+                   maxls, ln_task)
+            t = task[0]
+            if t == FG:
+                f, g = fg(x)
+                if task[1] == FG_LNSRCH:
+                    ls_x.append(x.copy())  # x is setulb's live buffer
+                    ls_f.append(float(f))
+            elif t == NEW_X:
+                self._nit += 1
+                # g is the scalar function's own array, replaced (never written) on the next
+                # evaluation, so it can be handed out without a copy
+                self._f, self._g = f, g
+                xc = x.copy()
+                d = xc - self._prev_x
+                nfev, njev = sf.nfev, sf.ngev
+                step = Step(self._seq, self._nit, xc, f, nfev, njev, g, "iterate", {
+                    "pg_norm": float(dsave[12]),  # sbgnrm at the new x
+                    "step_length": float(dsave[13]),  # stp: multiple of the search direction
+                    "step_norm": math.sqrt(float(d @ d)),
+                    "nfev_iter": nfev - self._prev_nfev, "njev_iter": njev - self._prev_njev,
+                    "line_search": {"x": ls_x, "f": ls_f}})
+                self._prev_x, self._prev_nfev, self._prev_njev = xc, nfev, njev
+                return step
+            else:
+                break
+        self._f, self._g = f, g
+        return self._finish()
+
+    def _finish(self):
+        sf, task = self._sf, self._task
+        if task[0] == CONVERGENCE:
+            warnflag = 0
+        elif sf.nfev > self._maxfun or self._nit >= self._maxiter:
+            warnflag = 1
+        else:
+            warnflag = 2
+        msg = status_messages[task[0]] + ": " + task_messages[task[1]]
+        code = int(task[1])
+        stopped = code == 505
+        if task[0] == ABNORMAL:
+            reason = _ABNORMAL
+        else:
+            reason = _REASONS.get(code, f"Ended: {msg}")
+        f, g = self._f, self._g
+        if not math.isfinite(float(f)) or not np.isfinite(g).all():
+            reason += (" The objective or its gradient returned a non-finite value (nan/inf) at"
+                       " the last point evaluated.")
+        self.result = Result(x=self._x.copy(), fun=f, nit=self._nit, nfev=sf.nfev, njev=sf.ngev,
+                             success=warnflag == 0, status=warnflag, message=msg, jac=g,
+                             reason=reason, stopped=stopped)
+        self._phase = "end"
+        return None
+
+    # -- checkpoint -------------------------------------------------------------------------
+    def _save(self, arrays, state):
+        arrays.update(
+            x=self._x.copy(), f=np.array(self._f, dtype=np.float64), g=np.array(self._g),
+            wa=self._wa.copy(), iwa=self._iwa.copy(), task=self._task.copy(),
+            ln_task=self._ln_task.copy(), lsave=self._lsave.copy(), isave=self._isave.copy(),
+            dsave=self._dsave.copy())
+        st = {"nit": self._nit, "phase": self._phase,
+              "prev_nfev": int(self._prev_nfev), "prev_njev": int(self._prev_njev)}
+        sf = self._sf
+        if sf is not None:
+            arrays.update(sf_x=np.array(sf.x), sf_f=np.array(sf.f, dtype=np.float64),
+                          sf_g=np.array(sf.g), prev_x=self._prev_x.copy())
+            st["sf"] = {"nfev": int(sf._nfev), "grad_nfev": int(sf._wrapped_grad.nfev),
+                        "ngev": int(sf._wrapped_grad.ngev), "fun_nfev": int(sf._wrapped_fun.nfev),
+                        "f_updated": bool(sf.f_updated), "g_updated": bool(sf.g_updated)}
+        state["lbfgsb"] = st
+
+    def _load(self, arrays, state):
+        st = state["lbfgsb"]
+        self._x = np.array(arrays["x"], dtype=np.float64)
+        self._g = np.array(arrays["g"], dtype=np.float64)
+        self._wa = np.array(arrays["wa"], dtype=np.float64)
+        for name in ("iwa", "task", "ln_task", "lsave", "isave"):
+            setattr(self, "_" + name, np.array(arrays[name], dtype=np.int32))
+        self._dsave = np.array(arrays["dsave"], dtype=np.float64)
+        self._nit, self._phase = int(st["nit"]), st["phase"]
+        self._prev_nfev, self._prev_njev = int(st["prev_nfev"]), int(st["prev_njev"])
+        if "sf" in st:
+            # rebuilding the scalar function evaluates f and g once more: then put back the
+            # cached point and the counters so nothing downstream can tell
+            self._make_sf(np.array(arrays["sf_x"]))
+            sf, c = self._sf, st["sf"]
+            sf.x = np.array(arrays["sf_x"])
+            sf.f = np.float64(arrays["sf_f"][()])
+            sf.g = np.array(arrays["sf_g"])
+            sf.f_updated, sf.g_updated = c["f_updated"], c["g_updated"]
+            sf._nfev = c["nfev"]
+            sf._wrapped_grad.nfev, sf._wrapped_grad.ngev = c["grad_nfev"], c["ngev"]
+            sf._wrapped_fun.nfev = c["fun_nfev"]
+            self._prev_x = np.array(arrays["prev_x"])
+            # the loop variable f: the scalar function's float once the loop has run
+            self._f = np.float64(arrays["f"][()]) if self._task[0] != START else np.array(
+                arrays["f"], dtype=np.float64)
+        else:
+            self._f = np.array(arrays["f"], dtype=np.float64)

@@ -1,0 +1,113 @@
+"""The methods and their options: scipy's names, scipy's defaults, types and valid ranges.
+
+spec.py validates against these tables and /api/methods/ serves them, so the form, the socket
+and the CLI all see one definition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Option", "Method", "METHODS", "method_catalogue", "DE_STRATEGIES"]
+
+# scipy.optimize.DifferentialEvolutionSolver's binomial and exponential strategies
+DE_STRATEGIES = (
+    "best1bin", "best1exp", "rand1bin", "rand1exp", "rand2bin", "rand2exp",
+    "randtobest1bin", "randtobest1exp", "currenttobest1bin", "currenttobest1exp",
+    "best2bin", "best2exp",
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: str  # "int" | "float" | "bool" | "choice" | "mutation" | "seed" | "jac"
+    default: object
+    description: str
+    min: float | None = None
+    max: float | None = None
+    max_exclusive: bool = False
+    min_exclusive: bool = False
+    choices: tuple = ()
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "type": self.kind, "default": self.default,
+             "description": self.description}
+        if self.min is not None:
+            d["min"] = self.min
+            d["min_exclusive"] = self.min_exclusive
+        if self.max is not None:
+            d["max"] = self.max
+            d["max_exclusive"] = self.max_exclusive
+        if self.choices:
+            d["choices"] = list(self.choices)
+        return d
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    title: str
+    scipy: str
+    needs_bounds: bool
+    needs_x0: bool
+    options: tuple[Option, ...]
+
+    def option(self, name: str) -> Option | None:
+        for o in self.options:
+            if o.name == name:
+                return o
+        return None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "scipy": self.scipy,
+                "needs_bounds": self.needs_bounds, "needs_x0": self.needs_x0,
+                "options": [o.to_dict() for o in self.options]}
+
+
+METHODS: dict[str, Method] = {m.name: m for m in [
+    Method("de", "Differential evolution", "scipy.optimize.differential_evolution",
+           needs_bounds=True, needs_x0=False, options=(
+        Option("strategy", "choice", "best1bin", "mutation strategy", choices=DE_STRATEGIES),
+        Option("maxiter", "int", 1000, "maximum number of generations", min=0),
+        Option("popsize", "int", 15, "population size multiplier (members = popsize * dim)",
+               min=1),
+        Option("tol", "float", 0.01, "relative convergence tolerance", min=0),
+        Option("atol", "float", 0.0, "absolute convergence tolerance", min=0),
+        Option("mutation", "mutation", [0.5, 1.0],
+               "differential weight in [0, 2), or [lo, hi] for dithering", min=0, max=2,
+               max_exclusive=True),
+        Option("recombination", "float", 0.7, "crossover probability", min=0, max=1),
+        Option("seed", "seed", None,
+               "integer seed for a legacy RandomState (scipy's seed=); null: unseeded", min=0),
+        Option("rng", "seed", None,
+               "integer seed for numpy.random.default_rng (scipy's rng=); null: unseeded",
+               min=0),
+        Option("polish", "bool", True, "finish with an L-BFGS-B polish of the best member"),
+        Option("init", "choice", "latinhypercube", "population initialisation",
+               choices=("latinhypercube", "sobol", "halton", "random")),
+        Option("updating", "choice", "immediate",
+               "update the best member at once or once per generation",
+               choices=("immediate", "deferred")),
+    )),
+    Method("lbfgsb", "L-BFGS-B", 'scipy.optimize.minimize(method="L-BFGS-B")',
+           needs_bounds=False, needs_x0=True, options=(
+        Option("maxcor", "int", 10, "number of stored correction pairs", min=1),
+        Option("ftol", "float", 2.2204460492503131e-09,
+               "stop when the relative reduction of f is at most ftol", min=0),
+        Option("gtol", "float", 1e-05,
+               "stop when the projected gradient's largest component is at most gtol", min=0),
+        Option("eps", "float", 1e-08, 'absolute finite-difference step for jac "2-point"',
+               min=0, min_exclusive=True),
+        Option("maxfun", "int", 15000, "maximum number of function evaluations", min=1),
+        Option("maxiter", "int", 15000, "maximum number of iterations", min=1),
+        Option("maxls", "int", 20, "maximum number of line-search steps per iteration", min=1),
+        Option("jac", "jac", None,
+               '"analytic" (default when the problem has a gradient), "2-point" or "3-point"',
+               choices=("analytic", "2-point", "3-point")),
+    )),
+]}
+
+
+def method_catalogue() -> list[dict]:
+    """The JSON list served by GET /api/methods/."""
+    return [m.to_dict() for m in METHODS.values()]

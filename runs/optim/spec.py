@@ -1,0 +1,349 @@
+"""The one validation path for run specs (socket, HTTP form, CLI): errors keyed by field."""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .methods import METHODS, Method, Option
+from .problems import PROBLEMS
+
+__all__ = ["Limits", "Spec", "SpecError", "validate_spec", "estimate_evaluations"]
+
+SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one run may ask for; beyond them the answer is code "limit"."""
+
+    max_dim: int = 200
+    max_maxiter: int = 20_000
+    max_popsize: int = 100
+    max_evaluations: int = 10_000_000
+
+
+class SpecError(ValueError):
+    """An invalid spec: `.code` ("invalid_spec" | "limit"), `.errors` {field: [words]}, `.message`."""
+
+    def __init__(self, errors: dict[str, list[str]], code: str = "invalid_spec"):
+        self.errors = errors
+        self.code = code
+        first_field, first = next(iter(errors.items()))
+        more = sum(len(v) for v in errors.values()) - 1
+        lead = ("The run asks for more than this server allows" if code == "limit"
+                else "The run spec is invalid")
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        self.message = f"{lead}: {first_field}: {first[0]}{tail}."
+        super().__init__(self.message)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated, normalised run spec (every param and option filled in)."""
+
+    method: str
+    problem: str
+    params: dict
+    dim: int
+    bounds: tuple | None  # ((lo | None, hi | None), ...); None: unbounded (lbfgsb only)
+    x0: tuple | None
+    options: dict
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "problem": self.problem,
+            "params": dict(self.params),
+            "dim": self.dim,
+            "bounds": None if self.bounds is None else [list(b) for b in self.bounds],
+            "x0": None if self.x0 is None else list(self.x0),
+            "options": {k: (list(v) if isinstance(v, (list, tuple)) else v)
+                        for k, v in self.options.items()},
+        }
+
+    def __hash__(self):
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:
+        return str(int(v))
+    return repr(v) if isinstance(v, (int, float, str)) else json.dumps(v, default=str)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+class _Collector:
+    def __init__(self):
+        self.errors: dict[str, list[str]] = {}
+        self.limit_fields: set[str] = set()
+
+    def add(self, field: str, msg: str, limit: bool = False):
+        self.errors.setdefault(field, []).append(msg)
+        if limit:
+            self.limit_fields.add(field)
+
+    def number(self, field, v, *, lo=None, hi=None, lo_open=False, hi_open=False):
+        """A finite real number within [lo, hi] (bounds may be open), or None after an error."""
+        if not _is_number(v):
+            self.add(field, f"must be a number, not {_fmt(v)}")
+            return None
+        v = float(v)
+        if not math.isfinite(v):
+            self.add(field, "must be a finite number")
+            return None
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            self.add(field, f"must be {'greater than' if lo_open else 'at least'} {_fmt(lo)}"
+                            f" (got {_fmt(v)})")
+            return None
+        if hi is not None and (v > hi or (hi_open and v == hi)):
+            self.add(field, f"must be {'less than' if hi_open else 'at most'} {_fmt(hi)}"
+                            f" (got {_fmt(v)})")
+            return None
+        return v
+
+    def integer(self, field, v, *, lo=None):
+        if not _is_number(v) or not math.isfinite(float(v)) or not float(v).is_integer():
+            self.add(field, f"must be a whole number, not {_fmt(v)}")
+            return None
+        v = int(v)
+        if lo is not None and v < lo:
+            self.add(field, f"must be at least {lo} (got {v})")
+            return None
+        return v
+
+
+def _option(c: _Collector, m: Method, o: Option, v, has_gradient: bool):
+    f = f"options.{o.name}"
+    if o.kind == "int":
+        return c.integer(f, v, lo=o.min)
+    if o.kind == "float":
+        return c.number(f, v, lo=o.min, hi=o.max, lo_open=o.min_exclusive,
+                        hi_open=o.max_exclusive)
+    if o.kind == "bool":
+        if not isinstance(v, bool):
+            c.add(f, f"must be true or false, not {_fmt(v)}")
+            return None
+        return v
+    if o.kind in ("choice", "jac"):
+        if v not in o.choices or not isinstance(v, str):
+            c.add(f, f"must be one of {', '.join(repr(x) for x in o.choices)}, not {_fmt(v)}")
+            return None
+        if o.kind == "jac" and v == "analytic" and not has_gradient:
+            c.add(f, 'this problem has no analytic gradient: use "2-point" or "3-point"')
+            return None
+        return v
+    if o.kind == "seed":
+        if v is None:
+            return None
+        return c.integer(f, v, lo=0)
+    if o.kind == "mutation":
+        if isinstance(v, (list, tuple)):
+            if len(v) != 2:
+                c.add(f, "must be a number or a [lo, hi] pair")
+                return None
+            pair = [c.number(f"{f}[{i}]", x, lo=o.min, hi=o.max, hi_open=True)
+                    for i, x in enumerate(v)]
+            return None if None in pair else pair
+        return c.number(f, v, lo=o.min, hi=o.max, hi_open=True)
+    raise AssertionError(o.kind)
+
+
+def _members(dim: int, popsize: int, init: str) -> int:
+    # as DifferentialEvolutionSolver sizes its population (Sobol' rounds up to a power of 2)
+    n = max(5, popsize * max(1, dim))
+    return int(2 ** math.ceil(math.log2(n))) if init == "sobol" else n
+
+
+def estimate_evaluations(spec: Spec) -> int:
+    """An upper estimate of the function evaluations the run can make."""
+    o, n = spec.options, spec.dim
+    if spec.method == "de":
+        evals = _members(n, o["popsize"], o["init"]) * (o["maxiter"] + 1)
+        if o["polish"]:  # L-BFGS-B defaults: maxfun 15000 checked per iteration, 2-point FD
+            evals += 15000 + 22 * (n + 1)
+        return evals
+    per_point = {"analytic": 1, "2-point": n + 1, "3-point": 2 * n + 1}[o["jac"]]
+    by_fun = o["maxfun"] + (o["maxls"] + 1) * per_point  # maxfun is checked once per iteration
+    by_iter = (o["maxiter"] * (o["maxls"] + 1) + 1) * per_point
+    return min(by_fun, by_iter)
+
+
+def validate_spec(data, limits: Limits = Limits()) -> Spec:
+    """Check `data` (decoded JSON) and return a normalised Spec, or raise SpecError with every
+    problem found, keyed by field ("bounds[1]", "options.maxiter", "params.a", ...)."""
+    c = _Collector()
+    if not isinstance(data, dict):
+        raise SpecError({"spec": ["must be a JSON object with method, problem, ..."]})
+    for k in data:
+        if k not in SPEC_FIELDS:
+            c.add(str(k), f"unknown field; a spec has {', '.join(SPEC_FIELDS)}")
+
+    method = data.get("method")
+    m = METHODS.get(method) if isinstance(method, str) else None
+    if "method" not in data:
+        c.add("method", f"is required: one of {', '.join(METHODS)}")
+    elif m is None:
+        c.add("method", f"unknown method {_fmt(method)}; choose one of {', '.join(METHODS)}")
+
+    pname = data.get("problem")
+    p = PROBLEMS.get(pname) if isinstance(pname, str) else None
+    if "problem" not in data:
+        c.add("problem", "is required")
+    elif p is None:
+        c.add("problem", f"unknown problem {_fmt(pname)}; choose one of {', '.join(PROBLEMS)}")
+
+    # params
+    params = None
+    raw = data.get("params")
+    if raw is not None and not isinstance(raw, dict):
+        c.add("params", "must be an object of coefficient values")
+    elif p is not None:
+        params = p.defaults()
+        for k, v in (raw or {}).items():
+            spec_p = next((q for q in p.params if q.name == k), None)
+            if spec_p is None:
+                names = ", ".join(q.name for q in p.params) or "none"
+                c.add(f"params.{k}", f"unknown parameter for {p.name} (it has: {names})")
+                continue
+            val = c.number(f"params.{k}", v, lo=spec_p.min, hi=spec_p.max)
+            if val is not None:
+                params[k] = val
+
+    # dim
+    dim = None
+    if p is not None:
+        raw = data.get("dim")
+        dim = p.default_dim if raw is None else c.integer("dim", raw, lo=1)
+        if dim is not None:
+            if dim < p.min_dim or (p.max_dim is not None and dim > p.max_dim):
+                allowed = (f"exactly {p.min_dim}" if p.max_dim == p.min_dim else
+                           f"at least {p.min_dim}" if p.max_dim is None else
+                           f"between {p.min_dim} and {p.max_dim}")
+                c.add("dim", f"{p.name} needs a dimension {allowed} (got {dim})")
+                dim = None
+            elif dim > limits.max_dim:
+                c.add("dim", f"{dim} is more than the limit of {limits.max_dim}", limit=True)
+                dim = None
+
+    # bounds
+    bounds = None
+    raw = data.get("bounds")
+    open_ok = m is not None and not m.needs_bounds
+    if raw is None:
+        if m is not None and m.needs_bounds:
+            c.add("bounds", f"are required for {m.name}: one [lower, upper] pair per dimension")
+    elif not isinstance(raw, (list, tuple)):
+        c.add("bounds", "must be a list of [lower, upper] pairs")
+    else:
+        if dim is not None and len(raw) != dim:
+            c.add("bounds", f"has {len(raw)} pair{'s' if len(raw) != 1 else ''} but dim is {dim}")
+        out, ok = [], True
+        for i, b in enumerate(raw):
+            f = f"bounds[{i}]"
+            if not isinstance(b, (list, tuple)) or len(b) != 2:
+                c.add(f, "must be a [lower, upper] pair")
+                ok = False
+                continue
+            sides = []
+            for j, (side, v) in enumerate(zip(("lower", "upper"), b)):
+                if v is None:
+                    if not open_ok:
+                        c.add(f, f"{side} bound is missing ({m.name if m else 'this method'}"
+                                 " needs finite bounds)")
+                        ok = False
+                    sides.append(None)
+                    continue
+                if not _is_number(v) or not math.isfinite(float(v)):
+                    c.add(f, f"{side} bound must be a finite number"
+                             f"{' or null' if open_ok else ''}, not {_fmt(v)}")
+                    ok = False
+                    sides.append(None)
+                    continue
+                sides.append(float(v))
+            lo, hi = sides
+            if lo is not None and hi is not None and not lo < hi:
+                c.add(f, f"lower bound {_fmt(lo)} must be less than upper bound {_fmt(hi)}")
+                ok = False
+            out.append((lo, hi))
+        if ok:
+            bounds = tuple(out)
+
+    # x0
+    x0 = None
+    raw = data.get("x0")
+    if raw is None:
+        if m is not None and m.needs_x0:
+            c.add("x0", f"is required for {m.name}: a starting point with one number per dimension")
+    elif not isinstance(raw, (list, tuple)):
+        c.add("x0", "must be a list of numbers")
+    else:
+        if dim is not None and len(raw) != dim:
+            c.add("x0", f"has {len(raw)} number{'s' if len(raw) != 1 else ''} but dim is {dim}")
+        vals = [c.number(f"x0[{i}]", v) for i, v in enumerate(raw)]
+        if None not in vals:
+            x0 = tuple(vals)
+            if m is not None and m.name == "de" and bounds is not None and len(x0) == len(bounds):
+                # scipy's own test (after scaling to the unit cube) so we refuse exactly what
+                # DifferentialEvolutionSolver would refuse
+                lim = np.array(bounds, dtype=float).T
+                scaled = (np.array(x0) - 0.5 * (lim[0] + lim[1])) * (1 / np.fabs(lim[0] - lim[1])) + 0.5
+                for i in np.flatnonzero((scaled > 1.0) | (scaled < 0.0)):
+                    c.add(f"x0[{i}]", f"{_fmt(x0[i])} lies outside bounds[{i}] "
+                                      f"[{_fmt(bounds[i][0])}, {_fmt(bounds[i][1])}]")
+
+    # options
+    options = None
+    raw = data.get("options")
+    if raw is not None and not isinstance(raw, dict):
+        c.add("options", "must be an object of option values")
+    elif m is not None:
+        options = {o.name: (list(o.default) if isinstance(o.default, list) else o.default)
+                   for o in m.options}
+        if m.name == "lbfgsb":
+            options["jac"] = "analytic" if (p is None or p.has_gradient) else "2-point"
+        for k, v in (raw or {}).items():
+            o = m.option(k)
+            if o is None:
+                c.add(f"options.{k}", f"unknown option for {m.name}; options are "
+                                      f"{', '.join(x.name for x in m.options)}")
+                continue
+            if v is None and o.kind not in ("seed",):
+                if o.kind == "jac":
+                    continue  # null: the default for this problem
+                c.add(f"options.{k}", "must not be null")
+                continue
+            val = _option(c, m, o, v, p is None or p.has_gradient)
+            if val is not None or o.kind == "seed":
+                options[k] = val
+        if options.get("seed") is not None and options.get("rng") is not None:
+            c.add("options.rng", "give seed (legacy RandomState) or rng (Generator), not both")
+        mi = options.get("maxiter")
+        if isinstance(mi, int) and mi > limits.max_maxiter:
+            c.add("options.maxiter", f"{mi} is more than the limit of {limits.max_maxiter}",
+                  limit=True)
+        ps = options.get("popsize")
+        if isinstance(ps, int) and ps > limits.max_popsize:
+            c.add("options.popsize", f"{ps} is more than the limit of {limits.max_popsize}",
+                  limit=True)
+
+    if c.errors:
+        code = "limit" if set(c.errors) <= c.limit_fields else "invalid_spec"
+        raise SpecError(c.errors, code)
+
+    spec = Spec(method=m.name, problem=p.name, params=params, dim=dim, bounds=bounds,
+                x0=x0, options=options)
+    est = estimate_evaluations(spec)
+    if est > limits.max_evaluations:
+        field = "options.maxiter" if m.name == "de" else "options.maxfun"
+        raise SpecError({field: [
+            f"the run could take about {est:,} function evaluations, more than the limit of "
+            f"{limits.max_evaluations:,}; lower maxiter"
+            + (", popsize or dim" if m.name == "de" else ", maxfun or maxls")]}, "limit")
+    return spec
