@@ -332,6 +332,14 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
         if isinstance(ps, int) and ps > limits.max_popsize:
             c.add("options.popsize", f"{ps} is more than the limit of {limits.max_popsize}",
                   limit=True)
+        strategy = options.get("strategy")
+        if (isinstance(strategy, str) and strategy.startswith("rand2") and isinstance(ps, int)
+                and dim is not None and isinstance(options.get("init"), str)
+                and _members(dim, ps, options["init"]) < 6):
+            # scipy draws 5 members besides the candidate: it fails with fewer than 6
+            c.add("options.strategy", f"{strategy} needs at least 6 population members, but "
+                  f"popsize {ps} with dim {dim} gives {_members(dim, ps, options['init'])}; "
+                  "raise popsize")
 
     if c.errors:
         code = "limit" if set(c.errors) <= c.limit_fields else "invalid_spec"

@@ -1,0 +1,263 @@
+"""DE stepper == scipy.optimize.differential_evolution, bitwise; stop; nan/inf; checkpoints."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from runs.optim import (decode_checkpoint, encode_checkpoint, get_problem, make_stepper,
+                        restore_stepper, SpecError, validate_spec)
+from runs.optim.methods import DE_STRATEGIES
+from runs.optim.oracle import assert_matches_scipy
+
+
+def de(problem="rosenbrock", dim=None, bounds=None, x0=None, params=None, **options):
+    p = get_problem(problem)
+    dim = dim or p.default_dim
+    spec = {"method": "de", "problem": problem, "dim": dim,
+            "bounds": bounds or p.default_bounds(dim), "options": options}
+    if x0 is not None:
+        spec["x0"] = x0
+    if params:
+        spec["params"] = params
+    return validate_spec(spec)
+
+
+MATRIX = [
+    dict(seed=1, maxiter=30),
+    dict(rng=1, maxiter=30),
+    dict(seed=3, maxiter=20, updating="deferred"),
+    dict(rng=5, maxiter=20, updating="deferred", polish=False),
+    dict(seed=2, maxiter=15, strategy="rand1exp", popsize=6),
+    dict(seed=2, maxiter=15, strategy="currenttobest1bin", mutation=0.6, recombination=0.3),
+    dict(seed=4, maxiter=15, strategy="best2exp", init="sobol", popsize=5),
+    dict(seed=4, maxiter=15, strategy="randtobest1bin", init="halton", popsize=5),
+    dict(rng=7, maxiter=15, strategy="rand2bin", init="random", popsize=5, tol=0.1),
+    dict(seed=8, maxiter=40, tol=0, atol=1e-3),
+]
+
+
+@pytest.mark.parametrize("options", MATRIX)
+@pytest.mark.parametrize("problem,dim", [("rosenbrock", 2), ("rastrigin", 3), ("ackley", 2),
+                                         ("himmelblau", 2), ("six_hump_camel", 2)])
+def test_it_matches_scipy(problem, dim, options):
+    assert_matches_scipy(de(problem, dim, **options))
+
+
+@pytest.mark.parametrize("problem", ["sphere", "styblinski_tang", "beale", "booth", "griewank",
+                                     "levy", "goldstein_price"])
+def test_every_problem_matches_scipy(problem):
+    assert_matches_scipy(de(problem, seed=11, maxiter=12, popsize=5))
+
+
+def test_coefficients_x0_and_odd_bounds_match_scipy():
+    spec = de("rosenbrock", 3, bounds=[[-3, 1], [0.5, 4], [-1, 1.5]], x0=[0.0, 1.0, 1.5],
+              params={"a": 0.5, "b": 20}, seed=9, maxiter=25, mutation=[0.2, 1.5])
+    steps, r = assert_matches_scipy(spec)
+    # x0 replaces the first member before the energies are computed
+    assert steps[0].fun <= get_problem("rosenbrock").objective({"a": 0.5, "b": 20})(
+        np.array([0.0, 1.0, 1.5]))
+
+
+def test_maxiter_zero_matches_scipy():
+    steps, r = assert_matches_scipy(de(seed=1, maxiter=0))
+    assert [s.phase for s in steps] == ["init", "polish"] and r.nit == 0
+
+
+def test_steps_carry_the_protocol_fields_and_extras():
+    st = make_stepper(de(seed=1, maxiter=5))
+    steps = list(st)
+    assert [s.phase for s in steps] == ["init"] + ["iterate"] * 5 + ["polish"]
+    d = steps[1].to_dict()
+    assert set(d) == {"seq", "nit", "x", "fun", "nfev", "njev", "jac", "elapsed", "phase", "extra"}
+    e = d["extra"]
+    assert e["best"] == d["fun"] and e["best"] <= e["median"] <= e["worst"]
+    assert len(e["population"]) == 30 and len(e["population"][0]) == 2
+    assert {"convergence", "tol_ratio", "converged"} <= set(e)
+    pol = steps[-1].to_dict()["extra"]
+    assert set(pol) >= {"accepted", "nfev", "message"}
+    assert steps[-1].nfev == st.result.nfev
+    assert all(b.elapsed >= a.elapsed for a, b in zip(steps, steps[1:]))
+    assert st.result.to_dict()["stopped"] is False
+
+
+def test_population_is_left_out_when_large():
+    st = make_stepper(de("rastrigin", 30, seed=1, maxiter=1, popsize=5, polish=False))
+    assert "population" not in next(st).extra  # 30 * 150 = 4500 numbers > 4000
+
+
+def test_convergence_extra_is_scipys():
+    st = make_stepper(de(seed=1, maxiter=40, polish=False))
+    for s in st:
+        pass
+    e = st._solver.population_energies
+    conv = np.std(e) / (abs(np.mean(e)) + np.finfo(float).eps)
+    assert s.extra["convergence"] == conv == st._solver.convergence
+
+
+@pytest.mark.parametrize("polish", [True, False])
+@pytest.mark.parametrize("at", [1, 4])
+def test_stop_request_matches_a_scipy_callback_stop(polish, at):
+    steps, r = assert_matches_scipy(de(seed=1, maxiter=30, polish=polish), stop_at=at)
+    assert r.stopped and r.message == "callback function requested stop early"
+    assert "request" in r.reason and not r.success and r.nit == at
+    assert steps[-1].phase == ("polish" if polish else "iterate")
+
+
+def test_stop_before_the_first_generation_ends_at_step_0():
+    st = make_stepper(de(seed=1, maxiter=30, polish=False))
+    next(st)
+    st.request_stop()
+    assert list(st) == [] and st.result.stopped and st.result.nit == 0
+
+
+def _nan_region(f):
+    return lambda x: np.nan if x[0] > 1.0 else f(x)
+
+
+def _inf_region(f):
+    return lambda x: np.inf if x[1] < -1.0 else f(x)
+
+
+@pytest.mark.parametrize("wrap", [_nan_region, _inf_region])
+@pytest.mark.parametrize("updating", ["immediate", "deferred"])
+def test_non_finite_objective_does_what_scipy_does(wrap, updating):
+    spec = de(seed=2, maxiter=15, updating=updating)
+    f = wrap(get_problem("rosenbrock").objective())
+    steps, r = assert_matches_scipy(spec, objective=f)
+    for s in steps:
+        s.to_dict()  # nan/inf become None, nothing raises
+    assert r.reason
+
+
+def test_all_nan_objective_gives_a_clear_reason():
+    steps, r = assert_matches_scipy(de(seed=2, maxiter=3), objective=lambda x: np.nan)
+    d = r.to_dict()
+    assert d["fun"] is None and "non-finite" in d["reason"]
+    assert steps[1].to_dict()["extra"]["median"] is None
+
+
+# ---- checkpoints ----------------------------------------------------------------------
+def _dicts(steps):
+    out = []
+    for s in steps:
+        d = s.to_dict()
+        d.pop("elapsed")
+        out.append(d)
+    return out
+
+
+def _check_resume_everywhere(spec, cuts):
+    full = make_stepper(spec)
+    ref = _dicts(list(full))
+    for k in cuts:
+        k = min(k, len(ref))
+        a = make_stepper(spec)
+        head = [next(a) for _ in range(k)]
+        blob = encode_checkpoint(a.checkpoint())
+        b = restore_stepper(spec, decode_checkpoint(blob))
+        tail = list(b)
+        assert _dicts(head) + _dicts(tail) == ref, f"resume after {k} steps differs"
+        assert b.result.to_dict() == full.result.to_dict()
+        assert b._elapsed >= a._elapsed
+
+
+CHECKPOINT_SPECS = [
+    dict(seed=1, maxiter=12),
+    dict(rng=2, maxiter=12, updating="deferred"),
+    dict(seed=3, maxiter=12, updating="deferred", strategy="best2bin", init="sobol", popsize=4),
+    dict(rng=4, maxiter=12, strategy="randtobest1exp", mutation=0.7),
+    dict(seed=5, maxiter=12, polish=False, init="random"),
+]
+
+
+@pytest.mark.parametrize("options", CHECKPOINT_SPECS)
+def test_restore_at_any_step_continues_bitwise(options):
+    spec = de("rastrigin", 2, **options)
+    n = options["maxiter"] + 2
+    rng = np.random.default_rng(abs(hash(str(options))) % 2**32)
+    _check_resume_everywhere(spec, sorted({0, 1, n - 1, n, *rng.integers(0, n, 3)}))
+
+
+def test_unseeded_run_checkpoints_exactly():
+    spec = de(maxiter=10)
+    a = make_stepper(spec)
+    for _ in range(4):
+        next(a)
+    cp = a.checkpoint()
+    b = restore_stepper(spec, cp)
+    assert _dicts(list(a)) == _dicts(list(b))
+
+
+def test_restore_after_stop_request_still_stops():
+    spec = de(seed=1, maxiter=30)
+    a = make_stepper(spec)
+    for _ in range(3):
+        next(a)
+    a.request_stop()
+    b = restore_stepper(spec, encode_checkpoint(a.checkpoint()))
+    assert _dicts(list(a)) == _dicts(list(b))
+    assert b.result.stopped and b.result.nit == 2
+
+
+def test_restore_of_a_finished_run_keeps_the_result():
+    spec = de(seed=1, maxiter=5)
+    a = make_stepper(spec)
+    r = a.run()
+    b = restore_stepper(spec, encode_checkpoint(a.checkpoint()))
+    assert b.done and list(b) == [] and b.result.to_dict() == r.to_dict()
+
+
+def test_restore_refuses_another_spec():
+    a = make_stepper(de(seed=1, maxiter=5))
+    with pytest.raises(ValueError):
+        restore_stepper(de(seed=2, maxiter=5), a.checkpoint())
+
+
+def test_checkpoint_has_no_pickle_and_json_state():
+    a = make_stepper(de(rng=1, maxiter=5))
+    next(a)
+    cp = a.checkpoint()
+    assert all(arr.dtype != object for arr in cp["arrays"].values())
+    assert cp["state"]["seq"] == 1 and cp["state"]["de"]["rng"]["kind"] == "Generator"
+    assert "random_population_index" in cp["arrays"]
+
+
+# ---- generated specs ------------------------------------------------------------------
+@st.composite
+def de_specs(draw):
+    problem = draw(st.sampled_from(["rosenbrock", "sphere", "rastrigin", "ackley", "levy",
+                                    "himmelblau", "beale", "styblinski_tang"]))
+    p = get_problem(problem)
+    dim = p.default_dim if p.max_dim == p.min_dim else draw(st.integers(max(2, p.min_dim), 4))
+    bounds = []
+    for lo, hi in p.default_bounds(dim):
+        a = draw(st.floats(lo, hi - 0.5, allow_nan=False))
+        b = draw(st.floats(a + 0.25, hi, allow_nan=False))
+        bounds.append([a, b])
+    opts = {"maxiter": draw(st.integers(0, 8)), "popsize": draw(st.integers(1, 5)),
+            "strategy": draw(st.sampled_from(DE_STRATEGIES)),
+            "updating": draw(st.sampled_from(["immediate", "deferred"])),
+            "init": draw(st.sampled_from(["latinhypercube", "sobol", "halton", "random"])),
+            "polish": draw(st.booleans()),
+            "recombination": draw(st.floats(0, 1)),
+            "mutation": draw(st.one_of(st.floats(0, 1.99),
+                                       st.tuples(st.floats(0, 1.99), st.floats(0, 1.99)))),
+            "tol": draw(st.sampled_from([0, 0.01, 0.5])),
+            "atol": draw(st.sampled_from([0, 1e-3]))}
+    if draw(st.booleans()):
+        opts["seed"] = draw(st.integers(0, 2**31))
+    else:
+        opts["rng"] = draw(st.integers(0, 2**63))
+    if isinstance(opts["mutation"], tuple):
+        opts["mutation"] = list(opts["mutation"])
+    try:
+        return validate_spec({"method": "de", "problem": problem, "dim": dim,
+                              "bounds": bounds, "options": opts})
+    except SpecError:  # e.g. rand2* with fewer than 6 members, which scipy cannot run
+        assume(False)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(de_specs())
+def test_generated_specs_match_scipy(spec):
+    assert_matches_scipy(spec)
