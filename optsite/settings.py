@@ -129,6 +129,8 @@ OPTSITE_MAX_MAXITER = env_int("OPTSITE_MAX_MAXITER", 20_000, minimum=1)
 OPTSITE_MAX_POPSIZE = env_int("OPTSITE_MAX_POPSIZE", 100, minimum=1)
 OPTSITE_MAX_EVALUATIONS = env_int("OPTSITE_MAX_EVALUATIONS", 10_000_000, minimum=1)
 OPTSITE_MAX_CONCURRENT_RUNS = env_int("OPTSITE_MAX_CONCURRENT_RUNS", 4, minimum=1)
+# The server marks runs left behind by a dead server `interrupted` (runs/executor.py); tests turn it off.
+OPTSITE_RUN_MONITOR = env_bool("OPTSITE_RUN_MONITOR", True)
 
 LOGGING = {
     "version": 1,

@@ -1,3 +1,8 @@
 from django.urls import path
 
-websocket_urlpatterns: list = []
+from runs import consumers
+
+websocket_urlpatterns: list = [
+    path("ws/runs/", consumers.LaunchConsumer.as_asgi()),
+    path("ws/runs/<int:run_id>/", consumers.WatchConsumer.as_asgi()),
+]

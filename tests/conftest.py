@@ -1,6 +1,7 @@
 """Shared fixtures: users alice and charlie, logged-in clients, authenticated WebSocket communicators."""
 
 import multiprocessing
+import os
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -11,6 +12,11 @@ from django.test import Client
 # The live server of the browser tests is started in a child process; forking after async tests
 # have run leaves it hanging, so always spawn.
 multiprocessing.set_start_method("spawn", force=True)
+
+# No orphan-run monitor in tests (here or in a spawned live server): it would mark the runs that
+# tests create by hand `interrupted`. tests/test_services.py drives the sweep directly.
+os.environ["OPTSITE_RUN_MONITOR"] = "0"
+settings.OPTSITE_RUN_MONITOR = False
 
 PASSWORD = "correct horse battery staple"
 
@@ -54,3 +60,13 @@ def communicator(path: str, user=None, origin: str = "http://localhost") -> Webs
     if user is not None:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_cookie(user)}".encode()))
     return WebsocketCommunicator(application, path, headers=headers)
+
+
+@pytest.fixture
+def executors():
+    """Every executor thread a test started has ended (stopped if need be) when it is over."""
+    from runs import executor
+
+    yield executor
+    stuck = executor.shutdown_all(timeout=60)
+    assert not stuck, f"executor threads of runs {stuck} did not end"

@@ -1,0 +1,503 @@
+"""The engine under runs/services.py: executor threads, the batch writer, publishing, the monitor.
+
+One Execution = one thread driving one stepper. It buffers steps, and a flush writes the batch
+of steps + the run's counters + the checkpoint + the heartbeat in ONE transaction; only after
+the commit is the batch published to the group "run-<id>" (persist, then publish: anything a
+client has seen is on disk). The solver never runs on the event loop.
+
+Nothing outside runs/services.py should call into this module except the consumers' loop
+registration (`remember_loop`) and tests (`wait`, `shutdown_all`, `Execution.abandon`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from runs.models import Run, Step
+
+log = logging.getLogger("runs.executor")
+
+# Flush when this long has passed since the last flush (or would have by the next step) ...
+FLUSH_INTERVAL = 0.05
+# ... or when this many steps wait, whichever first, and always at a status change and the end.
+FLUSH_STEPS = 256
+# A flush may cost at most about 1/FLUSH_BUDGET of the run (a big checkpoint flushes less often).
+FLUSH_BUDGET = 20
+# Daphne closes a socket on a message over 1 MiB: keep each published batch well under it.
+MAX_BATCH_CHARS = 512 * 1024
+# Heartbeats: written with each flush, while paused, and by the monitor for local runs.
+HEARTBEAT_EVERY = 2.0
+# A run whose heartbeat is older than this and that no thread here drives is an orphan.
+STALE_AFTER = 6.0
+MONITOR_EVERY = 1.0
+# How long a publishing thread waits for the event loop before giving up on one message
+# (clients fill any gap from the database, which already holds the steps).
+PUBLISH_TIMEOUT = 10.0
+
+ENDED = (Run.Status.FINISHED, Run.Status.STOPPED, Run.Status.FAILED, Run.Status.INTERRUPTED)
+
+
+# ---- JSON -------------------------------------------------------------------------------
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def finite(value):
+    """`value` with every non-finite float replaced by None (PROTOCOL: nan/inf are null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def dumps(value) -> str:
+    """Compact JSON with nan/inf as null (fast path first: almost nothing is non-finite)."""
+    try:
+        return _encode(value)
+    except ValueError:
+        return _encode(finite(value))
+
+
+def _iso(dt):
+    return None if dt is None else dt.isoformat()
+
+
+def run_to_dict(run: Run) -> dict:
+    """The PROTOCOL Run object (plus label and the latest figures)."""
+    spec = run.spec or {}
+    return {
+        "id": run.pk,
+        "url": run.get_absolute_url(),
+        "owner": run.owner.username,
+        "method": run.method,
+        "problem": run.problem,
+        "params": spec.get("params", {}),
+        "dim": spec.get("dim"),
+        "bounds": spec.get("bounds"),
+        "x0": spec.get("x0"),
+        "options": spec.get("options", {}),
+        "status": run.status,
+        "created": _iso(run.created),
+        "started": _iso(run.started),
+        "finished": _iso(run.finished),
+        "n_steps": run.n_steps,
+        "result": run.result,
+        "error": run.error or None,
+        "label": run.label,
+        "best_fun": finite(run.best_fun),
+        "nit": run.nit,
+        "nfev": run.nfev,
+        "elapsed": run.elapsed,
+    }
+
+
+def load_run_dict(run_id: int) -> dict:
+    return run_to_dict(Run.objects.select_related("owner").defer("checkpoint").get(pk=run_id))
+
+
+# ---- publishing -------------------------------------------------------------------------
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Consumers call this: the in-memory channel layer lives on the server's event loop."""
+    global _server_loop
+    _server_loop = loop
+
+
+def _live(loop):
+    return loop is not None and loop.is_running() and not loop.is_closed()
+
+
+def publish(group: str, event: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """group_send from a thread, waiting for it so that messages keep their order."""
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    target = loop if _live(loop) else _server_loop if _live(_server_loop) else None
+    if target is not None:
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, event), target)
+        try:
+            future.result(PUBLISH_TIMEOUT)
+        except FutureTimeout:
+            future.cancel()
+            log.warning("publishing to %s timed out; clients will read the steps from the database", group)
+        except Exception:  # a closed loop (test teardown, shutdown): the data is on disk anyway
+            log.debug("publishing to %s failed", group, exc_info=True)
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        return  # no server loop in this process: nobody can be listening
+    # A cross-process layer (Redis) from a process without a server loop (management command):
+    # one private loop per thread keeps the layer's connection pool alive between messages.
+    local = _thread_loops.__dict__
+    if "loop" not in local:
+        local["loop"] = asyncio.new_event_loop()
+    try:
+        local["loop"].run_until_complete(layer.group_send(group, event))
+    except Exception:
+        log.warning("publishing to %s failed", group, exc_info=True)
+
+
+_thread_loops = threading.local()
+
+
+def _close_thread_loop():
+    loop = _thread_loops.__dict__.pop("loop", None)
+    if loop is not None:
+        loop.close()
+
+
+def step_events(run_id: int, first: int, texts: list[str]):
+    """Split a batch of encoded steps into "run.steps" events of at most MAX_BATCH_CHARS."""
+    chunk, size, start = [], 0, first
+    for text in texts:
+        if chunk and size + len(text) > MAX_BATCH_CHARS:
+            yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk}
+            start += len(chunk)
+            chunk, size = [], 0
+        chunk.append(text)
+        size += len(text) + 1
+    if chunk:
+        yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk}
+
+
+# ---- the registry of executions in this process -----------------------------------------
+_executions: dict[int, "Execution"] = {}
+_registry_lock = threading.Lock()
+
+
+def get(run_id: int) -> "Execution | None":
+    with _registry_lock:
+        return _executions.get(run_id)
+
+
+def local_run_ids() -> list[int]:
+    with _registry_lock:
+        return list(_executions)
+
+
+def wait(run_id: int, timeout: float | None = None) -> bool:
+    """Wait for the run's thread to end; True if it has (or there was none)."""
+    execution = get(run_id)
+    return execution is None or execution.join(timeout)
+
+
+def shutdown_all(timeout: float = 30.0) -> list[int]:
+    """Stop every run of this process and wait for the threads (tests, orderly shutdown)."""
+    with _registry_lock:
+        executions = list(_executions.values())
+    for execution in executions:
+        execution.request_stop()
+    deadline = time.monotonic() + timeout
+    stuck = [e.run_id for e in executions if not e.join(max(0.0, deadline - time.monotonic()))]
+    return stuck
+
+
+# ---- one execution ----------------------------------------------------------------------
+class Execution:
+    """The thread that drives one run's stepper and writes its steps."""
+
+    def __init__(self, *, run_id: int, spec, checkpoint: bytes | None, n_steps: int,
+                 best_fun: float | None, loop: asyncio.AbstractEventLoop | None, announce: bool):
+        self.run_id = run_id
+        self.group = f"run-{run_id}"
+        self.spec = spec
+        self.loop = loop
+        self._checkpoint = checkpoint
+        self._next_seq = n_steps
+        self._best = best_fun
+        self._announce = announce  # publish "status running" first (a resumed interrupted run)
+        self.stepper = None
+        self._cond = threading.Condition()
+        self._commands: list[str] = []
+        self._pending = False  # read once per step without a lock: a stale False costs one step
+        self._intended = "running"  # what the controls asked for, to answer them at once
+        self._stop = False
+        self._abandoned = False
+        self.paused = False
+        self._buffer: list = []  # (Step, text)
+        self._last_flush = 0.0
+        self._flush_cost = 0.0
+        self._last_heartbeat = 0.0
+        self._done = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=f"optsite-run-{run_id}", daemon=True)
+
+    # -- controls, from any thread --
+    def start(self) -> None:
+        with _registry_lock:
+            if self.run_id in _executions:
+                raise RuntimeError(f"run {self.run_id} already has an executor")
+            _executions[self.run_id] = self
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def _command(self, command: str) -> None:
+        with self._cond:
+            self._commands.append(command)
+            self._pending = True
+            self._cond.notify_all()
+
+    def request_pause(self) -> bool:
+        with self._cond:
+            if self._intended != "running":
+                return False
+            self._intended = "paused"
+        self._command("pause")
+        return True
+
+    def request_resume(self) -> bool:
+        with self._cond:
+            if self._intended != "paused":
+                return False
+            self._intended = "running"
+        self._command("resume")
+        return True
+
+    def request_stop(self) -> bool:
+        with self._cond:
+            if self._intended == "stopping":
+                return False
+            self._intended = "stopping"
+            self._stop = True
+        stepper = self.stepper
+        if stepper is not None:
+            stepper.request_stop()  # thread-safe: ends a long step early, scipy's way
+        self._command("stop")
+        return True
+
+    def abandon(self) -> None:
+        """Tests: end the thread at the next step boundary writing nothing more, as a crash would."""
+        self._abandoned = True
+        self._command("abandon")
+
+    @property
+    def intended(self) -> str:
+        return self._intended
+
+    # -- the thread --
+    def _main(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # the solver or the database failed: the run fails, in words
+            log.exception("run %s failed", self.run_id)
+            self._fail(exc)
+        finally:
+            with _registry_lock:
+                _executions.pop(self.run_id, None)
+            _close_thread_loop()
+            connection.close()  # SQLite: a thread that keeps its connection keeps its locks
+            self._done.set()
+
+    def _run(self) -> None:
+        from runs.optim import decode_checkpoint, make_stepper, restore_stepper
+
+        if self._checkpoint is not None:
+            stepper = restore_stepper(self.spec, decode_checkpoint(self._checkpoint))
+        else:
+            stepper = make_stepper(self.spec)
+        self._checkpoint = None
+        self.stepper = stepper
+        if self._stop:
+            stepper.request_stop()
+        if self._announce:
+            self._publish({"type": "run.status", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+        self._last_flush = self._last_heartbeat = time.perf_counter()
+        before = self._last_flush
+        buffer = self._buffer
+        while True:
+            if self._pending:
+                self._obey()
+                if self._abandoned:
+                    return
+            try:
+                step = next(stepper)
+            except StopIteration:
+                break
+            if step.seq != self._next_seq:
+                raise RuntimeError(f"the solver handed out step {step.seq} where {self._next_seq} was due")
+            self._next_seq += 1
+            buffer.append((step, dumps(step.to_dict())))
+            now = time.perf_counter()
+            took, before = now - before, now
+            # Flush if this step would otherwise wait longer than the interval for the next one:
+            # slow steps go out one by one at once, fast ones in batches.
+            interval = max(FLUSH_INTERVAL, FLUSH_BUDGET * self._flush_cost)
+            if len(buffer) >= FLUSH_STEPS or now - self._last_flush + took >= interval:
+                self._flush()
+                before = time.perf_counter()
+        if self._abandoned:
+            return
+        self._finish(stepper.result)
+
+    def _obey(self) -> None:
+        """Carry out pending controls at a step boundary; while paused, wait here."""
+        while True:
+            with self._cond:
+                if self.paused and not self._commands and not self._stop and not self._abandoned:
+                    self._cond.wait(HEARTBEAT_EVERY)
+                commands, self._commands = self._commands, []
+                self._pending = False
+            for command in commands:
+                if command == "pause" and not self.paused and not self._stop:
+                    self._flush(status=Run.Status.PAUSED)
+                    self.paused = True
+                    self._publish_status()
+                elif command == "resume" and self.paused and not self._stop:
+                    self._flush(status=Run.Status.RUNNING)
+                    self.paused = False
+                    self._publish_status()
+                elif command == "stop":
+                    self.paused = False  # finish now; the final status says "stopped"
+            if self._abandoned or self._stop or not self.paused:
+                return
+            if time.perf_counter() - self._last_heartbeat >= HEARTBEAT_EVERY:
+                self._flush()  # nothing buffered while paused: a heartbeat only
+
+    def _flush(self, **fields) -> None:
+        """One transaction: buffered steps, counters, checkpoint, heartbeat (+ fields); then publish."""
+        t0 = time.perf_counter()
+        buffer, self._buffer = self._buffer, []
+        now = timezone.now()
+        fields["heartbeat"] = now
+        if buffer:
+            last = buffer[-1][0]
+            best = self._best
+            for step, _ in buffer:
+                fun = step.fun
+                if fun is not None and math.isfinite(fun) and (best is None or fun < best):
+                    best = fun
+            self._best = best
+            fields.update(n_steps=last.seq + 1, nit=last.nit, nfev=last.nfev, elapsed=last.elapsed, best_fun=best)
+            if "checkpoint" not in fields:
+                from runs.optim import encode_checkpoint
+
+                fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
+            rows = [
+                Step(run_id=self.run_id, seq=s.seq, nit=s.nit, phase=s.phase, fun=_float(s.fun),
+                     nfev=s.nfev, njev=s.njev, elapsed=s.elapsed, data=text)
+                for s, text in buffer
+            ]
+        with transaction.atomic():
+            if buffer:
+                Step.objects.bulk_create(rows)
+            Run.objects.filter(pk=self.run_id).update(**fields)
+        self._last_heartbeat = time.perf_counter()
+        if buffer:
+            for event in step_events(self.run_id, buffer[0][0].seq, [text for _, text in buffer]):
+                self._publish(event)
+        end = time.perf_counter()
+        self._last_flush = end
+        if buffer:  # a running average: one slow disk moment does not throttle the run
+            self._flush_cost = 0.8 * self._flush_cost + 0.2 * (end - t0)
+
+    def _publish(self, event: dict) -> None:
+        publish(self.group, event, loop=self.loop)
+
+    def _publish_status(self) -> None:
+        self._publish({"type": "run.status", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+
+    def _finish(self, result) -> None:
+        data = finite(result.to_dict())
+        status = Run.Status.STOPPED if result.stopped else Run.Status.FINISHED
+        self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None)
+        run = load_run_dict(self.run_id)
+        if status == Run.Status.STOPPED:
+            self._publish({"type": "run.status", "run_id": self.run_id, "run": run})
+        self._publish({"type": "run.finished", "run_id": self.run_id, "run": run})
+
+    def _fail(self, exc: Exception) -> None:
+        words = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        final = dict(status=Run.Status.FAILED, finished=timezone.now(), error=words, checkpoint=None)
+        try:
+            close_old_connections()
+            try:
+                self._flush(**final)  # the steps handed out before the failure are good ones
+            except Exception:
+                self._buffer = []
+                with transaction.atomic():
+                    Run.objects.filter(pk=self.run_id).update(**final, heartbeat=timezone.now())
+            self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+        except Exception:
+            log.exception("run %s: could not record the failure", self.run_id)
+
+
+def _float(value):
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+# ---- orphans and the monitor ------------------------------------------------------------
+def sweep_orphans(*, stale_after: float = STALE_AFTER) -> list[int]:
+    """Mark `interrupted` every active run that no thread here drives and whose heartbeat is stale."""
+    from django.db.models import Q
+
+    cutoff = timezone.now() - timezone.timedelta(seconds=stale_after)
+    orphans = (
+        Run.objects.filter(status__in=Run.ACTIVE)
+        .exclude(pk__in=local_run_ids())
+        .filter(Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, created__lt=cutoff))
+    )
+    ids = list(orphans.values_list("pk", flat=True))
+    if not ids:
+        return []
+    with transaction.atomic():
+        # Re-check inside the transaction: a run resumed meanwhile has a fresh heartbeat.
+        marked = list(orphans.filter(pk__in=ids).values_list("pk", flat=True))
+        Run.objects.filter(pk__in=marked).update(status=Run.Status.INTERRUPTED)
+    for run_id in marked:
+        log.warning("run %s was left without an executor: marked interrupted", run_id)
+        publish(f"run-{run_id}", {"type": "run.finished", "run_id": run_id, "run": load_run_dict(run_id)})
+    return marked
+
+
+def heartbeat_local() -> None:
+    ids = local_run_ids()
+    if ids:
+        Run.objects.filter(pk__in=ids, status__in=Run.ACTIVE).update(heartbeat=timezone.now())
+
+
+_monitor: threading.Thread | None = None
+
+
+def start_monitor() -> None:
+    """Sweep orphans now and every second, and keep this process's runs' heartbeats fresh.
+
+    Started by optsite/asgi.py (the server). Any error (no table yet, DB access blocked in a
+    test) is logged and the next tick tries again.
+    """
+    global _monitor
+    from django.conf import settings
+
+    if not getattr(settings, "OPTSITE_RUN_MONITOR", True) or _monitor is not None:
+        return
+    _monitor = threading.Thread(target=_monitor_loop, name="optsite-run-monitor", daemon=True)
+    _monitor.start()
+
+
+def _monitor_loop() -> None:
+    last_beat = 0.0
+    while True:
+        try:
+            if time.monotonic() - last_beat >= HEARTBEAT_EVERY:
+                heartbeat_local()
+                last_beat = time.monotonic()
+            sweep_orphans()
+        except Exception:
+            log.debug("run monitor tick failed", exc_info=True)
+        finally:
+            connection.close()
+        time.sleep(MONITOR_EVERY)
