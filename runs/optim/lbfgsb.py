@@ -20,6 +20,7 @@ from .stepper import Stepper
 __all__ = ["LBFGSBStepper", "projected_gradient_norm"]
 
 START, NEW_X, FG, CONVERGENCE, STOP, ABNORMAL = 0, 1, 3, 4, 5, 8
+MSG_STOP = "`callback` raised `StopIteration`."  # minimize()'s words for a callback stop
 FG_LNSRCH = 302  # task[1] of an evaluation the line search asked for (301: the start point)
 
 _REASONS = {
@@ -194,12 +195,15 @@ class LBFGSBStepper(Stepper):
         else:
             warnflag = 2
         msg = status_messages[task[0]] + ": " + task_messages[task[1]]
-        code = int(task[1])
-        stopped = code == 505
-        if task[0] == ABNORMAL:
+        stopped = self._stop  # only looked at between steps, so a request always took effect
+        if stopped:
+            # what minimize() reports when the callback raised StopIteration (whatever the
+            # task code, even a limit reached at the same iteration)
+            warnflag, msg, reason = 99, MSG_STOP, _REASONS[505]
+        elif task[0] == ABNORMAL:
             reason = _ABNORMAL
         else:
-            reason = _REASONS.get(code, f"Ended: {msg}")
+            reason = _REASONS.get(int(task[1]), f"Ended: {msg}")
         f, g = self._f, self._g
         if not math.isfinite(float(f)) or not np.isfinite(g).all():
             reason += (" The objective or its gradient returned a non-finite value (nan/inf) at"
