@@ -20,7 +20,7 @@ from runs.models import Run, Step
 
 __all__ = [
     "ServiceError", "limits", "create_run", "start_run", "launch", "control_run", "stop_run",
-    "pause_run", "resume_run", "get_run_for", "runs_for", "run_to_dict", "step_texts",
+    "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
     "steps_json", "wait_for_run", "sweep_orphans", "dumps", "finite",
 ]
 
@@ -171,6 +171,18 @@ def control_run(*, user, run_id: int, action: str, loop: asyncio.AbstractEventLo
 
 def stop_run(*, user, run_id: int) -> tuple[bool, dict]:
     return control_run(user=user, run_id=run_id, action="stop")
+
+
+def stop_run_and_wait(*, run_id: int, timeout: float = 30.0) -> bool:
+    """Stop a run driven here (callers have checked ownership) and wait until its writer is done.
+
+    True when no thread of this process drives the run any more (e.g. before deleting it).
+    """
+    execution = executor.get(run_id)
+    if execution is None:
+        return True
+    execution.request_stop()
+    return execution.join(timeout)
 
 
 def pause_run(*, user, run_id: int) -> tuple[bool, dict]:

@@ -1,10 +1,18 @@
 from django.urls import path
 
+from runs import api  # JSON API and CSV block
 from runs import exports, history  # history, compare, exports block
 
 # Each block is owned by one module; add routes to your own block only.
 urlpatterns = [
     # JSON API and CSV (runs/api.py)
+    path("api/problems/", api.problems, name="api-problems"),
+    path("api/problems/<str:name>/grid/", api.problem_grid, name="api-problem-grid"),
+    path("api/methods/", api.methods, name="api-methods"),
+    path("api/runs/", api.run_list, name="api-runs"),
+    path("api/runs/<int:run_id>/", api.run_detail, name="api-run"),
+    path("api/runs/<int:run_id>/steps/", api.run_steps, name="api-run-steps"),
+    path("runs/<int:run_id>/steps.csv", api.steps_csv, name="run-steps-csv"),
     # pages: new run, run detail/replay (runs/views.py)
     # history, compare, exports (runs/history.py, runs/exports.py)
     path("runs/", history.history, name="history"),

@@ -1,0 +1,311 @@
+"""JSON API and the steps CSV: thin function views over runs.services, owner's runs only.
+
+Unauthenticated requests to /api/ get 401 JSON (a script should not be redirected to an HTML
+login page); /runs/<id>/steps.csv is a browser download and keeps the login redirect.
+Bad query parameters answer 400 {"error": words, "errors": {param: [words]}}.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from functools import wraps
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_not_required
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from runs import services
+from runs.models import Step
+
+MAX_STEPS_LIMIT = 10_000  # one window of /api/runs/<id>/steps/; without `limit`, all steps stream
+CHUNK = 2000  # steps per database round trip and per streamed piece
+GRID_DEFAULT_N, GRID_MAX_N = 80, 200
+
+
+class BadRequest(Exception):
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        field, words = next(iter(errors.items()))
+        super().__init__(f"{field}: {words[0]}")
+
+
+def _json(data, status: int = 200) -> HttpResponse:
+    return HttpResponse(services.dumps(data), status=status, content_type="application/json")
+
+
+def api(view):
+    """GET only, 401 JSON without a login, 400 JSON for a BadRequest, 404 JSON for a missing run."""
+
+    @login_not_required
+    @require_GET
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return _json({"error": "Log in first (POST /accounts/login/); this endpoint needs a session."}, 401)
+        try:
+            return view(request, *args, **kwargs)
+        except BadRequest as exc:
+            return _json({"error": str(exc), "errors": exc.errors}, 400)
+        except Http404 as exc:
+            return _json({"error": str(exc) or "Not found."}, 404)
+
+    return wrapper
+
+
+def _owned(request, run_id):
+    run = services.get_run_for(request.user, run_id)
+    if run is None:
+        raise Http404(f"There is no run {run_id} of yours.")
+    return run
+
+
+def _stream(request, chunks, content_type: str, **kwargs) -> StreamingHttpResponse:
+    """Stream `chunks` (a sync generator that reads the database) without loading it whole."""
+    if isinstance(request, ASGIRequest):
+        # Under daphne only an async iterator streams; a sync one would be read into memory first.
+        async def body():
+            pull = sync_to_async(next, thread_sensitive=True)
+            while (part := await pull(chunks, None)) is not None:
+                yield part
+
+        return StreamingHttpResponse(body(), content_type=content_type, **kwargs)
+    return StreamingHttpResponse(chunks, content_type=content_type, **kwargs)
+
+
+def _int(request, name: str, default, *, lo: int, hi: int | None = None) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest({name: [f"Expected a whole number, got {raw!r}."]}) from None
+    if value < lo or (hi is not None and value > hi):
+        span = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise BadRequest({name: [f"Must be {span}."]})
+    return value
+
+
+# ---- catalogues ---------------------------------------------------------------------------
+@api
+def problems(request):
+    from runs.optim import problem_catalogue
+
+    return _json(problem_catalogue())
+
+
+@api
+def methods(request):
+    from runs.optim import method_catalogue
+
+    return _json(method_catalogue())
+
+
+# ---- runs ---------------------------------------------------------------------------------
+@api
+def run_list(request):
+    runs = services.runs_for(request.user)
+    limit = _int(request, "limit", None, lo=1)
+    if limit is not None:
+        runs = runs[:limit]
+    return _json([services.run_to_dict(run) for run in runs])
+
+
+@api
+def run_detail(request, run_id: int):
+    return _json(services.run_to_dict(_owned(request, run_id)))
+
+
+@api
+def run_steps(request, run_id: int):
+    """{"run_id", "steps": [...]} of the steps with seq > after (at most `limit` of them)."""
+    run = _owned(request, run_id)
+    after = _int(request, "after", -1, lo=-1)
+    limit = _int(request, "limit", None, lo=1)
+    if limit is not None:
+        limit = min(limit, MAX_STEPS_LIMIT)
+
+    def chunks():
+        yield f'{{"run_id":{run.pk},"steps":['
+        first = True
+        buffer = []
+        for _, text in services.step_texts(run_id=run.pk, after=after, limit=limit, chunk=CHUNK):
+            buffer.append(text)
+            if len(buffer) >= CHUNK:
+                yield ("" if first else ",") + ",".join(buffer)
+                first, buffer = False, []
+        if buffer:
+            yield ("" if first else ",") + ",".join(buffer)
+        yield "]}"
+
+    return _stream(request, chunks(), "application/json")
+
+
+# ---- CSV ----------------------------------------------------------------------------------
+def _scalar(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    return value
+
+
+def csv_extra_keys(run_id: int) -> list[str]:
+    """The scalar extras of the run's steps, from the first step of each phase and the last step.
+
+    Extras are fixed per method and phase, so this reads a handful of steps, not all of them.
+    """
+    seqs = set()
+    for phase in Step.objects.filter(run_id=run_id).values_list("phase", flat=True).distinct():
+        seqs.add(Step.objects.filter(run_id=run_id, phase=phase).order_by("seq").values_list("seq", flat=True)[0])
+    last = Step.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first()
+    if last is not None:
+        seqs.add(last)
+    keys: list[str] = []
+    for data in Step.objects.filter(run_id=run_id, seq__in=seqs).order_by("seq").values_list("data", flat=True):
+        for key, value in (json.loads(data).get("extra") or {}).items():
+            if _scalar(value) and key not in keys:
+                keys.append(key)
+    return keys
+
+
+@login_not_required  # the session check below answers like every other page (redirect)
+@require_GET
+def steps_csv(request, run_id: int):
+    if not request.user.is_authenticated:
+        from django.contrib.auth.views import redirect_to_login
+
+        return redirect_to_login(request.get_full_path())
+    run = services.get_run_for(request.user, run_id)
+    if run is None:
+        raise Http404(f"There is no run {run_id} of yours.")
+    dim = int(run.spec.get("dim") or 0)
+    extras = csv_extra_keys(run.pk)
+    header = ["seq", "nit", "phase", "fun", "nfev", "njev", "elapsed",
+              *(f"x_{i}" for i in range(dim)), *(f"jac_{i}" for i in range(dim)),
+              *(f"extra_{k}" for k in extras)]
+
+    def chunks():
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        blank = [""] * dim
+        rows = 0
+        for _, text in services.step_texts(run_id=run.pk, chunk=CHUNK):
+            s = json.loads(text)
+            extra = s.get("extra") or {}
+            jac = s.get("jac")
+            writer.writerow([
+                s["seq"], s["nit"], s["phase"], _cell(s["fun"]), s["nfev"], s["njev"], _cell(s["elapsed"]),
+                *(_cell(v) for v in s["x"]), *((_cell(v) for v in jac) if jac is not None else blank),
+                *(_cell(extra.get(k)) if _scalar(extra.get(k)) else "" for k in extras),
+            ])
+            rows += 1
+            if rows % CHUNK == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    response = _stream(request, chunks(), "text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-steps.csv"'
+    return response
+
+
+# ---- the contour grid ---------------------------------------------------------------------
+def _json_param(request, name: str, kind: type, default):
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadRequest({name: ["Not valid JSON."]}) from None
+    if not isinstance(value, kind):
+        raise BadRequest({name: [f"Expected a JSON {'object' if kind is dict else 'list'}."]})
+    return value
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _limits(request, name: str, default: list[float]) -> tuple[float, float]:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return float(default[0]), float(default[1])
+    parts = raw.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise BadRequest({name: ["Expected two numbers \"lo,hi\"."]}) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise BadRequest({name: ["Expected finite numbers with lo < hi."]})
+    return lo, hi
+
+
+@api
+def problem_grid(request, name: str):
+    """Objective values on an n x n grid over coordinates ix, iy (others fixed at `at`).
+
+    {"x": [n], "y": [n], "z": [[n] * n]} with z[j][i] = f at (x[i], y[j]) (Plotly's contour
+    layout); non-finite values are null.
+    """
+    import numpy as np
+
+    from runs.optim import PROBLEMS
+
+    problem = PROBLEMS.get(name)
+    if problem is None:
+        raise Http404(f"There is no problem {name!r}; see /api/problems/.")
+    errors: dict[str, list[str]] = {}
+    params = _json_param(request, "params", dict, {})
+    known = {p.name: p for p in problem.params}
+    for key, value in params.items():
+        p = known.get(key)
+        if p is None:
+            errors[f"params.{key}"] = [f"Unknown parameter (this problem has: {', '.join(known) or 'none'})."]
+        elif not _finite_number(value) or not p.min <= value <= p.max:
+            errors[f"params.{key}"] = [f"Expected a number between {p.min:g} and {p.max:g}."]
+    max_dim = min(problem.max_dim or 10**9, services.limits().max_dim)
+    dim = _int(request, "dim", problem.default_dim, lo=problem.min_dim, hi=max_dim)
+    if dim < 2:
+        errors["dim"] = ["A contour needs at least 2 dimensions."]
+    ix = _int(request, "ix", 0, lo=0, hi=max(dim - 1, 0))
+    iy = _int(request, "iy", 1 if dim > 1 else 0, lo=0, hi=max(dim - 1, 0))
+    if ix == iy:
+        errors["iy"] = ["ix and iy must be two different coordinates."]
+    n = _int(request, "n", GRID_DEFAULT_N, lo=2, hi=GRID_MAX_N)
+    if errors:
+        raise BadRequest(errors)
+    bounds = problem.default_bounds(dim)
+    xlim = _limits(request, "xlim", bounds[ix])
+    ylim = _limits(request, "ylim", bounds[iy])
+    minimum = problem.known_minimum(params, dim) if dim <= 1000 else None
+    centre = minimum["x"] if minimum else [(lo + hi) / 2 for lo, hi in bounds]
+    at = _json_param(request, "at", list, centre)
+    if len(at) != dim or not all(_finite_number(v) for v in at):
+        raise BadRequest({"at": [f"Expected a list of {dim} finite numbers."]})
+    f = problem.objective(params)
+    xs, ys = np.linspace(*xlim, n), np.linspace(*ylim, n)
+    point = np.array(at, dtype=float)
+    z = np.empty((n, n))
+    with np.errstate(all="ignore"):
+        for j, y in enumerate(ys):
+            point[iy] = y
+            for i, x in enumerate(xs):
+                point[ix] = x
+                z[j, i] = f(point)
+    return _json({"problem": name, "dim": dim, "ix": ix, "iy": iy, "at": [float(v) for v in at],
+                  "x": xs.tolist(), "y": ys.tolist(), "z": z.tolist()})
