@@ -1,0 +1,85 @@
+"""python -m runs.optim: JSON lines, save/resume equal to an uninterrupted run, exit codes."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def cli(*args, stdin=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "runs.optim", *args], input=stdin,
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def lines(out):
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def no_time(objs):
+    return [{k: v for k, v in o.items() if k != "elapsed"} for o in objs]
+
+
+SPECS = {
+    "de": {"method": "de", "problem": "rastrigin", "bounds": [[-5, 5], [-5, 5]],
+           "options": {"seed": 3, "maxiter": 25}},
+    "lbfgsb": {"method": "lbfgsb", "problem": "rosenbrock", "x0": [-1.2, 1.0],
+               "options": {"jac": "2-point"}},
+}
+
+
+@pytest.mark.parametrize("method", ["de", "lbfgsb"])
+def test_save_and_resume_print_exactly_the_uninterrupted_run(tmp_path, method):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPECS[method]))
+    full = cli(str(spec))
+    assert full.returncode == 0, full.stderr
+    ref = lines(full.stdout)
+    assert [o["type"] for o in ref] == ["step"] * (len(ref) - 1) + ["result"]
+    assert [o["seq"] for o in ref[:-1]] == list(range(len(ref) - 1))
+
+    state = tmp_path / "run.state"
+    first = cli(str(spec), "--max-steps", "7", "--save", str(state))
+    assert first.returncode == 0 and len(lines(first.stdout)) == 7
+    second = cli("--resume", str(state), "--max-steps", "3", "--save", str(state))
+    third = cli("--resume", str(state))
+    assert second.returncode == third.returncode == 0, third.stderr
+    got = lines(first.stdout) + lines(second.stdout) + lines(third.stdout)
+    assert no_time(got) == no_time(ref)
+    elapsed = [o["elapsed"] for o in got[:-1]]
+    assert elapsed == sorted(elapsed)  # a resumed run continues the clock
+
+
+def test_stdin_and_a_finished_state_resume_to_nothing(tmp_path):
+    state = tmp_path / "s"
+    out = cli("-", "--max-steps", "1000", "--save", str(state),
+              stdin=json.dumps(SPECS["lbfgsb"]))
+    assert out.returncode == 0 and lines(out.stdout)[-1]["type"] == "result"
+    again = cli("--resume", str(state))
+    assert again.returncode == 0 and again.stdout == ""
+
+
+def test_invalid_spec_exits_2_naming_the_field(tmp_path):
+    bad = {**SPECS["de"], "bounds": [[-5, 5], [5, 2]], "options": {"maxiter": True}}
+    out = cli("-", stdin=json.dumps(bad))
+    assert out.returncode == 2 and out.stdout == ""
+    assert "bounds[1]" in out.stderr and "lower bound 5 must be less than upper bound 2" in out.stderr
+    assert "options.maxiter" in out.stderr
+    assert cli("-", stdin="{not json").returncode == 2
+    assert cli().returncode == 2
+
+
+def test_help_has_an_example():
+    out = cli("--help")
+    assert out.returncode == 0 and "--resume" in out.stdout and '"method": "de"' in out.stdout
+
+
+def test_the_core_does_not_load_django():
+    code = "import sys, runs.optim, runs.optim.cli; print([m for m in sys.modules if m.split('.')[0] in ('django', 'channels')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]", out.stderr
