@@ -77,23 +77,10 @@ def _short(v) -> str:
 
 
 def run_dict(run: Run) -> dict:
-    """The PROTOCOL Run object (B's serializer when present, so every endpoint says the same)."""
-    try:
-        from runs.services import run_to_dict
-    except ImportError:
-        run_to_dict = None
-    if run_to_dict is not None:
-        return run_to_dict(run)
-    spec = run.spec or {}
-    iso = lambda d: d.isoformat() if d else None  # noqa: E731
-    return {
-        "id": run.pk, "url": run.get_absolute_url(), "owner": run.owner.get_username(),
-        "method": run.method, "problem": run.problem, "params": spec.get("params", {}),
-        "dim": spec.get("dim"), "bounds": spec.get("bounds"), "x0": spec.get("x0"),
-        "options": spec.get("options", {}), "status": run.status, "created": iso(run.created),
-        "started": iso(run.started), "finished": iso(run.finished), "n_steps": run.n_steps,
-        "result": run.result, "error": run.error or None, "label": run.label,
-    }
+    """The PROTOCOL Run object, as B's services serialise it everywhere else."""
+    from runs.services import run_to_dict
+
+    return run_to_dict(run)
 
 
 # -- summary (compare page and its CSV) ---------------------------------------------------------

@@ -58,8 +58,9 @@ class Row:
     f_star: float | None
 
     @property
-    def gap_log10(self):
-        return None if self.gap is None or self.gap <= 0 else math.log10(self.gap)
+    def reached(self) -> bool:
+        """Close enough to the known minimum to mark the cell green."""
+        return self.gap is not None and self.gap < 1e-6
 
 
 def make_row(run: Run) -> Row:
@@ -261,15 +262,16 @@ def delete_run(*, run: Run) -> int:
 
 
 def _stop(run: Run) -> None:
-    # B's services own the executors; ask them to stop the run and wait until its writer is done,
-    # so no batch of steps lands after the delete.
+    # B's services own the executors: ask for a stop and wait for the thread, so no batch of
+    # steps lands after the delete. A run driven by no thread here (orphan, other process) has
+    # nothing to wait for.
     from runs import services
 
-    for name in ("stop_run_and_wait", "stop_run"):
-        fn = getattr(services, name, None)
-        if fn is not None:
-            fn(run_id=run.pk) if name == "stop_run_and_wait" else fn(run.pk)
-            return
+    try:
+        services.stop_run(user=run.owner, run_id=run.pk)
+    except services.ServiceError:
+        return
+    services.wait_for_run(run_id=run.pk, timeout=15)
 
 
 @require_POST

@@ -1,0 +1,387 @@
+// Compare page (/runs/compare/?ids=3,4): two to four runs side by side.
+// - data: each run's downsampled series (/api/runs/<id>/series/, min/max-preserving, x0/x1 only),
+//   then for active runs the watch socket (/ws/runs/<id>/) streams the rest live.
+// - ONE scrubber for all runs, on the chosen x-axis (iteration, evaluations, wall time): it moves
+//   the marker on the convergence plot, each run's path on the contour, and the "at the
+//   scrubber" table (each run's last step at or before the position).
+// - the summary table (server-rendered) is recomputed as live steps arrive, best values re-marked.
+// Keyboard: the axis is a radio group (arrows), the scrubber a range input (arrows, PageUp/Down,
+// Home/End); Space on the scrubber plays/pauses.
+
+import { ConvergencePlot, ContourPlot } from "./plots.js";
+import { RunSocket, getJSON, readJSONScript, fmtNum, fmtVec, fmtSeconds } from "./api.js";
+
+const SERIES_POINTS = 2000;
+const PLAY_MS = 8000; // a full sweep of the scrubber takes this long
+const AXES = {
+  nit: { title: "iteration", unit: "iteration", integer: true },
+  nfev: { title: "function evaluations", unit: "evaluations", integer: true },
+  elapsed: { title: "wall time (s)", unit: "s", integer: false },
+};
+const RANKED = ["fun", "gap", "dist", "nit", "nfev", "njev", "elapsed"];
+
+const root = document.getElementById("compare");
+const runs = readJSONScript("compare-data", []);
+const overlay = root?.dataset.overlay === "1";
+const state = { axis: "nit", pos: 0, follow: true, playing: false, loaded: 0 };
+
+// Per run: columns (seq, nit, nfev, njev, elapsed, fun, x0, x1), status, result.
+for (const r of runs) {
+  r.data = { seq: [], nit: [], nfev: [], njev: [], elapsed: [], fun: [], x0: [], x1: [] };
+  r.lastX = null;       // full x of the newest step (for distance to x*)
+  r.live = r.active;    // streamed into this page: its summary is recomputed as steps arrive
+  r.downsampled = false;
+}
+
+// -- helpers ------------------------------------------------------------------------------------
+function lastAtOrBefore(xs, v) {
+  // Index of the last element <= v in an ascending array (-1 if none).
+  let lo = 0, hi = xs.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (xs[mid] <= v) lo = mid + 1; else hi = mid; }
+  return lo - 1;
+}
+
+function axisMax() {
+  let m = 0;
+  for (const r of runs) { const xs = r.data[state.axis]; if (xs.length) m = Math.max(m, xs[xs.length - 1] ?? 0); }
+  return m;
+}
+
+function fmtAxis(v) {
+  if (state.axis === "elapsed") return fmtSeconds(v);
+  const n = Math.round(v).toLocaleString();
+  return state.axis === "nit" ? `iteration ${n}` : `${n} evaluations`;
+}
+
+// One f* for the plot when all runs share it; else each run is drawn as f − f*(its own problem).
+const fstars = runs.map((r) => r.f_star);
+const allKnown = fstars.every((f) => f !== null && f !== undefined);
+const sharedFstar = allKnown && fstars.every((f) => f === fstars[0]) ? fstars[0] : null;
+const preSubtract = allKnown && sharedFstar === null;
+function plotF(r, f) { return f === null || !preSubtract ? f : f - r.f_star; }
+
+// -- plots --------------------------------------------------------------------------------------
+let conv = null;
+const contours = new Map(); // run id -> ContourPlot (one shared entry keyed "shared" when overlaid)
+
+function initPlots() {
+  conv = new ConvergencePlot(document.getElementById("convergence-plot"), {
+    fstar: allKnown ? (preSubtract ? 0 : sharedFstar) : null, xTitle: AXES[state.axis].title, maxPoints: 4000,
+  });
+  for (const r of runs) conv.addSeries(r.id, `#${r.id} ${r.method}${r.label ? " · " + r.label : ""}`, { color: r.color });
+  const note = document.getElementById("convergence-note");
+  if (!allKnown) note.textContent = "f* is not known for every run: plotting f";
+  else if (preSubtract) note.textContent = "each run's f − f* for its own problem (log scale)";
+  else note.textContent = "f − f* (log scale)";
+
+  if (overlay) {
+    contours.set("shared", new ContourPlot(document.getElementById("contour-shared"), { xTitle: "x0", yTitle: "x1" }));
+  } else {
+    for (const r of runs) contours.set(r.id, new ContourPlot(document.getElementById(`contour-${r.id}`), { xTitle: "x0", yTitle: "x1", height: 300 }));
+  }
+  for (const c of contours.values()) c.setMessage("Loading…");
+  window.addEventListener("resize", () => { conv.resize(); for (const c of contours.values()) c.resize(); });
+}
+
+function contourFor(r) { return overlay ? contours.get("shared") : contours.get(r.id); }
+
+async function loadGrid(group) {
+  // group: runs drawn on one contour. Limits: the runs' closed bounds, else their paths (padded).
+  const r0 = group[0];
+  const plot = contourFor(r0);
+  if (!r0.dim || r0.dim < 2) { plot.setMessage("A 1-D problem has no contour"); return; }
+  const lim = [0, 1].map((k) => {
+    let lo = Infinity, hi = -Infinity, closed = true;
+    for (const r of group) {
+      const b = r.bounds && r.bounds[k];
+      if (b && b[0] !== null && b[1] !== null) { lo = Math.min(lo, b[0]); hi = Math.max(hi, b[1]); } else closed = false;
+    }
+    if (!closed) {
+      for (const r of group) for (const v of r.data[`x${k}`]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      for (const r of group) if (r.x_star) { lo = Math.min(lo, r.x_star[k]); hi = Math.max(hi, r.x_star[k]); }
+      if (!Number.isFinite(lo)) { lo = -1; hi = 1; }
+      const pad = Math.max((hi - lo) * 0.15, 1e-3);
+      lo -= pad; hi += pad;
+    }
+    return [lo, hi];
+  });
+  const q = new URLSearchParams({ params: JSON.stringify(r0.params || {}), dim: String(r0.dim), n: "80",
+    xlim: lim[0].join(","), ylim: lim[1].join(",") });
+  try {
+    const grid = await getJSON(`/api/problems/${encodeURIComponent(r0.problem)}/grid/?${q}`);
+    plot.setGrid(grid);
+    plot.setMessage(null);
+    if (r0.x_star) plot.setMinimum(r0.x_star[0], r0.x_star[1]);
+    if (r0.dim > 2) {
+      const n = document.getElementById("contour-dim-note");
+      n.textContent = `${r0.dim}-D problem: the landscape is the slice through x* over x0 and x1; paths show x0 and x1 of each run.`;
+      n.classList.remove("d-none");
+    }
+  } catch (err) {
+    plot.setMessage(`Landscape unavailable: ${err.message}`);
+  }
+}
+
+// -- data in ------------------------------------------------------------------------------------
+function appendSteps(r, steps) {
+  const d = r.data;
+  for (const s of steps) {
+    if (d.seq.length && s.seq <= d.seq[d.seq.length - 1]) continue;
+    d.seq.push(s.seq); d.nit.push(s.nit); d.nfev.push(s.nfev); d.njev.push(s.njev);
+    d.elapsed.push(s.elapsed); d.fun.push(s.fun);
+    d.x0.push(s.x ? s.x[0] ?? null : null); d.x1.push(s.x ? s.x[1] ?? null : null);
+    r.lastX = s.x;
+  }
+}
+
+async function loadSeries(r) {
+  const s = await getJSON(`/api/runs/${r.id}/series/?points=${SERIES_POINTS}&x=0,1`);
+  const d = r.data;
+  d.seq = s.seq; d.nit = s.nit; d.nfev = s.nfev; d.njev = s.njev; d.elapsed = s.elapsed; d.fun = s.fun;
+  d.x0 = s.x.map((x) => x[0]); d.x1 = s.x.map((x) => x[1]);
+  r.downsampled = s.downsampled;
+  r.status = s.status;
+  r.lastX = r.summary.x;
+}
+
+function connectLive(r) {
+  const sock = new RunSocket(`/ws/runs/${r.id}/`, {
+    onMessage: (msg) => {
+      if (msg.type === "steps") {
+        appendSteps(r, msg.steps);
+        scheduleRedraw(r);
+      } else if (msg.type === "run" || msg.type === "status" || msg.type === "finished") {
+        r.status = msg.run.status;
+        r.active = ["queued", "running", "paused"].includes(r.status);
+        if (msg.run.result) r.result = msg.run.result;
+        if (msg.run.error) r.error = msg.run.error;
+        if (msg.type === "finished") sock.close();
+        scheduleRedraw(r);
+        updateLiveBadge();
+      }
+    },
+    onState: (st) => { r.socketState = st; updateLiveBadge(); },
+  });
+  const d = r.data;
+  sock.lastSeq = d.seq.length ? d.seq[d.seq.length - 1] : -1; // the series already holds these
+  r.socket = sock;
+}
+
+function updateLiveBadge() {
+  const live = runs.filter((r) => r.active);
+  const badge = document.getElementById("live-state");
+  badge.classList.toggle("d-none", live.length === 0);
+  const reconnecting = live.some((r) => r.socketState === "reconnecting");
+  document.getElementById("live-text").textContent = reconnecting ? "reconnecting…" :
+    `live: ${live.map((r) => "#" + r.id).join(", ")}`;
+  for (const r of runs) {
+    const chip = document.querySelector(`.run-chip[data-run-id="${r.id}"] .chip-status`);
+    if (chip && chip.textContent !== r.status) {
+      chip.textContent = r.status;
+      chip.className = `badge chip-status ${statusClass(r.status)}`;
+    }
+  }
+}
+
+function statusClass(s) {
+  return { queued: "text-bg-secondary", running: "text-bg-primary", paused: "text-bg-warning", finished: "text-bg-success",
+    stopped: "text-bg-dark", failed: "text-bg-danger", interrupted: "text-bg-warning" }[s] || "text-bg-light";
+}
+
+// -- drawing ------------------------------------------------------------------------------------
+let redrawPending = false;
+function scheduleRedraw() {
+  if (redrawPending) return;
+  redrawPending = true;
+  // Live runs can send hundreds of steps a second: redraw at most ~4 times a second.
+  setTimeout(() => { redrawPending = false; redrawAll(); }, 250);
+}
+
+function redrawAll() {
+  for (const r of runs) conv.setData(r.id, r.data[state.axis], r.data.fun.map((f) => plotF(r, f)));
+  updateScrubberRange();
+  drawCursor();
+  updateSummary();
+}
+
+function updateScrubberRange() {
+  const el = document.getElementById("scrubber");
+  const max = axisMax();
+  const integer = AXES[state.axis].integer;
+  el.max = String(max);
+  el.step = integer ? "1" : String(max > 0 ? max / 1000 : 0.001);
+  el.disabled = max <= 0 && runs.every((r) => r.data.seq.length <= 1);
+  if (state.follow) state.pos = max;
+  el.value = String(state.pos);
+  el.setAttribute("aria-valuetext", `${AXES[state.axis].title} ${fmtAxis(state.pos)}`);
+}
+
+function drawCursor() {
+  const pos = state.pos;
+  const max = axisMax();
+  document.getElementById("scrub-readout").textContent =
+    state.axis === "elapsed" ? `${fmtSeconds(pos)} of ${fmtSeconds(max)}` : `${fmtAxis(pos)} of ${Math.round(max).toLocaleString()}`;
+  conv.setMarker(pos);
+  for (const r of runs) {
+    const d = r.data;
+    const i = lastAtOrBefore(d[state.axis], pos);
+    const plot = contourFor(r);
+    const end = Math.max(i + 1, d.seq.length ? 1 : 0);
+    plot.setPath(r.id, d.x0.slice(0, end), d.x1.slice(0, end), { name: `#${r.id} ${r.method}`, color: r.color });
+    const row = document.querySelector(`#cursor-table tr[data-run-id="${r.id}"]`);
+    if (!row) continue;
+    const j = Math.max(i, 0);
+    const has = d.seq.length > 0;
+    const approx = r.downsampled ? "≈ " : "";
+    row.querySelector(".c-seq").textContent = has ? approx + d.seq[j].toLocaleString() : "—";
+    row.querySelector(".c-nit").textContent = has ? d.nit[j].toLocaleString() : "—";
+    row.querySelector(".c-nfev").textContent = has ? d.nfev[j].toLocaleString() : "—";
+    row.querySelector(".c-elapsed").textContent = has ? fmtSeconds(d.elapsed[j]) : "—";
+    row.querySelector(".c-fun").textContent = has ? fmtNum(d.fun[j]) : "—";
+    row.querySelector(".c-gap").textContent = has && r.f_star !== null && d.fun[j] !== null ? fmtNum(d.fun[j] - r.f_star, 3) : "—";
+    row.querySelector(".c-x").textContent = has ? fmtVec([d.x0[j], d.x1[j]].slice(0, Math.min(2, r.dim || 2)), 4) + (r.dim > 2 ? ` … (${r.dim}-D)` : "") : "—";
+    row.classList.toggle("text-body-secondary", i < 0);
+  }
+}
+
+function summaryOf(r) {
+  // The result when the run has ended, else its newest step (live).
+  const d = r.data, n = d.seq.length;
+  const res = r.result;
+  const s = { ...r.summary };
+  if (!r.live) return s; // ended before the page loaded: the server's figures are final
+  if (res) {
+    s.fun = res.fun; s.nit = res.nit; s.nfev = res.nfev; s.njev = res.njev;
+    s.reason = res.reason || res.message || s.reason;
+  } else if (n) {
+    let best = null;
+    for (const f of d.fun) if (f !== null && (best === null || f < best)) best = f;
+    s.fun = best; s.nit = d.nit[n - 1]; s.nfev = d.nfev[n - 1]; s.njev = d.njev[n - 1];
+    if (r.active) s.reason = `still ${r.status}`;
+  }
+  if (n) s.elapsed = d.elapsed[n - 1];
+  s.gap = s.fun !== null && r.f_star !== null ? s.fun - r.f_star : null;
+  const x = res && res.x ? res.x : r.lastX;
+  if (x && r.x_star && x.length === r.x_star.length && x.every((v) => v !== null)) {
+    s.dist = Math.sqrt(x.reduce((acc, v, k) => acc + (v - r.x_star[k]) ** 2, 0));
+  }
+  s.status = r.status;
+  if (r.status === "failed" && r.error) s.reason = r.error;
+  return s;
+}
+
+function cellText(key, v) {
+  if (key === "elapsed") return fmtSeconds(v);
+  if (key === "nit" || key === "nfev" || key === "njev") return v === null || v === undefined ? "—" : Number(v).toLocaleString();
+  return fmtNum(v);
+}
+
+function updateSummary() {
+  const sums = runs.map(summaryOf);
+  const best = {};
+  for (const k of RANKED) {
+    const vals = sums.map((s) => s[k]).filter((v) => v !== null && v !== undefined);
+    if (vals.length >= 2) best[k] = Math.min(...vals);
+  }
+  sums.forEach((s, idx) => {
+    const tr = document.querySelector(`#summary-table tr[data-run-id="${runs[idx].id}"]`);
+    if (!tr) return;
+    for (const td of tr.querySelectorAll("td[data-key]")) {
+      const k = td.dataset.key;
+      if (k === "status") { td.innerHTML = `<span class="badge ${statusClass(s.status)}">${s.status}</span>`; continue; }
+      if (k === "reason") { td.innerHTML = ""; const sp = document.createElement("span"); sp.className = "small"; sp.textContent = s.reason || ""; td.append(sp); continue; }
+      const isBest = k in best && s[k] === best[k];
+      td.classList.toggle("best", isBest);
+      td.textContent = cellText(k, s[k]);
+      if (isBest) td.insertAdjacentHTML("beforeend", '<span class="ms-1" title="best in this column">★</span><span class="visually-hidden"> (best)</span>');
+    }
+  });
+}
+
+// -- controls -----------------------------------------------------------------------------------
+function setPos(v, { fromUser = true } = {}) {
+  const max = axisMax();
+  state.pos = Math.min(Math.max(v, 0), max);
+  if (fromUser) state.follow = state.pos >= max;
+  const el = document.getElementById("scrubber");
+  el.value = String(state.pos);
+  el.setAttribute("aria-valuetext", `${AXES[state.axis].title} ${fmtAxis(state.pos)}`);
+  drawCursor();
+}
+
+let playFrame = null;
+function setPlaying(on) {
+  state.playing = on;
+  const btn = document.getElementById("scrub-play");
+  btn.textContent = on ? "❚❚ Pause" : "▶ Play";
+  btn.setAttribute("aria-label", on ? "Pause" : "Play");
+  if (!on) { cancelAnimationFrame(playFrame); playFrame = null; return; }
+  if (state.pos >= axisMax()) setPos(0);
+  let last = performance.now();
+  const tick = (now) => {
+    const max = axisMax();
+    const dv = ((now - last) / PLAY_MS) * max;
+    last = now;
+    const next = state.pos + dv;
+    if (next >= max) { setPos(max); setPlaying(false); return; }
+    setPos(next);
+    playFrame = requestAnimationFrame(tick);
+  };
+  playFrame = requestAnimationFrame(tick);
+}
+
+function switchAxis(axis) {
+  if (axis === state.axis) return;
+  // Keep the same moment: map the position through the first run that has data there.
+  let pos = 0;
+  if (state.follow) pos = null;
+  else {
+    for (const r of runs) {
+      const i = lastAtOrBefore(r.data[state.axis], state.pos);
+      if (i >= 0) { pos = r.data[axis][i]; break; }
+    }
+  }
+  state.axis = axis;
+  conv.xTitle = AXES[axis].title;
+  redrawAll();
+  if (pos !== null) setPos(pos, { fromUser: false });
+  root.dataset.axis = axis;
+}
+
+function initControls() {
+  const el = document.getElementById("scrubber");
+  el.addEventListener("input", () => { if (state.playing) setPlaying(false); setPos(Number(el.value)); });
+  el.addEventListener("keydown", (ev) => {
+    if (ev.key === " ") { ev.preventDefault(); setPlaying(!state.playing); }
+  });
+  document.getElementById("scrub-play").addEventListener("click", () => setPlaying(!state.playing));
+  document.getElementById("scrub-start").addEventListener("click", () => { setPlaying(false); setPos(0); });
+  document.getElementById("scrub-end").addEventListener("click", () => { setPlaying(false); setPos(axisMax()); });
+  for (const radio of document.querySelectorAll("input[name=axis]")) {
+    radio.addEventListener("change", () => { if (radio.checked) switchAxis(radio.value); });
+  }
+}
+
+// -- start --------------------------------------------------------------------------------------
+async function main() {
+  initPlots();
+  initControls();
+  const results = await Promise.allSettled(runs.map((r) => loadSeries(r)));
+  results.forEach((res, i) => {
+    if (res.status === "rejected") {
+      const r = runs[i];
+      const row = document.querySelector(`#cursor-table tr[data-run-id="${r.id}"] .c-x`);
+      if (row) row.textContent = `could not load steps: ${res.reason.message}`;
+    }
+  });
+  document.getElementById("plots-loading")?.remove();
+  redrawAll();
+  // Landscapes: one shared (same problem) or one per run.
+  if (overlay) await loadGrid(runs); else await Promise.all(runs.map((r) => loadGrid([r])));
+  drawCursor();
+  for (const r of runs) if (r.active) connectLive(r);
+  updateLiveBadge();
+  root.dataset.ready = "1";
+}
+
+if (root) main();
