@@ -232,6 +232,7 @@ class Execution:
         self._last_flush = 0.0
         self._flush_cost = 0.0
         self._last_heartbeat = 0.0
+        self.flushes = 0  # transactions that wrote steps (tests check that fast runs batch)
         self._done = threading.Event()
         self.thread = threading.Thread(target=self._main, name=f"optsite-run-{run_id}", daemon=True)
 
@@ -371,7 +372,8 @@ class Execution:
     def _flush(self, **fields) -> None:
         """One transaction: buffered steps, counters, checkpoint, heartbeat (+ fields); then publish."""
         t0 = time.perf_counter()
-        buffer, self._buffer = self._buffer, []
+        buffer = self._buffer[:]
+        self._buffer.clear()  # in place: the stepping loop holds this list
         now = timezone.now()
         fields["heartbeat"] = now
         if buffer:
@@ -398,6 +400,7 @@ class Execution:
             Run.objects.filter(pk=self.run_id).update(**fields)
         self._last_heartbeat = time.perf_counter()
         if buffer:
+            self.flushes += 1
             for event in step_events(self.run_id, buffer[0][0].seq, [text for _, text in buffer]):
                 self._publish(event)
         end = time.perf_counter()
@@ -428,7 +431,7 @@ class Execution:
             try:
                 self._flush(**final)  # the steps handed out before the failure are good ones
             except Exception:
-                self._buffer = []
+                self._buffer.clear()
                 with transaction.atomic():
                     Run.objects.filter(pk=self.run_id).update(**final, heartbeat=timezone.now())
             self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})

@@ -155,10 +155,10 @@ def control_run(*, user, run_id: int, action: str, loop: asyncio.AbstractEventLo
     run = _owned(user, run_id)
     if action == "resume" and run.status == Run.Status.INTERRUPTED:
         return True, resume_interrupted(run=run, loop=loop)
+    if run.status in ENDED:  # committed before "finished" is published: no race with the thread
+        raise ServiceError("conflict", f"Run {run.pk} is already {run.status}; it cannot {action}.")
     execution = executor.get(run.pk)
     if execution is None:
-        if run.status in ENDED:
-            raise ServiceError("conflict", f"Run {run.pk} is already {run.status}; it cannot {action}.")
         # Active in the database but driven by no thread here: another process runs it, or
         # this server died and the monitor has not marked it yet.
         raise ServiceError("conflict", f"Run {run.pk} is not running in this server; try again shortly.")

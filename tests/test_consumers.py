@@ -1,0 +1,384 @@
+"""The two sockets on the real ASGI application (auth, origin check, channel layer, threads, DB).
+
+scipy is the oracle: a run launched through the socket must end exactly where scipy's own
+differential_evolution / minimize(method="L-BFGS-B") ends.
+"""
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from channels.db import database_sync_to_async
+from scipy.optimize import differential_evolution, minimize
+
+from runs import executor, services
+from runs.models import Run, Step
+from runs.optim import get_problem, make_stepper, validate_spec
+from tests.conftest import communicator
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("executors")]
+
+DE_SPEC = {"method": "de", "problem": "rosenbrock", "bounds": [[-2, 2], [-2, 2]],
+           "options": {"maxiter": 40, "seed": 1}}
+LBFGSB_SPEC = {"method": "lbfgsb", "problem": "rosenbrock", "x0": [-1.2, 1.0]}
+# Long enough to control while it runs (tol=0: it never converges), short enough to finish.
+LONG_SPEC = {"method": "de", "problem": "sphere", "bounds": [[-5, 5], [-5, 5]],
+             "options": {"maxiter": 20000, "tol": 0, "polish": False, "seed": 2}}
+
+
+async def connect(path, user=None, origin="http://localhost"):
+    comm = await database_sync_to_async(communicator)(path, user, origin)
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
+
+
+async def collect(comm, until="finished", timeout=30):
+    messages = []
+    while True:
+        message = await comm.receive_json_from(timeout=timeout)
+        messages.append(message)
+        if message["type"] == until:
+            return messages
+
+
+async def until_steps(comm, timeout=10):
+    """Read until a "steps" message; returns the messages read."""
+    return await collect(comm, until="steps", timeout=timeout)
+
+
+def seqs(messages):
+    return [s["seq"] for m in messages if m["type"] == "steps" for s in m["steps"]]
+
+
+async def start(comm, spec):
+    await comm.send_json_to({"type": "start", "spec": spec})
+    reply = await comm.receive_json_from(timeout=10)
+    assert reply["type"] == "started", reply
+    return reply["run"]
+
+
+async def wait_run(run_id, timeout=60):
+    assert await asyncio.to_thread(services.wait_for_run, run_id=run_id, timeout=timeout)
+
+
+@database_sync_to_async
+def stored(run_id):
+    return [json.loads(d) for d in Step.objects.filter(run_id=run_id).order_by("seq").values_list("data", flat=True)]
+
+
+@database_sync_to_async
+def run_row(run_id):
+    return Run.objects.get(pk=run_id)
+
+
+def scipy_iterates(spec):
+    """scipy's own iterates (as its callback saw them) and result for a small spec."""
+    s = validate_spec(spec)
+    problem = get_problem(s.problem)
+    f, g = problem.objective(s.params), problem.gradient(s.params)
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append(np.copy(intermediate_result.x))
+
+    if s.method == "de":
+        res = differential_evolution(f, [tuple(b) for b in s.bounds], maxiter=s.options["maxiter"],
+                                     seed=s.options["seed"], callback=callback)
+    else:
+        res = minimize(f, np.array(s.x0), jac=g, method="L-BFGS-B", callback=callback)
+    return seen, res
+
+
+# ---- handshake ----------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/ws/runs/", "/ws/runs/1/"])
+async def test_it_rejects_a_handshake_without_a_session(path):
+    comm = await database_sync_to_async(communicator)(path, None)
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+@pytest.mark.parametrize("path", ["/ws/runs/", "/ws/runs/1/"])
+async def test_it_rejects_a_foreign_origin(alice, path):
+    comm = await database_sync_to_async(communicator)(path, alice, "http://evil.example")
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+# ---- scipy equality -----------------------------------------------------------------------
+@pytest.mark.parametrize("spec", [DE_SPEC, LBFGSB_SPEC], ids=["de", "lbfgsb"])
+async def test_a_launched_run_is_scipys_run(alice, spec):
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, spec)
+    assert run["status"] == "running" and run["owner"] == "alice"
+    messages = await collect(comm)
+    finished = messages[-1]["run"]
+    assert finished["status"] == "finished"
+    steps = [s for m in messages if m["type"] == "steps" for s in m["steps"]]
+    assert [s["seq"] for s in steps] == list(range(len(steps))) == list(range(finished["n_steps"]))
+    assert steps == await stored(run["id"])  # what the socket said is what is stored
+
+    iterates, ref = await asyncio.to_thread(scipy_iterates, spec)
+    mine = [s for s in steps if s["phase"] == "iterate"]
+    assert [s["x"] for s in mine] == [list(x) for x in iterates], (len(mine), len(iterates), len(steps), finished["n_steps"], finished["result"]["nit"], ref.nit)
+    result = finished["result"]
+    assert result["x"] == list(ref.x) and result["fun"] == float(ref.fun)
+    assert (result["nit"], result["nfev"], result["success"]) == (ref.nit, ref.nfev, ref.success)
+    if spec["method"] == "lbfgsb":
+        assert result["njev"] == ref.njev
+    await comm.disconnect()
+
+
+# ---- controls -----------------------------------------------------------------------------
+async def test_stop_ends_the_run_as_stopped(alice):
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, LONG_SPEC)
+    await until_steps(comm)
+    await comm.send_json_to({"type": "stop"})
+    messages = await collect(comm)
+    types = [m["type"] for m in messages]
+    assert types[-2:] == ["status", "finished"]
+    final = messages[-1]["run"]
+    assert final["status"] == "stopped" and final["result"]["stopped"] is True
+    assert final["n_steps"] < 20001
+    row = await run_row(run["id"])
+    assert row.status == "stopped" and row.n_steps == final["n_steps"]
+    # the socket can launch again
+    again = await start(comm, DE_SPEC)
+    await collect(comm)
+    assert again["id"] != run["id"]
+    await comm.disconnect()
+
+
+async def test_pause_holds_steps_until_resume(alice):
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, LONG_SPEC)
+    await until_steps(comm)
+    await comm.send_json_to({"type": "pause"})
+    before = await collect(comm, until="status")
+    assert before[-1]["run"]["status"] == "paused"
+    paused_at = (await run_row(run["id"])).n_steps
+    assert max(seqs(before) or [0]) <= paused_at - 1
+    assert await comm.receive_nothing(timeout=0.6)  # no steps while paused
+    assert (await run_row(run["id"])).n_steps == paused_at
+    # pausing again changes nothing and says so
+    await comm.send_json_to({"type": "pause"})
+    assert (await comm.receive_json_from())["run"]["status"] == "paused"
+    await comm.send_json_to({"type": "resume"})
+    status = await comm.receive_json_from(timeout=5)
+    assert status["type"] == "status" and status["run"]["status"] == "running"
+    after = await until_steps(comm)
+    assert seqs(after)[0] == paused_at  # nothing lost, nothing repeated
+    await comm.send_json_to({"type": "stop"})
+    await collect(comm)
+    await comm.disconnect()
+
+
+async def test_a_run_outlives_its_socket(alice):
+    comm = await connect("/ws/runs/", alice)
+    spec = {**DE_SPEC, "options": {"maxiter": 300, "tol": 0, "seed": 4}}
+    run = await start(comm, spec)
+    await comm.disconnect()
+    await wait_run(run["id"])
+    row = await run_row(run["id"])
+    assert row.status == "finished" and row.nit == row.result["nit"] > 0
+    assert [s["seq"] for s in await stored(run["id"])] == list(range(row.n_steps))
+
+
+async def test_one_socket_launches_one_run_at_a_time(alice):
+    comm = await connect("/ws/runs/", alice)
+    await start(comm, LONG_SPEC)
+    await comm.send_json_to({"type": "start", "spec": DE_SPEC})
+    messages = await collect(comm, until="error")
+    assert messages[-1]["code"] == "conflict"
+    await comm.send_json_to({"type": "stop"})
+    await collect(comm)
+    await comm.disconnect()
+
+
+async def test_the_concurrent_run_limit_answers_limit(alice, settings):
+    settings.OPTSITE_MAX_CONCURRENT_RUNS = 1
+    first, second = await connect("/ws/runs/", alice), await connect("/ws/runs/", alice)
+    await start(first, LONG_SPEC)
+    await second.send_json_to({"type": "start", "spec": DE_SPEC})
+    error = await second.receive_json_from(timeout=10)
+    assert error["type"] == "error" and error["code"] == "limit" and "limit is 1" in error["message"]
+    await first.send_json_to({"type": "stop"})
+    await collect(first)
+    await start(second, DE_SPEC)  # room again
+    await collect(second)
+    await first.disconnect()
+    await second.disconnect()
+
+
+# ---- bad input ----------------------------------------------------------------------------
+async def test_an_invalid_spec_gets_field_errors_and_the_socket_stays_usable(alice):
+    comm = await connect("/ws/runs/", alice)
+    await comm.send_json_to({"type": "start", "spec": {"method": "de", "problem": "rosenbrock",
+                                                        "bounds": [[-2, 2], [3, 1]], "options": {"maxiter": -1}}})
+    error = await comm.receive_json_from()
+    assert error["type"] == "error" and error["code"] == "invalid_spec"
+    assert "bounds[1]" in error["errors"] and "options.maxiter" in error["errors"]
+    assert error["message"]
+    await comm.send_json_to({"type": "start", "spec": {**DE_SPEC, "dim": 100000}})
+    assert (await comm.receive_json_from())["code"] == "limit"
+    await comm.send_json_to({"type": "start"})
+    assert (await comm.receive_json_from())["errors"] == {"spec": ["This field is required."]}
+    await start(comm, DE_SPEC)
+    await collect(comm)
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("frame", [
+    {"text_data": "{not json"}, {"text_data": "[1, 2]"}, {"text_data": "null"}, {"bytes_data": b"\x00\x01"},
+    {"text_data": '{"type": "dance"}'}, {"text_data": '{"type": 5}'}, {"text_data": '{"spec": {}}'},
+    {"text_data": '{"type": "subscribe", "after": 3}'},  # not on the launch socket
+])
+async def test_malformed_messages_get_bad_message_and_the_socket_still_works(alice, frame):
+    comm = await connect("/ws/runs/", alice)
+    await comm.send_to(**frame)
+    error = await comm.receive_json_from()
+    assert error["type"] == "error" and error["code"] == "bad_message" and error["message"]
+    await start(comm, DE_SPEC)
+    await collect(comm)
+    await comm.disconnect()
+
+
+async def test_controls_without_a_run_are_a_conflict(alice):
+    comm = await connect("/ws/runs/", alice)
+    for control in ("stop", "pause", "resume"):
+        await comm.send_json_to({"type": control})
+        error = await comm.receive_json_from()
+        assert error["code"] == "conflict"
+    await comm.disconnect()
+
+
+# ---- watching -----------------------------------------------------------------------------
+async def test_someone_elses_run_is_not_found(alice, charlie):
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, DE_SPEC)
+    await collect(comm)
+    for run_id in (run["id"], run["id"] + 1000):
+        watch = await connect(f"/ws/runs/{run_id}/", charlie)
+        error = await watch.receive_json_from()
+        assert error == {"type": "error", "code": "not_found", "message": error["message"], "errors": {}}
+        await watch.send_json_to({"type": "stop"})
+        assert (await watch.receive_json_from())["code"] == "not_found"
+        assert await watch.receive_nothing(timeout=0.5)  # never any of its data
+        await watch.disconnect()
+    await comm.disconnect()
+
+
+async def test_watching_an_ended_run_replays_it_and_says_finished(alice):
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, DE_SPEC)
+    launched = await collect(comm)
+    watch = await connect(f"/ws/runs/{run['id']}/", alice)
+    messages = await collect(watch)
+    assert messages[0]["type"] == "run" and messages[0]["run"]["status"] == "finished"
+    assert seqs(messages) == seqs(launched)
+    assert messages[-1]["run"] == launched[-1]["run"]
+    assert await watch.receive_nothing(timeout=0.5)
+    # a client that says what it has gets only the rest, at once
+    watch2 = await connect(f"/ws/runs/{run['id']}/?after=29", alice)
+    messages = await collect(watch2, timeout=2)
+    assert seqs(messages) == list(range(30, run_n := messages[-1]["run"]["n_steps"])) and run_n > 30
+    for c in (comm, watch, watch2):
+        await c.disconnect()
+
+
+async def test_two_watchers_see_the_same_steps(alice):
+    comm = await connect("/ws/runs/", alice)
+    spec = {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 1500}}
+    run = await start(comm, spec)
+    watchers = [await connect(f"/ws/runs/{run['id']}/", alice) for _ in range(2)]
+    got = [await collect(w) for w in watchers]
+    launched = await collect(comm)
+    n = launched[-1]["run"]["n_steps"]
+    assert seqs(got[0]) == seqs(got[1]) == seqs(launched) == list(range(n))
+    steps = [[s for m in g if m["type"] == "steps" for s in m["steps"]] for g in got]
+    assert steps[0] == steps[1] == await stored(run["id"])
+    for c in (comm, *watchers):
+        await c.disconnect()
+
+
+async def test_reconnecting_with_subscribe_after_gets_exactly_what_was_missed(alice):
+    comm = await connect("/ws/runs/", alice)
+    spec = {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 3000}}
+    run = await start(comm, spec)
+    have = seqs(await until_steps(comm))
+    last = have[-1]
+    await comm.disconnect()  # the connection drops; the run goes on
+    await asyncio.sleep(0.2)
+    watch = await connect(f"/ws/runs/{run['id']}/", alice)
+    assert (await watch.receive_json_from())["type"] == "run"
+    await watch.send_json_to({"type": "subscribe", "after": last})
+    messages = await collect(watch)
+    n = messages[-1]["run"]["n_steps"]
+    assert seqs(messages) == list(range(last + 1, n))  # no gap, no repeat
+    # subscribing again later replays from there (and says finished again)
+    await watch.send_json_to({"type": "subscribe", "after": n - 3})
+    messages = await collect(watch, timeout=5)
+    assert seqs(messages) == [n - 2, n - 1] and messages[-1]["type"] == "finished"
+    for bad in ({"after": "7"}, {"after": -2}, {"after": True}):
+        await watch.send_json_to({"type": "subscribe", **bad})
+        error = await watch.receive_json_from()
+        assert error["code"] == "bad_message" and "after" in error["errors"]
+    await watch.disconnect()
+
+
+async def test_the_owner_controls_a_run_from_the_watch_socket(alice):
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, LONG_SPEC)
+    await comm.disconnect()
+    watch = await connect(f"/ws/runs/{run['id']}/?after=-1", alice)
+    await until_steps(watch)
+    await watch.send_json_to({"type": "pause"})
+    assert (await collect(watch, until="status"))[-1]["run"]["status"] == "paused"
+    await watch.send_json_to({"type": "stop"})
+    messages = await collect(watch)
+    assert messages[-1]["run"]["status"] == "stopped"
+    await watch.send_json_to({"type": "resume"})
+    assert (await watch.receive_json_from())["code"] == "conflict"
+    await watch.disconnect()
+
+
+# ---- crash and resume ---------------------------------------------------------------------
+async def test_a_resumed_interrupted_run_is_the_uninterrupted_run(alice):
+    spec = {"method": "de", "problem": "rastrigin", "dim": 3, "bounds": [[-5, 5]] * 3,
+            "options": {"maxiter": 600, "tol": 0, "seed": 7, "popsize": 10}}
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, spec)
+    await until_steps(comm)
+    # The server "dies": the thread ends writing nothing more (its buffered steps are lost).
+    execution = executor.get(run["id"])
+    execution.abandon()
+    assert await asyncio.to_thread(execution.join, 10)
+    await comm.disconnect()
+    row = await run_row(run["id"])
+    assert row.status == "running" and 0 < row.n_steps < 602 and row.checkpoint is not None
+    # The restarted server's sweep marks it interrupted.
+    assert await database_sync_to_async(services.sweep_orphans)(stale_after=0) == [run["id"]]
+    assert (await run_row(run["id"])).status == "interrupted"
+
+    watch = await connect(f"/ws/runs/{run['id']}/", alice)
+    replay = await collect(watch)
+    assert replay[-1]["run"]["status"] == "interrupted" and seqs(replay) == list(range(row.n_steps))
+    await watch.send_json_to({"type": "resume"})
+    messages = await collect(watch)
+    assert messages[0]["type"] == "status" and messages[0]["run"]["status"] == "running"
+    assert seqs(messages) == list(range(row.n_steps, messages[-1]["run"]["n_steps"]))
+    final = messages[-1]["run"]
+    assert final["status"] == "finished"
+    await watch.disconnect()
+
+    def uninterrupted():
+        stepper = make_stepper(validate_spec(spec))
+        return [s.to_dict() for s in stepper], stepper.result.to_dict()
+
+    ref_steps, ref_result = await asyncio.to_thread(uninterrupted)
+    got = await stored(run["id"])
+    strip = lambda s: {k: v for k, v in s.items() if k != "elapsed"}  # noqa: E731
+    assert [strip(s) for s in got] == [strip(json.loads(services.dumps(s))) for s in ref_steps]
+    assert final["result"] == json.loads(services.dumps(ref_result))
