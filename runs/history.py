@@ -262,16 +262,11 @@ def delete_run(*, run: Run) -> int:
 
 
 def _stop(run: Run) -> None:
-    # B's services own the executors: ask for a stop and wait for the thread, so no batch of
-    # steps lands after the delete. A run driven by no thread here (orphan, other process) has
-    # nothing to wait for.
+    # B's services own the executors: stop the run and wait for its writer, so no batch of
+    # steps lands after the delete.
     from runs import services
 
-    try:
-        services.stop_run(user=run.owner, run_id=run.pk)
-    except services.ServiceError:
-        return
-    services.wait_for_run(run_id=run.pk, timeout=15)
+    services.stop_run_and_wait(run_id=run.pk, timeout=15)
 
 
 @require_POST

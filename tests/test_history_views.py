@@ -1,0 +1,246 @@
+"""History page, relabel/delete/clone actions and the compare page (server side)."""
+
+import json
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from runs.models import Run, Step
+from tests.runs_factory import real_run, spec_for, store
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def runs(alice):
+    """Four finished runs of alice: two methods, two problems."""
+    return [
+        real_run(alice, spec_for("lbfgsb"), label="lb rosen"),
+        real_run(alice, spec_for("de"), label="de rosen"),
+        real_run(alice, spec_for("lbfgsb", "sphere", x0=[1.0, 2.0]), label="lb sphere"),
+        real_run(alice, spec_for("de", "himmelblau", bounds=[[-5, 5], [-5, 5]]), label="de himmel"),
+    ]
+
+
+def run_ids(response) -> list[int]:
+    """Run ids in table order, read from the rows' links (the page's PROTOCOL promise)."""
+    html = response.content.decode()
+    return [int(i) for i in re.findall(r'<tr id="run-(\d+)"', html)]
+
+
+# -- history -------------------------------------------------------------------------------------
+def test_it_lists_the_users_runs_with_links_newest_first(alice_client, runs):
+    response = alice_client.get("/runs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for run in runs:
+        assert f'href="/runs/{run.pk}/"' in html
+    assert run_ids(response) == [r.pk for r in reversed(runs)]
+    assert "rosenbrock(a=1, b=100), 2-D" in html
+    assert "text-bg-success" in html  # finished badge
+
+
+def test_it_shows_only_the_users_runs(charlie_client, runs):
+    response = charlie_client.get("/runs/")
+    assert run_ids(response) == []
+    assert "No runs yet" in response.content.decode()
+
+
+def test_empty_state_for_filters_offers_to_clear(alice_client, runs):
+    response = alice_client.get("/runs/?q=nothing-like-this")
+    html = response.content.decode()
+    assert "No runs match these filters" in html and 'href="/runs/"' in html
+
+
+@pytest.mark.parametrize("query,labels", [
+    ("method=de", {"de rosen", "de himmel"}),
+    ("problem=sphere", {"lb sphere"}),
+    ("q=ROSEN", {"lb rosen", "de rosen"}),
+    ("method=lbfgsb&problem=rosenbrock", {"lb rosen"}),
+    ("status=finished", {"lb rosen", "de rosen", "lb sphere", "de himmel"}),
+    ("status=running", set()),
+])
+def test_it_filters_with_get_parameters(alice_client, runs, query, labels):
+    ids = run_ids(alice_client.get(f"/runs/?{query}"))
+    assert {r.label for r in runs if r.pk in ids} == labels
+
+
+def test_active_filter(alice_client, alice, runs):
+    live = store(alice, spec_for("de"), [], result=None, status="running", label="going")
+    assert run_ids(alice_client.get("/runs/?status=active")) == [live.pk]
+
+
+@pytest.mark.parametrize("sort", ["id", "-id", "label", "-label", "nfev", "-nfev", "fun", "-fun", "gap", "-gap",
+                                  "nit", "elapsed", "method", "problem", "status", "created"])
+def test_it_sorts_by_any_column(alice_client, runs, sort):
+    ids = run_ids(alice_client.get(f"/runs/?sort={sort}"))
+    key = sort.lstrip("-")
+    by = {r.pk: r for r in Run.objects.filter(pk__in=ids)}
+    values = {
+        "id": lambda r: r.pk, "label": lambda r: r.label, "nfev": lambda r: r.nfev, "fun": lambda r: r.best_fun,
+        "gap": lambda r: r.best_fun,  # f* = 0 for all three problems
+        "nit": lambda r: r.nit,
+        "elapsed": lambda r: r.elapsed, "method": lambda r: r.method, "problem": lambda r: r.problem,
+        "status": lambda r: r.status, "created": lambda r: r.created,
+    }[key]
+    got = [values(by[i]) for i in ids]
+    assert got == sorted(got, reverse=sort.startswith("-"))
+    assert len(ids) == 4
+
+
+def test_sort_headers_toggle_and_keep_filters(alice_client, runs):
+    html = alice_client.get("/runs/?method=de&sort=nfev").content.decode()
+    assert 'aria-sort="ascending"' in html
+    assert 'href="?method=de&amp;sort=-nfev"' in html  # next click: descending, filter kept
+
+
+def test_it_paginates(alice_client, alice):
+    for i in range(12):
+        store(alice, spec_for("lbfgsb"), [], result=None, status="finished", label=f"r{i}")
+    first = run_ids(alice_client.get("/runs/?per=10"))
+    second = run_ids(alice_client.get("/runs/?per=10&page=2"))
+    assert len(first) == 10 and len(second) == 2 and not set(first) & set(second)
+    html = alice_client.get("/runs/?per=10").content.decode()
+    assert "page=2" in html and "Runs 1–10 of 12" in html
+    # a page past the end shows the last page rather than an error
+    assert run_ids(alice_client.get("/runs/?per=10&page=99")) == second
+
+
+def test_bad_parameters_fall_back_to_defaults(alice_client, runs):
+    response = alice_client.get("/runs/?sort=evil&per=7&page=x")
+    assert response.status_code == 200 and len(run_ids(response)) == 4
+
+
+def test_rows_endpoint_renders_only_own_rows(alice_client, charlie_client, runs):
+    ids = ",".join(str(r.pk) for r in runs)
+    out = alice_client.get(f"/runs/rows/?ids={ids}").json()["rows"]
+    assert set(out) == {str(r.pk) for r in runs}
+    assert f'id="run-{runs[0].pk}"' in out[str(runs[0].pk)]["html"]
+    assert charlie_client.get(f"/runs/rows/?ids={ids}").json()["rows"] == {}
+    assert alice_client.get("/runs/rows/?ids=a").status_code == 400
+
+
+# -- relabel -------------------------------------------------------------------------------------
+def test_relabel_with_a_form_post_redirects_back(alice_client, runs):
+    run = runs[0]
+    response = alice_client.post(f"/runs/{run.pk}/relabel/", {"label": "  best   so far ", "next": "/runs/?q=x"})
+    assert response.status_code == 302 and response["Location"] == "/runs/?q=x"
+    run.refresh_from_db()
+    assert run.label == "best so far"
+
+
+def test_relabel_as_json_and_too_long(alice_client, runs):
+    run = runs[0]
+    ok = alice_client.post(f"/runs/{run.pk}/relabel/", {"label": "new"}, headers={"Accept": "application/json"})
+    assert ok.json() == {"id": run.pk, "label": "new"}
+    bad = alice_client.post(f"/runs/{run.pk}/relabel/", {"label": "x" * 201}, headers={"Accept": "application/json"})
+    assert bad.status_code == 400 and "200 characters" in bad.json()["error"]
+    run.refresh_from_db()
+    assert run.label == "new"
+
+
+def test_relabel_refuses_open_redirects(alice_client, runs):
+    response = alice_client.post(f"/runs/{runs[0].pk}/relabel/", {"label": "a", "next": "https://evil.example/"})
+    assert response["Location"] == "/runs/"
+
+
+def test_relabel_needs_post(alice_client, runs):
+    assert alice_client.get(f"/runs/{runs[0].pk}/relabel/").status_code == 405
+
+
+# -- delete --------------------------------------------------------------------------------------
+def test_delete_asks_first_then_removes_the_run_and_its_steps(alice_client, runs):
+    run = runs[1]
+    n = run.n_steps
+    confirm = alice_client.get(f"/runs/{run.pk}/delete/")
+    assert confirm.status_code == 200 and f"{n} stored steps" in confirm.content.decode()
+    assert Run.objects.filter(pk=run.pk).exists()
+    response = alice_client.post(f"/runs/{run.pk}/delete/", {"next": "/runs/?method=de"})
+    assert response.status_code == 302 and response["Location"] == "/runs/?method=de"
+    assert not Run.objects.filter(pk=run.pk).exists()
+    assert not Step.objects.filter(run_id=run.pk).exists()
+    messages = alice_client.get("/runs/").content.decode()
+    assert f"Run {run.pk} deleted with its {n} steps." in messages
+
+
+def test_delete_as_json(alice_client, runs):
+    response = alice_client.post(f"/runs/{runs[0].pk}/delete/", headers={"Accept": "application/json"})
+    assert response.json()["deleted"] == runs[0].pk
+
+
+def test_delete_from_the_run_page_returns_to_history(alice_client, runs):
+    response = alice_client.post(f"/runs/{runs[0].pk}/delete/", {"next": f"/runs/{runs[0].pk}/"})
+    assert response["Location"] == "/runs/"
+
+
+# -- clone ---------------------------------------------------------------------------------------
+def test_clone_opens_the_new_run_form_with_the_spec(alice_client, runs):
+    run = runs[1]
+    response = alice_client.get(f"/runs/{run.pk}/clone/")
+    assert response.status_code == 302
+    url = urlparse(response["Location"])
+    assert url.path == "/runs/new/"
+    assert json.loads(parse_qs(url.query)["spec"][0]) == run.spec
+
+
+# -- permissions ---------------------------------------------------------------------------------
+def test_someone_elses_run_is_404_for_every_action(charlie_client, runs):
+    run = runs[0]
+    assert charlie_client.get(f"/runs/{run.pk}/clone/").status_code == 404
+    assert charlie_client.get(f"/runs/{run.pk}/delete/").status_code == 404
+    assert charlie_client.post(f"/runs/{run.pk}/delete/").status_code == 404
+    assert charlie_client.post(f"/runs/{run.pk}/relabel/", {"label": "mine"}).status_code == 404
+    run.refresh_from_db()
+    assert run.label == "lb rosen"
+
+
+def test_pages_need_a_login(client, runs):
+    for url in ("/runs/", f"/runs/compare/?ids={runs[0].pk},{runs[1].pk}"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+# -- compare -------------------------------------------------------------------------------------
+def test_compare_shows_the_runs_summary_and_overlays_one_contour(alice_client, runs):
+    a, b = runs[0], runs[1]
+    response = alice_client.get(f"/runs/compare/?ids={a.pk},{b.pk}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'href="/runs/{a.pk}/"' in html and f'href="/runs/{b.pk}/"' in html
+    assert 'id="contour-shared"' in html and "own landscape" not in html
+    assert html.count('class="text-end num best"') >= 3  # best values are marked
+    data = json.loads(re.search(r'<script id="compare-data" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert [d["id"] for d in data] == [a.pk, b.pk]
+    assert data[0]["f_star"] == 0.0 and data[0]["x_star"] == [1.0, 1.0]
+
+
+def test_compare_different_problems_side_by_side_with_a_note(alice_client, runs):
+    html = alice_client.get(f"/runs/compare/?ids={runs[0].pk},{runs[2].pk},{runs[3].pk}").content.decode()
+    assert "own landscape" in html and 'id="contour-shared"' not in html
+    assert html.count('class="plot contour-single"') == 3
+
+
+def test_compare_accepts_the_plain_form_submission(alice_client, runs):
+    response = alice_client.get(f"/runs/compare/?ids={runs[0].pk}&ids={runs[1].pk}")
+    assert response.status_code == 302 and response["Location"] == f"/runs/compare/?ids={runs[0].pk},{runs[1].pk}"
+
+
+@pytest.mark.parametrize("ids,words", [
+    ("", "No runs were given"),
+    ("3", "at least two"),
+    ("3,abc", "not a run number"),
+    ("3,-4", "not a run number"),
+    ("1,2,3,4,5", "at most 4"),
+    ("7,7", "listed twice"),
+])
+def test_compare_invalid_ids_is_a_clear_400(alice_client, ids, words):
+    response = alice_client.get(f"/runs/compare/?ids={ids}")
+    assert response.status_code == 400
+    assert words in response.content.decode()
+
+
+def test_compare_someone_elses_run_is_404(alice_client, charlie, runs):
+    theirs = real_run(charlie, spec_for("lbfgsb"))
+    assert alice_client.get(f"/runs/compare/?ids={runs[0].pk},{theirs.pk}").status_code == 404
+    assert alice_client.get(f"/runs/compare/?ids={runs[0].pk},999999").status_code == 404
