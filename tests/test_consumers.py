@@ -23,8 +23,9 @@ DE_SPEC = {"method": "de", "problem": "rosenbrock", "bounds": [[-2, 2], [-2, 2]]
            "options": {"maxiter": 40, "seed": 1}}
 LBFGSB_SPEC = {"method": "lbfgsb", "problem": "rosenbrock", "x0": [-1.2, 1.0]}
 # Long enough to control while it runs (tol=0: it never converges), short enough to finish.
-LONG_SPEC = {"method": "de", "problem": "sphere", "bounds": [[-5, 5], [-5, 5]],
-             "options": {"maxiter": 20000, "tol": 0, "polish": False, "seed": 2}}
+# (Rosenbrock in 20-D with 20 members does not collapse for thousands of generations.)
+LONG_SPEC = {"method": "de", "problem": "rosenbrock", "dim": 20, "bounds": [[-5, 5]] * 20,
+             "options": {"maxiter": 20000, "tol": 0, "polish": False, "seed": 2, "popsize": 1}}
 
 
 async def connect(path, user=None, origin="http://localhost"):
@@ -290,7 +291,7 @@ async def test_watching_an_ended_run_replays_it_and_says_finished(alice):
 
 async def test_two_watchers_see_the_same_steps(alice):
     comm = await connect("/ws/runs/", alice)
-    spec = {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 1500}}
+    spec = {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 300}}
     run = await start(comm, spec)
     watchers = [await connect(f"/ws/runs/{run['id']}/", alice) for _ in range(2)]
     got = [await collect(w) for w in watchers]
@@ -305,7 +306,7 @@ async def test_two_watchers_see_the_same_steps(alice):
 
 async def test_reconnecting_with_subscribe_after_gets_exactly_what_was_missed(alice):
     comm = await connect("/ws/runs/", alice)
-    spec = {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 3000}}
+    spec = {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 400}}
     run = await start(comm, spec)
     have = seqs(await until_steps(comm))
     last = have[-1]
