@@ -119,6 +119,7 @@ def _nan_beyond(f, limit=0.0):
     return lambda x: np.nan if x[0] > limit else f(x)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf in scipy's differences
 @pytest.mark.parametrize("jac", JACS)
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_non_finite_objective_does_what_scipy_does(jac, value):

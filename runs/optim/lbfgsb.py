@@ -108,7 +108,6 @@ class LBFGSBStepper(Stepper):
         self._nit = 0
         self._phase = "start"
         self._sf = None
-        self._prev_x = None
         self._prev_nfev = self._prev_njev = 0
 
     def _make_sf(self, x):
@@ -125,10 +124,9 @@ class LBFGSBStepper(Stepper):
             self._make_sf(self._x0)
             sf = self._sf
             self._phase = "iterate"
-            self._prev_x = self._x.copy()
             self._prev_nfev, self._prev_njev = sf.nfev, sf.ngev
             pg = projected_gradient_norm(self._x, sf.g, self._low, self._up, self._nbd)
-            return Step(self._seq, 0, self._prev_x, sf.f, sf.nfev, sf.ngev, np.array(sf.g), "init", {
+            return Step(self._seq, 0, self._x.copy(), sf.f, sf.nfev, sf.ngev, np.array(sf.g), "init", {
                 "pg_norm": pg, "step_length": None, "step_norm": None,
                 "nfev_iter": sf.nfev, "njev_iter": sf.ngev, "line_search": {"x": [], "f": []}})
         if self._phase != "iterate":
@@ -148,12 +146,10 @@ class LBFGSBStepper(Stepper):
             self._f, self._g = sf.f, sf.g
             return self._finish()
 
-        x, f, g = self._x, self._f, self._g
-        m, low, up, nbd = self._m, self._low, self._up, self._nbd
-        factr, pgtol, maxls = self._factr, self._pgtol, self._maxls
-        wa, iwa, lsave, isave, dsave, ln_task = (
-            self._wa, self._iwa, self._lsave, self._isave, self._dsave, self._ln_task)
-        fg, setulb = self._fg, _lbfgsb.setulb
+        x, f, g, fg, setulb = self._x, self._f, self._g, self._fg, _lbfgsb.setulb
+        m, low, up, nbd, factr, pgtol, wa, iwa, lsave, isave, dsave, maxls, ln_task = (
+            self._m, self._low, self._up, self._nbd, self._factr, self._pgtol, self._wa,
+            self._iwa, self._lsave, self._isave, self._dsave, self._maxls, self._ln_task)
         ls_x, ls_f = [], []
         while True:
             g = g.astype(np.float64)
@@ -163,23 +159,22 @@ class LBFGSBStepper(Stepper):
             if t == FG:
                 f, g = fg(x)
                 if task[1] == FG_LNSRCH:
-                    ls_x.append(x.copy())  # x is setulb's live buffer
+                    ls_x.append(x.tolist())  # a copy: x is setulb's live buffer
                     ls_f.append(float(f))
             elif t == NEW_X:
                 self._nit += 1
                 # g is the scalar function's own array, replaced (never written) on the next
                 # evaluation, so it can be handed out without a copy
                 self._f, self._g = f, g
-                xc = x.copy()
-                d = xc - self._prev_x
                 nfev, njev = sf.nfev, sf.ngev
-                step = Step(self._seq, self._nit, xc, f, nfev, njev, g, "iterate", {
-                    "pg_norm": float(dsave[12]),  # sbgnrm at the new x
-                    "step_length": float(dsave[13]),  # stp: multiple of the search direction
-                    "step_norm": math.sqrt(float(d @ d)),
+                stp = dsave.item(13)  # the line search's multiple of the search direction
+                step = Step(self._seq, self._nit, x.copy(), f, nfev, njev, g, "iterate", {
+                    "pg_norm": dsave.item(12),  # sbgnrm, computed at the new x
+                    "step_length": stp,
+                    "step_norm": stp * dsave.item(3),  # stp * |d|: the distance moved
                     "nfev_iter": nfev - self._prev_nfev, "njev_iter": njev - self._prev_njev,
                     "line_search": {"x": ls_x, "f": ls_f}})
-                self._prev_x, self._prev_nfev, self._prev_njev = xc, nfev, njev
+                self._prev_nfev, self._prev_njev = nfev, njev
                 return step
             else:
                 break
@@ -226,7 +221,7 @@ class LBFGSBStepper(Stepper):
         sf = self._sf
         if sf is not None:
             arrays.update(sf_x=np.array(sf.x), sf_f=np.array(sf.f, dtype=np.float64),
-                          sf_g=np.array(sf.g), prev_x=self._prev_x.copy())
+                          sf_g=np.array(sf.g))
             st["sf"] = {"nfev": int(sf._nfev), "grad_nfev": int(sf._wrapped_grad.nfev),
                         "ngev": int(sf._wrapped_grad.ngev), "fun_nfev": int(sf._wrapped_fun.nfev),
                         "f_updated": bool(sf.f_updated), "g_updated": bool(sf.g_updated)}
@@ -254,7 +249,6 @@ class LBFGSBStepper(Stepper):
             sf._nfev = c["nfev"]
             sf._wrapped_grad.nfev, sf._wrapped_grad.ngev = c["grad_nfev"], c["ngev"]
             sf._wrapped_fun.nfev = c["fun_nfev"]
-            self._prev_x = np.array(arrays["prev_x"])
             # the loop variable f: the scalar function's float once the loop has run
             self._f = np.float64(arrays["f"][()]) if self._task[0] != START else np.array(
                 arrays["f"], dtype=np.float64)

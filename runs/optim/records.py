@@ -21,13 +21,18 @@ def _num(v):
 def _array(a: np.ndarray):
     lst = a.tolist()
     if a.ndim == 1:
-        # A finite sum proves every term finite (inf/nan propagate): a cheap fast path.
-        if math.isfinite(sum(lst)):
-            return lst
-        return [v if math.isfinite(v) else None for v in lst]
+        return _floats(lst)
     if np.isfinite(a).all():
         return lst
     return _clean_nested(lst)
+
+
+def _floats(lst: list) -> list:
+    # A finite sum proves every term finite (inf/nan propagate): a cheap fast path; a sum that
+    # overflows from finite terms merely takes the slow path.
+    if math.isfinite(sum(lst)):
+        return lst
+    return [v if math.isfinite(v) else None for v in lst]
 
 
 def _clean_nested(v):
@@ -36,20 +41,39 @@ def _clean_nested(v):
     return v if math.isfinite(v) else None
 
 
+def _list(v) -> list:
+    if v and type(v[0]) is float:
+        try:
+            if math.isfinite(sum(v)):
+                return list(v)
+        except TypeError:  # mixed content: go item by item
+            pass
+    return [jsonable(i) for i in v]
+
+
 def jsonable(v: Any) -> Any:
-    """Turn a value held in Step.extra (numbers, arrays, lists, dicts) into JSON-ready data."""
-    if v is None or isinstance(v, (bool, str, int)):
+    """Turn a value held in Step.extra (numbers, arrays, lists, dicts) into JSON-ready data.
+
+    This runs for every step the app stores, so the common types are tested first by exact
+    type, and flat float lists are checked with one sum.
+    """
+    t = type(v)
+    if t is float:
+        return v if v - v == 0.0 else None  # inf - inf and nan - nan are nan
+    if t is dict:
+        return {k: jsonable(i) for k, i in v.items()}
+    if t is list or t is tuple:
+        return _list(v)
+    if v is None or t is int or t is bool or t is str:
         return v
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, np.ndarray):
-        return _array(np.asarray(v, dtype=float)) if v.dtype.kind == "f" else v.tolist()
+    if t is np.ndarray:
+        return _array(v.astype(float, copy=False)) if v.dtype.kind in "fiub" else v.tolist()
     if isinstance(v, np.generic):
         return jsonable(v.item())
-    if isinstance(v, dict):
-        return {k: jsonable(i) for k, i in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(i) for i in v]
+    if isinstance(v, float):
+        return jsonable(float(v))
+    if isinstance(v, (int, str)):
+        return v
     raise TypeError(f"cannot make {type(v).__name__} JSON-ready")
 
 
@@ -69,14 +93,24 @@ class Step:
     elapsed: float = 0.0
 
     def to_dict(self) -> dict:
+        # called for every step the app stores: x and jac are 1-D, checked with one sum
+        x = self.x.tolist()
+        if not math.isfinite(sum(x)):
+            x = _floats(x)
+        jac = self.jac
+        if jac is not None:
+            jac = jac.tolist()
+            if not math.isfinite(sum(jac)):
+                jac = _floats(jac)
+        fun = float(self.fun)
         return {
             "seq": self.seq,
             "nit": self.nit,
-            "x": _array(self.x),
-            "fun": _num(self.fun),
+            "x": x,
+            "fun": fun if fun - fun == 0.0 else None,
             "nfev": self.nfev,
             "njev": self.njev,
-            "jac": None if self.jac is None else _array(self.jac),
+            "jac": jac,
             "elapsed": self.elapsed,
             "phase": self.phase,
             "extra": jsonable(self.extra),
