@@ -2,6 +2,7 @@ from django.urls import path
 
 from runs import api  # JSON API and CSV block
 from runs import exports, history  # history, compare, exports block
+from runs import views  # pages block
 
 # Each block is owned by one module; add routes to your own block only.
 urlpatterns = [
@@ -14,6 +15,9 @@ urlpatterns = [
     path("api/runs/<int:run_id>/steps/", api.run_steps, name="api-run-steps"),
     path("runs/<int:run_id>/steps.csv", api.steps_csv, name="run-steps-csv"),
     # pages: new run, run detail/replay (runs/views.py)
+    path("runs/new/", views.new_run, name="run-new"),
+    path("runs/new/known-minimum/", views.known_minimum, name="run-known-minimum"),
+    path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
     # history, compare, exports (runs/history.py, runs/exports.py)
     path("runs/", history.history, name="history"),
     path("runs/rows/", history.history_rows, name="history-rows"),

@@ -1,0 +1,249 @@
+"""The new-run form: its initial state (defaults, ?spec= prefill), the fields it renders, and the
+spec a plain (no-JavaScript) POST of it stands for.
+
+Validation itself is runs.optim.validate_spec's job (one path for socket, form and CLI); this
+module only turns form text into spec JSON and spec errors back into per-field messages.
+Input names follow the spec's error keys so an error lands at its field: "params.a",
+"bounds.1.lo"/"bounds.1.hi" (key "bounds[1]"), "x0.0" (key "x0[0]"), "options.maxiter".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from runs.optim import get_problem, method_catalogue, problem_catalogue
+
+# Options shown up front; the rest sit under "More options". seed has its own field.
+PRIMARY_OPTIONS = {"de": ("maxiter", "popsize", "tol", "polish"), "lbfgsb": ("maxiter", "maxfun", "gtol", "jac")}
+DEFAULT_SEED = 1  # reproducible by default: the same spec gives the same run
+
+
+def catalogues() -> tuple[list[dict], list[dict]]:
+    return problem_catalogue(), method_catalogue()
+
+
+def default_x0(bounds: list) -> list:
+    """A quarter of the way into each bound: the centre is the minimum of many test problems
+    (sphere, Rastrigin, Ackley ...), which would make a dull first run."""
+    out = []
+    for lo, hi in bounds:
+        if lo is None or hi is None:
+            out.append(0.0 if lo is None and hi is None else (hi - 1.0 if lo is None else lo + 1.0))
+        else:
+            out.append(float(f"{lo + 0.25 * (hi - lo):.4g}"))
+    return out
+
+
+def parse_prefill(raw: str | None) -> tuple[dict, str | None]:
+    """The ?spec= query parameter as a dict; a message when it is not usable JSON."""
+    if not raw:
+        return {}, None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}, "The spec in the link is not valid JSON; the form shows the defaults."
+    if not isinstance(data, dict):
+        return {}, "The spec in the link is not a JSON object; the form shows the defaults."
+    return data, None
+
+
+def initial_state(prefill: dict) -> dict:
+    """Everything the form shows, from defaults overlaid with whatever of `prefill` makes sense.
+
+    Values that do not fit (unknown problem, dim out of range, bounds of the wrong length) fall back
+    to the defaults rather than failing: a link should always open a usable form.
+    """
+    problems, methods = catalogues()
+    pnames = [p["name"] for p in problems]
+    mnames = [m["name"] for m in methods]
+    problem = prefill.get("problem") if prefill.get("problem") in pnames else pnames[0]
+    method = prefill.get("method") if prefill.get("method") in mnames else mnames[0]
+    p = get_problem(problem)
+    dim = prefill.get("dim")
+    if not (isinstance(dim, int) and not isinstance(dim, bool) and dim >= p.min_dim
+            and (p.max_dim is None or dim <= p.max_dim) and dim <= 200):
+        dim = p.default_dim
+    raw_params = prefill.get("params") if isinstance(prefill.get("params"), dict) else {}
+    params = {q.name: raw_params.get(q.name, q.default) for q in p.params}
+    bounds = prefill.get("bounds")
+    if not (isinstance(bounds, list) and len(bounds) == dim
+            and all(isinstance(b, list) and len(b) == 2 for b in bounds)):
+        bounds = p.default_bounds(dim)
+    x0 = prefill.get("x0")
+    if not (isinstance(x0, list) and len(x0) == dim):
+        x0 = default_x0(bounds) if method == "lbfgsb" else None
+    options = dict(prefill["options"]) if isinstance(prefill.get("options"), dict) else {}
+    if method == "de" and "seed" not in options and options.get("rng") is None:
+        options["seed"] = DEFAULT_SEED
+    label = prefill.get("label") if isinstance(prefill.get("label"), str) else ""
+    return {
+        "problem": problem, "method": method, "dim": dim, "params": params, "bounds": bounds,
+        "x0": x0, "options": options, "label": label[:200],
+        "bounds_same": len({(b[0], b[1]) for b in bounds}) == 1 and dim > 1,
+    }
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def _text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_text(i) for i in v)
+    return str(v)
+
+
+def _errors_for(errors: dict, key: str) -> list[str]:
+    return [_sentence(e) for e in errors.get(key, [])]
+
+
+def _sentence(msg: str) -> str:
+    return msg[:1].upper() + msg[1:] if msg else msg
+
+
+def option_field(method: str, o: dict, value, errors: dict, problem_has_gradient: bool = True) -> dict:
+    """One option input: scipy's default as the placeholder, an empty value meaning 'default'."""
+    key = f"options.{o['name']}"
+    default = o.get("default")
+    f = {
+        "key": key, "name": key, "id": f"opt-{method}-{o['name']}", "label": o["name"],
+        "help": o.get("description", ""), "errors": _errors_for(errors, key)
+        + [m for k, v in errors.items() if k.startswith(key + "[") for m in map(_sentence, v)],
+        "type": o["type"], "value": _text(value), "placeholder": _text(default),
+    }
+    if o["type"] == "bool":
+        f["widget"] = "checkbox"
+        f["checked"] = bool(default if value is None else value)
+    elif o["type"] in ("choice", "jac"):
+        f["widget"] = "select"
+        choices = list(o.get("choices", []))
+        if o["type"] == "jac":
+            default = "analytic" if problem_has_gradient else "2-point"
+            f["placeholder"] = default
+        f["choices"] = [(c, f"{c} (default)" if c == default else c) for c in choices]
+        f["value"] = _text(value) if value is not None else default
+    else:
+        f["widget"] = "text"
+        f["inputmode"] = "numeric" if o["type"] in ("int", "seed") else "decimal"
+    return f
+
+
+def form_fields(state: dict, errors: dict | None = None) -> dict:
+    """Field descriptions for templates/runs/new.html: params of every problem and options of every
+    method (JavaScript shows the selected ones), bounds and x0 rows for the current dim."""
+    errors = errors or {}
+    problems, methods = catalogues()
+    params = {}
+    for p in problems:
+        rows = []
+        for q in p["params"]:
+            key = f"params.{q['name']}"
+            value = state["params"].get(q["name"]) if p["name"] == state["problem"] else q["default"]
+            rows.append({
+                "key": key, "name": key, "id": f"param-{p['name']}-{q['name']}", "label": q["name"],
+                "help": q["description"], "value": _text(value), "placeholder": _text(q["default"]),
+                "errors": _errors_for(errors, key) if p["name"] == state["problem"] else [],
+                "widget": "text", "inputmode": "decimal",
+            })
+        params[p["name"]] = rows
+    current = next(p for p in problems if p["name"] == state["problem"])
+    options = {}
+    for m in methods:
+        vals = state["options"] if m["name"] == state["method"] else {}
+        errs = errors if m["name"] == state["method"] else {}
+        fields = [option_field(m["name"], o, vals.get(o["name"]), errs, current["has_gradient"])
+                  for o in m["options"] if o["name"] != "seed"]
+        primary = PRIMARY_OPTIONS.get(m["name"], ())
+        options[m["name"]] = {
+            "primary": sorted((f for f in fields if f["label"] in primary), key=lambda f: primary.index(f["label"])),
+            "more": [f for f in fields if f["label"] not in primary],
+            "seed": next(({"value": _text(vals.get("seed")), "errors": _errors_for(errs, "options.seed")}
+                          for o in m["options"] if o["name"] == "seed"), None),
+        }
+    bounds = [{
+        "i": i, "key": f"bounds[{i}]", "lo": _text(lo), "hi": _text(hi), "errors": _errors_for(errors, f"bounds[{i}]"),
+    } for i, (lo, hi) in enumerate(state["bounds"])]
+    x0 = [{"i": i, "key": f"x0[{i}]", "value": _text(v), "errors": _errors_for(errors, f"x0[{i}]")}
+          for i, v in enumerate(state["x0"] or [None] * state["dim"])]
+    same = state["bounds"][0] if state["bounds"] else [None, None]
+    return {
+        "params": params, "options": options, "bounds": bounds, "x0": x0,
+        "bounds_all": {"lo": _text(same[0]), "hi": _text(same[1])},
+        "errors": {k: _errors_for(errors, k) for k in ("problem", "method", "dim", "bounds", "x0", "params", "options")},
+    }
+
+
+def general_errors(errors: dict, known_prefixes=("problem", "method", "dim", "params", "bounds", "x0", "options")) -> list[str]:
+    """Errors whose key matches no field of the form (shown in one alert at the top)."""
+    out = []
+    for k, msgs in errors.items():
+        if not any(k == p or k.startswith(p + ".") or k.startswith(p + "[") for p in known_prefixes):
+            out += [f"{k}: {m}" for m in msgs]
+    return out
+
+
+# -- POST -> spec --------------------------------------------------------------------------------
+def _number(text: str):
+    """'' -> None; a number string -> int/float; anything else stays a string so validate_spec
+    reports it ("must be a number, not 'abc'") at its field."""
+    t = (text or "").strip()
+    if t == "":
+        return None
+    try:
+        v = float(t)
+    except ValueError:
+        return t
+    if math.isfinite(v) and v.is_integer() and "." not in t and "e" not in t.lower():
+        return int(v)
+    return v
+
+
+def spec_from_post(post) -> tuple[dict, str]:
+    """The run spec (and label) a submitted new-run form asks for."""
+    problems, methods = catalogues()
+    problem = post.get("problem", "")
+    method = post.get("method", "")
+    spec: dict = {"method": method, "problem": problem}
+    p = next((x for x in problems if x["name"] == problem), None)
+    m = next((x for x in methods if x["name"] == method), None)
+    dim = _number(post.get("dim", ""))
+    if dim is not None:
+        spec["dim"] = dim
+    if p is not None:
+        spec["params"] = {q["name"]: v for q in p["params"]
+                          if (v := _number(post.get(f"params.{q['name']}", ""))) is not None}
+    n = dim if isinstance(dim, int) and 0 < dim <= 200 else (p["default_dim"] if p else 0)
+    if post.get("bounds_same") and n:
+        lo, hi = _number(post.get("bounds.all.lo", "")), _number(post.get("bounds.all.hi", ""))
+        bounds = [[lo, hi] for _ in range(n)]
+    else:
+        bounds = [[_number(post.get(f"bounds.{i}.lo", "")), _number(post.get(f"bounds.{i}.hi", ""))] for i in range(n)]
+    if any(v is not None for b in bounds for v in b) or (m and m["needs_bounds"]):
+        spec["bounds"] = bounds
+    x0 = [_number(post.get(f"x0.{i}", "")) for i in range(n)]
+    if any(v is not None for v in x0):
+        spec["x0"] = x0
+    if m is not None:
+        opts = {}
+        for o in m["options"]:
+            name = f"options.{o['name']}"
+            if o["type"] == "bool":
+                vals = post.getlist(name)
+                if vals:
+                    opts[o["name"]] = vals[-1] in ("true", "on", "1")
+                continue
+            raw = post.get(name, "").strip()
+            if raw == "":
+                continue
+            if o["type"] in ("choice", "jac"):
+                opts[o["name"]] = raw
+            elif o["type"] == "mutation" and "," in raw:
+                opts[o["name"]] = [_number(s) for s in raw.split(",")]
+            else:
+                opts[o["name"]] = _number(raw)
+        spec["options"] = opts
+    return spec, post.get("label", "").strip()[:200]

@@ -1,0 +1,182 @@
+// Shared helpers for optsite pages: JSON over fetch, WebSocket URLs and a reconnecting socket.
+//
+//   import { getJSON, wsURL, RunSocket, readJSONScript, fmtNum } from "./api.js";
+
+/** Parse a <script type="application/json" id=...> block written by Django's json_script. */
+export function readJSONScript(id, fallback = null) {
+  const el = document.getElementById(id);
+  if (!el) return fallback;
+  try { return JSON.parse(el.textContent); } catch { return fallback; }
+}
+
+export class HTTPError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** GET a JSON document (same-origin, session cookie); throws HTTPError on a non-2xx answer. */
+export async function getJSON(url, { signal } = {}) {
+  const resp = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, signal });
+  let body = null;
+  try { body = await resp.json(); } catch { /* not JSON */ }
+  if (!resp.ok) {
+    const msg = (body && (body.message || body.error)) || `${resp.status} ${resp.statusText}`;
+    throw new HTTPError(resp.status, msg, body);
+  }
+  return body;
+}
+
+/** Absolute ws:// or wss:// URL for a path, following the page's own scheme and host. */
+export function wsURL(path) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${path}`;
+}
+
+/**
+ * A WebSocket that reconnects with backoff and resumes where it left off.
+ *
+ *   const sock = new RunSocket("/ws/runs/7/", { onMessage, onState });
+ *   sock.lastSeq = 41;       // highest step seq already held; kept up to date from "steps" messages
+ *   sock.send({type: "pause"});
+ *   sock.close();            // for good: no reconnect
+ *
+ * After a reconnect it sends {"type":"subscribe","after":lastSeq} (when it has seen steps) so the
+ * server only sends what was missed; with `subscribeOnOpen` (watch sockets) it sends it on every
+ * open, so the stored steps come at once. Messages sent while disconnected are queued and flushed on
+ * open. `onState(state)` gets "connecting" | "open" | "reconnecting" | "closed".
+ * `path` may be changed (sock.path = ...) before the next reconnect, e.g. to move from the launch
+ * socket to the run's watch socket once the run id is known.
+ */
+export class RunSocket {
+  constructor(path, { onMessage = () => {}, onState = () => {}, subscribeOnOpen = false } = {}) {
+    this.path = path;
+    this.onMessage = onMessage;
+    this.onState = onState;
+    this.lastSeq = -1;
+    this.subscribeOnOpen = subscribeOnOpen;
+    this._queue = [];
+    this._closed = false;
+    this._attempt = 0;
+    this._timer = null;
+    this._connect();
+  }
+
+  get isOpen() { return this._ws && this._ws.readyState === WebSocket.OPEN; }
+
+  _connect() {
+    this.onState(this._attempt ? "reconnecting" : "connecting");
+    const ws = new WebSocket(wsURL(this.path));
+    this._ws = ws;
+    ws.onopen = () => {
+      const resumed = this._attempt > 0 || this.subscribeOnOpen;
+      this._attempt = 0;
+      this.onState("open");
+      if (this.subscribeOnOpen || (resumed && this.lastSeq >= 0)) ws.send(JSON.stringify({ type: "subscribe", after: this.lastSeq }));
+      for (const m of this._queue.splice(0)) ws.send(JSON.stringify(m));
+    };
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (msg.type === "steps" && msg.steps && msg.steps.length) {
+        // Drop anything already held (a reconnect may replay stored steps).
+        const fresh = msg.steps.filter((s) => s.seq > this.lastSeq);
+        if (!fresh.length) return;
+        this.lastSeq = fresh[fresh.length - 1].seq;
+        msg = { ...msg, steps: fresh };
+      }
+      this.onMessage(msg);
+    };
+    ws.onclose = () => {
+      if (this._ws !== ws) return;
+      if (this._closed) { this.onState("closed"); return; }
+      // Backoff: 0.5 s, 1 s, 2 s ... capped at 10 s.
+      const delay = Math.min(10000, 500 * 2 ** this._attempt++);
+      this.onState("reconnecting");
+      this._timer = setTimeout(() => this._connect(), delay);
+    };
+  }
+
+  send(obj) {
+    if (this.isOpen) this._ws.send(JSON.stringify(obj));
+    else this._queue.push(obj);
+  }
+
+  /** Close now and reconnect at once (e.g. after changing `path`). */
+  reconnect() {
+    clearTimeout(this._timer);
+    const old = this._ws;
+    this._ws = null;
+    if (old) { old.onclose = null; old.close(); }
+    this._attempt = 1; // counts as a resume: send "subscribe"
+    this._connect();
+  }
+
+  close() {
+    this._closed = true;
+    clearTimeout(this._timer);
+    if (this._ws) this._ws.close();
+  }
+}
+
+/** Send one message on a fresh socket and resolve with the first reply whose type is in `types`. */
+export function requestOnce(path, message, types, { timeout = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsURL(path));
+    const timer = setTimeout(() => { ws.close(); reject(new Error("The server did not answer in time.")); }, timeout);
+    ws.onopen = () => ws.send(JSON.stringify(message));
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (types.includes(msg.type) || msg.type === "error") {
+        clearTimeout(timer);
+        ws.close();
+        resolve(msg);
+      }
+    };
+    ws.onerror = () => { clearTimeout(timer); reject(new Error("Could not connect to the server.")); };
+  });
+}
+
+// ---- formatting ---------------------------------------------------------------------------
+
+/** A number for people: 6 significant digits, exponent form for very small/large, "–" for null. */
+export function fmtNum(v, digits = 6) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (typeof v !== "number") return String(v);
+  if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 1e-4) return v.toExponential(digits - 1).replace(/\.?0+e/, "e");
+  return String(Number(v.toPrecision(digits)));
+}
+
+export function fmtVec(xs, digits = 4, max = 6) {
+  if (!xs) return "–";
+  const shown = xs.slice(0, max).map((v) => fmtNum(v, digits));
+  return `[${shown.join(", ")}${xs.length > max ? `, … (${xs.length})` : ""}]`;
+}
+
+export function fmtSeconds(s) {
+  if (s === null || s === undefined) return "–";
+  if (s < 1) return `${(s * 1000).toFixed(s < 0.01 ? 2 : 0)} ms`;
+  if (s < 60) return `${s.toFixed(2)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - 60 * m)} s`;
+}
+
+export function escapeHTML(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+/** Run `fn` at most once per animation frame, however often `schedule()` is called. */
+export function frameBatcher(fn) {
+  let pending = false;
+  return function schedule() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; fn(); });
+  };
+}

@@ -1,0 +1,450 @@
+// /runs/new/: the server renders the form (prefilled, and usable without JavaScript); this module
+// keeps it consistent as problem / dimension / method change, checks the obvious, launches over the
+// /ws/runs/ socket, puts the server's spec errors at their fields, and shows the run live below.
+import { escapeHTML, getJSON, readJSONScript, requestOnce, RunSocket } from "./api.js";
+import { defaultBounds, RunView } from "./runview.js";
+
+const problems = readJSONScript("problems-data", []);
+const methods = readJSONScript("methods-data", []);
+const config = readJSONScript("page-config", {});
+const P = new Map(problems.map((p) => [p.name, p]));
+const M = new Map(methods.map((m) => [m.name, m]));
+
+const form = document.getElementById("run-form");
+const $ = (sel) => form.querySelector(sel);
+const $$ = (sel) => [...form.querySelectorAll(sel)];
+const alertBox = document.getElementById("form-alert");
+const launchBtn = document.getElementById("btn-launch");
+
+const view = new RunView(document.getElementById("run-view"), { problems, tableRows: config.table_rows || 200 });
+let sock = null;
+let current = null; // the Run on screen
+let awaitingStart = false;
+
+// ---- reading the form ---------------------------------------------------------------------------
+const problemName = () => $("#id_problem").value;
+const methodName = () => ($("input[name=method]:checked") || {}).value;
+const dimValue = () => parseInt($("#id_dim").value, 10);
+const visible = (el) => !el.closest("[hidden]");
+
+/** "" -> null, a number -> the number, anything else -> NaN. */
+function parseNum(text) {
+  const t = String(text ?? "").trim().replace(/^−/, "-");
+  if (t === "") return null;
+  if (/^[-+]?(inf|infinity)$/i.test(t)) return NaN;
+  const v = Number(t);
+  return Number.isFinite(v) ? v : NaN;
+}
+
+function fmtDefault(v) {
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v)) return v.join(", ");
+  return String(v);
+}
+
+// ---- keeping the form consistent -------------------------------------------------------------
+function boundsRowHTML(i, lo, hi) {
+  return `<div class="bounds-row" data-field="bounds[${i}]"><div class="input-group input-group-sm">
+    <span class="input-group-text coord">x[${i}]</span>
+    <input type="text" class="form-control" name="bounds.${i}.lo" id="bounds-${i}-lo" value="${escapeHTML(fmtDefault(lo))}" placeholder="−∞" inputmode="decimal" autocomplete="off" aria-label="lower bound of x[${i}]">
+    <span class="input-group-text">to</span>
+    <input type="text" class="form-control" name="bounds.${i}.hi" id="bounds-${i}-hi" value="${escapeHTML(fmtDefault(hi))}" placeholder="∞" inputmode="decimal" autocomplete="off" aria-label="upper bound of x[${i}]">
+  </div></div>`;
+}
+
+function x0CellHTML(i, v) {
+  return `<div class="col-6 col-sm-4 x0-cell" data-field="x0[${i}]"><div class="input-group input-group-sm">
+    <span class="input-group-text coord">x[${i}]</span>
+    <input type="text" class="form-control" name="x0.${i}" id="x0-${i}" value="${escapeHTML(fmtDefault(v))}" inputmode="decimal" autocomplete="off" aria-label="x0[${i}]">
+  </div></div>`;
+}
+
+/** Bounds as typed (strings), one pair per coordinate, honouring "same for every coordinate". */
+function boundsText() {
+  const n = dimValue() || 0;
+  if ($("#id_bounds_same").checked) {
+    const pair = [$("#bounds-all-lo").value, $("#bounds-all-hi").value];
+    return Array.from({ length: n }, () => pair.slice());
+  }
+  return Array.from({ length: n }, (_, i) => [
+    ($(`#bounds-${i}-lo`) || {}).value ?? "", ($(`#bounds-${i}-hi`) || {}).value ?? "",
+  ]);
+}
+
+function setBounds(pairs) {
+  $("#bounds-rows").innerHTML = pairs.map((b, i) => boundsRowHTML(i, b[0], b[1])).join("");
+  const same = pairs.length > 1 && pairs.every((b) => String(b[0]) === String(pairs[0][0]) && String(b[1]) === String(pairs[0][1]));
+  $("#bounds-all-lo").value = fmtDefault(pairs[0] ? pairs[0][0] : "");
+  $("#bounds-all-hi").value = fmtDefault(pairs[0] ? pairs[0][1] : "");
+  $("#id_bounds_same").checked = same;
+  syncSame();
+}
+
+function syncSame() {
+  const same = $("#id_bounds_same").checked;
+  $("#bounds-all").hidden = !same;
+  $("#bounds-rows").hidden = same;
+}
+
+/** A quarter of the way into each bound (the centre is the minimum of many test functions). */
+function defaultX0() {
+  return boundsText().map(([lo, hi]) => {
+    const a = parseNum(lo), b = parseNum(hi);
+    if (a === null && b === null) return 0;
+    if (a === null || Number.isNaN(a)) return Number.isFinite(b) ? b - 1 : 0;
+    if (b === null || Number.isNaN(b)) return a + 1;
+    return Number((a + 0.25 * (b - a)).toPrecision(4));
+  });
+}
+
+function setX0(values) {
+  $("#x0-cells").innerHTML = values.map((v, i) => x0CellHTML(i, v)).join("");
+}
+
+function x0Text() {
+  return $$("#x0-cells input").map((el) => el.value);
+}
+
+function onProblemChange() {
+  const p = P.get(problemName());
+  for (const g of $$(".params")) g.hidden = g.dataset.problem !== p.name;
+  $("#problem-formula").textContent = p.formula;
+  const dim = $("#id_dim");
+  dim.min = String(p.min_dim);
+  dim.max = String(p.max_dim || 200);
+  dim.value = String(p.default_dim);
+  dim.readOnly = p.max_dim === p.min_dim;
+  $("#dim-help").textContent = p.max_dim === p.min_dim ? `fixed at ${p.min_dim}` : `${p.min_dim} to ${p.max_dim || 200}`;
+  // The jac default depends on whether the problem has a gradient.
+  const jac = $("#opt-lbfgsb-jac");
+  if (jac) {
+    const def = p.has_gradient ? "analytic" : "2-point";
+    for (const o of jac.options) {
+      o.textContent = o.value === def ? `${o.value} (default)` : o.value;
+      o.disabled = o.value === "analytic" && !p.has_gradient;
+    }
+    jac.value = def;
+  }
+  resetSearchSpace();
+  refreshMinimum();
+}
+
+function resetSearchSpace() {
+  setBounds(defaultBounds(P.get(problemName()), dimValue()));
+  setX0(methodName() === "lbfgsb" ? defaultX0() : Array(dimValue()).fill(""));
+}
+
+function onDimChange() {
+  const p = P.get(problemName());
+  const n = dimValue();
+  if (!Number.isInteger(n) || n < p.min_dim || n > (p.max_dim || 200)) return; // submit reports it
+  const old = boundsText();
+  const defaults = defaultBounds(p, n);
+  const keepSame = $("#id_bounds_same").checked;
+  const pairs = defaults.map((d, i) => old[i] || (old.length ? old[old.length - 1] : d));
+  setBounds(pairs);
+  if (keepSame && n > 1) { $("#id_bounds_same").checked = true; syncSame(); }
+  const x0 = x0Text();
+  const fill = defaultX0();
+  const anyX0 = x0.some((v) => v.trim() !== "");
+  setX0(Array.from({ length: n }, (_, i) => (i < x0.length ? x0[i] : anyX0 ? fill[i] : "")));
+  refreshMinimum();
+}
+
+function onMethodChange() {
+  const m = methodName();
+  for (const g of $$(".method-options")) g.hidden = g.dataset.method !== m;
+  if (m === "lbfgsb" && x0Text().every((v) => v.trim() === "")) setX0(defaultX0());
+  $("#x0-help").textContent = m === "de"
+    ? "Optional for DE: leave empty, or give a point to put into the first population."
+    : "Where L-BFGS-B starts. Default: a quarter of the way into each bound (the centre is the minimum of many test functions).";
+  $("#bounds-help").textContent = m === "de"
+    ? "DE searches inside these bounds (both sides required)."
+    : "Optional for L-BFGS-B: leave a side empty for no bound.";
+}
+
+let minimumTimer = null;
+function refreshMinimum() {
+  clearTimeout(minimumTimer);
+  minimumTimer = setTimeout(async () => {
+    const p = problemName();
+    const params = {};
+    for (const q of P.get(p).params) {
+      const v = parseNum(($(`#param-${p}-${q.name}`) || {}).value);
+      if (v === null || Number.isNaN(v)) continue;
+      params[q.name] = v;
+    }
+    const q = new URLSearchParams({ problem: p, dim: String(dimValue() || ""), params: JSON.stringify(params) });
+    const el = $("#problem-minimum");
+    try {
+      const { known_minimum: k } = await getJSON(`/runs/new/known-minimum/?${q}`);
+      if (!k) { el.textContent = "unknown for these coefficients"; return; }
+      const x = k.x.length <= 4 ? ` at (${k.x.map((v) => Number(v.toPrecision(6))).join(", ")})` : "";
+      el.textContent = `f* = ${Number(k.f.toPrecision(8))}${x}`;
+    } catch { el.textContent = "–"; }
+  }, 250);
+}
+
+// ---- errors at the field ----------------------------------------------------------------------
+function clearErrors(scope = form) {
+  for (const el of scope.querySelectorAll(".is-invalid")) el.classList.remove("is-invalid");
+  for (const el of scope.querySelectorAll(".invalid-feedback")) el.remove();
+  if (scope === form) { alertBox.hidden = true; alertBox.innerHTML = ""; }
+}
+
+function findField(key) {
+  const candidates = [key];
+  if (/^bounds\[\d+\]$/.test(key) && $("#id_bounds_same").checked) candidates.unshift("bounds[*]");
+  const base = key.replace(/\[\d+\]$/, "");
+  if (base !== key && !key.startsWith("bounds") && !key.startsWith("x0")) candidates.push(base);
+  for (const k of candidates) {
+    const el = $$(`[data-field="${CSS.escape(k)}"]`).find(visible);
+    if (el) return el;
+  }
+  return null;
+}
+
+function sentence(msg) { return msg ? msg[0].toUpperCase() + msg.slice(1) : msg; }
+
+/** Put errors {key: [messages]} at their fields; keys without a field go to the alert. */
+function showErrors(errors, lead = "The run was not started.", extra = []) {
+  clearErrors();
+  const general = [...extra];
+  let first = null;
+  const shown = new Map(); // element -> messages already there (bounds[*] collects every row's)
+  for (const [key, all] of Object.entries(errors || {})) {
+    const el = findField(key);
+    if (!el) { general.push(...all.map((m) => `${key}: ${m}`)); continue; }
+    const seen = shown.get(el) || new Set();
+    shown.set(el, seen);
+    const msgs = all.filter((m) => !seen.has(m));
+    msgs.forEach((m) => seen.add(m));
+    // A field inside "More options" must be visible to be fixed.
+    const details = el.closest("details");
+    if (details) details.open = true;
+    for (const input of el.querySelectorAll("input:not([type=hidden]), select")) {
+      if (input.type === "radio") continue;
+      input.classList.add("is-invalid");
+    }
+    const help = [...el.children].find((c) => c.classList.contains("form-text"));
+    for (const m of msgs) {
+      const div = document.createElement("div");
+      div.className = "invalid-feedback d-block";
+      div.textContent = sentence(m);
+      if (help) el.insertBefore(div, help); else el.appendChild(div);
+    }
+    if (!first) first = el;
+  }
+  alertBox.innerHTML = `<strong>${escapeHTML(lead)}</strong> ${first ? "Fix the highlighted fields." : ""}` +
+    (general.length ? `<ul class="mb-0 ps-3">${general.map((g) => `<li>${escapeHTML(g)}</li>`).join("")}</ul>` : "");
+  alertBox.hidden = false;
+  const focus = first && first.querySelector("input:not([type=hidden]), select");
+  if (focus) { focus.focus({ preventScroll: true }); first.scrollIntoView({ block: "center", behavior: "smooth" }); }
+  else alertBox.scrollIntoView({ block: "center" });
+}
+
+// Editing a field clears its own error.
+form.addEventListener("input", (e) => {
+  const field = e.target.closest("[data-field]");
+  if (field && field.querySelector(".is-invalid")) clearErrors(field);
+});
+
+// ---- building the spec (and the obvious checks) ---------------------------------------------
+function collect() {
+  const errors = {};
+  const err = (k, m) => (errors[k] = errors[k] || []).push(m);
+  const p = P.get(problemName()), m = M.get(methodName());
+  const spec = { method: m.name, problem: p.name, params: {} };
+  for (const q of p.params) {
+    const v = parseNum($(`#param-${p.name}-${q.name}`).value);
+    if (v === null) continue;
+    if (Number.isNaN(v)) err(`params.${q.name}`, "must be a number");
+    else if (v < q.min || v > q.max) err(`params.${q.name}`, `must be between ${q.min} and ${q.max}`);
+    else spec.params[q.name] = v;
+  }
+  const n = Number($("#id_dim").value);
+  if (!Number.isInteger(n)) err("dim", "must be a whole number");
+  else if (n < p.min_dim || n > (p.max_dim || 200)) err("dim", p.max_dim === p.min_dim ? `${p.title} is ${p.min_dim}-D only` : `must be between ${p.min_dim} and ${p.max_dim || 200}`);
+  else spec.dim = n;
+  if (spec.dim) {
+    const bounds = boundsText().map(([lo, hi], i) => {
+      const a = parseNum(lo), b = parseNum(hi);
+      const k = `bounds[${i}]`;
+      if (Number.isNaN(a) || Number.isNaN(b)) err(k, "bounds must be numbers");
+      else if (m.needs_bounds && (a === null || b === null)) err(k, `${m.title} needs both a lower and an upper bound`);
+      else if (a !== null && b !== null && !(a < b)) err(k, `lower bound ${a} must be less than upper bound ${b}`);
+      return [a, b];
+    });
+    if (m.needs_bounds || bounds.some((b) => b[0] !== null || b[1] !== null)) spec.bounds = bounds;
+    const x0 = x0Text().map(parseNum);
+    const given = x0.filter((v) => v !== null).length;
+    if (given || m.needs_x0) {
+      x0.forEach((v, i) => {
+        if (v === null) err(`x0[${i}]`, given ? "give every coordinate (or none, for DE)" : `${m.title} needs a starting point`);
+        else if (Number.isNaN(v)) err(`x0[${i}]`, "must be a number");
+        else if (spec.bounds && spec.bounds[i]) {
+          const [lo, hi] = spec.bounds[i];
+          if (m.name === "de" && ((lo !== null && v < lo) || (hi !== null && v > hi))) err(`x0[${i}]`, "must lie inside the bounds");
+        }
+      });
+      spec.x0 = x0;
+    }
+  }
+  spec.options = {};
+  for (const o of m.options) {
+    const el = form.querySelector(`#opt-${m.name}-${o.name}`);
+    if (!el) continue;
+    const k = `options.${o.name}`;
+    if (o.type === "bool") { if (el.checked !== o.default) spec.options[o.name] = el.checked; continue; }
+    if (o.type === "choice" || o.type === "jac") { spec.options[o.name] = el.value; continue; }
+    const raw = el.value.trim();
+    if (raw === "") continue;
+    if (o.type === "mutation" && raw.includes(",")) {
+      const pair = raw.split(",").map(parseNum);
+      if (pair.length !== 2 || pair.some((v) => v === null || Number.isNaN(v))) err(k, "give one number, or two separated by a comma (dithering)");
+      else spec.options[o.name] = pair;
+      continue;
+    }
+    const v = parseNum(raw);
+    if (Number.isNaN(v) || v === null) { err(k, "must be a number"); continue; }
+    if ((o.type === "int" || o.type === "seed") && !Number.isInteger(v)) { err(k, "must be a whole number"); continue; }
+    if (o.min !== undefined && (v < o.min || (o.min_exclusive && v === o.min))) { err(k, `must be ${o.min_exclusive ? "greater than" : "at least"} ${o.min}`); continue; }
+    if (o.max !== undefined && (v > o.max || (o.max_exclusive && v === o.max))) { err(k, `must be ${o.max_exclusive ? "less than" : "at most"} ${o.max}`); continue; }
+    spec.options[o.name] = v;
+  }
+  return { spec, errors, label: $("#id_label").value.trim() };
+}
+
+// ---- launching ------------------------------------------------------------------------------
+function setLaunching(state) {
+  // state: "idle" | "starting" | "running"
+  const spin = launchBtn.querySelector(".spinner-border");
+  const label = launchBtn.querySelector(".label");
+  spin.hidden = state !== "starting";
+  launchBtn.disabled = state !== "idle";
+  label.textContent = state === "starting" ? "Launching…" : state === "running" ? "Running…" : current ? "Launch another run" : "Launch run";
+  $("#launch-help").innerHTML = state === "running"
+    ? "A run is in progress: stop it or wait for it to end to launch another."
+    : "<kbd>Ctrl</kbd>+<kbd>Enter</kbd> launches from any field";
+}
+
+function launch() {
+  const { spec, errors, label } = collect();
+  if (Object.keys(errors).length) { showErrors(errors); return; }
+  clearErrors();
+  if (sock) sock.close();
+  awaitingStart = true;
+  setLaunching("starting");
+  sock = new RunSocket("/ws/runs/", { onMessage: (msg) => onMessage(msg, label), onState: onSocketState });
+  sock.send({ type: "start", spec, label });
+  clearTimeout(launch.timer);
+  launch.timer = setTimeout(() => {
+    if (!awaitingStart) return;
+    awaitingStart = false;
+    sock.close();
+    setLaunching("idle");
+    showErrors({}, "The server did not answer in time; the run may not have started. Check the Runs page.");
+  }, 20000);
+}
+
+function onSocketState(state) {
+  if (awaitingStart && state === "reconnecting") {
+    // Never re-send "start" blindly: the first one may have been received.
+    awaitingStart = false;
+    sock.close();
+    setLaunching("idle");
+    showErrors({}, "Lost the connection to the server while launching. Check the Runs page before trying again.");
+    return;
+  }
+  view.setConnection(state);
+}
+
+async function onMessage(msg, label) {
+  switch (msg.type) {
+    case "started": {
+      awaitingStart = false;
+      current = msg.run;
+      // Reconnects now go to the run's own socket and ask only for what was missed.
+      sock.path = `/ws/runs/${current.id}/`;
+      sock.subscribeOnOpen = true;
+      history.replaceState({ run: current.id }, "", current.url || `/runs/${current.id}/`);
+      document.title = `Run ${current.id} · optsite`;
+      setLaunching("running");
+      view.showRun(current, { mode: "live" });
+      if (label && current.label !== label) relabel(current.id, label);
+      break;
+    }
+    case "steps":
+      view.addSteps(msg.steps);
+      break;
+    case "status":
+      view.setRun(msg.run);
+      break;
+    case "finished":
+      view.ended(msg.run);
+      current = msg.run;
+      sock.close();
+      sock = null;
+      view.setConnection("closed");
+      setLaunching("idle");
+      break;
+    case "error":
+      if (awaitingStart) {
+        awaitingStart = false;
+        setLaunching("idle");
+        const lead = msg.code === "limit" ? "The run asks for more than this server allows." : "The run was not started.";
+        const fields = msg.errors && Object.keys(msg.errors).length ? msg.errors : {};
+        showErrors(fields, lead, Object.keys(fields).length ? [] : [msg.message]);
+      } else {
+        view.showAlert(msg.message || "The server refused that.");
+        view.setRun({});
+      }
+      break;
+    default:
+  }
+}
+
+/** The start message has no label field in PROTOCOL: set it through the history page's endpoint. */
+async function relabel(id, label) {
+  const token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const body = new URLSearchParams({ label });
+  try {
+    const resp = await fetch(`/runs/${id}/relabel/`, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "X-CSRFToken": token, Accept: "application/json" },
+    });
+    if (resp.ok && current && current.id === id) { view.setRun({ label }); view._renderHead(); }
+  } catch { /* the run is fine without its label */ }
+}
+
+view.onControl = (action) => { if (sock) sock.send({ type: action }); };
+view.onCompare = async (spec) => {
+  const reply = await requestOnce("/ws/runs/", { type: "start", spec }, ["started"]);
+  if (reply.type === "error") throw new Error(reply.message);
+  location.href = `/runs/compare/?ids=${view.run.id},${reply.run.id}`;
+};
+
+// ---- wiring -------------------------------------------------------------------------------------
+$("#id_problem").addEventListener("change", onProblemChange);
+$("#id_dim").addEventListener("change", onDimChange);
+for (const r of $$("input[name=method]")) r.addEventListener("change", onMethodChange);
+$("#id_bounds_same").addEventListener("change", () => {
+  const same = $("#id_bounds_same").checked;
+  if (same) {
+    const first = [($("#bounds-0-lo") || {}).value ?? "", ($("#bounds-0-hi") || {}).value ?? ""];
+    $("#bounds-all-lo").value = first[0];
+    $("#bounds-all-hi").value = first[1];
+  } else {
+    const pair = [$("#bounds-all-lo").value, $("#bounds-all-hi").value];
+    $("#bounds-rows").innerHTML = Array.from({ length: dimValue() || 0 }, (_, i) => boundsRowHTML(i, pair[0], pair[1])).join("");
+  }
+  syncSame();
+});
+$("#x0-fill").addEventListener("click", () => setX0(defaultX0()));
+form.addEventListener("input", (e) => { if (e.target.name && e.target.name.startsWith("params.")) refreshMinimum(); });
+form.addEventListener("submit", (e) => { e.preventDefault(); if (!launchBtn.disabled) launch(); });
+form.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); if (!launchBtn.disabled) launch(); }
+});
+if (!form.querySelector(".is-invalid")) onMethodChange(); // sync the help texts; keeps server-rendered errors
+$("#id_dim").readOnly = (() => { const p = P.get(problemName()); return p.max_dim === p.min_dim; })();

@@ -1,0 +1,128 @@
+"""Pages: the new-run form (/runs/new/) and one run, live or replayed (/runs/<id>/).
+
+Thin views: fetch with ownership (someone else's run is a 404), hand the page what its JavaScript
+needs as json_script blocks (catalogues, the run, f*), and let runs/static/runs/*.js do the rest.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from runs import forms
+from runs.models import Run
+from runs.optim import get_problem
+
+# Step-table rows the page draws; older rows stay reachable through replay and the CSV.
+TABLE_ROWS = 200
+
+
+def _run_dict(run: Run) -> dict:
+    from runs.services import run_to_dict
+
+    return run_to_dict(run)
+
+
+def _known_minimum(problem: str, params: dict | None, dim: int | None) -> dict | None:
+    try:
+        return get_problem(problem).known_minimum(params or {}, dim)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def minimum_text(known: dict | None) -> str:
+    """'f* = 0 at (1, 1)' as the form shows it (new.js writes the same when inputs change)."""
+    if not known:
+        return "unknown for these coefficients"
+    text = f"f* = {known['f']:.8g}"
+    if len(known["x"]) <= 4:
+        text += " at (" + ", ".join(f"{v:.6g}" for v in known["x"]) + ")"
+    return text
+
+
+def _fill_context(state: dict, errors: dict | None = None) -> dict:
+    problems, methods = forms.catalogues()
+    fields = forms.form_fields(state, errors)
+    current = next(p for p in problems if p["name"] == state["problem"])
+    return {
+        "nav": "new",
+        "state": state,
+        "fields": fields,
+        "problems": problems,
+        "methods": methods,
+        "problem": current,
+        "minimum_text": minimum_text(_known_minimum(state["problem"], state["params"], state["dim"])),
+        "general_errors": forms.general_errors(errors or {}),
+        "form_error": bool(errors),
+        "page_config": {"table_rows": TABLE_ROWS, "primary_options": forms.PRIMARY_OPTIONS,
+                        "default_seed": forms.DEFAULT_SEED},
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def new_run(request):
+    """GET: the form, prefilled from ?spec=<JSON> (and ?problem=, ?method=, ?dim=, ?label=).
+    POST (without JavaScript): validate, create and start the run, go to its page."""
+    if request.method == "POST":
+        spec, label = forms.spec_from_post(request.POST)
+        from runs import services
+
+        try:
+            run = services.launch(owner=request.user, data=spec, label=label)
+        except services.ServiceError as e:
+            state = forms.initial_state({**spec, "label": label})
+            state["bounds_same"] = bool(request.POST.get("bounds_same"))
+            errors = e.errors or {"spec": [e.message]}
+            return render(request, "runs/new.html", _fill_context(state, errors), status=400)
+        return redirect(run["url"])
+
+    prefill, warning = forms.parse_prefill(request.GET.get("spec"))
+    for key in ("problem", "method", "label"):
+        if request.GET.get(key):
+            prefill[key] = request.GET[key]
+    if request.GET.get("dim", "").isdigit():
+        prefill["dim"] = int(request.GET["dim"])
+    context = _fill_context(forms.initial_state(prefill))
+    context["prefill_warning"] = warning
+    return render(request, "runs/new.html", context)
+
+
+@require_GET
+def known_minimum(request):
+    """{"known_minimum": {"x", "f"} | null} for ?problem=&dim=&params=<JSON>: the form shows it and
+    the live view plots f − f* with it (it depends on the coefficients and the dimension)."""
+    try:
+        params = json.loads(request.GET.get("params") or "{}")
+        dim = int(request.GET["dim"]) if request.GET.get("dim") else None
+    except ValueError:
+        return JsonResponse({"error": "params must be JSON and dim a whole number"}, status=400)
+    if not isinstance(params, dict) or (dim is not None and not 1 <= dim <= 10_000):
+        return JsonResponse({"error": "params must be a JSON object and dim a positive number"}, status=400)
+    try:
+        problem = get_problem(request.GET.get("problem", ""))
+    except KeyError:
+        raise Http404("no such problem")
+    try:
+        return JsonResponse({"known_minimum": problem.known_minimum(params, dim)})
+    except (TypeError, ValueError, KeyError):
+        return JsonResponse({"known_minimum": None})
+
+
+@require_GET
+def run_detail(request, run_id: int):
+    """One run: live when it is active, replay when it has ended. Owner only (404 otherwise)."""
+    run = get_object_or_404(Run, pk=run_id, owner=request.user)
+    spec = run.spec or {}
+    problems, methods = forms.catalogues()
+    return render(request, "runs/run.html", {
+        "nav": "run",
+        "run": run,
+        "run_json": _run_dict(run),
+        "problem_json": next((p for p in problems if p["name"] == run.problem), None),
+        "method_json": next((m for m in methods if m["name"] == run.method), None),
+        "known_minimum": _known_minimum(run.problem, spec.get("params"), spec.get("dim")),
+        "page_config": {"table_rows": TABLE_ROWS},
+    })

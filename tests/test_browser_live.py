@@ -1,0 +1,184 @@
+"""The new-run page in a real Chromium: launch, watch steps arrive, errors at the field, controls."""
+
+import re
+
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+from runs.models import Run
+from tests.browser import PASSWORD, BrowserTestCase
+
+PLOT_LEN = """
+const gd = document.getElementById(arguments[0]);
+if (!gd || !gd.data) return null;
+const t = gd.data.find(t => t.name === arguments[1]) || (arguments[1] === null ? gd.data[0] : null);
+return t ? (t.x || []).length : null;
+"""
+
+
+class PageShots:
+    def full_screenshot(self, name):
+        """The whole page, not just the viewport: grow the window to the document, shoot, restore."""
+        size = self.browser.get_window_size()
+        height = self.browser.execute_script("return document.documentElement.scrollHeight")
+        self.browser.set_window_size(size["width"], max(size["height"], height + 140))
+        try:
+            return self.screenshot(name)
+        finally:
+            self.browser.set_window_size(size["width"], size["height"])
+
+
+class LiveRunTests(PageShots, BrowserTestCase):
+    def sign_up(self, username="dora"):
+        self.browser.get(self.url("/accounts/signup/"))
+        self.find("#id_username").send_keys(username)
+        self.find("#id_password1").send_keys(PASSWORD)
+        self.find("#id_password2").send_keys(PASSWORD)
+        self.find("form button[type=submit]").click()
+        self.wait_for("#run-form")
+
+    def plot_len(self, plot_id, trace_name=None):
+        return self.browser.execute_script(PLOT_LEN, plot_id, trace_name)
+
+    def rows(self):
+        return self.browser.execute_script("return document.querySelectorAll('#steps-body tr').length")
+
+    def set_field(self, css, value):
+        el = self.find(css)
+        el.clear()
+        el.send_keys(value)
+
+    def choose_method(self, name):
+        self.find(f"label[for=method-{name}]").click()
+
+    def launch(self):
+        self.find("#btn-launch").click()
+        self.wait().until(lambda d: re.search(r"/runs/\d+/$", d.current_url))
+        return int(re.search(r"/runs/(\d+)/$", self.browser.current_url).group(1))
+
+    def wait_status(self, status, timeout=60):
+        self.wait_text("#run-status", status, timeout)
+
+    def test_launch_de_with_the_defaults_and_watch_it_to_the_end(self):
+        self.sign_up()
+        self.wait_visible("#run-empty")
+        self.screenshot("new-run-form")
+        run_id = self.launch()
+        # Steps arrive: table rows, the convergence line and the path grow.
+        self.wait().until(lambda d: self.rows() >= 3)
+        self.wait().until(lambda d: (self.plot_len("plot-convergence") or 0) >= 3)
+        self.wait_status("finished")
+        self.wait_visible("#run-result")
+        self.assertIn("Converged", self.find("#run-result").text)
+        reason = self.find("#result-reason").text
+        self.assertTrue(reason.strip())
+        self.wait_text("#result-polish", "accepted")  # DE polishes with L-BFGS-B by default
+        run = Run.objects.get(pk=run_id)
+        self.assertEqual(run.status, "finished")
+        self.assertEqual(run.spec["options"]["seed"], 1)
+        # Plots: every step on the convergence plot, path and population on the contour.
+        self.wait().until(lambda d: self.plot_len("plot-convergence") == run.n_steps)
+        self.wait().until(lambda d: (self.plot_len("plot-contour", "best point") or 0) >= 2)
+        self.assertTrue(self.browser.execute_script(
+            "return document.getElementById('plot-contour').data[0].type === 'contour'"))
+        # After the end the view becomes a replay of the stored run, at its last step (the polish).
+        self.wait_visible("#replay")
+        self.wait_for("#steps-body tr.current")
+        self.full_screenshot("live-de-finished")
+        # One step back is the last generation: its population is on the map.
+        self.find("body").send_keys(Keys.ARROW_LEFT)
+        self.wait().until(lambda d: (self.plot_len("plot-contour", "population") or 0) >= 10)
+        self.assertEqual(self.console_errors(), [])
+
+    def test_launch_lbfgsb_shows_gradient_and_line_search(self):
+        self.create_user("alice")
+        self.log_in("alice")
+        self.browser.get(self.url("/runs/new/"))
+        self.choose_method("lbfgsb")
+        self.assertEqual(self.find("#x0-0").get_attribute("value"), "-1.25")  # default start filled in
+        self.screenshot("new-run-lbfgsb")
+        run_id = self.launch()
+        self.wait_status("finished")
+        self.wait_visible("#run-result")
+        self.assertTrue(self.find("#result-reason").text.strip())
+        headers = [th.text for th in self.find_all("#steps-head th")]
+        self.assertIn("gradient", headers)
+        self.wait_for("#steps-body tr.current")
+        run = Run.objects.get(pk=run_id)
+        self.assertEqual(run.method, "lbfgsb")
+        self.assertTrue(run.result["success"])
+        # Step back to a middle iteration: its line-search trials are on the map.
+        self.find("#replay-slider").click()
+        self.wait().until(lambda d: self.plot_len("plot-contour", "best point"))
+        self.browser.execute_script("""
+          const s = document.getElementById('replay-slider');
+          s.value = 5; s.dispatchEvent(new Event('input'));""")
+        self.wait().until(lambda d: (self.plot_len("plot-contour", "line search") or 0) >= 1)
+        self.screenshot("live-lbfgsb-finished")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_errors_appear_at_the_field(self):
+        self.create_user("alice")
+        self.log_in("alice")
+        self.browser.get(self.url("/runs/new/"))
+        # Client-side: reversed bounds, under the bounds row.
+        self.set_field("#bounds-all-lo", "5")
+        self.set_field("#bounds-all-hi", "-5")
+        self.find("#btn-launch").click()
+        feedback = self.wait_visible("#bounds-all .invalid-feedback")
+        self.assertIn("less than", feedback.text)
+        self.assertIn("is-invalid", self.find("#bounds-all-lo").get_attribute("class"))
+        self.screenshot("new-run-errors-client")
+        # Typing in the field clears its error.
+        self.set_field("#bounds-all-lo", "-5")
+        self.assertEqual(self.find_all("#bounds-all .invalid-feedback"), [])
+        self.set_field("#bounds-all-hi", "10")
+        # Server-side: maxiter over the site's limit comes back keyed "options.maxiter".
+        self.set_field("#opt-de-maxiter", "50000")
+        self.find("#btn-launch").click()
+        feedback = self.wait_visible('[data-field="options.maxiter"] .invalid-feedback')
+        self.assertIn("limit", feedback.text)
+        self.assertIn("more than this server allows", self.find("#form-alert").text)
+        self.assertFalse(Run.objects.exists())
+        self.assertIn("/runs/new/", self.browser.current_url)
+        self.screenshot("new-run-errors-server")
+        # Per-coordinate bounds: an error lands on its own row.
+        self.set_field("#opt-de-maxiter", "20")
+        self.find("#id_bounds_same").click()
+        self.set_field("#bounds-1-hi", "-9")
+        self.find("#btn-launch").click()
+        self.wait_visible('[data-field="bounds[1]"] .invalid-feedback')
+        self.assertEqual(self.find_all('[data-field="bounds[0]"] .invalid-feedback'), [])
+        self.assertEqual(self.console_errors(), [])
+
+    def test_pause_resume_and_stop_from_the_page(self):
+        self.create_user("alice")
+        self.log_in("alice")
+        self.browser.get(self.url("/runs/new/"))
+        # A run long enough to control: Rastrigin 10-D, big population, no convergence test.
+        Select(self.find("#id_problem")).select_by_value("rastrigin")
+        self.set_field("#id_dim", "10")
+        self.find("#id_dim").send_keys("\t")
+        self.set_field("#opt-de-maxiter", "20000")
+        self.set_field("#opt-de-popsize", "40")
+        self.set_field("#opt-de-tol", "0")
+        self.launch()
+        self.wait_status("running")
+        self.wait().until(lambda d: self.rows() >= 2)
+        self.assertEqual(len(self.find_all("#contour-axes select")), 2)  # 10-D: pick the slice
+        self.find("#btn-pause").click()
+        self.wait_status("paused")
+        self.assertFalse(self.find("#btn-resume").get_property("disabled"))
+        self.assertTrue(self.find("#btn-pause").get_property("disabled"))
+        self.screenshot("live-paused")
+        n = self.rows()
+        self.find("#btn-resume").click()
+        self.wait_status("running")
+        self.wait().until(lambda d: self.rows() > n or self.rows() >= 200)
+        self.find("#btn-stop").click()
+        self.wait_status("stopped")
+        self.wait_visible("#run-result")
+        self.assertIn("Stopped", self.find("#run-result").text)
+        self.assertEqual(Run.objects.get().status, "stopped")
+        self.screenshot("live-stopped")
+        self.assertEqual(self.console_errors(), [])

@@ -1,0 +1,187 @@
+"""The run pages (runs/views.py): /runs/new/ and /runs/<id>/ with the Django test client."""
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from runs import forms
+from runs.models import Run
+
+pytestmark = pytest.mark.django_db
+
+
+def make_run(owner, method="de", status="finished", label="", **spec_overrides):
+    spec = {
+        "method": method, "problem": "rosenbrock", "params": {"a": 1.0, "b": 100.0}, "dim": 2,
+        "bounds": [[-5.0, 10.0], [-5.0, 10.0]], "x0": None if method == "de" else [-1.25, -1.25],
+        "options": {"maxiter": 10, "seed": 1} if method == "de" else {"maxiter": 10},
+    }
+    spec.update(spec_overrides)
+    return Run.objects.create(owner=owner, method=method, problem="rosenbrock", spec=spec, status=status, label=label)
+
+
+def script_json(html: str, element_id: str):
+    start = html.index(f'id="{element_id}"')
+    start = html.index(">", start) + 1
+    return json.loads(html[start:html.index("</script>", start)])
+
+
+# -- login ----------------------------------------------------------------------------------------
+def test_it_requires_login_for_the_new_run_page(client):
+    r = client.get("/runs/new/")
+    assert r.status_code == 302
+    assert r["Location"].startswith("/accounts/login/")
+
+
+def test_it_requires_login_for_a_run_page(client, alice):
+    run = make_run(alice)
+    r = client.get(f"/runs/{run.pk}/")
+    assert r.status_code == 302
+    assert r["Location"].startswith("/accounts/login/")
+
+
+# -- /runs/new/ -------------------------------------------------------------------------------------
+def test_new_run_page_renders_the_form_with_defaults(alice_client):
+    r = alice_client.get("/runs/new/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    # the catalogues the script needs, at first paint
+    problems = script_json(html, "problems-data")
+    methods = script_json(html, "methods-data")
+    assert problems[0]["name"] == "rosenbrock"
+    assert {m["name"] for m in methods} == {"de", "lbfgsb"}
+    assert 'type="module"' in html and "runs/new.js" in html
+    assert "vendor/plotly-cartesian-4.1.1.min.js" in html
+    # Rosenbrock with its coefficients, default dim and bounds; DE with seed 1
+    assert 'name="params.a" value="1"' in html
+    assert 'name="params.b" value="100"' in html
+    assert 'id="id_dim" name="dim" value="2"' in html
+    assert 'name="bounds.all.lo" id="bounds-all-lo" value="-5"' in html
+    assert 'id="method-de" value="de" autocomplete="off" checked' in html
+    assert 'name="options.seed" value="1"' in html
+    # scipy's defaults as placeholders (empty = default)
+    assert 'name="options.maxiter" value="" placeholder="1000"' in html
+    assert 'name="options.popsize" value="" placeholder="15"' in html
+    # the empty state of the run view
+    assert 'id="run-empty"' in html and "No run yet" in html
+    assert "https://" not in html.replace("https://www.", "")  # nothing from a CDN
+
+
+def test_new_run_page_is_prefilled_from_spec_query(alice_client):
+    spec = {"method": "lbfgsb", "problem": "rastrigin", "dim": 3, "params": {"A": 5},
+            "bounds": [[-1, 1], [-2, 2], [None, 3]], "x0": [0.5, 0.25, 1], "options": {"maxiter": 77},
+            "label": "from a clone"}
+    r = alice_client.get("/runs/new/?spec=" + quote(json.dumps(spec)))
+    html = r.content.decode()
+    assert r.status_code == 200
+    assert '<option value="rastrigin" selected>' in html
+    assert 'id="method-lbfgsb" value="lbfgsb" autocomplete="off" checked' in html
+    assert 'id="id_dim" name="dim" value="3"' in html
+    assert 'name="params.A" value="5"' in html
+    assert 'name="bounds.1.lo" id="bounds-1-lo" value="-2"' in html
+    assert 'name="bounds.2.lo" id="bounds-2-lo" value=""' in html  # open side stays open
+    assert 'name="x0.2" id="x0-2" value="1"' in html
+    assert 'id="opt-lbfgsb-maxiter" name="options.maxiter" value="77"' in html
+    assert 'value="from a clone"' in html
+
+
+def test_clone_link_from_history_prefills_the_form(alice_client, alice):
+    run = make_run(alice, method="lbfgsb", x0=[0.5, 0.5])
+    r = alice_client.get(f"/runs/{run.pk}/clone/", follow=True)
+    html = r.content.decode()
+    assert 'id="method-lbfgsb" value="lbfgsb" autocomplete="off" checked' in html
+    assert 'name="x0.0" id="x0-0" value="0.5"' in html
+
+
+def test_bad_spec_query_shows_defaults_and_says_why(alice_client):
+    r = alice_client.get("/runs/new/?spec=%7Bnot json")
+    assert r.status_code == 200
+    assert "not valid JSON" in r.content.decode()
+    assert '<option value="rosenbrock" selected>' in r.content.decode()
+
+
+def test_prefill_ignores_values_that_do_not_fit(alice_client):
+    spec = {"problem": "himmelblau", "dim": 7, "bounds": [[0, 1]], "method": "nope"}
+    html = alice_client.get("/runs/new/?spec=" + quote(json.dumps(spec))).content.decode()
+    assert '<option value="himmelblau" selected>' in html
+    assert 'id="id_dim" name="dim" value="2"' in html  # himmelblau is 2-D only
+    assert 'name="bounds.all.lo" id="bounds-all-lo" value="-5"' in html
+    assert 'id="method-de" value="de" autocomplete="off" checked' in html
+
+
+def test_single_query_parameters_prefill_too(alice_client):
+    html = alice_client.get("/runs/new/?problem=sphere&method=lbfgsb&dim=4").content.decode()
+    assert '<option value="sphere" selected>' in html
+    assert 'id="id_dim" name="dim" value="4"' in html
+    assert 'name="x0.3" id="x0-3"' in html
+
+
+def test_known_minimum_follows_coefficients_and_dimension(alice_client):
+    r = alice_client.get("/runs/new/known-minimum/?problem=rosenbrock&dim=2&params=" + quote('{"a": 2}'))
+    assert r.json() == {"known_minimum": {"x": [2.0, 4.0], "f": 0.0}}
+    r = alice_client.get("/runs/new/known-minimum/?problem=rosenbrock&dim=3&params=" + quote('{"a": 2}'))
+    assert r.json() == {"known_minimum": None}
+    assert alice_client.get("/runs/new/known-minimum/?problem=nope").status_code == 404
+    assert alice_client.get("/runs/new/known-minimum/?problem=sphere&params=[").status_code == 400
+
+
+def test_post_without_javascript_shows_errors_at_the_field(alice_client):
+    r = alice_client.post("/runs/new/", {
+        "problem": "rosenbrock", "method": "de", "dim": "2", "params.a": "1", "params.b": "100",
+        "bounds.0.lo": "5", "bounds.0.hi": "1", "bounds.1.lo": "-1", "bounds.1.hi": "1",
+        "options.maxiter": "abc", "options.polish": ["false", "true"],
+    })
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert "The run was not started" in html
+    # the reversed bounds are reported under coordinate 0's row, maxiter under its input
+    row = html[html.index('data-field="bounds[0]"'):html.index('data-field="bounds[1]"')]
+    assert "is-invalid" in row and "must be less than upper bound" in row
+    opt = html[html.index('data-field="options.maxiter"'):]
+    opt = opt[:opt.index("</div>\n</div>")]
+    assert "is-invalid" in opt and "Must be a whole number" in opt
+    # what was typed is kept
+    assert 'name="bounds.0.lo" id="bounds-0-lo" value="5"' in html
+    assert not Run.objects.exists()
+
+
+def test_spec_from_post_reads_every_kind_of_input():
+    from django.http import QueryDict
+
+    q = QueryDict(mutable=True)
+    q.update({"problem": "rosenbrock", "method": "de", "dim": "2", "params.a": "1.5", "bounds_same": "1",
+              "bounds.all.lo": "-2", "bounds.all.hi": "2", "options.mutation": "0.5, 1",
+              "options.tol": "1e-6", "options.seed": "3", "options.strategy": "rand1bin", "label": " x "})
+    q.setlist("options.polish", ["false"])
+    spec, label = forms.spec_from_post(q)
+    assert spec == {
+        "method": "de", "problem": "rosenbrock", "dim": 2, "params": {"a": 1.5},
+        "bounds": [[-2, 2], [-2, 2]],
+        "options": {"mutation": [0.5, 1], "tol": 1e-6, "seed": 3, "strategy": "rand1bin", "polish": False},
+    }
+    assert label == "x"
+
+
+# -- /runs/<id>/ ------------------------------------------------------------------------------------
+def test_run_page_shows_the_owners_run_with_what_the_script_needs(alice_client, alice):
+    run = make_run(alice, label="baseline")
+    r = alice_client.get(f"/runs/{run.pk}/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    data = script_json(html, "run-data")
+    assert data["id"] == run.pk and data["status"] == "finished" and data["method"] == "de"
+    assert script_json(html, "problem-data")["name"] == "rosenbrock"
+    assert script_json(html, "known-minimum") == {"x": [1.0, 1.0], "f": 0.0}
+    assert script_json(html, "page-config")["table_rows"] == 200
+    for element in ('id="plot-convergence"', 'id="plot-contour"', 'id="steps-body"', 'id="replay-slider"',
+                    'id="btn-stop"', 'id="btn-compare"', f'href="/runs/{run.pk}/steps.csv"'):
+        assert element in html
+    assert "runs/run.js" in html
+    assert "baseline" in html
+
+
+def test_someone_elses_run_is_a_404(alice_client, charlie):
+    run = make_run(charlie)
+    assert alice_client.get(f"/runs/{run.pk}/").status_code == 404
+    assert alice_client.get("/runs/999999/").status_code == 404
