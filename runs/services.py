@@ -211,8 +211,9 @@ def resume_interrupted(*, run: Run, loop: asyncio.AbstractEventLoop | None = Non
     execution = executor.Execution(
         run_id=run.pk, spec=spec, checkpoint=fresh.checkpoint and bytes(fresh.checkpoint),
         n_steps=fresh.n_steps, best_fun=fresh.best_fun, loop=loop, announce=True)
+    payload = executor.load_run_dict(run.pk)  # before the thread can change it
     execution.start()
-    return executor.load_run_dict(run.pk)
+    return payload
 
 
 def sweep_orphans(*, stale_after: float = executor.STALE_AFTER) -> list[int]:

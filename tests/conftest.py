@@ -70,3 +70,9 @@ def executors():
     yield executor
     stuck = executor.shutdown_all(timeout=60)
     assert not stuck, f"executor threads of runs {stuck} did not end"
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """A cheap password hasher for tests that make users but never check a password over HTTP."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

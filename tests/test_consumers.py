@@ -17,7 +17,7 @@ from runs.models import Run, Step
 from runs.optim import get_problem, make_stepper, validate_spec
 from tests.conftest import communicator
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("executors")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "executors")]
 
 DE_SPEC = {"method": "de", "problem": "rosenbrock", "bounds": [[-2, 2], [-2, 2]],
            "options": {"maxiter": 40, "seed": 1}}

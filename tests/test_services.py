@@ -15,7 +15,7 @@ from runs import executor, services
 from runs.models import Run, Step
 from runs.optim import decode_checkpoint, restore_stepper, validate_spec
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("executors")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "executors")]
 
 FAST = {"method": "de", "problem": "sphere", "bounds": [[-5, 5], [-5, 5]],
         "options": {"maxiter": 2000, "tol": 0, "atol": 0, "polish": False, "seed": 3}}

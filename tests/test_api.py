@@ -1,0 +1,152 @@
+"""JSON API and steps CSV: ownership, 404s, windows, CSV = stored steps, grid = the objective."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from django.test import Client
+
+from runs import services
+from runs.models import Step
+from runs.optim import get_problem, method_catalogue, problem_catalogue
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "executors")]
+
+SPEC = {"method": "lbfgsb", "problem": "rosenbrock", "dim": 3, "x0": [-1.2, 1.0, 0.5]}
+DE = {"method": "de", "problem": "rosenbrock", "bounds": [[-2, 2], [-2, 2]], "options": {"maxiter": 30, "seed": 1}}
+
+
+def finished_run(owner, spec=SPEC):
+    run = services.launch(owner=owner, data=spec)
+    assert services.wait_for_run(run_id=run["id"], timeout=30)
+    return run["id"]
+
+
+def body(response):
+    return json.loads(b"".join(response.streaming_content) if response.streaming else response.content)
+
+
+def stored(run_id):
+    return [json.loads(d) for d in Step.objects.filter(run_id=run_id).order_by("seq").values_list("data", flat=True)]
+
+
+@pytest.mark.parametrize("url", ["/api/problems/", "/api/methods/", "/api/runs/", "/api/runs/1/",
+                                 "/api/runs/1/steps/", "/api/problems/sphere/grid/"])
+def test_the_api_answers_401_json_without_a_login(db, url):
+    response = Client().get(url)
+    assert response.status_code == 401 and "error" in response.json()
+
+
+def test_the_csv_redirects_to_login_without_one(db):
+    response = Client().get("/runs/1/steps.csv")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_catalogues(alice_client):
+    assert alice_client.get("/api/problems/").json() == json.loads(services.dumps(problem_catalogue()))
+    assert alice_client.get("/api/methods/").json() == json.loads(services.dumps(method_catalogue()))
+    assert alice_client.post("/api/problems/").status_code == 405
+
+
+def test_it_lists_only_the_users_runs_newest_first(alice, charlie, alice_client):
+    first, second = finished_run(alice), finished_run(alice, DE)
+    finished_run(charlie)
+    runs = alice_client.get("/api/runs/").json()
+    assert [r["id"] for r in runs] == [second, first]
+    assert runs[0]["status"] == "finished" and runs[0]["owner"] == "alice" and runs[0]["n_steps"] > 0
+    assert [r["id"] for r in alice_client.get("/api/runs/?limit=1").json()] == [second]
+
+
+def test_it_checks_ownership(alice, charlie, charlie_client, alice_client):
+    run_id = finished_run(alice)
+    for url in (f"/api/runs/{run_id}/", f"/api/runs/{run_id}/steps/", f"/runs/{run_id}/steps.csv",
+                f"/api/runs/{run_id + 100}/", f"/api/runs/{run_id + 100}/steps/"):
+        response = charlie_client.get(url)
+        assert response.status_code == 404, url
+        assert b"rosenbrock" not in response.content
+    run = alice_client.get(f"/api/runs/{run_id}/").json()
+    assert run["id"] == run_id and run["result"]["nit"] > 0 and run["url"] == f"/runs/{run_id}/"
+
+
+def test_steps_after_and_limit(alice, alice_client):
+    run_id = finished_run(alice, DE)
+    steps = stored(run_id)
+    assert body(alice_client.get(f"/api/runs/{run_id}/steps/")) == {"run_id": run_id, "steps": steps}
+    assert body(alice_client.get(f"/api/runs/{run_id}/steps/?after=10"))["steps"] == steps[11:]
+    assert body(alice_client.get(f"/api/runs/{run_id}/steps/?after=10&limit=5"))["steps"] == steps[11:16]
+    assert body(alice_client.get(f"/api/runs/{run_id}/steps/?after=1000"))["steps"] == []
+    for bad in ("after=x", "after=-2", "limit=0", "limit=y", "after=1.5"):
+        response = alice_client.get(f"/api/runs/{run_id}/steps/?{bad}")
+        assert response.status_code == 400, bad
+        name = bad.split("=")[0]
+        assert name in response.json()["errors"] and response.json()["error"]
+
+
+def test_the_csv_is_the_stored_steps(alice, alice_client):
+    for spec in (SPEC, DE):
+        run_id = finished_run(alice, spec)
+        steps = stored(run_id)
+        response = alice_client.get(f"/runs/{run_id}/steps.csv")
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+        assert "attachment" in response["Content-Disposition"]
+        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+        header, rows = rows[0], rows[1:]
+        dim = spec.get("dim", 2)
+        assert header[:7] == ["seq", "nit", "phase", "fun", "nfev", "njev", "elapsed"]
+        assert header[7:7 + 2 * dim] == [f"x_{i}" for i in range(dim)] + [f"jac_{i}" for i in range(dim)]
+        assert len(rows) == len(steps)
+        for row, step in zip(rows, steps):
+            cells = dict(zip(header, row))
+            assert int(cells["seq"]) == step["seq"] and cells["phase"] == step["phase"]
+            assert float(cells["fun"]) == step["fun"] and int(cells["nfev"]) == step["nfev"]
+            assert float(cells["elapsed"]) == step["elapsed"]
+            assert [float(cells[f"x_{i}"]) for i in range(dim)] == step["x"]
+            jac = [cells[f"jac_{i}"] for i in range(dim)]
+            assert (jac == [""] * dim) if step["jac"] is None else ([float(v) for v in jac] == step["jac"])
+            for key, value in step["extra"].items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    assert float(cells[f"extra_{key}"]) == value
+        if spec["method"] == "de":
+            assert "extra_convergence" in header and "extra_population" not in header
+
+
+def test_the_grid_is_the_objective(alice_client):
+    response = alice_client.get("/api/problems/rosenbrock/grid/", {
+        "params": json.dumps({"a": 2, "b": 50}), "dim": 4, "ix": 1, "iy": 3,
+        "xlim": "-1,2", "ylim": "0,3", "at": json.dumps([0.5, 0, 0.25, 0]), "n": 7})
+    assert response.status_code == 200
+    grid = response.json()
+    assert grid["x"] == np.linspace(-1, 2, 7).tolist() and grid["y"] == np.linspace(0, 3, 7).tolist()
+    f = get_problem("rosenbrock").objective({"a": 2, "b": 50})
+    for j, y in enumerate(grid["y"]):
+        for i, x in enumerate(grid["x"]):
+            assert grid["z"][j][i] == float(f(np.array([0.5, x, 0.25, y])))
+    # defaults: the problem's box and 80 points
+    default = alice_client.get("/api/problems/himmelblau/grid/").json()
+    assert len(default["x"]) == len(default["z"]) == len(default["z"][0]) == 80
+    assert default["x"][0] == -5 and default["x"][-1] == 5
+
+
+def test_the_grid_sends_null_for_non_finite_values(alice_client):
+    grid = alice_client.get("/api/problems/rosenbrock/grid/", {"xlim": "-1e200,1e200", "n": 3}).json()
+    assert None in grid["z"][0]
+
+
+@pytest.mark.parametrize("query, field", [
+    ({"params": "{"}, "params"), ({"params": "[1]"}, "params"), ({"params": '{"zz": 1}'}, "params.zz"),
+    ({"params": '{"a": 1e9}'}, "params.a"), ({"dim": "x"}, "dim"), ({"dim": "1000"}, "dim"),
+    ({"ix": "5"}, "ix"), ({"ix": "1", "iy": "1"}, "iy"), ({"xlim": "3,1"}, "xlim"), ({"ylim": "a,b"}, "ylim"),
+    ({"xlim": "nan,1"}, "xlim"), ({"at": "[1]"}, "at"), ({"at": '[1, "x"]'}, "at"), ({"n": "1"}, "n"),
+    ({"n": "5000"}, "n"),
+])
+def test_the_grid_validates_every_input(alice_client, query, field):
+    response = alice_client.get("/api/problems/rosenbrock/grid/", query)
+    assert response.status_code == 400
+    assert field in response.json()["errors"] and response.json()["error"]
+
+
+def test_an_unknown_problem_grid_is_404(alice_client):
+    assert alice_client.get("/api/problems/nope/grid/").status_code == 404
+
