@@ -87,6 +87,7 @@ export class RunView {
     this._renderTableHead();
     this._initPlots();
     this.setRun(run);
+    this._renderResult();
     if (knownMinimum === undefined) this._fetchKnownMinimum();
     this._loadGrid();
     if (mode === "replay") this.replay.open();
@@ -353,7 +354,7 @@ export class RunView {
         const p = this.polish && this.polish.extra;
         const polishText = !r.options || r.options.polish === false ? "off"
           : !p ? "–"
-          : p.accepted ? `accepted: L-BFGS-B moved f to ${fmtNum(p.fun, 8)} (${p.nit} iterations, ${p.nfev} evaluations)`
+          : p.accepted ? `accepted: L-BFGS-B moved f to ${fmtNum(p.fun, 8)} (${plural(p.nit, "iteration")}, ${plural(p.nfev, "evaluation")})`
           : `not accepted: ${escapeHTML(p.message || "no improvement")}. The DE best stands.`;
         html += stat("polish (L-BFGS-B)", polishText, "result-polish");
       } else {
@@ -698,7 +699,8 @@ class Replay {
     if (S && S.x && v.dim >= 2) {
       const end = upperBound(S.seq, seq);
       let pts = S.x.slice(0, end).filter(Boolean);
-      if (step && step.x) pts = [...pts, [step.x[v.ix], step.x[v.iy]]];
+      // The series may be thinned: end the path exactly at the current step.
+      if (step && step.x && S.seq[end - 1] !== seq) pts = [...pts, [step.x[v.ix], step.x[v.iy]]];
       pts = thinPath(pts);
       v.ct.setPath("run", pts.map((p) => p[0]), pts.map((p) => p[1]), { name: "best point", color: "#ff4d4f" });
       if (!step) {
@@ -785,6 +787,8 @@ function thinPath(pts) {
   out.push(clean[clean.length - 1]);
   return out;
 }
+
+function plural(n, word) { return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`; }
 
 function round4(v) { return Number(v.toPrecision(6)); }
 
