@@ -42,12 +42,16 @@ def _clean_nested(v):
 
 
 def _list(v) -> list:
-    if v and type(v[0]) is float:
-        try:
-            if math.isfinite(sum(v)):
-                return list(v)
-        except TypeError:  # mixed content: go item by item
-            pass
+    if v:
+        t0 = type(v[0])
+        if t0 is float:
+            try:
+                if math.isfinite(sum(v)):
+                    return list(v)
+            except TypeError:  # mixed content: go item by item
+                pass
+        elif t0 is list:
+            return [_list(i) if type(i) is list else jsonable(i) for i in v]
     return [jsonable(i) for i in v]
 
 
@@ -61,7 +65,16 @@ def jsonable(v: Any) -> Any:
     if t is float:
         return v if v - v == 0.0 else None  # inf - inf and nan - nan are nan
     if t is dict:
-        return {k: jsonable(i) for k, i in v.items()}
+        out = {}
+        for k, i in v.items():  # scalars inline: saves a call per entry
+            ti = type(i)
+            if ti is float:
+                out[k] = i if i - i == 0.0 else None
+            elif ti is int or ti is bool or ti is str or i is None:
+                out[k] = i
+            else:
+                out[k] = jsonable(i)
+        return out
     if t is list or t is tuple:
         return _list(v)
     if v is None or t is int or t is bool or t is str:
