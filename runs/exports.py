@@ -18,7 +18,9 @@ import math
 from functools import lru_cache
 
 from asgiref.sync import sync_to_async
+from django.core.cache import cache
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -29,6 +31,7 @@ from runs.models import Run, Step
 
 EXPORT_CHUNK = 2000  # steps per database round trip and per streamed piece
 DEFAULT_POINTS = 1000
+SERIES_CACHE_SECONDS = 600
 
 
 # -- shared helpers -----------------------------------------------------------------------------
@@ -262,13 +265,26 @@ def series(request, run_id: int):
         if any(i < 0 for i in x_dims):
             return JsonResponse({"error": "x components start at 0"}, status=400)
 
-    steps = Step.objects.filter(run=run)
+    # An ended run never changes: its answers are cached (the replay page asks again on every
+    # axis change). The key holds everything the answer depends on.
+    key = None
+    if not run.is_active:
+        key = f"optsite:series:{run.pk}:{run.created.timestamp()}:{run.n_steps}:{run.status}:{points}:{lo}:{hi}:{x_dims}"
+        cached = cache.get(key)
+        if cached is not None:
+            return HttpResponse(cached, content_type="application/json")
+    # Pass 1: only seq and fun of the window, with a plain cursor (half the ORM's cost at 100k rows).
+    sql = f"SELECT seq, fun FROM {Step._meta.db_table} WHERE run_id = %s"
+    args = [run.pk]
     if lo is not None:
-        steps = steps.filter(seq__gte=lo)
+        sql += " AND seq >= %s"
+        args.append(lo)
     if hi is not None:
-        steps = steps.filter(seq__lte=hi)
-    # Pass 1: only seq and fun of the window (cheap even for 100,000 rows).
-    scan = list(steps.order_by("seq").values_list("seq", "fun"))
+        sql += " AND seq <= %s"
+        args.append(hi)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY seq", args)
+        scan = cursor.fetchall()
     keep = downsample.keep_indices([f for _, f in scan], points) if scan else []
     seqs = [scan[i][0] for i in keep]
     # Pass 2: the kept rows' scalar columns, and x parsed from the stored JSON only for them.
@@ -301,7 +317,10 @@ def series(request, run_id: int):
         out["x_dims"] = x_dims
     finite_scan = [(f, s) for s, f in scan if f is not None and math.isfinite(f)]
     out["best"] = None if not finite_scan else dict(zip(("fun", "seq"), min(finite_scan)))
-    return JsonResponse(out)
+    payload = json.dumps(out, separators=(",", ":"), allow_nan=False)
+    if key is not None:
+        cache.set(key, payload, SERIES_CACHE_SECONDS)
+    return HttpResponse(payload, content_type="application/json")
 
 
 def summary_csv_response(runs: list[Run]) -> HttpResponse:

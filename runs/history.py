@@ -29,8 +29,9 @@ PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
 MAX_LABEL = Run._meta.get_field("label").max_length
 COMPARE_MIN, COMPARE_MAX = 2, 4
-# Colours of compared runs (colour-blind-safe Okabe-Ito); compare.js uses the same order.
-RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+# Colours of compared runs: readable on white (convergence plot) and on the dark and bright ends of
+# the viridis contour alike.
+RUN_COLORS = ("#e8384f", "#ff8c1a", "#d35fd8", "#12b5cb")
 
 # sort key -> (heading, ORM ordering or None for computed columns)
 SORTS = {
@@ -376,7 +377,10 @@ def compare(request):
             "url": run.get_absolute_url(), "color": color, "f_star": s["f_star"], "x_star": s["x_star"],
             "n_steps": run.n_steps, "summary": {k: v for k, v in s.items() if k not in ("x_star",)},
         })
-    columns = [c for c in exports.SUMMARY_COLUMNS if c[0] not in ("id", "label", "method", "problem")]
+    # On the page times are formatted with units and the minus is typographic; the CSV keeps seconds.
+    page_heads = {"gap": "f − f*", "elapsed": "wall time", "njev": "gradient evals"}
+    columns = [(k, page_heads.get(k, h), lower) for k, h, lower in exports.SUMMARY_COLUMNS
+               if k not in ("id", "label", "method", "problem")]
     table = []
     for color, run, s in zip(RUN_COLORS, runs, summaries):
         table.append({

@@ -51,8 +51,12 @@ def real_run(owner, spec: dict, *, label: str = "", status: str = "finished", ke
 def synthetic_run(owner, n: int, *, method: str = "lbfgsb", problem: str = "rosenbrock", label: str = "",
                   status: str = "finished", batch: int = 5000, spike_at: int | None = None) -> Run:
     """A long L-BFGS-B- or DE-like series (f decays towards 0 with small ripples, x walks to (1, 1))."""
+    from runs.optim import Limits, validate_spec
+
     spec = spec_for(method, problem)
     spec["options"]["maxiter"] = n
+    # Normalised like a real run's spec (the site's maxiter cap is lifted for this long fixture).
+    spec = validate_spec(spec, Limits(max_maxiter=max(n, 20_000))).to_dict()
     run = Run.objects.create(owner=owner, label=label, method=method, problem=problem, spec=spec,
                              status=status, started=timezone.now())
     per_it = 16 if method == "de" else 1

@@ -18,6 +18,8 @@ const AXES = {
   nfev: { title: "function evaluations", unit: "evaluations", integer: true },
   elapsed: { title: "wall time (s)", unit: "s", integer: false },
 };
+const ICON_PLAY = '<svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M3 2v12l11-6z"/></svg>';
+const ICON_PAUSE = '<svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M3 2h4v12H3zM9 2h4v12H9z"/></svg>';
 const RANKED = ["fun", "gap", "dist", "nit", "nfev", "njev", "elapsed"];
 
 const root = document.getElementById("compare");
@@ -313,7 +315,7 @@ let playFrame = null;
 function setPlaying(on) {
   state.playing = on;
   const btn = document.getElementById("scrub-play");
-  btn.textContent = on ? "❚❚ Pause" : "▶ Play";
+  btn.innerHTML = on ? `${ICON_PAUSE} Pause` : `${ICON_PLAY} Play`;
   btn.setAttribute("aria-label", on ? "Pause" : "Play");
   if (!on) { cancelAnimationFrame(playFrame); playFrame = null; return; }
   if (state.pos >= axisMax()) setPos(0);
@@ -350,7 +352,12 @@ function switchAxis(axis) {
 
 function initControls() {
   const el = document.getElementById("scrubber");
-  el.addEventListener("input", () => { if (state.playing) setPlaying(false); setPos(Number(el.value)); });
+  el.addEventListener("input", () => {
+    if (state.playing) setPlaying(false);
+    // The slider rounds to its step: treat its last notch as the true end (the newest step).
+    const v = Number(el.value), max = axisMax();
+    setPos(v >= max - Number(el.step) / 2 ? max : v);
+  });
   el.addEventListener("keydown", (ev) => {
     if (ev.key === " ") { ev.preventDefault(); setPlaying(!state.playing); }
   });

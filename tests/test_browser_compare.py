@@ -1,0 +1,132 @@
+"""Compare page in a real Chromium: one shared scrubber, x-axis switch, live streaming, errors."""
+
+import json
+import time
+
+from selenium.webdriver.common.keys import Keys
+
+from runs.models import Run
+from tests.browser import BrowserTestCase
+from tests.runs_factory import real_run, spec_for
+
+# A DE run that lasts a few seconds in the live server, so the page sees it stream.
+LIVE_SPEC = {"method": "de", "problem": "rastrigin", "dim": 10, "bounds": [[-5.12, 5.12]] * 10,
+             "options": {"maxiter": 700, "popsize": 15, "tol": 0, "polish": False, "seed": 3}}
+
+
+class ComparePageTests(BrowserTestCase):
+    def setUp(self):
+        super().setUp()
+        self.alice = self.create_user("alice")
+        self.lb = real_run(self.alice, spec_for("lbfgsb"), label="L-BFGS-B")
+        self.de = real_run(self.alice, spec_for("de"), label="DE")
+        self.log_in("alice")
+
+    def cursor(self, run, col):
+        return self.find(f'#cursor-table tr[data-run-id="{run.pk}"] .c-{col}').text
+
+    def scrubber(self):
+        return self.find("#scrubber")
+
+    def test_shared_scrubber_and_axis_switch(self):
+        self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk},{self.de.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        # one convergence plot with both runs, one contour with both paths
+        self.assertEqual(len(self.find_all("#convergence-plot .scatterlayer .trace")), 3)  # 2 runs + marker
+        self.wait().until(lambda d: len(d.find_elements("css selector", "#contour-shared .contourlayer .contour")) >= 1)
+        time.sleep(0.3)
+        self.screenshot("compare")
+        # the scrubber starts at the end: every run shows its last step
+        self.assertEqual(int(float(self.scrubber().get_attribute("max"))), max(self.lb.nit, self.de.nit))
+        self.assertEqual(self.cursor(self.lb, "nit"), str(self.lb.nit))
+        # keyboard: Home, then three steps right -> both runs at iteration 3
+        s = self.scrubber()
+        s.send_keys(Keys.HOME)
+        self.wait_text(f'#cursor-table tr[data-run-id="{self.de.pk}"] .c-nit', "0")
+        s.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+        self.wait_text("#scrub-readout", "iteration 3 of")
+        self.assertEqual(self.cursor(self.lb, "nit"), "3")
+        self.assertEqual(self.cursor(self.de, "nit"), "3")
+        # both paths on the contour end at the scrubber: path lengths are 4 points each
+        lengths = self.browser.execute_script(
+            "return document.getElementById('contour-shared').data.filter(t => t.mode === 'lines+markers').map(t => t.x.length)")
+        self.assertEqual(lengths, [4, 4])
+
+        # switch the axis to function evaluations: a DE generation costs many evaluations
+        self.find("label[for=axis-nfev]").click()
+        self.wait().until(lambda d: d.find_element("css selector", "#compare").get_attribute("data-axis") == "nfev")
+        self.assertEqual(int(float(self.scrubber().get_attribute("max"))), max(self.lb.nfev, self.de.nfev))
+        self.assertIn("evaluations", self.find("#scrub-readout").text)
+        title = self.browser.execute_script("return document.getElementById('convergence-plot').layout.xaxis.title.text")
+        self.assertEqual(title, "function evaluations")
+        # at 20 evaluations L-BFGS-B is well on its way, DE (16 members) has only its initial population
+        self.browser.execute_script(
+            "const s = document.getElementById('scrubber'); s.value = 20; s.dispatchEvent(new Event('input'));")
+        self.wait_text("#scrub-readout", "20 evaluations")
+        self.assertLessEqual(int(self.cursor(self.lb, "nfev").replace(",", "")), 20)
+        self.assertGreater(int(self.cursor(self.lb, "nit")), 5)
+        self.assertEqual(self.cursor(self.de, "nit"), "0")
+        self.screenshot("compare-evaluations")
+
+        # wall time axis, then play to the end
+        self.find("label[for=axis-elapsed]").click()
+        self.wait().until(lambda d: d.find_element("css selector", "#compare").get_attribute("data-axis") == "elapsed")
+        self.find("#scrub-start").click()
+        self.find("#scrub-play").click()
+        self.wait_text("#scrub-play", "Pause")
+        self.wait(20).until(lambda d: "Play" in d.find_element("css selector", "#scrub-play").text)
+        self.assertAlmostEqual(float(self.scrubber().get_attribute("value")), float(self.scrubber().get_attribute("max")))
+        # the summary marks the best value of each column
+        best = self.find_all("#summary-table td.best")
+        self.assertGreaterEqual(len(best), 4)
+        self.browser.execute_script("document.getElementById('summary-table').scrollIntoView({block: 'end', behavior: 'instant'})")
+        self.screenshot("compare-tables")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_different_problems_are_drawn_side_by_side(self):
+        sphere = real_run(self.alice, spec_for("lbfgsb", "sphere", x0=[1.0, 2.0]), label="sphere")
+        camel = real_run(self.alice, spec_for("de", "six_hump_camel", bounds=[[-3, 3], [-2, 2]]), label="camel")
+        self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk},{sphere.pk},{camel.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        self.assertIn("own landscape", self.find("#contour-note").text)
+        self.assertEqual(len(self.find_all(".contour-single")), 3)
+        self.wait().until(lambda d: len(d.find_elements("css selector", ".contour-single .contourlayer .contour")) >= 3)
+        time.sleep(0.3)
+        self.screenshot("compare-different-problems")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_invalid_ids_give_a_clear_message(self):
+        self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk}"))
+        self.wait_for("#compare-error")
+        self.assertIn("at least two", self.find("#compare-error").text)
+        self.screenshot("compare-error")
+        self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk},{self.lb.pk}"))
+        self.wait_text("#compare-error", "listed twice")
+
+    def test_a_running_run_streams_into_the_comparison(self):
+        # Launch a real run through the launch socket, as the new-run page does.
+        self.browser.get(self.url("/runs/"))
+        run_id = self.browser.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const ws = new WebSocket(`ws://${location.host}/ws/runs/`);
+            ws.onopen = () => ws.send(JSON.stringify({type: "start", spec: %s}));
+            ws.onmessage = (ev) => { const m = JSON.parse(ev.data);
+              if (m.type === "started") { ws.close(); done(m.run.id); }
+              if (m.type === "error") { ws.close(); done("error: " + m.message); } };
+        """ % json.dumps(LIVE_SPEC))
+        self.assertIsInstance(run_id, int, run_id)
+        self.browser.get(self.url(f"/runs/compare/?ids={run_id},{self.de.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        self.wait_visible("#live-state")
+        sel = f'#cursor-table tr[data-run-id="{run_id}"] .c-nit'
+        self.wait().until(lambda d: d.find_element("css selector", sel).text not in ("—", ""))
+        first = int(self.find(sel).text.replace(",", ""))
+        # steps keep arriving while the scrubber follows the newest one
+        self.wait(20).until(lambda d: int(d.find_element("css selector", sel).text.replace(",", "")) > first + 5)
+        self.screenshot("compare-live")
+        self.wait(60).until(
+            lambda d: "finished" in d.find_element("css selector", f'#summary-table tr[data-run-id="{run_id}"]').text)
+        self.wait_text(f'#cursor-table tr[data-run-id="{run_id}"] .c-nit', "700")
+        self.assertEqual(Run.objects.get(pk=run_id).status, "finished")
+        self.wait_text(f'#summary-table tr[data-run-id="{run_id}"] td[data-key=nit]', "700")
+        self.assertEqual(self.console_errors(), [])
