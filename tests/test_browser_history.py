@@ -73,7 +73,9 @@ class HistoryPageTests(BrowserTestCase):
         self.browser.get(self.url("/runs/"))
         self.wait_for("#history[data-ready='1']")
         self.find(f"#run-{self.lb.pk} .dropdown-toggle").click()
-        self.wait_visible(f"#run-{self.lb.pk} .delete-link").click()
+        link = self.wait_visible(f"#run-{self.lb.pk} .delete-link")
+        self.screenshot("history-actions-menu")  # the menu of the last row must not be clipped
+        link.click()
         self.wait_visible("#delete-modal")
         self.wait_text("#delete-text", f"{self.lb.n_steps} stored steps")
         self.screenshot("history-delete-confirm")

@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -244,3 +245,22 @@ def test_compare_someone_elses_run_is_404(alice_client, charlie, runs):
     theirs = real_run(charlie, spec_for("lbfgsb"))
     assert alice_client.get(f"/runs/compare/?ids={runs[0].pk},{theirs.pk}").status_code == 404
     assert alice_client.get(f"/runs/compare/?ids={runs[0].pk},999999").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_running_run_stops_it_first(alice_client, alice):
+    from runs import services
+
+    spec = {"method": "de", "problem": "rastrigin", "dim": 10, "bounds": [[-5.12, 5.12]] * 10,
+            "options": {"maxiter": 5000, "popsize": 15, "tol": 0, "seed": 1}}
+    run = services.launch(owner=alice, data=spec)
+    deadline = time.time() + 10
+    while not Step.objects.filter(run_id=run["id"]).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert Run.objects.get(pk=run["id"]).status == "running"
+    response = alice_client.post(f"/runs/{run['id']}/delete/", headers={"Accept": "application/json"})
+    assert "stopped and deleted" in response.json()["message"]
+    assert services.wait_for_run(run_id=run["id"], timeout=1)  # the executor is gone
+    time.sleep(0.3)  # nothing is written after the delete
+    assert not Run.objects.filter(pk=run["id"]).exists()
+    assert not Step.objects.filter(run_id=run["id"]).exists()
