@@ -164,8 +164,14 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.set_field("#opt-de-tol", "0")
         self.launch()
         self.wait_status("running")
-        self.wait().until(lambda d: self.rows() >= 2)
-        self.assertEqual(len(self.find_all("#contour-axes select")), 2)  # 10-D: pick the slice
+        self.wait().until(lambda d: self.rows() >= 20)
+        self.wait().until(lambda d: (self.plot_len("plot-contour", "population") or 0) >= 100)
+        self.screenshot("live-running")
+        # 10-D: the map is a slice over two coordinates the user picks.
+        Select(self.find("#contour-ix")).select_by_value("3")
+        self.wait_text("#contour-note", "x[3], x[1]")
+        self.assertEqual(self.browser.execute_script(
+            "return document.getElementById('plot-contour').layout.xaxis.title.text"), "x[3]")
         self.find("#btn-pause").click()
         self.wait_status("paused")
         self.assertFalse(self.find("#btn-resume").get_property("disabled"))

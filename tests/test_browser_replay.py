@@ -195,3 +195,26 @@ class ReplayTests(PageShots, BrowserTestCase):
         self.wait_seq(self.state()["slider"])
         self.full_screenshot("replay-100k")
         self.assertEqual(self.console_errors(), [])
+
+    def test_an_interrupted_run_resumes_from_the_page(self):
+        from runs.optim import validate_spec
+
+        alice = self.create_user("alice")
+        spec = validate_spec({"method": "de", "problem": "rosenbrock", "bounds": [[-5, 10], [-5, 10]],
+                              "options": {"maxiter": 30, "seed": 1}}).to_dict()
+        run = Run.objects.create(owner=alice, method="de", problem="rosenbrock", spec=spec, status="interrupted")
+        self.log_in("alice")
+        self.browser.get(self.url(f"/runs/{run.pk}/"))
+        self.wait_visible("#run-result")
+        self.assertIn("Interrupted", self.find("#run-result").text)
+        resume = self.find("#btn-resume")
+        self.assertTrue(resume.is_enabled())
+        self.assertFalse(self.find("#btn-pause").is_enabled())
+        self.screenshot("run-interrupted")
+        resume.click()
+        self.wait_text("#run-status", "finished", 60)
+        self.wait_for("#steps-body tr.current")
+        run.refresh_from_db()
+        self.assertEqual(run.status, "finished")
+        self.assertEqual(self.state()["convergence"], run.n_steps)
+        self.assertEqual(self.console_errors(), [])

@@ -185,3 +185,20 @@ def test_someone_elses_run_is_a_404(alice_client, charlie):
     run = make_run(charlie)
     assert alice_client.get(f"/runs/{run.pk}/").status_code == 404
     assert alice_client.get("/runs/999999/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_post_without_javascript_starts_the_run_and_goes_to_its_page(alice_client, alice):
+    from runs import services
+
+    r = alice_client.post("/runs/new/", {
+        "problem": "rosenbrock", "method": "lbfgsb", "dim": "2", "bounds.0.lo": "", "bounds.0.hi": "",
+        "bounds.1.lo": "", "bounds.1.hi": "", "x0.0": "-1.2", "x0.1": "1", "options.maxiter": "50",
+        "label": "no js",
+    })
+    run = Run.objects.get(owner=alice)
+    assert r.status_code == 302 and r["Location"] == f"/runs/{run.pk}/"
+    assert services.wait_for_run(run_id=run.pk, timeout=30)
+    run.refresh_from_db()
+    assert run.status == "finished" and run.label == "no js"
+    assert run.spec["bounds"] is None and run.spec["x0"] == [-1.2, 1.0]

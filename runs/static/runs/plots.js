@@ -2,7 +2,8 @@
 // Needs the vendored plotly-cartesian bundle loaded first as a classic <script> (window.Plotly).
 //
 // ConvergencePlot — objective against iteration, several series, log axis of f − f* when f* is known.
-//   const cp = new ConvergencePlot(el, { fstar: 0, logScale: true, xTitle: "iteration", maxPoints: 4000 });
+//   const cp = new ConvergencePlot(el, { fstar: 0, logScale: true, xTitle: "iteration", maxPoints: 4000,
+//                                        emptyText: "No steps yet" });
 //   cp.addSeries("run-7", "DE", { color: "#0d6efd" });
 //   cp.extend("run-7", [0, 1, 2], [6.5, 3.1, 1.2]);   // append raw f values (the plot subtracts f*)
 //   cp.setData("run-7", xs, fs);                      // replace a series
@@ -22,7 +23,8 @@
 //   ct.setMarker(x, y);                    // the current point (null clears)
 //   ct.setMinimum(x, y);                   // the known minimiser (null clears)
 //   ct.setMessage("Loading…");             // text over the plot (null clears)
-// Updates are batched: many calls in one task cause one Plotly.react on the next animation frame.
+// Updates are batched: many calls cause one Plotly.react on a later animation frame, at most one
+// per `minInterval` ms (option, default 120).
 
 const Plotly = () => window.Plotly;
 
@@ -78,8 +80,10 @@ export function minMaxIndices(ys, n) {
 }
 
 export class ConvergencePlot {
-  constructor(el, { fstar = null, logScale = true, xTitle = "iteration", maxPoints = 4000, height = null } = {}) {
+  constructor(el, { fstar = null, logScale = true, xTitle = "iteration", maxPoints = 4000, height = null,
+    emptyText = "No steps yet" } = {}) {
     this.el = el;
+    this.emptyText = emptyText;
     this.fstar = fstar;
     this.logScale = logScale;
     this.xTitle = xTitle;
@@ -158,6 +162,10 @@ export class ConvergencePlot {
       yaxis: { title: { text: this._yTitle() }, type: this._useLog ? "log" : "linear", exponentformat: "e",
         gridcolor: "#eee", zeroline: false },
       shapes,
+      annotations: [...this.series.values()].some((s) => s.xs.length) ? [] : [{
+        text: this.emptyText, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
+        font: { size: 14, color: "#6c757d" },
+      }],
       uirevision: "keep", // keep the user's zoom across updates
     });
   }
@@ -196,6 +204,7 @@ export class ConvergencePlot {
         return;
       }
     }
+    if (s.xs.length === xs.length) { this._draw(); return; } // first points: drop the empty-state note
     if (s.xs.length > this.maxPoints || this.marker !== null) { this._scheduleRedraw(); return; }
     const trace = [...this.series.keys()].indexOf(id);
     const pts = fs.map((f) => this._point(f));
@@ -244,8 +253,10 @@ function fmt(v) {
 }
 
 export class ContourPlot {
-  constructor(el, { xTitle = "x0", yTitle = "x1", height = null } = {}) {
+  constructor(el, { xTitle = "x0", yTitle = "x1", height = null, minInterval = 120 } = {}) {
     this.el = el;
+    this.minInterval = minInterval;
+    this._last = 0;
     this.xTitle = xTitle;
     this.yTitle = yTitle;
     this.height = height;
@@ -306,7 +317,10 @@ export class ContourPlot {
   _schedule() {
     if (this._pending) return;
     this._pending = true;
-    requestAnimationFrame(() => { this._pending = false; this._flush(); });
+    // A react redraws the contour too: at most ~8 per second, however fast the overlays change.
+    const wait = Math.max(0, this._last + this.minInterval - performance.now());
+    const go = () => requestAnimationFrame(() => { this._pending = false; this._last = performance.now(); this._flush(); });
+    if (wait > 0) setTimeout(go, wait); else go();
   }
 
   _flush() {

@@ -12,9 +12,11 @@ const view = new RunView(document.getElementById("run-view"), {
 });
 let sock = null;
 
-function watch() {
+let resuming = false; // an interrupted run was asked to resume: its old "finished" is stale
+
+function watch({ subscribeOnOpen = true } = {}) {
   sock = new RunSocket(`/ws/runs/${run.id}/`, {
-    subscribeOnOpen: true, onMessage, onState: (s) => view.setConnection(s),
+    subscribeOnOpen, onMessage, onState: (s) => view.setConnection(s),
   });
 }
 
@@ -22,12 +24,15 @@ function onMessage(msg) {
   switch (msg.type) {
     case "run":
     case "status":
+      if (resuming && msg.run.status === "interrupted") break;
+      resuming = false;
       view.setRun(msg.run);
       break;
     case "steps":
       view.addSteps(msg.steps);
       break;
     case "finished":
+      if (resuming && msg.run.status === "interrupted") break;
       sock.close();
       sock = null;
       view.setConnection("closed");
@@ -44,9 +49,14 @@ function onMessage(msg) {
 view.onControl = (action) => {
   if (!sock) {
     if (action !== "resume") return;
-    // An interrupted run: go live from scratch (the watch socket sends the stored steps first).
+    // An interrupted run: go live from scratch. "resume" goes first, then "subscribe" asks for the
+    // stored steps and everything after them.
     view.showRun({ ...view.run, status: "queued" }, { mode: "live", knownMinimum: known });
-    watch();
+    resuming = true;
+    watch({ subscribeOnOpen: false });
+    sock.send({ type: "resume" });
+    sock.send({ type: "subscribe", after: -1 });
+    return;
   }
   sock.send({ type: action });
 };

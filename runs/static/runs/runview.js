@@ -90,7 +90,8 @@ export class RunView {
     this._renderResult();
     if (knownMinimum === undefined) this._fetchKnownMinimum();
     this._loadGrid();
-    if (mode === "replay") this.replay.open();
+    if (mode === "replay" && run.n_steps > 0) this.replay.open();
+    if (!run.n_steps) this._emptyTable(mode === "live" ? "Waiting for the first step…" : "This run has no stored steps.");
   }
 
   _initPlots() {
@@ -284,7 +285,14 @@ export class RunView {
     if (s.x) this.ct.setMarker(s.x[this.ix], s.x[this.iy]);
   }
 
+  _emptyTable(text) {
+    this.$("#steps-body").innerHTML = `<tr class="empty"><td colspan="9" class="text-center text-body-secondary py-4">${escapeHTML(text)}</td></tr>`;
+    this.nRows = 0;
+  }
+
   _prependRows(steps) {
+    const placeholder = this.$("#steps-body tr.empty");
+    if (placeholder) placeholder.remove();
     const body = this.$("#steps-body");
     const html = steps.slice().reverse().map((s) => this._rowHTML(s)).join("");
     body.insertAdjacentHTML("afterbegin", html);
