@@ -7,7 +7,7 @@ from selenium.webdriver.common.keys import Keys
 
 from runs.models import Run
 from tests.browser import BrowserTestCase
-from tests.runs_factory import real_run, spec_for
+from tests.runs_factory import real_run, spec_for, synthetic_run
 
 # A DE run that lasts a few seconds in the live server, so the page sees it stream.
 LIVE_SPEC = {"method": "de", "problem": "rastrigin", "dim": 10, "bounds": [[-5.12, 5.12]] * 10,
@@ -94,6 +94,19 @@ class ComparePageTests(BrowserTestCase):
         time.sleep(0.3)
         self.screenshot("compare-different-problems")
         self.assertEqual(self.console_errors(), [])
+
+    def test_a_large_run_is_drawn_from_a_downsampled_series_but_scrubs_exactly(self):
+        big = synthetic_run(self.alice, 6000, label="6,000 steps")
+        self.browser.get(self.url(f"/runs/compare/?ids={big.pk},{self.lb.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        drawn = self.browser.execute_script(
+            "return document.getElementById('convergence-plot').data.map(t => t.x.length)")
+        self.assertLess(drawn[0], 2001)  # the page fetched what it draws, not 6,000 steps
+        self.browser.execute_script(
+            "const s = document.getElementById('scrubber'); s.value = 4321; s.dispatchEvent(new Event('input'));")
+        # first the nearest kept step (marked ≈), then the exact one fetched from the steps window
+        self.wait().until(lambda d: self.cursor(big, "seq") == "4,321")
+        self.assertEqual(self.cursor(big, "nit"), "4,321")
 
     def test_invalid_ids_give_a_clear_message(self):
         self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk}"))

@@ -243,7 +243,46 @@ function drawCursor() {
     row.querySelector(".c-gap").textContent = has && r.f_star !== null && d.fun[j] !== null ? fmtNum(d.fun[j] - r.f_star, 3) : "—";
     row.querySelector(".c-x").textContent = has ? fmtVec([d.x0[j], d.x1[j]].slice(0, Math.min(2, r.dim || 2)), 4) + (r.dim > 2 ? ` … (${r.dim}-D)` : "") : "—";
     row.classList.toggle("text-body-secondary", i < 0);
+    if (r.downsampled && has) refineSoon(r, i);
   }
+}
+
+// A downsampled series holds only some steps: once the scrubber rests, fetch the steps between the
+// kept neighbours and show the exact step at the position (the "≈" goes away).
+const refineTimers = new Map();
+function refineSoon(r, i) {
+  clearTimeout(refineTimers.get(r.id));
+  refineTimers.set(r.id, setTimeout(() => refine(r, i, state.pos, state.axis), 150));
+}
+
+async function refine(r, i, pos, axis) {
+  const d = r.data;
+  const from = i >= 0 ? d.seq[i] : 0;
+  const to = i + 1 < d.seq.length ? d.seq[i + 1] - 1 : from;
+  if (to <= from) { fillCursorRow(r, null); return; }
+  try {
+    const limit = Math.min(to - from + 1, 1000);
+    const got = await getJSON(`/api/runs/${r.id}/steps/?after=${from - 1}&limit=${limit}`);
+    if (state.pos !== pos || state.axis !== axis) return; // moved on meanwhile
+    let best = null;
+    for (const st of got.steps) if (st[axis] !== null && st[axis] <= pos) best = st;
+    fillCursorRow(r, best);
+  } catch { /* keep the approximate figures */ }
+}
+
+function fillCursorRow(r, st) {
+  const row = document.querySelector(`#cursor-table tr[data-run-id="${r.id}"]`);
+  if (!row) return;
+  const seqCell = row.querySelector(".c-seq");
+  seqCell.textContent = seqCell.textContent.replace("≈ ", "");
+  if (!st) return;
+  seqCell.textContent = st.seq.toLocaleString();
+  row.querySelector(".c-nit").textContent = st.nit.toLocaleString();
+  row.querySelector(".c-nfev").textContent = st.nfev.toLocaleString();
+  row.querySelector(".c-elapsed").textContent = fmtSeconds(st.elapsed);
+  row.querySelector(".c-fun").textContent = fmtNum(st.fun);
+  row.querySelector(".c-gap").textContent = r.f_star !== null && st.fun !== null ? fmtNum(st.fun - r.f_star, 3) : "—";
+  row.querySelector(".c-x").textContent = fmtVec(st.x, 4);
 }
 
 function summaryOf(r) {
