@@ -237,7 +237,7 @@ class LBFGSBStepper(Stepper):
         self._dsave = np.array(arrays["dsave"], dtype=np.float64)
         self._nit, self._phase = int(st["nit"]), st["phase"]
         self._prev_nfev, self._prev_njev = int(st["prev_nfev"]), int(st["prev_njev"])
-        if "sf" in st:
+        if "sf" in st and self._phase != "end":
             # rebuilding the scalar function evaluates f and g once more: then put back the
             # cached point and the counters so nothing downstream can tell
             self._make_sf(np.array(arrays["sf_x"]))

@@ -80,7 +80,7 @@ def jsonable(v: Any) -> Any:
     if v is None or t is int or t is bool or t is str:
         return v
     if t is np.ndarray:
-        return _array(v.astype(float, copy=False)) if v.dtype.kind in "fiub" else v.tolist()
+        return _array(v) if v.dtype.kind == "f" else v.tolist()
     if isinstance(v, np.generic):
         return jsonable(v.item())
     if isinstance(v, float):
