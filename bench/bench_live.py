@@ -40,6 +40,12 @@ def spec_for(args) -> dict:
             "options": {"maxiter": args.maxiter, "tol": 0, "polish": False, "seed": 1}}
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bare_scipy(spec: dict) -> tuple[float, int]:
     import numpy as np
     from scipy.optimize import differential_evolution
@@ -48,12 +54,12 @@ def bare_scipy(spec: dict) -> tuple[float, int]:
 
     f = get_problem(spec["problem"]).objective({})
     o = spec["options"]
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     res = differential_evolution(f, [tuple(b) for b in spec["bounds"]], maxiter=o["maxiter"], tol=o["tol"],
                                  polish=o["polish"], seed=o["seed"])
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert np.isfinite(res.fun)
-    return took, res.nit
+    return took, cpu, res.nit
 
 
 def login(base: str) -> str:
@@ -70,7 +76,7 @@ def login(base: str) -> str:
     return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
-def live_run(base: str, port: int, cookie: str, spec: dict, db: Path) -> tuple[float, int, int]:
+def live_run(base: str, port: int, cookie: str, spec: dict, db: Path, server_pid: int):
     import websocket
 
     try:  # the client shares this 2-core machine with the server: keep its parsing cheap
@@ -80,7 +86,7 @@ def live_run(base: str, port: int, cookie: str, spec: dict, db: Path) -> tuple[f
 
     ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws/runs/", cookie=cookie,
                                      origin=f"http://127.0.0.1:{port}", timeout=600)
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(server_pid), time.perf_counter()
     ws.send(json.dumps({"type": "start", "spec": spec}))
     expected, run_id, finished = 0, None, None
     while finished is None:
@@ -96,13 +102,13 @@ def live_run(base: str, port: int, cookie: str, spec: dict, db: Path) -> tuple[f
             finished = message["run"]
         else:
             raise AssertionError(message)
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, cpu_seconds(server_pid) - c0
     ws.close()
     assert finished["status"] == "finished" and finished["n_steps"] == expected, finished
     with sqlite3.connect(db) as con:
         stored, top = con.execute("SELECT COUNT(*), MAX(seq) FROM runs_step WHERE run_id = ?", (run_id,)).fetchone()
     assert stored == expected == top + 1, (stored, expected, top)
-    return took, expected, finished["result"]["nit"]
+    return took, cpu, expected, finished["result"]["nit"]
 
 
 def main() -> None:
@@ -132,19 +138,23 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         cookie = login(base)
         print(f"spec: {json.dumps(spec)}")
-        bare, live = [], []
+        bare, live, bare_cpu, live_cpu = [], [], [], []
         for i in range(args.repeat):  # interleaved: drift in machine load hits both alike
-            took, nit = bare_scipy(spec)
+            took, cpu, nit = bare_scipy(spec)
             bare.append(took)
-            took_live, n_steps, live_nit = live_run(base, port, cookie, spec, db)
+            bare_cpu.append(cpu)
+            took_live, cpu_live, n_steps, live_nit = live_run(base, port, cookie, spec, db, server.pid)
             live.append(took_live)
+            live_cpu.append(cpu_live)
             assert live_nit == nit, (live_nit, nit)
-            print(f"  round {i + 1}: scipy {took:.3f} s, live {took_live:.3f} s "
-                  f"({n_steps} steps received and stored, nit {nit})")
-        best_bare, best_live = min(bare), min(live)
-        print(f"scipy alone (best of {args.repeat}): {best_bare:.3f} s")
-        print(f"live over WebSocket (best of {args.repeat}): {best_live:.3f} s")
-        print(f"ratio live/scipy: {best_live / best_bare:.3f}")
+            print(f"  round {i + 1}: scipy {took:.3f} s (cpu {cpu:.3f}), live {took_live:.3f} s "
+                  f"(server cpu {cpu_live:.3f}; {n_steps} steps received once each and stored, nit {nit})")
+        load = os.getloadavg()[0]
+        print(f"scipy alone (best of {args.repeat}): {min(bare):.3f} s wall, {min(bare_cpu):.3f} s cpu")
+        print(f"live over WebSocket (best of {args.repeat}): {min(live):.3f} s wall, "
+              f"{min(live_cpu):.3f} s server cpu (all threads)")
+        print(f"ratio live/scipy: {min(live) / min(bare):.3f} wall, {min(live_cpu) / min(bare_cpu):.3f} cpu"
+              f"   (1-min load average {load:.1f} on {os.cpu_count()} cpus: wall figures need a quiet machine)")
     finally:
         server.terminate()
         try:

@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.db import close_old_connections, connection, transaction
@@ -39,8 +40,8 @@ HEARTBEAT_EVERY = 2.0
 # A run whose heartbeat is older than this and that no thread here drives is an orphan.
 STALE_AFTER = 6.0
 MONITOR_EVERY = 1.0
-# How long a publishing thread waits for the event loop before giving up on one message
-# (clients fill any gap from the database, which already holds the steps).
+# How long a publishing thread waits for the event loop when it must (too many messages in
+# flight, end of run) before giving up on one (clients fill gaps from the database).
 PUBLISH_TIMEOUT = 10.0
 
 ENDED = (Run.Status.FINISHED, Run.Status.STOPPED, Run.Status.FAILED, Run.Status.INTERRUPTED)
@@ -135,35 +136,82 @@ def _live(loop):
     return loop is not None and loop.is_running() and not loop.is_closed()
 
 
-def publish(group: str, event: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """group_send from a thread, waiting for it so that messages keep their order."""
-    from channels.layers import InMemoryChannelLayer, get_channel_layer
+class Publisher:
+    """Publishes one thread's events in order, without making the thread wait for the event loop.
 
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    target = loop if _live(loop) else _server_loop if _live(_server_loop) else None
-    if target is not None:
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, event), target)
+    The in-memory channel layer lives on the server's event loop, so events are handed to that
+    loop (run_coroutine_threadsafe); each one waits there for the one before it, so order holds
+    for any layer, while the solver thread goes on computing. A bounded number stay in flight.
+    """
+
+    MAX_IN_FLIGHT = 64
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+        self.loop = loop
+        self._in_flight: deque = deque()
+
+    def send(self, group: str, event: dict) -> None:
+        from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        target = self.loop if _live(self.loop) else _server_loop if _live(_server_loop) else None
+        if target is not None:
+            previous = self._in_flight[-1] if self._in_flight else None
+            try:
+                future = asyncio.run_coroutine_threadsafe(_after(previous, layer.group_send(group, event)), target)
+            except RuntimeError:  # the loop closed meanwhile (shutdown, test teardown): data is on disk
+                return
+            self._in_flight.append(future)
+            while self._in_flight and self._in_flight[0].done():
+                self._in_flight.popleft()
+            if len(self._in_flight) > self.MAX_IN_FLIGHT:
+                _wait(self._in_flight.popleft(), group)
+            return
+        if isinstance(layer, InMemoryChannelLayer):
+            return  # no server loop in this process: nobody can be listening
+        # A cross-process layer (Redis) from a process without a server loop (management command):
+        # one private loop per thread keeps the layer's connection pool alive between messages.
+        local = _thread_loops.__dict__
+        if "loop" not in local:
+            local["loop"] = asyncio.new_event_loop()
         try:
-            future.result(PUBLISH_TIMEOUT)
-        except FutureTimeout:
-            future.cancel()
-            log.warning("publishing to %s timed out; clients will read the steps from the database", group)
-        except Exception:  # a closed loop (test teardown, shutdown): the data is on disk anyway
-            log.debug("publishing to %s failed", group, exc_info=True)
-        return
-    if isinstance(layer, InMemoryChannelLayer):
-        return  # no server loop in this process: nobody can be listening
-    # A cross-process layer (Redis) from a process without a server loop (management command):
-    # one private loop per thread keeps the layer's connection pool alive between messages.
-    local = _thread_loops.__dict__
-    if "loop" not in local:
-        local["loop"] = asyncio.new_event_loop()
+            local["loop"].run_until_complete(layer.group_send(group, event))
+        except Exception:
+            log.warning("publishing to %s failed", group, exc_info=True)
+
+    def drain(self) -> None:
+        """Wait until everything sent so far has reached the channel layer."""
+        if self._in_flight:
+            _wait(self._in_flight[-1], "the run's group")
+        self._in_flight.clear()
+
+
+async def _after(previous, coroutine):
+    if previous is not None:
+        try:
+            await asyncio.wrap_future(previous)
+        except BaseException:  # noqa: BLE001 - its failure was logged; this one still goes out
+            pass
+    await coroutine
+
+
+def _wait(future, group) -> None:
     try:
-        local["loop"].run_until_complete(layer.group_send(group, event))
-    except Exception:
-        log.warning("publishing to %s failed", group, exc_info=True)
+        future.result(PUBLISH_TIMEOUT)
+    except FutureTimeout:
+        future.cancel()
+        log.warning("publishing to %s timed out; clients will read the steps from the database", group)
+    except Exception:  # a closed loop (test teardown, shutdown): the data is on disk anyway
+        log.debug("publishing to %s failed", group, exc_info=True)
+
+
+def publish(group: str, event: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Publish one event from a thread and wait until it has reached the channel layer."""
+    publisher = Publisher(loop)
+    publisher.send(group, event)
+    publisher.drain()
 
 
 _thread_loops = threading.local()
@@ -249,6 +297,7 @@ class Execution:
         self._last_heartbeat = 0.0
         self.flushes = 0  # transactions that wrote steps (tests check that fast runs batch)
         self._done = threading.Event()
+        self._publisher = Publisher(loop)
         self.thread = threading.Thread(target=self._main, name=f"optsite-run-{run_id}", daemon=True)
 
     # -- controls, from any thread --
@@ -313,6 +362,7 @@ class Execution:
             log.exception("run %s failed", self.run_id)
             self._fail(exc)
         finally:
+            self._publisher.drain()  # "finished" has gone out when the thread is over
             with _registry_lock:
                 _executions.pop(self.run_id, None)
             _close_thread_loop()
@@ -424,7 +474,8 @@ class Execution:
             self._flush_cost = 0.8 * self._flush_cost + 0.2 * (end - t0)
 
     def _publish(self, event: dict) -> None:
-        publish(self.group, event, loop=self.loop)
+        self._publisher.loop = self.loop  # a control from another socket may bring a newer loop
+        self._publisher.send(self.group, event)
 
     def _publish_status(self) -> None:
         self._publish({"type": "run.status", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
