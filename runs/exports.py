@@ -269,7 +269,8 @@ def series(request, run_id: int):
     # axis change). The key holds everything the answer depends on.
     key = None
     if not run.is_active:
-        key = f"optsite:series:{run.pk}:{run.created.timestamp()}:{run.n_steps}:{run.status}:{points}:{lo}:{hi}:{x_dims}"
+        xs = x_dims if isinstance(x_dims, str) else "-".join(map(str, x_dims))
+        key = f"optsite:series:{run.pk}:{run.created.timestamp()}:{run.n_steps}:{run.status}:{points}:{lo}:{hi}:{xs}"
         cached = cache.get(key)
         if cached is not None:
             return HttpResponse(cached, content_type="application/json")
