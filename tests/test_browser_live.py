@@ -96,6 +96,7 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.browser.get(self.url("/runs/new/"))
         self.choose_method("lbfgsb")
         self.assertEqual(self.find("#x0-0").get_attribute("value"), "-1.25")  # default start filled in
+        self.find("#id_label").send_keys("quasi-Newton baseline")
         self.screenshot("new-run-lbfgsb")
         run_id = self.launch()
         self.wait_status("finished")
@@ -107,6 +108,8 @@ class LiveRunTests(PageShots, BrowserTestCase):
         run = Run.objects.get(pk=run_id)
         self.assertEqual(run.method, "lbfgsb")
         self.assertTrue(run.result["success"])
+        self.wait_text("#run-title", "quasi-Newton baseline")  # PROTOCOL's start has no label: set after
+        self.assertEqual(Run.objects.get(pk=run_id).label, "quasi-Newton baseline")
         # Step back to a middle iteration: its line-search trials are on the map.
         self.find("#replay-slider").click()
         self.wait().until(lambda d: self.plot_len("plot-contour", "best point"))
@@ -155,13 +158,16 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.create_user("alice")
         self.log_in("alice")
         self.browser.get(self.url("/runs/new/"))
-        # A run long enough to control: Rastrigin 10-D, big population, no convergence test.
+        # A run long enough to control: Rastrigin 10-D, big population, tol 0, a slow strategy.
         Select(self.find("#id_problem")).select_by_value("rastrigin")
         self.set_field("#id_dim", "10")
         self.find("#id_dim").send_keys("\t")
         self.set_field("#opt-de-maxiter", "20000")
         self.set_field("#opt-de-popsize", "40")
         self.set_field("#opt-de-tol", "0")
+        # rand1bin keeps the population diverse: no early convergence while the test controls it.
+        self.find(".method-options[data-method=de] details summary").click()
+        Select(self.find("#opt-de-strategy")).select_by_value("rand1bin")
         self.launch()
         self.wait_status("running")
         self.wait().until(lambda d: self.rows() >= 20)

@@ -122,6 +122,16 @@ class ReplayTests(PageShots, BrowserTestCase):
         self.assertIn("gradient", [th.text for th in self.find_all("#steps-head th")])
         self.assertIn("Converged", self.find("#run-result").text)
         self.screenshot("replay-lbfgsb")
+        # A phone-sized window: everything stacks, nothing overflows sideways.
+        self.browser.set_window_size(400, 900)
+        self.wait().until(lambda d: d.execute_script("return document.documentElement.clientWidth") <= 400)
+        too_wide = """
+          const w = document.documentElement.clientWidth;
+          return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1
+            && !e.closest('.table-responsive')).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className);"""
+        # Plotly follows the window after a short debounce.
+        self.wait(5).until(lambda d: d.execute_script(too_wide) == [])
+        self.full_screenshot("replay-narrow")
         self.assertEqual(self.console_errors(), [])
 
     def test_compare_with_lbfgsb_launches_it_and_opens_the_comparison(self):
