@@ -86,7 +86,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     # Live-server browser tests run the app in another process: the test database must be a file.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # OPTSITE_TEST_DB lets two test runs on one checkout use different files.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OPTSITE_TEST_DB") or str(BASE_DIR / ".test-db.sqlite3")}
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:

@@ -165,9 +165,10 @@ def csv_extra_keys(run_id: int) -> list[str]:
     """The scalar extras of the run's steps, from the first step of each phase and the last step.
 
     Extras are fixed per method and phase, so this reads a handful of steps, not all of them.
+    (order_by() drops Step's default ordering, which would make DISTINCT run over (phase, seq).)
     """
     seqs = set()
-    for phase in Step.objects.filter(run_id=run_id).values_list("phase", flat=True).distinct():
+    for phase in Step.objects.filter(run_id=run_id).order_by().values_list("phase", flat=True).distinct():
         seqs.add(Step.objects.filter(run_id=run_id, phase=phase).order_by("seq").values_list("seq", flat=True)[0])
     last = Step.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first()
     if last is not None:
