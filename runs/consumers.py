@@ -228,7 +228,12 @@ class LaunchConsumer(RunStreamConsumer):
         if "spec" not in content:
             raise services.ServiceError("invalid_spec", "A start message needs a \"spec\".",
                                         {"spec": ["This field is required."]})
-        run = await database_sync_to_async(services.create_run)(owner=self.user, data=content["spec"])
+        label = content.get("label") or ""
+        if not isinstance(label, str) or len(label) > 200:
+            raise services.ServiceError("invalid_spec", "The label must be text of at most 200 characters.",
+                                        {"label": ["Text of at most 200 characters."]})
+        run = await database_sync_to_async(services.create_run)(
+            owner=self.user, data=content["spec"], label=label.strip())
         await self.follow(run.pk)
         payload = await database_sync_to_async(services.start_run)(run_id=run.pk, loop=self.loop)
         await self.send_json({"type": "started", "run": payload})

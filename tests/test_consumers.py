@@ -231,6 +231,20 @@ async def test_an_invalid_spec_gets_field_errors_and_the_socket_stays_usable(ali
     await comm.disconnect()
 
 
+async def test_a_start_message_may_carry_a_label(alice):
+    comm = await connect("/ws/runs/", alice)
+    for bad in (5, "x" * 201, ["a"]):
+        await comm.send_json_to({"type": "start", "spec": DE_SPEC, "label": bad})
+        error = await comm.receive_json_from()
+        assert error["code"] == "invalid_spec" and "label" in error["errors"]
+    assert not await database_sync_to_async(Run.objects.exists)()
+    await comm.send_json_to({"type": "start", "spec": DE_SPEC, "label": "  b = 100 baseline "})
+    started = await comm.receive_json_from(timeout=10)
+    assert started["run"]["label"] == "b = 100 baseline"
+    await collect(comm)
+    await comm.disconnect()
+
+
 @pytest.mark.parametrize("frame", [
     {"text_data": "{not json"}, {"text_data": "[1, 2]"}, {"text_data": "null"}, {"bytes_data": b"\x00\x01"},
     {"text_data": '{"type": "dance"}'}, {"text_data": '{"type": 5}'}, {"text_data": '{"spec": {}}'},

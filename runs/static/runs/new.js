@@ -335,7 +335,7 @@ function launch() {
   if (sock) sock.close();
   awaitingStart = true;
   setLaunching("starting");
-  sock = new RunSocket("/ws/runs/", { onMessage: (msg) => onMessage(msg, label), onState: onSocketState });
+  sock = new RunSocket("/ws/runs/", { onMessage: (msg) => onMessage(msg), onState: onSocketState });
   sock.send({ type: "start", spec, label });
   clearTimeout(launch.timer);
   launch.timer = setTimeout(() => {
@@ -359,7 +359,7 @@ function onSocketState(state) {
   view.setConnection(state);
 }
 
-async function onMessage(msg, label) {
+async function onMessage(msg) {
   switch (msg.type) {
     case "started": {
       awaitingStart = false;
@@ -371,7 +371,6 @@ async function onMessage(msg, label) {
       document.title = `Run ${current.id} · optsite`;
       setLaunching("running");
       view.showRun(current, { mode: "live" });
-      if (label && current.label !== label) relabel(current.id, label);
       break;
     }
     case "steps":
@@ -402,19 +401,6 @@ async function onMessage(msg, label) {
       break;
     default:
   }
-}
-
-/** The start message has no label field in PROTOCOL: set it through the history page's endpoint. */
-async function relabel(id, label) {
-  const token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  const body = new URLSearchParams({ label });
-  try {
-    const resp = await fetch(`/runs/${id}/relabel/`, {
-      method: "POST", body, credentials: "same-origin",
-      headers: { "X-CSRFToken": token, Accept: "application/json" },
-    });
-    if (resp.ok && current && current.id === id) { view.setRun({ label }); view._renderHead(); }
-  } catch { /* the run is fine without its label */ }
 }
 
 view.onControl = (action) => { if (sock) sock.send({ type: action }); };
