@@ -9,12 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-
-# OpenBLAS worker threads spin for ~0.5 s per L-BFGS-B run on a small, busy machine (measured:
-# 0.55 s vs 1.5 ms for a 37-step run). One thread is plenty for 2-D test problems; set before
-# numpy is first imported (runs.optim is imported lazily below).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from django.utils import timezone
 
