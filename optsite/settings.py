@@ -117,7 +117,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Only for deployments that run collectstatic (set STATIC_ROOT then); unset, nothing is collected.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 # Serve straight from the apps' static folders: no collectstatic step for a fresh checkout.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
