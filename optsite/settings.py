@@ -94,7 +94,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500},
+            # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels-redis's
+            # 5 s blocking BZPOPMIN and tears down idle sockets (django/channels_redis#422): allow
+            # longer than the blocking read, so a dead Redis is still noticed.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500},
         }
     }
 else:
