@@ -5,6 +5,11 @@ of steps + the run's counters + the checkpoint + the heartbeat in ONE transactio
 the commit is the batch published to the group "run-<id>" (persist, then publish: anything a
 client has seen is on disk). The solver never runs on the event loop.
 
+Several server processes may share one database (and a Redis channel layer): a control for a
+run that another process drives is recorded in Run.control_requests by runs/services.py, and
+the driving process's control watcher (one thread per process, polling every CONTROL_POLL s
+while the process drives runs) hands it to the run's Execution exactly like a local control.
+
 Nothing outside runs/services.py should call into this module except the consumers' loop
 registration (`remember_loop`) and tests (`wait`, `shutdown_all`, `Execution.abandon`).
 """
@@ -40,6 +45,9 @@ HEARTBEAT_EVERY = 2.0
 # A run whose heartbeat is older than this and that no thread here drives is an orphan.
 STALE_AFTER = 6.0
 MONITOR_EVERY = 1.0
+# Controls asked for by another server process wait in Run.control_requests; the process that
+# drives the run looks for them this often (one query for all its runs; none while it has none).
+CONTROL_POLL = 0.2
 # How long a publishing thread waits for the event loop when it must (too many messages in
 # flight, end of run) before giving up on one (clients fill gaps from the database).
 PUBLISH_TIMEOUT = 10.0
@@ -307,6 +315,7 @@ class Execution:
                 raise RuntimeError(f"run {self.run_id} already has an executor")
             _executions[self.run_id] = self
         self.thread.start()
+        _ensure_control_watcher()
 
     def join(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -344,6 +353,21 @@ class Execution:
             stepper.request_stop()  # thread-safe: ends a long step early, scipy's way
         self._command("stop")
         return True
+
+    def apply_request(self, action: str) -> bool:
+        """A control another process recorded for this run: carried out as a local one.
+
+        If it changes nothing here (a local control got in first), the current status is
+        published, in order with the steps, so the socket that asked still hears an answer.
+        """
+        requests = {"stop": self.request_stop, "pause": self.request_pause, "resume": self.request_resume}
+        if action not in requests:
+            log.warning("run %s: ignoring unknown control request %r", self.run_id, action)
+            return False
+        accepted = requests[action]()
+        if not accepted:
+            self._command("status")
+        return accepted
 
     def abandon(self) -> None:
         """Tests: end the thread at the next step boundary writing nothing more, as a crash would."""
@@ -429,6 +453,9 @@ class Execution:
                     self._publish_status()
                 elif command == "stop":
                     self.paused = False  # finish now; the final status says "stopped"
+                elif command == "status" and not self._stop:
+                    self._flush()  # the steps before it go out first
+                    self._publish_status()
             if self._abandoned or self._stop or not self.paused:
                 return
             if time.perf_counter() - self._last_heartbeat >= HEARTBEAT_EVERY:
@@ -483,7 +510,7 @@ class Execution:
     def _finish(self, result) -> None:
         data = finite(result.to_dict())
         status = Run.Status.STOPPED if result.stopped else Run.Status.FINISHED
-        self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None)
+        self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None, control_requests="")
         run = load_run_dict(self.run_id)
         if status == Run.Status.STOPPED:
             self._publish({"type": "run.status", "run_id": self.run_id, "run": run})
@@ -491,7 +518,8 @@ class Execution:
 
     def _fail(self, exc: Exception) -> None:
         words = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        final = dict(status=Run.Status.FAILED, finished=timezone.now(), error=words, checkpoint=None)
+        final = dict(status=Run.Status.FAILED, finished=timezone.now(), error=words, checkpoint=None,
+                     control_requests="")
         try:
             close_old_connections()
             try:
@@ -526,7 +554,8 @@ def sweep_orphans(*, stale_after: float = STALE_AFTER) -> list[int]:
     with transaction.atomic():
         # Re-check inside the transaction: a run resumed meanwhile has a fresh heartbeat.
         marked = list(orphans.filter(pk__in=ids).values_list("pk", flat=True))
-        Run.objects.filter(pk__in=marked).update(status=Run.Status.INTERRUPTED)
+        # Controls asked of the dead process die with it: resuming starts from a clean slate.
+        Run.objects.filter(pk__in=marked).update(status=Run.Status.INTERRUPTED, control_requests="")
     for run_id in marked:
         log.warning("run %s was left without an executor: marked interrupted", run_id)
         publish(f"run-{run_id}", {"type": "run.finished", "run_id": run_id, "run": load_run_dict(run_id)})
@@ -540,6 +569,64 @@ def heartbeat_local() -> None:
 
 
 _monitor: threading.Thread | None = None
+
+# ---- controls from other processes ------------------------------------------------------
+_control_watcher: threading.Thread | None = None
+_watcher_lock = threading.Lock()
+
+
+def _ensure_control_watcher() -> None:
+    """Start this process's control watcher unless it runs (Execution.start calls this)."""
+    global _control_watcher
+    with _watcher_lock:
+        if _control_watcher is None:
+            _control_watcher = threading.Thread(target=_control_loop, name="optsite-run-controls", daemon=True)
+            _control_watcher.start()
+
+
+def _control_loop() -> None:
+    """While this process drives runs, hand them the controls other processes recorded."""
+    global _control_watcher
+    try:
+        while True:
+            time.sleep(CONTROL_POLL)
+            with _watcher_lock:  # exit only with no run here: Execution.start then starts a new one
+                ids = local_run_ids()
+                if not ids:
+                    _control_watcher = None
+                    return
+            try:
+                take_control_requests(ids)
+            except Exception:  # the database is away for a moment: the next tick tries again
+                log.warning("looking for control requests failed", exc_info=True)
+                connection.close()
+    finally:
+        connection.close()
+
+
+def take_control_requests(run_ids: list[int]) -> dict[int, list[str]]:
+    """Take the recorded controls of these runs (driven here) and apply them; returns what was taken.
+
+    One cheap query when there is nothing to do; a short transaction per run that has some: the
+    row is locked, read and cleared, so a request is taken once and none recorded meanwhile is lost.
+    """
+    waiting = list(Run.objects.filter(pk__in=run_ids).exclude(control_requests="").values_list("pk", flat=True))
+    taken: dict[int, list[str]] = {}
+    for run_id in waiting:
+        with transaction.atomic():
+            text = (Run.objects.select_for_update().filter(pk=run_id)
+                    .values_list("control_requests", flat=True).first())
+            if not text:
+                continue
+            Run.objects.filter(pk=run_id).update(control_requests="")
+        taken[run_id] = actions = text.split()
+        with _registry_lock:
+            execution = _executions.get(run_id)
+        if execution is None:  # it ended meanwhile: its final status answers the request
+            continue
+        for action in actions:
+            execution.apply_request(action)
+    return taken
 
 
 def start_monitor() -> None:

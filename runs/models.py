@@ -40,6 +40,9 @@ class Run(models.Model):
     nit = models.PositiveIntegerField(default=0)
     nfev = models.PositiveBigIntegerField(default=0)
     elapsed = models.FloatField(default=0.0)
+    # Controls (space-separated "pause" / "resume" / "stop", oldest first) asked for by a server
+    # process that does not drive the run; the process that does takes them from here.
+    control_requests = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -7,6 +7,7 @@ database_sync_to_async). The executor threads live in runs/executor.py.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from runs.executor import ENDED, dumps, finite, run_to_dict  # noqa: F401  (part
 from runs.models import Run, Step
 
 __all__ = [
-    "ServiceError", "limits", "create_run", "start_run", "launch", "control_run", "stop_run",
+    "ServiceError", "limits", "create_run", "start_run", "launch", "control_run", "request_control", "stop_run",
     "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
     "steps_json", "wait_for_run", "sweep_orphans", "dumps", "finite",
 ]
@@ -159,9 +160,13 @@ def control_run(*, user, run_id: int, action: str, loop: asyncio.AbstractEventLo
         raise ServiceError("conflict", f"Run {run.pk} is already {run.status}; it cannot {action}.")
     execution = executor.get(run.pk)
     if execution is None:
-        # Active in the database but driven by no thread here: another process runs it, or
-        # this server died and the monitor has not marked it yet.
-        raise ServiceError("conflict", f"Run {run.pk} is not running in this server; try again shortly.")
+        # Active in the database but driven by no thread here: another server process runs it
+        # (or ran it and died: the monitor will mark it interrupted, which answers the request).
+        accepted, status = request_control(run_id=run.pk, action=action)
+        if status == Run.Status.INTERRUPTED:  # it became interrupted meanwhile: resume it here
+            return True, resume_interrupted(run=run, loop=loop)
+        run.status = status
+        return accepted, run_to_dict(run)
     if loop is not None:
         execution.loop = loop
     accepted = {"stop": execution.request_stop, "pause": execution.request_pause,
@@ -169,20 +174,87 @@ def control_run(*, user, run_id: int, action: str, loop: asyncio.AbstractEventLo
     return accepted, run_to_dict(run)
 
 
+# At most this many controls wait for the process that drives a run (it takes them within
+# executor.CONTROL_POLL seconds, so only a process that is gone lets them pile up).
+MAX_PENDING_CONTROLS = 8
+
+
+def _intended(status: str, pending: list[str]) -> str:
+    """What a run will be once the controls waiting for it are carried out."""
+    state = "paused" if status == Run.Status.PAUSED else "running"
+    for action in pending:
+        if action == "stop":
+            return "stopping"
+        if action == "pause" and state == "running":
+            state = "paused"
+        elif action == "resume" and state == "paused":
+            state = "running"
+    return state
+
+
+def request_control(*, run_id: int, action: str) -> tuple[bool, str]:
+    """Record a control for a run that another server process drives; returns (accepted, status).
+
+    Callers have checked ownership. Accepted as a local control would be: pause only if the run
+    will be running once the waiting controls are carried out, resume only if it will be paused,
+    stop unless one waits. The driving process's executor takes it within executor.CONTROL_POLL
+    seconds and publishes the status change to every socket of every server. Status
+    `interrupted` (not accepted) means the run has meanwhile been marked as left behind.
+    """
+    with transaction.atomic():
+        # The row lock (SQLite: the IMMEDIATE transaction) orders this with the executor's writes:
+        # a request is recorded only while the run is active, and taken exactly once.
+        row = Run.objects.select_for_update().filter(pk=run_id).values_list("status", "control_requests").first()
+        if row is None:
+            raise ServiceError("not_found", f"There is no run {run_id}.")
+        status, text = row
+        if status == Run.Status.INTERRUPTED and action == "resume":
+            return False, status
+        if status in ENDED:
+            raise ServiceError("conflict", f"Run {run_id} is already {status}; it cannot {action}.")
+        pending = text.split()
+        intended = _intended(status, pending)
+        accepted = (action == "pause" and intended == "running" or action == "resume" and intended == "paused"
+                    or action == "stop" and intended != "stopping")
+        if accepted:
+            if len(pending) >= MAX_PENDING_CONTROLS:
+                raise ServiceError("conflict", f"Run {run_id}'s server has not taken the last "
+                                   f"{len(pending)} controls yet; try again shortly.")
+            Run.objects.filter(pk=run_id).update(control_requests=" ".join([*pending, action]))
+    return accepted, status
+
+
 def stop_run(*, user, run_id: int) -> tuple[bool, dict]:
     return control_run(user=user, run_id=run_id, action="stop")
 
 
 def stop_run_and_wait(*, run_id: int, timeout: float = 30.0) -> bool:
-    """Stop a run driven here (callers have checked ownership) and wait until its writer is done.
+    """Stop a run (callers have checked ownership) and wait until its writer is done.
 
-    True when no thread of this process drives the run any more (e.g. before deleting it).
+    True when no thread of any process drives the run any more (e.g. before deleting it): the
+    thread here has ended, or the run driven by another process has ended (or that process has
+    gone: its heartbeat is stale).
     """
     execution = executor.get(run_id)
-    if execution is None:
-        return True
-    execution.request_stop()
-    return execution.join(timeout)
+    if execution is not None:
+        execution.request_stop()
+        return execution.join(timeout)
+    try:
+        request_control(run_id=run_id, action="stop")
+    except ServiceError:
+        return True  # already ended, or gone
+    deadline = time.monotonic() + timeout
+    while True:
+        row = Run.objects.filter(pk=run_id).values_list("status", "heartbeat").first()
+        if row is None or row[0] not in Run.ACTIVE or executor.get(run_id) is None and _stale(row[1]):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _stale(heartbeat) -> bool:
+    return heartbeat is None or (timezone.now() - heartbeat).total_seconds() > executor.STALE_AFTER
 
 
 def pause_run(*, user, run_id: int) -> tuple[bool, dict]:
@@ -201,7 +273,7 @@ def resume_interrupted(*, run: Run, loop: asyncio.AbstractEventLoop | None = Non
         _lock_owner(run.owner)
         _check_capacity(run.owner)
         claimed = Run.objects.filter(pk=run.pk, status=Run.Status.INTERRUPTED).update(
-            status=Run.Status.RUNNING, heartbeat=timezone.now())
+            status=Run.Status.RUNNING, heartbeat=timezone.now(), control_requests="")
     if not claimed:
         raise ServiceError("conflict", f"Run {run.pk} is no longer interrupted.")
     fresh = Run.objects.get(pk=run.pk)

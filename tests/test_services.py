@@ -1,6 +1,7 @@
 """runs.services and its executor: persist then publish, batching, counters, checkpoints, orphans."""
 
 import asyncio
+import contextlib
 import io
 import json
 import time
@@ -213,3 +214,138 @@ def test_the_headless_command_runs_a_spec_through_the_services(alice, tmp_path):
     run = json.loads(out.getvalue())
     assert run["status"] == "finished" and run["n_steps"] == 51
     assert Step.objects.filter(run_id=run["id"]).count() == 51
+
+
+# ---- controls from another server process ---------------------------------------------------
+@contextlib.contextmanager
+def driven_elsewhere():
+    """services sees no Execution here, as in a server process that does not drive the run."""
+    original = executor.get
+    executor.get = lambda run_id: None
+    try:
+        yield
+    finally:
+        executor.get = original
+
+
+def control_elsewhere(user, run_id, action):
+    with driven_elsewhere():
+        return services.control_run(user=user, run_id=run_id, action=action)
+
+
+async def next_event(layer, channel, kind, timeout=5.0):
+    """Events up to and including the first of type `kind`."""
+    events = []
+    while True:
+        events.append(await asyncio.wait_for(layer.receive(channel), timeout))
+        if events[-1]["type"] == kind:
+            return events
+
+
+async def test_a_control_recorded_by_another_process_is_carried_out_by_the_executor(alice):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    run = await database_sync_to_async(services.create_run)(owner=alice, data=LONG)
+    await layer.group_add(run.group_name, channel)
+    await database_sync_to_async(services.start_run)(run_id=run.pk, loop=asyncio.get_running_loop())
+    events = await next_event(layer, channel, "run.steps")
+    control = database_sync_to_async(control_elsewhere)
+    row = database_sync_to_async(lambda: Run.objects.get(pk=run.pk))
+
+    t0 = time.monotonic()
+    accepted, answer = await control(alice, run.pk, "pause")
+    assert accepted and answer["status"] == "running"  # recorded; the executor will say "paused"
+    assert (await control(alice, run.pk, "pause"))[0] is False  # one pause is enough
+    events += await next_event(layer, channel, "run.status")
+    assert events[-1]["run"]["status"] == "paused" and time.monotonic() - t0 < 1.0
+    paused_at = (await row()).n_steps
+    with pytest.raises(asyncio.TimeoutError):  # no steps while paused
+        events.append(await asyncio.wait_for(layer.receive(channel), 0.5))
+    assert (await row()).n_steps == paused_at and (await row()).control_requests == ""
+
+    # A request this process's executor finds already done is answered with the status.
+    await database_sync_to_async(Run.objects.filter(pk=run.pk).update)(control_requests="pause")
+    events += await next_event(layer, channel, "run.status")
+    assert events[-1]["run"]["status"] == "paused" and (await row()).n_steps == paused_at
+
+    assert (await control(alice, run.pk, "resume"))[0]
+    events += await next_event(layer, channel, "run.status")
+    assert events[-1]["run"]["status"] == "running"
+    events += await next_event(layer, channel, "run.steps")
+    assert events[-1]["first"] == paused_at  # nothing lost, nothing repeated
+    assert (await control(alice, run.pk, "stop"))[0]
+    events += await next_event(layer, channel, "run.finished")
+    assert [e["run"]["status"] for e in events if e["type"] == "run.status"][-1] == "stopped"
+    assert await asyncio.to_thread(services.wait_for_run, run_id=run.pk, timeout=10)
+    final = await row()
+    assert final.status == "stopped" and final.control_requests == "" and final.checkpoint is None
+    seqs = await database_sync_to_async(lambda: list(Step.objects.filter(run=run).values_list("seq", flat=True)))()
+    assert seqs == list(range(final.n_steps))
+    published = [n for e in events if e["type"] == "run.steps" for n in range(e["first"], e["first"] + len(e["steps"]))]
+    assert published == seqs
+
+
+def test_a_control_from_another_process_does_not_wait_for_a_flush(alice, monkeypatch):
+    monkeypatch.setattr(executor, "FLUSH_INTERVAL", 30.0)  # a run that writes rarely (big checkpoints)
+    monkeypatch.setattr(executor, "FLUSH_STEPS", 10**9)
+    run_id, execution = launch(alice, LONG)
+    assert wait_until(lambda: execution.stepper is not None and execution.stepper.done is False)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    assert control_elsewhere(alice, run_id, "pause")[0]
+    assert wait_until(lambda: Run.objects.get(pk=run_id).status == "paused", timeout=5)
+    assert time.monotonic() - t0 < 1.0  # taken within CONTROL_POLL, not at a flush:
+    assert wait_until(lambda: execution.flushes == 1) and Run.objects.get(pk=run_id).n_steps > 100  # the pause's
+    t0 = time.monotonic()
+    assert control_elsewhere(alice, run_id, "stop")[0]
+    assert services.wait_for_run(run_id=run_id, timeout=5) and time.monotonic() - t0 < 1.0
+    assert Run.objects.get(pk=run_id).status == "stopped"
+
+
+def test_a_control_on_an_ended_run_is_a_conflict_from_any_process(alice):
+    run_id, _ = launch(alice, {**FAST, "options": {**FAST["options"], "maxiter": 30}})
+    assert services.wait_for_run(run_id=run_id, timeout=30)
+    before = Run.objects.get(pk=run_id)
+    steps = list(Step.objects.filter(run_id=run_id).values_list("seq", "data"))
+    for action in ("pause", "resume", "stop"):
+        for call in (services.control_run, lambda **kw: control_elsewhere(kw["user"], kw["run_id"], kw["action"])):
+            with pytest.raises(services.ServiceError) as caught:
+                call(user=alice, run_id=run_id, action=action)
+            assert caught.value.code == "conflict" and "finished" in caught.value.message
+        with pytest.raises(services.ServiceError):
+            services.request_control(run_id=run_id, action=action)
+    after = Run.objects.get(pk=run_id)
+    assert (after.status, after.n_steps, after.result, after.control_requests) == (
+        before.status, before.n_steps, before.result, "")
+    assert list(Step.objects.filter(run_id=run_id).values_list("seq", "data")) == steps
+
+
+def test_controls_for_a_run_whose_process_died_wait_and_die_with_it(alice, settings):
+    old = timezone.now() - timezone.timedelta(seconds=60)
+    spec = validate_spec({**FAST, "options": {**FAST["options"], "maxiter": 30}}).to_dict()
+    run = Run.objects.create(owner=alice, method="de", problem="sphere", spec=spec, status="running",
+                             started=old, heartbeat=old)
+    assert services.pause_run(user=alice, run_id=run.pk) == (True, services.run_to_dict(run))
+    assert services.pause_run(user=alice, run_id=run.pk)[0] is False
+    assert services.resume_run(user=alice, run_id=run.pk)[0]
+    assert services.stop_run(user=alice, run_id=run.pk)[0]
+    assert services.stop_run(user=alice, run_id=run.pk)[0] is False  # one stop waits already
+    assert services.resume_run(user=alice, run_id=run.pk)[0] is False  # stopping
+    run.refresh_from_db()
+    assert run.control_requests == "pause resume stop"
+    Run.objects.filter(pk=run.pk).update(control_requests=" ".join(["pause", "resume"] * 4))
+    with pytest.raises(services.ServiceError) as caught:
+        services.pause_run(user=alice, run_id=run.pk)
+    assert caught.value.code == "conflict" and "try again" in caught.value.message
+    t0 = time.monotonic()
+    assert services.stop_run_and_wait(run_id=run.pk, timeout=10)  # nobody drives it: no wait
+    assert time.monotonic() - t0 < 1
+    # The monitor marks it interrupted and drops what waited; resuming starts clean.
+    assert services.sweep_orphans() == [run.pk]
+    run.refresh_from_db()
+    assert run.status == "interrupted" and run.control_requests == ""
+    accepted, payload = services.resume_run(user=alice, run_id=run.pk)
+    assert accepted and payload["status"] == "running"
+    assert services.wait_for_run(run_id=run.pk, timeout=30)
+    run.refresh_from_db()
+    assert run.status == "finished" and run.n_steps == 31 and run.control_requests == ""
