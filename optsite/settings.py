@@ -89,19 +89,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # OPTSITE_TEST_DB lets two test runs on one checkout use different files.
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OPTSITE_TEST_DB") or str(BASE_DIR / ".test-db.sqlite3")}
 
-REDIS_URL = os.environ.get("REDIS_URL", "").strip()
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+def channel_layers(redis_url: str) -> dict:
+    """The channel layers for a Redis URL, or the in-memory layer when it is empty."""
+    if not redis_url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
+    # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels-redis's 5 s
+    # blocking BZPOPMIN and tears down idle sockets (django/channels_redis#422): allow longer than
+    # the blocking read, so a dead Redis is still noticed.
+    return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels-redis's
-            # 5 s blocking BZPOPMIN and tears down idle sockets (django/channels_redis#422): allow
-            # longer than the blocking read, so a dead Redis is still noticed.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500},
+            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 15}], "capacity": 1500},
         }
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
+
+
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+CHANNEL_LAYERS = channel_layers(REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

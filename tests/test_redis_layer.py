@@ -3,6 +3,7 @@
 import pytest
 from channels.layers import channel_layers
 
+from optsite.settings import channel_layers as configured_layers
 from tests import servers
 from tests.test_consumers import DE_SPEC, LONG_SPEC, collect, connect, seqs, start, stored, until_steps
 
@@ -11,7 +12,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("fast_passwords", "executors"),
     pytest.mark.skipif(servers.redis_binary() is None,
-                       reason="redis-server is not installed (make browser installs Debian's redis-server)"),
+                       reason="redis-server is not installed (make test installs Debian's redis-server)"),
 ]
 
 
@@ -23,8 +24,7 @@ def redis_url():
 
 @pytest.fixture
 def redis_layer(redis_url, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [redis_url], "capacity": 1500}}}
+    settings.CHANNEL_LAYERS = configured_layers(redis_url)  # the same layer a server gets from REDIS_URL
     channel_layers.backends.clear()  # override_settings resets it too; be explicit
     yield
     channel_layers.backends.clear()
