@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from runs.optim import (decode_checkpoint, encode_checkpoint, get_problem, make_stepper,
                         restore_stepper, SpecError, validate_spec)
 from runs.optim.methods import DE_STRATEGIES
-from runs.optim.oracle import assert_matches_scipy
+from runs.optim.oracle import assert_matches_scipy, steps_without_time as _dicts
 
 
 def de(problem="rosenbrock", dim=None, bounds=None, x0=None, params=None, **options):
@@ -137,15 +137,6 @@ def test_all_nan_objective_gives_a_clear_reason():
 
 
 # ---- checkpoints ----------------------------------------------------------------------
-def _dicts(steps):
-    out = []
-    for s in steps:
-        d = s.to_dict()
-        d.pop("elapsed")
-        out.append(d)
-    return out
-
-
 def _check_resume_everywhere(spec, cuts):
     full = make_stepper(spec)
     ref = _dicts(list(full))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from runs.optim import (SpecError, decode_checkpoint, encode_checkpoint, get_problem,
                         make_stepper, restore_stepper, validate_spec)
 from runs.optim.lbfgsb import projected_gradient_norm
-from runs.optim.oracle import assert_matches_scipy
+from runs.optim.oracle import assert_matches_scipy, steps_without_time as _dicts
 
 JACS = ["analytic", "2-point", "3-point"]
 
@@ -140,15 +140,6 @@ def test_nan_at_the_start_gives_a_clear_reason():
 
 
 # ---- checkpoints ----------------------------------------------------------------------
-def _dicts(steps):
-    out = []
-    for s in steps:
-        d = s.to_dict()
-        d.pop("elapsed")
-        out.append(d)
-    return out
-
-
 @pytest.mark.parametrize("jac", JACS)
 @pytest.mark.parametrize("bounds", ["none", [[-2, 0.8], [None, 3]]])
 def test_restore_at_any_step_continues_bitwise(jac, bounds):

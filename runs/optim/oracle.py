@@ -90,3 +90,13 @@ def assert_matches_scipy(spec: Spec, *, objective=None, gradient=None,
     elif "jac" in ref:
         assert _same(r.jac, ref.jac)
     return steps, r
+
+
+def steps_without_time(steps) -> list[dict]:
+    """Steps as PROTOCOL dicts minus `elapsed`: what must be equal between two runs of a spec."""
+    out = []
+    for s in steps:
+        d = s.to_dict()
+        d.pop("elapsed")
+        out.append(d)
+    return out
