@@ -181,13 +181,8 @@ def csv_extra_keys(run_id: int) -> list[str]:
     return keys
 
 
-@login_not_required  # the session check below answers like every other page (redirect)
-@require_GET
+@require_GET  # a page-like download: without a session, LoginRequiredMiddleware redirects to login
 def steps_csv(request, run_id: int):
-    if not request.user.is_authenticated:
-        from django.contrib.auth.views import redirect_to_login
-
-        return redirect_to_login(request.get_full_path())
     run = services.get_run_for(request.user, run_id)
     if run is None:
         raise Http404(f"There is no run {run_id} of yours.")
