@@ -29,6 +29,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from runs.models import Run, Step
+from runs.optim import finite_number, jsonable
 
 log = logging.getLogger("runs.executor")
 
@@ -63,24 +64,11 @@ except ImportError:  # pragma: no cover - requirements.txt pins it; the stdlib p
     orjson = None
 
 
-def finite(value):
-    """`value` with every non-finite float replaced by None (PROTOCOL: nan/inf are null)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return finite(value.tolist())
-    return value
-
-
 def _dumps_std(value) -> str:
     try:
         return _encode(value)
     except (ValueError, TypeError):  # rare (nan/inf, numpy): only then walk the value
-        return _encode(finite(value))
+        return _encode(jsonable(value))
 
 
 def dumps(value) -> str:
@@ -119,7 +107,7 @@ def run_to_dict(run: Run) -> dict:
         "result": run.result,
         "error": run.error or None,
         "label": run.label,
-        "best_fun": finite(run.best_fun),
+        "best_fun": finite_number(run.best_fun),
         "nit": run.nit,
         "nfev": run.nfev,
         "elapsed": run.elapsed,
@@ -326,21 +314,19 @@ class Execution:
             self._pending = True
             self._cond.notify_all()
 
-    def request_pause(self) -> bool:
+    def _transition(self, expected: str, intended: str, command: str) -> bool:
         with self._cond:
-            if self._intended != "running":
+            if self._intended != expected:
                 return False
-            self._intended = "paused"
-        self._command("pause")
+            self._intended = intended
+        self._command(command)
         return True
 
+    def request_pause(self) -> bool:
+        return self._transition("running", "paused", "pause")
+
     def request_resume(self) -> bool:
-        with self._cond:
-            if self._intended != "paused":
-                return False
-            self._intended = "running"
-        self._command("resume")
-        return True
+        return self._transition("paused", "running", "resume")
 
     def request_stop(self) -> bool:
         with self._cond:
@@ -482,7 +468,7 @@ class Execution:
 
                 fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
             rows = [
-                Step(run_id=self.run_id, seq=s.seq, nit=s.nit, phase=s.phase, fun=_float(s.fun),
+                Step(run_id=self.run_id, seq=s.seq, nit=s.nit, phase=s.phase, fun=finite_number(s.fun),
                      nfev=s.nfev, njev=s.njev, elapsed=s.elapsed, data=text)
                 for s, text in buffer
             ]
@@ -508,7 +494,7 @@ class Execution:
         self._publish({"type": "run.status", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
 
     def _finish(self, result) -> None:
-        data = finite(result.to_dict())
+        data = result.to_dict()  # JSON-ready: non-finite numbers are already None
         status = Run.Status.STOPPED if result.stopped else Run.Status.FINISHED
         self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None, control_requests="")
         run = load_run_dict(self.run_id)
@@ -531,10 +517,6 @@ class Execution:
             self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
         except Exception:
             log.exception("run %s: could not record the failure", self.run_id)
-
-
-def _float(value):
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 # ---- orphans and the monitor ------------------------------------------------------------

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET
 
 from runs import downsample
 from runs.models import Run, Step
+from runs.optim import finite_number
 
 EXPORT_CHUNK = 2000  # steps per database round trip and per streamed piece
 DEFAULT_POINTS = 1000
@@ -38,14 +39,6 @@ SERIES_CACHE_SECONDS = 600
 def owned_run(request, run_id) -> Run:
     """The user's run `run_id`, or 404 (never reveal that someone else's run exists)."""
     return get_object_or_404(Run, pk=run_id, owner=request.user)
-
-
-def finite(v):
-    """A number fit for JSON/CSV: nan and inf become None (PROTOCOL: non-finite -> null)."""
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 @lru_cache(maxsize=512)
@@ -129,9 +122,9 @@ def run_summary(run: Run) -> dict:
     result = run.result or {}
     step = None if result.get("x") is not None else last_step(run)
     x = result.get("x") if result.get("x") is not None else (step or {}).get("x")
-    fun = finite(result.get("fun")) if "fun" in result else finite(run.best_fun)
+    fun = finite_number(result.get("fun")) if "fun" in result else finite_number(run.best_fun)
     if fun is None and step:
-        fun = finite(step.get("fun"))
+        fun = finite_number(step.get("fun"))
     known = known_minimum(run)
     gap = dist = None
     if known is not None:
@@ -195,7 +188,7 @@ def _export_head(run: Run) -> bytes:
 def _clean(v):
     """Non-finite floats anywhere in stored JSON fields become None (valid JSON, PROTOCOL rule)."""
     if isinstance(v, float):
-        return finite(v)
+        return finite_number(v)
     if isinstance(v, dict):
         return {k: _clean(i) for k, i in v.items()}
     if isinstance(v, (list, tuple)):
@@ -308,7 +301,7 @@ def series(request, run_id: int):
     }
     for i, name in enumerate(fields[:7]):
         col = [r[i] for r in ordered]
-        out[name] = [finite(v) for v in col] if name in ("fun", "elapsed") else col
+        out[name] = [finite_number(v) for v in col] if name in ("fun", "elapsed") else col
     if x_dims != "none":
         xs = []
         for r in ordered:

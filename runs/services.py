@@ -16,13 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs import executor
-from runs.executor import ENDED, dumps, finite, run_to_dict  # noqa: F401  (part of this API)
+from runs.executor import ENDED, dumps, run_to_dict  # noqa: F401  (part of this API)
 from runs.models import Run, Step
 
 __all__ = [
     "ServiceError", "limits", "create_run", "start_run", "launch", "control_run", "request_control", "stop_run",
     "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
-    "steps_json", "wait_for_run", "sweep_orphans", "dumps", "finite",
+    "steps_json", "wait_for_run", "sweep_orphans", "dumps",
 ]
 
 

@@ -7,7 +7,7 @@ from .de import DEStepper
 from .lbfgsb import LBFGSBStepper
 from .methods import METHODS, method_catalogue
 from .problems import PROBLEMS, get_problem, problem_catalogue
-from .records import Result, Step
+from .records import Result, Step, finite_number, jsonable
 from .spec import Limits, Spec, SpecError, validate_spec
 from .stepper import Stepper
 
@@ -15,7 +15,7 @@ __all__ = [
     "PROBLEMS", "get_problem", "problem_catalogue",
     "METHODS", "method_catalogue",
     "Limits", "Spec", "SpecError", "validate_spec",
-    "Step", "Result",
+    "Step", "Result", "finite_number", "jsonable",
     "Stepper", "make_stepper", "restore_stepper",
     "encode_checkpoint", "decode_checkpoint",
 ]

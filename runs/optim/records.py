@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Step", "Result", "jsonable"]
+__all__ = ["Step", "Result", "jsonable", "finite_number"]
 
 
-def _num(v):
-    # JSON has no nan/inf: PROTOCOL sends them as null.
+def finite_number(v) -> float | None:
+    """A number fit for JSON: nan and inf become None (PROTOCOL sends them as null)."""
     if v is None:
         return None
     v = float(v)
@@ -149,7 +149,7 @@ class Result:
     def to_dict(self) -> dict:
         return {
             "x": _array(np.asarray(self.x, dtype=float)),
-            "fun": _num(self.fun),
+            "fun": finite_number(self.fun),
             "nit": self.nit,
             "nfev": self.nfev,
             "njev": self.njev,
