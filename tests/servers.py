@@ -42,6 +42,17 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+@contextlib.contextmanager
+def _serving(argv: list[str], port: int):
+    """Run a server process until the block ends; the block starts once the port answers."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process=process)
+        yield process
+    finally:
+        _stop(process)
+
+
 def redis_binary() -> str | None:
     return shutil.which("redis-server")
 
@@ -52,15 +63,8 @@ def redis_server():
     if binary is None:
         raise RuntimeError("redis-server is not installed (make test installs Debian's redis-server)")
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process=process)
+    with _serving([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], port):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        _stop(process)
 
 
 def postgres_bindir() -> str | None:
@@ -85,14 +89,9 @@ def postgres_server():
         [*as_user, f"{bindir}/initdb", "-D", data, "-U", "optsite", "-A", "trust", "--no-sync"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    process = subprocess.Popen(
-        [*as_user, f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", root,
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     try:
-        wait_for_port(port, process=process)
-        yield f"postgres://optsite@127.0.0.1:{port}/postgres"
+        with _serving([*as_user, f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", root,
+                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"], port):
+            yield f"postgres://optsite@127.0.0.1:{port}/postgres"
     finally:
-        _stop(process)
         shutil.rmtree(root, ignore_errors=True)
