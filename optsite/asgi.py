@@ -12,7 +12,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from runs.executor import start_monitor  # noqa: E402
+from runs import dispatch  # noqa: E402
+from runs.recovery import start_monitor  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -22,5 +23,7 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Runs of a server that died become `interrupted` within seconds of this one starting.
+# The worker pool (default mode) gets ready before the first run comes; the monitor resumes what
+# the last server left and sweeps runs whose worker's lease expired.
+dispatch.start()
 start_monitor()

@@ -138,8 +138,27 @@ OPTSITE_MAX_MAXITER = env_int("OPTSITE_MAX_MAXITER", 20_000, minimum=1)
 OPTSITE_MAX_POPSIZE = env_int("OPTSITE_MAX_POPSIZE", 100, minimum=1)
 OPTSITE_MAX_EVALUATIONS = env_int("OPTSITE_MAX_EVALUATIONS", 10_000_000, minimum=1)
 OPTSITE_MAX_CONCURRENT_RUNS = env_int("OPTSITE_MAX_CONCURRENT_RUNS", 4, minimum=1)
-# The server marks runs left behind by a dead server `interrupted` (runs/executor.py); tests turn it off.
+# Workers (runs/dispatch.py). Without REDIS_URL the server starts this many worker processes
+# itself (0: one per CPU); with it, runs are Celery tasks on the queue "runs".
+OPTSITE_WORKERS = env_int("OPTSITE_WORKERS", 0, minimum=0)
+# Runs interrupted by a dead worker or server continue by themselves (at most this many times).
+OPTSITE_AUTO_RESUME = env_bool("OPTSITE_AUTO_RESUME", True)
+OPTSITE_MAX_AUTO_RESUMES = env_int("OPTSITE_MAX_AUTO_RESUMES", 10, minimum=0)
+# Every server process sweeps runs whose worker's lease expired (runs/recovery.py); tests turn it off.
 OPTSITE_RUN_MONITOR = env_bool("OPTSITE_RUN_MONITOR", True)
+
+# Celery (scale-out mode only): long tasks, one at a time per worker process, acknowledged when
+# done. A task is only a wake-up call: the run's lease in the database decides who drives it, so
+# a duplicate or late delivery changes nothing.
+CELERY_BROKER_URL = REDIS_URL or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "runs"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {
     "version": 1,

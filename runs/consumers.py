@@ -1,10 +1,7 @@
 """The two sockets of PROTOCOL: /ws/runs/ (launch and control) and /ws/runs/<id>/ (watch).
 
-Thin: every write goes through runs.services. The executor publishes to the group "run-<id>":
-  run.steps    {"run_id", "first": seq of steps[0], "steps": [stored step JSON text, ...]}
-  run.status   {"run_id", "run": Run}   after a control changed the status
-  run.finished {"run_id", "run": Run}   after the final commit (any final status)
-Each socket forwards each step once, in seq order, with no gap: it joins the group before it
+Thin: every write goes through runs.services. Workers and services publish to the group
+"run-<id>" (the events are listed in runs/publishing.py). Each socket forwards each step once, in seq order, with no gap: it joins the group before it
 reads stored steps, drops live steps it has already sent, and fills any gap from the database
 (steps are stored before they are published, so the database always has them).
 """
@@ -19,8 +16,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from runs import executor, services
+from runs import publishing, services
+from runs.encoding import dumps
 from runs.models import Run
+from runs.run_objects import load_run_dict
 
 log = logging.getLogger("runs.consumers")
 
@@ -28,7 +27,7 @@ log = logging.getLogger("runs.consumers")
 # sends "subscribe" first gets only what follows its `after` (no repeat of what it has).
 REPLAY_GRACE = 0.3
 # Keep socket messages well under daphne's 1 MiB limit.
-MAX_MESSAGE_CHARS = executor.MAX_BATCH_CHARS
+MAX_MESSAGE_CHARS = publishing.MAX_BATCH_CHARS
 CONTROLS = ("stop", "pause", "resume")
 
 
@@ -51,7 +50,7 @@ def _after(value, field: str = "after") -> int:
 
 @database_sync_to_async
 def _run_dict(run_id: int) -> dict:
-    return executor.load_run_dict(run_id)
+    return load_run_dict(run_id)
 
 
 @database_sync_to_async
@@ -70,7 +69,7 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         self.held: list[dict] = []
         self.ended = False  # "finished" sent and no status since
         self.loop = asyncio.get_running_loop()
-        executor.remember_loop(self.loop)
+        publishing.remember_loop(self.loop)
         await super().websocket_connect(message)
 
     @property
@@ -107,13 +106,13 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
 
     @classmethod
     async def encode_json(cls, content):
-        return executor.dumps(content)
+        return dumps(content)
 
     async def control(self, action: str):
         if self.run_id is None:
             raise services.ServiceError("conflict", f"There is no run on this socket to {action}.")
         accepted, run = await database_sync_to_async(services.control_run)(
-            user=self.user, run_id=self.run_id, action=action, loop=self.loop)
+            user=self.user, run_id=self.run_id, action=action)
         if not accepted:  # nothing changed: say how things stand (changes come via the group)
             await self.send_json({"type": "status", "run": run})
 
@@ -235,7 +234,7 @@ class LaunchConsumer(RunStreamConsumer):
         run = await database_sync_to_async(services.create_run)(
             owner=self.user, data=content["spec"], label=label.strip())
         await self.follow(run.pk)
-        payload = await database_sync_to_async(services.start_run)(run_id=run.pk, loop=self.loop)
+        payload = await database_sync_to_async(services.start_run)(run_id=run.pk)
         await self.send_json({"type": "started", "run": payload})
 
     def _still_active(self) -> bool:
@@ -246,7 +245,7 @@ class LaunchConsumer(RunStreamConsumer):
             await self.channel_layer.group_discard(f"run-{self.run_id}", self.channel_name)
         self.run_id = run_id
         self.position, self.ended, self.live, self.held = -1, False, True, []
-        # Joined before the executor starts: every published step reaches this socket.
+        # Joined before the run is queued: every published step reaches this socket.
         await self.channel_layer.group_add(f"run-{run_id}", self.channel_name)
 
     async def after_finished(self):

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import F
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from runs import exports
+from runs import exports, services
 from runs.models import Run, Step
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
@@ -245,31 +244,6 @@ def _wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def relabel_run(*, run: Run, label: str) -> Run:
-    """Set a run's label (only the label column is written, so a running run's writer is untouched)."""
-    run.label = label
-    Run.objects.filter(pk=run.pk).update(label=label)
-    return run
-
-
-def delete_run(*, run: Run) -> int:
-    """Stop the run if it is active, then delete it and all its steps; returns the step count."""
-    if run.is_active:
-        _stop(run)
-    with transaction.atomic():
-        n = Step.objects.filter(run_id=run.pk).count()
-        Run.objects.filter(pk=run.pk).delete()  # steps go with it (on_delete=CASCADE)
-    return n
-
-
-def _stop(run: Run) -> None:
-    # B's services own the executors: stop the run and wait for its writer, so no batch of
-    # steps lands after the delete.
-    from runs import services
-
-    services.stop_run_and_wait(run_id=run.pk, timeout=15)
-
-
 @require_POST
 def relabel(request, run_id: int):
     run = _owned(request, run_id)
@@ -280,7 +254,7 @@ def relabel(request, run_id: int):
             return JsonResponse({"error": msg, "errors": {"label": [msg]}}, status=400)
         messages.error(request, msg)
         return redirect(_next(request))
-    relabel_run(run=run, label=label)
+    services.relabel_run(run=run, label=label)
     if _wants_json(request):
         return JsonResponse({"id": run.pk, "label": run.label})
     messages.success(request, f"Run {run.pk} relabelled “{label}”." if label else f"Run {run.pk}'s label removed.")
@@ -297,7 +271,7 @@ def delete(request, run_id: int):
             "n_steps": Step.objects.filter(run=run).count(),
         })
     pk, was_active = run.pk, run.is_active
-    n = delete_run(run=run)
+    n = services.delete_run(run=run)
     text = f"Run {pk} deleted with its {n} step{'' if n == 1 else 's'}."
     if was_active:
         text = f"Run {pk} was stopped and deleted with its {n} step{'' if n == 1 else 's'}."

@@ -15,8 +15,9 @@ class Run(models.Model):
         FAILED = "failed"
         INTERRUPTED = "interrupted"
 
-    # A run in one of these states has (or should have) a live executor somewhere.
+    # Not ended: a run in one of these states counts against its owner's cap.
     ACTIVE = (Status.QUEUED, Status.RUNNING, Status.PAUSED)
+    ENDED = (Status.FINISHED, Status.STOPPED, Status.FAILED, Status.INTERRUPTED)
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
     label = models.CharField(max_length=200, blank=True)
@@ -28,7 +29,16 @@ class Run(models.Model):
     created = models.DateTimeField(default=timezone.now, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # When it last joined the queue (created, resumed, auto-resumed): workers take the oldest first.
+    queued_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The lease (runs/leases.py): the one worker process that may write this run, until `lease_expires`.
+    # Taken atomically, renewed with every commit and every few seconds, released when it lets go.
+    lease_holder = models.CharField(max_length=120, blank=True, default="", editable=False)
+    lease_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    # The lease holder's last renewal (kept for the record once the lease is gone).
     heartbeat = models.DateTimeField(null=True, blank=True)
+    # How often a dead worker or server cut this run short (automatic resumes stop at a cap).
+    interruptions = models.PositiveSmallIntegerField(default=0)
     n_steps = models.PositiveIntegerField(default=0)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -40,13 +50,13 @@ class Run(models.Model):
     nit = models.PositiveIntegerField(default=0)
     nfev = models.PositiveBigIntegerField(default=0)
     elapsed = models.FloatField(default=0.0)
-    # Controls (space-separated "pause" / "resume" / "stop", oldest first) asked for by a server
-    # process that does not drive the run; the process that does takes them from here.
+    # Controls (space-separated "pause" / "stop", oldest first) waiting for the worker that holds
+    # the run; it takes them from here when nudged (runs/dispatch.py) or at its next poll.
     control_requests = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["owner", "-created"])]
+        indexes = [models.Index(fields=["owner", "-created"]), models.Index(fields=["status", "queued_at", "id"])]
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.method} on {self.problem}, {self.status})"
@@ -57,6 +67,11 @@ class Run(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def worker(self) -> str | None:
+        """The worker process driving the run, while it runs."""
+        return (self.lease_holder or None) if self.status == self.Status.RUNNING else None
 
     @property
     def group_name(self) -> str:

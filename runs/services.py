@@ -1,12 +1,13 @@
-"""The only code that writes runs and steps and publishes them: views, consumers, commands call here.
+"""The web side's writes of runs: create, queue, control, relabel, delete. Views, consumers,
+commands call here; only a worker's driver (runs/driver.py) writes steps.
 
 Every function takes keyword-only arguments and is synchronous (consumers wrap them in
-database_sync_to_async). The executor threads live in runs/executor.py.
+database_sync_to_async). A status change made here is published here, after its commit; one a
+worker makes (running, paused, the end) the worker publishes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 
@@ -15,14 +16,18 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from runs import executor
-from runs.executor import ENDED, dumps, run_to_dict  # noqa: F401  (part of this API)
+from runs import dispatch
+from runs.encoding import dumps
 from runs.models import Run, Step
+from runs.publishing import group_of, publish
+from runs.run_objects import load_run_dict, run_to_dict
+
+ENDED = Run.ENDED
 
 __all__ = [
-    "ServiceError", "limits", "create_run", "start_run", "launch", "control_run", "request_control", "stop_run",
+    "ServiceError", "limits", "validate", "create_run", "start_run", "launch", "control_run", "stop_run",
     "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
-    "steps_json", "wait_for_run", "sweep_orphans", "dumps",
+    "steps_json", "wait_for_run", "sweep_orphans", "relabel_run", "delete_run", "dumps", "ENDED",
 ]
 
 
@@ -60,7 +65,7 @@ def validate(data) -> "object":
 
 
 def _check_capacity(owner) -> None:
-    cap = getattr(settings, "OPTSITE_MAX_CONCURRENT_RUNS", 4)
+    cap = settings.OPTSITE_MAX_CONCURRENT_RUNS
     active = Run.objects.filter(owner=owner, status__in=Run.ACTIVE).count()
     if active >= cap:
         raise ServiceError(
@@ -76,6 +81,20 @@ def _lock_owner(owner) -> None:
     get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
 
 
+def _announce(run_id: int, *kinds: str) -> None:
+    """After the commit: tell the run's watchers how it stands ("status", "finished")."""
+    def send():
+        run = load_run_dict(run_id)
+        for kind in kinds:
+            publish(group_of(run_id), {"type": f"run.{kind}", "run_id": run_id, "run": run})
+    transaction.on_commit(send)
+
+
+def _queue(run_id: int) -> None:
+    """After the commit: a worker takes the run in queue order."""
+    transaction.on_commit(lambda: dispatch.enqueue(run_id))
+
+
 def create_run(*, owner, data, label: str = "") -> Run:
     """Validate `data` (a run spec) and store a queued run; ServiceError if invalid or over a limit."""
     spec = validate(data)
@@ -85,40 +104,24 @@ def create_run(*, owner, data, label: str = "") -> Run:
         _check_capacity(owner)
         return Run.objects.create(
             owner=owner, label=label[:200], method=normal["method"], problem=normal["problem"], spec=normal,
+            queued_at=timezone.now(),
         )
 
 
-def _spec_of(run: Run):
-    from runs.optim import validate_spec
-
-    # The stored spec is the normalised one: validating it again gives the same Spec, and the
-    # run keeps working if the site's limits are lowered later.
-    return validate_spec(run.spec)
-
-
-def start_run(*, run_id: int, loop: asyncio.AbstractEventLoop | None = None) -> dict:
-    """Start a queued run on an executor thread; returns its Run object (status running)."""
-    run = Run.objects.get(pk=run_id)
-    if run.status != Run.Status.QUEUED:
-        raise ServiceError("conflict", f"Run {run_id} is {run.status}, not queued.")
-    spec = _spec_of(run)
-    now = timezone.now()
-    Run.objects.filter(pk=run_id).update(status=Run.Status.RUNNING, started=now, heartbeat=now)
-    execution = executor.Execution(run_id=run_id, spec=spec, checkpoint=None, n_steps=0, best_fun=None,
-                                   loop=loop, announce=False)
-    try:
-        payload = executor.load_run_dict(run_id)
-        execution.start()
-    except Exception as exc:  # a run that cannot start must not count as active forever
-        Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, finished=timezone.now(), error=str(exc))
-        raise
+def start_run(*, run_id: int, **_ignored) -> dict:
+    """Hand a queued run to the workers; returns its Run object (queued, with its position)."""
+    run = Run.objects.filter(pk=run_id).only("status").first()
+    if run is None or run.status != Run.Status.QUEUED:
+        raise ServiceError("conflict", f"Run {run_id} is {getattr(run, 'status', 'gone')}, not queued.")
+    payload = load_run_dict(run_id)  # before a worker can change it: the first answer says "queued"
+    dispatch.enqueue(run_id)
     return payload
 
 
-def launch(*, owner, data, loop: asyncio.AbstractEventLoop | None = None, label: str = "") -> dict:
+def launch(*, owner, data, label: str = "", **_ignored) -> dict:
     """create_run + start_run (callers that do not need to subscribe in between)."""
     run = create_run(owner=owner, data=data, label=label)
-    return start_run(run_id=run.pk, loop=loop)
+    return start_run(run_id=run.pk)
 
 
 def get_run_for(user, run_id) -> Run | None:
@@ -144,158 +147,177 @@ def _owned(user, run_id) -> Run:
     return run
 
 
-def control_run(*, user, run_id: int, action: str, loop: asyncio.AbstractEventLoop | None = None) -> tuple[bool, dict]:
+def control_run(*, user, run_id: int, action: str, **_ignored) -> tuple[bool, dict]:
     """stop / pause / resume a run of `user`.
 
-    Returns (accepted, run): when accepted the executor publishes the status change (and the
-    steps before it) to the run's group in order, so callers must not answer with `run`;
-    otherwise nothing changes and `run` is the current state to answer with.
+    Returns (accepted, run), `run` as it stands after the call. When accepted, the status change
+    is published to the run's group (by this call after its commit, or by the worker in order
+    with the steps), so callers must not answer with `run`; otherwise nothing changed.
     """
     if action not in ("stop", "pause", "resume"):
         raise ServiceError("bad_message", f"Unknown control {action!r}.")
     run = _owned(user, run_id)
-    if action == "resume" and run.status == Run.Status.INTERRUPTED:
-        return True, resume_interrupted(run=run, loop=loop)
-    if run.status in ENDED:  # committed before "finished" is published: no race with the thread
-        raise ServiceError("conflict", f"Run {run.pk} is already {run.status}; it cannot {action}.")
-    execution = executor.get(run.pk)
-    if execution is None:
-        # Active in the database but driven by no thread here: another server process runs it
-        # (or ran it and died: the monitor will mark it interrupted, which answers the request).
-        accepted, status = request_control(run_id=run.pk, action=action)
-        if status == Run.Status.INTERRUPTED:  # it became interrupted meanwhile: resume it here
-            return True, resume_interrupted(run=run, loop=loop)
-        run.status = status
-        return accepted, run_to_dict(run)
-    if loop is not None:
-        execution.loop = loop
-    accepted = {"stop": execution.request_stop, "pause": execution.request_pause,
-                "resume": execution.request_resume}[action]()
-    return accepted, run_to_dict(run)
-
-
-# At most this many controls wait for the process that drives a run (it takes them within
-# executor.CONTROL_POLL seconds, so only a process that is gone lets them pile up).
-MAX_PENDING_CONTROLS = 8
-
-
-def _intended(status: str, pending: list[str]) -> str:
-    """What a run will be once the controls waiting for it are carried out."""
-    state = "paused" if status == Run.Status.PAUSED else "running"
-    for action in pending:
-        if action == "stop":
-            return "stopping"
-        if action == "pause" and state == "running":
-            state = "paused"
-        elif action == "resume" and state == "paused":
-            state = "running"
-    return state
-
-
-def request_control(*, run_id: int, action: str) -> tuple[bool, str]:
-    """Record a control for a run that another server process drives; returns (accepted, status).
-
-    Callers have checked ownership. Accepted as a local control would be: pause only if the run
-    will be running once the waiting controls are carried out, resume only if it will be paused,
-    stop unless one waits. The driving process's executor takes it within executor.CONTROL_POLL
-    seconds and publishes the status change to every socket of every server. Status
-    `interrupted` (not accepted) means the run has meanwhile been marked as left behind.
-    """
     with transaction.atomic():
-        # The row lock (SQLite: the IMMEDIATE transaction) orders this with the executor's writes:
-        # a request is recorded only while the run is active, and taken exactly once.
-        row = Run.objects.select_for_update().filter(pk=run_id).values_list("status", "control_requests").first()
+        if action == "resume":
+            # The row lock (SQLite: the IMMEDIATE transaction) orders controls with the worker's writes.
+            _lock_owner(run.owner)
+        row = Run.objects.select_for_update().filter(pk=run.pk).first()
         if row is None:
-            raise ServiceError("not_found", f"There is no run {run_id}.")
-        status, text = row
-        if status == Run.Status.INTERRUPTED and action == "resume":
-            return False, status
-        if status in ENDED:
-            raise ServiceError("conflict", f"Run {run_id} is already {status}; it cannot {action}.")
-        pending = text.split()
-        intended = _intended(status, pending)
-        accepted = (action == "pause" and intended == "running" or action == "resume" and intended == "paused"
-                    or action == "stop" and intended != "stopping")
-        if accepted:
-            if len(pending) >= MAX_PENDING_CONTROLS:
-                raise ServiceError("conflict", f"Run {run_id}'s server has not taken the last "
-                                   f"{len(pending)} controls yet; try again shortly.")
-            Run.objects.filter(pk=run_id).update(control_requests=" ".join([*pending, action]))
-    return accepted, status
+            raise ServiceError("not_found", f"There is no run {run_id} of yours.")
+        accepted = _CONTROLS[action](row)
+        # As this call leaves it (a worker may take a queued run the moment this commits).
+        payload = run_to_dict(Run.objects.select_related("owner").defer("checkpoint").get(pk=run.pk))
+    return accepted, payload
+
+
+def _conflict(run: Run, action: str):
+    return ServiceError("conflict", f"Run {run.pk} is already {run.status}; it cannot {action}.")
+
+
+def _record(run: Run, action: str) -> bool:
+    """Record a control for the worker that holds the run, and nudge it after the commit.
+
+    The record is a set of words ("pause", "stop"): each stays until the worker's write that
+    carries it out, so asking twice is answered "already asked".
+    """
+    pending = run.control_requests.split()
+    Run.objects.filter(pk=run.pk).update(control_requests=" ".join([*pending, action]))
+    transaction.on_commit(lambda: dispatch.nudge(run.pk))
+    return True
+
+
+def _stop(run: Run) -> bool:
+    S = Run.Status
+    if run.status in (S.FINISHED, S.STOPPED, S.FAILED):
+        raise _conflict(run, "stop")
+    if "stop" in run.control_requests:
+        return False  # asked already
+    if run.status == S.RUNNING:
+        return _record(run, "stop")
+    if run.checkpoint is None:
+        # Never started (or nothing to continue from): it ends here, with no result.
+        Run.objects.filter(pk=run.pk).update(status=S.STOPPED, finished=timezone.now(), queued_at=None,
+                                             control_requests="", checkpoint=None)
+        _announce(run.pk, "status", "finished")
+        return True
+    # Queued, paused or interrupted with a checkpoint: a worker writes the stopped result (scipy's,
+    # polish included) from it, ahead of every run that waits to go on.
+    fields = {"control_requests": "stop"}
+    if run.status != S.QUEUED:
+        fields.update(status=S.QUEUED, queued_at=timezone.now())
+        _queue(run.pk)
+    Run.objects.filter(pk=run.pk).update(**fields)
+    _announce(run.pk, "status")
+    return True
+
+
+def _pause(run: Run) -> bool:
+    S = Run.Status
+    if run.status in Run.ENDED:
+        raise _conflict(run, "pause")
+    pending = run.control_requests.split()
+    if run.status == S.PAUSED or "stop" in pending or "pause" in pending:
+        return False
+    if run.status == S.RUNNING:
+        return _record(run, "pause")
+    # Queued: it waits paused instead, holding its place in nothing.
+    Run.objects.filter(pk=run.pk).update(status=S.PAUSED, queued_at=None)
+    _announce(run.pk, "status")
+    return True
+
+
+def _resume(run: Run) -> bool:
+    S = Run.Status
+    if run.status in (S.FINISHED, S.STOPPED, S.FAILED):
+        raise _conflict(run, "resume")
+    if run.status in (S.QUEUED, S.RUNNING):
+        if "pause" in run.control_requests.split():  # not taken yet: it simply goes on
+            Run.objects.filter(pk=run.pk).update(
+                control_requests=" ".join(a for a in run.control_requests.split() if a != "pause"))
+        return False
+    if "stop" in run.control_requests:
+        return False
+    if run.status == S.INTERRUPTED:
+        _check_capacity(run.owner)
+        if run.checkpoint is None and run.n_steps:
+            Run.objects.filter(pk=run.pk).update(status=S.FAILED, error="No checkpoint to resume from.")
+            raise ServiceError("conflict", f"Run {run.pk} has no checkpoint to resume from.")
+    Run.objects.filter(pk=run.pk).update(status=S.QUEUED, queued_at=timezone.now(), control_requests="")
+    _queue(run.pk)
+    _announce(run.pk, "status")
+    return True
+
+
+_CONTROLS = {"stop": _stop, "pause": _pause, "resume": _resume}
 
 
 def stop_run(*, user, run_id: int) -> tuple[bool, dict]:
     return control_run(user=user, run_id=run_id, action="stop")
 
 
-def stop_run_and_wait(*, run_id: int, timeout: float = 30.0) -> bool:
-    """Stop a run (callers have checked ownership) and wait until its writer is done.
-
-    True when no thread of any process drives the run any more (e.g. before deleting it): the
-    thread here has ended, or the run driven by another process has ended (or that process has
-    gone: its heartbeat is stale).
-    """
-    execution = executor.get(run_id)
-    if execution is not None:
-        execution.request_stop()
-        return execution.join(timeout)
-    try:
-        request_control(run_id=run_id, action="stop")
-    except ServiceError:
-        return True  # already ended, or gone
-    deadline = time.monotonic() + timeout
-    while True:
-        row = Run.objects.filter(pk=run_id).values_list("status", "heartbeat").first()
-        if row is None or row[0] not in Run.ACTIVE or executor.get(run_id) is None and _stale(row[1]):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-
-
-def _stale(heartbeat) -> bool:
-    return heartbeat is None or (timezone.now() - heartbeat).total_seconds() > executor.STALE_AFTER
-
-
 def pause_run(*, user, run_id: int) -> tuple[bool, dict]:
     return control_run(user=user, run_id=run_id, action="pause")
 
 
-def resume_run(*, user, run_id: int, loop: asyncio.AbstractEventLoop | None = None) -> tuple[bool, dict]:
+def resume_run(*, user, run_id: int, **_ignored) -> tuple[bool, dict]:
     """Resume a paused run, or continue an interrupted one from its checkpoint."""
-    return control_run(user=user, run_id=run_id, action="resume", loop=loop)
+    return control_run(user=user, run_id=run_id, action="resume")
 
 
-def resume_interrupted(*, run: Run, loop: asyncio.AbstractEventLoop | None = None) -> dict:
-    """Continue an interrupted run exactly where its stored steps end."""
-    spec = _spec_of(run)
+def stop_run_and_wait(*, run_id: int, timeout: float = 30.0) -> bool:
+    """Stop a run (callers have checked ownership) and wait until it has ended; True if it has."""
+    run = Run.objects.select_related("owner").filter(pk=run_id).first()
+    if run is None:
+        return True
+    try:
+        control_run(user=run.owner, run_id=run_id, action="stop")
+    except ServiceError:
+        return True  # already ended, or gone
+    return wait_for_run(run_id=run_id, timeout=timeout, until=Run.ENDED)
+
+
+def wait_for_run(*, run_id: int, timeout: float | None = None, until=(Run.Status.PAUSED, *Run.ENDED)) -> bool:
+    """Wait until the run is in one of the `until` states (by default: no worker holds it and
+    none will until it is resumed); True if it is (or is gone)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        if status is None or status in until:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def sweep_orphans(*, stale_after: float | None = None) -> list[int]:
+    """Interrupt (and by default resume) runs whose worker's lease expired; returns their ids.
+
+    `stale_after`: instead, every running run whose worker has not been heard of for that long
+    (0: every running run, for a server that is known to be down)."""
+    from runs import recovery
+
+    return recovery.sweep(stale_after=stale_after)
+
+
+def relabel_run(*, run: Run, label: str) -> Run:
+    """Set a run's label (only the label column is written: a worker's writes are untouched)."""
+    run.label = label
+    Run.objects.filter(pk=run.pk).update(label=label)
+    return run
+
+
+def delete_run(*, run: Run) -> int:
+    """Delete a run and all its steps; returns the step count.
+
+    A worker that drives it finds its lease gone at its next write and lets it go, writing
+    nothing (runs/leases.py): no step can land after the delete.
+    """
     with transaction.atomic():
-        _lock_owner(run.owner)
-        _check_capacity(run.owner)
-        claimed = Run.objects.filter(pk=run.pk, status=Run.Status.INTERRUPTED).update(
-            status=Run.Status.RUNNING, heartbeat=timezone.now(), control_requests="")
-    if not claimed:
-        raise ServiceError("conflict", f"Run {run.pk} is no longer interrupted.")
-    fresh = Run.objects.get(pk=run.pk)
-    if fresh.checkpoint is None and fresh.n_steps:
-        Run.objects.filter(pk=run.pk).update(status=Run.Status.FAILED, error="No checkpoint to resume from.")
-        raise ServiceError("conflict", f"Run {run.pk} has no checkpoint to resume from.")
-    execution = executor.Execution(
-        run_id=run.pk, spec=spec, checkpoint=fresh.checkpoint and bytes(fresh.checkpoint),
-        n_steps=fresh.n_steps, best_fun=fresh.best_fun, loop=loop, announce=True)
-    payload = executor.load_run_dict(run.pk)  # before the thread can change it
-    execution.start()
-    return payload
-
-
-def sweep_orphans(*, stale_after: float = executor.STALE_AFTER) -> list[int]:
-    """Mark runs left without an executor `interrupted`; returns their ids."""
-    return executor.sweep_orphans(stale_after=stale_after)
-
-
-def wait_for_run(*, run_id: int, timeout: float | None = None) -> bool:
-    """Wait for the run's executor thread in this process to end (tests, commands)."""
-    return executor.wait(run_id, timeout)
+        n = Step.objects.filter(run_id=run.pk).count()
+        Run.objects.filter(pk=run.pk).delete()  # steps go with it (on_delete=CASCADE)
+    if run.status == Run.Status.RUNNING:
+        dispatch.nudge(run.pk)  # it notices at once instead of at its next write
+    return n
 
 
 def step_texts(*, run_id: int, after: int = -1, upto: int | None = None, limit: int | None = None,

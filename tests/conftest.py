@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import time
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -13,10 +14,14 @@ from django.test import Client
 # have run leaves it hanging, so always spawn.
 multiprocessing.set_start_method("spawn", force=True)
 
-# No orphan-run monitor in tests (here or in a spawned live server): it would mark the runs that
-# tests create by hand `interrupted`. tests/test_services.py drives the sweep directly.
+# No run monitor in tests (here or in a spawned live server): it would interrupt the runs that
+# tests create by hand. tests/test_recovery.py drives the sweep directly.
 os.environ["OPTSITE_RUN_MONITOR"] = "0"
 settings.OPTSITE_RUN_MONITOR = False
+# Runs execute in the local pool of this process (and of the live server's), as in the default
+# mode; three workers, so that a test's few runs rarely wait for one another.
+os.environ["OPTSITE_WORKERS"] = "3"
+settings.OPTSITE_WORKERS = 3
 
 PASSWORD = "correct horse battery staple"
 
@@ -63,13 +68,20 @@ def communicator(path: str, user=None, origin: str = "http://localhost") -> Webs
 
 
 @pytest.fixture
-def executors():
-    """Every executor thread a test started has ended (stopped if need be) when it is over."""
-    from runs import executor
+def workers():
+    """Runs go to this process's local pool; every run a test left going is stopped after it,
+    and the pool is idle again before the next test (whose database is a fresh one)."""
+    from runs import dispatch, services
+    from runs.models import Run
 
-    yield executor
-    stuck = executor.shutdown_all(timeout=60)
-    assert not stuck, f"executor threads of runs {stuck} did not end"
+    yield dispatch
+    for run_id in Run.objects.filter(status__in=Run.ACTIVE).values_list("pk", flat=True):
+        assert services.stop_run_and_wait(run_id=run_id, timeout=60), f"run {run_id} did not stop"
+    pool = dispatch._pool
+    deadline = time.monotonic() + 60
+    while pool is not None and not pool.idle():
+        assert time.monotonic() < deadline, "the local pool did not become idle"
+        time.sleep(0.02)
 
 
 @pytest.fixture

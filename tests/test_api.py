@@ -12,7 +12,7 @@ from runs import services
 from runs.models import Step
 from runs.optim import get_problem, method_catalogue, problem_catalogue
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "executors")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
 
 SPEC = {"method": "lbfgsb", "problem": "rosenbrock", "dim": 3, "x0": [-1.2, 1.0, 0.5]}
 DE = {"method": "de", "problem": "rosenbrock", "bounds": [[-2, 2], [-2, 2]], "options": {"maxiter": 30, "seed": 1}}

@@ -10,7 +10,7 @@ from tests.test_consumers import DE_SPEC, LONG_SPEC, collect, connect, seqs, sta
 pytestmark = [
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("fast_passwords", "executors"),
+    pytest.mark.usefixtures("fast_passwords", "workers"),
     pytest.mark.skipif(servers.redis_binary() is None,
                        reason="redis-server is not installed (make test installs Debian's redis-server)"),
 ]

@@ -1,4 +1,5 @@
-"""runs.services and its executor: persist then publish, batching, counters, checkpoints, orphans."""
+"""runs.services with the local pool's worker processes: persist then publish, batching, counters,
+checkpoints, controls, the queue."""
 
 import asyncio
 import contextlib
@@ -12,11 +13,11 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command
 from django.utils import timezone
 
-from runs import executor, services
+from runs import leases, publishing, services
 from runs.models import Run, Step
 from runs.optim import decode_checkpoint, restore_stepper, validate_spec
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "executors")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
 
 FAST = {"method": "de", "problem": "sphere", "bounds": [[-5, 5], [-5, 5]],
         "options": {"maxiter": 2000, "tol": 0, "atol": 0, "polish": False, "seed": 3}}
@@ -37,17 +38,23 @@ def wait_until(predicate, timeout=10.0):
 
 
 def launch(owner, spec):
-    run = services.launch(owner=owner, data=spec)
-    return run["id"], executor.get(run["id"])
+    return services.launch(owner=owner, data=spec)["id"]
+
+
+async def listen(run):
+    """A channel in the run's group; this test's loop is where the pool's events arrive."""
+    publishing.remember_loop(asyncio.get_running_loop())
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(run.group_name, channel)
+    return layer, channel
 
 
 async def test_every_published_step_is_already_stored(alice):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
     run = await database_sync_to_async(services.create_run)(owner=alice, data={**LONG, "options": {
         **LONG["options"], "maxiter": 600}})
-    await layer.group_add(run.group_name, channel)
-    await database_sync_to_async(services.start_run)(run_id=run.pk, loop=asyncio.get_running_loop())
+    layer, channel = await listen(run)
+    await database_sync_to_async(services.start_run)(run_id=run.pk)
 
     @database_sync_to_async
     def stored(first, last):
@@ -59,6 +66,9 @@ async def test_every_published_step_is_already_stored(alice):
         event = await asyncio.wait_for(layer.receive(channel), 10)
         if event["type"] == "run.finished":
             break
+        if event["type"] == "run.status":
+            assert event["run"]["status"] == "running" and expected == 0
+            continue
         assert event["type"] == "run.steps" and event["first"] == expected  # in seq order, no gap
         texts = event["steps"]
         assert await stored(expected, expected + len(texts) - 1) == texts  # on disk before we heard
@@ -68,16 +78,24 @@ async def test_every_published_step_is_already_stored(alice):
     assert events < 100  # batched
 
 
-def test_a_fast_run_batches_its_transactions_and_keeps_its_counters(alice):
+async def test_a_fast_run_batches_its_transactions_and_keeps_its_counters(alice):
     spec = {"method": "de", "problem": "rosenbrock", "dim": 3, "bounds": [[-5, 5]] * 3,
             "options": {"maxiter": 2000, "tol": 0, "polish": False, "seed": 3, "popsize": 2}}
-    run_id, execution = launch(alice, spec)
-    assert services.wait_for_run(run_id=run_id, timeout=60)
+    created = await database_sync_to_async(services.create_run)(owner=alice, data=spec)
+    layer, channel = await listen(created)
+    await database_sync_to_async(services.start_run)(run_id=created.pk)
+    batches = 0  # one flush (one transaction) publishes one batch
+    while (event := await asyncio.wait_for(layer.receive(channel), 30))["type"] != "run.finished":
+        batches += event["type"] == "run.steps"
+    await database_sync_to_async(check_counters)(created.pk, batches)
+
+
+def check_counters(run_id, batches):
     run = Run.objects.get(pk=run_id)
     steps = list(Step.objects.filter(run_id=run_id).order_by("seq"))
     assert run.status == "finished" and run.n_steps == len(steps) == 2001
     assert [s.seq for s in steps] == list(range(2001))
-    assert execution.flushes < run.n_steps / 10, execution.flushes
+    assert batches < run.n_steps / 10, batches
     last = json.loads(steps[-1].data)
     assert (run.nit, run.nfev, run.elapsed) == (last["nit"], last["nfev"], last["elapsed"])
     assert run.best_fun == min(s.fun for s in steps)
@@ -89,16 +107,18 @@ def test_a_fast_run_batches_its_transactions_and_keeps_its_counters(alice):
 
 
 def test_the_checkpoint_is_written_with_the_steps_it_follows(alice):
-    run_id, execution = launch(alice, LONG)
+    run_id = launch(alice, LONG)
     spec = validate_spec(LONG)
     for _ in range(3):  # while it runs, the stored checkpoint always follows the last stored step
         time.sleep(0.05)
         n_steps, blob = Run.objects.filter(pk=run_id).values_list("n_steps", "checkpoint").get()
         if blob is not None:
             assert decode_checkpoint(bytes(blob))["state"]["seq"] == n_steps
+    assert wait_until(lambda: Run.objects.get(pk=run_id).n_steps > 0)
     assert services.pause_run(user=alice, run_id=run_id)[0]
     assert wait_until(lambda: Run.objects.get(pk=run_id).status == "paused")
     run = Run.objects.get(pk=run_id)
+    assert run.lease_holder == "" and run.worker is None  # a paused run holds no worker
     time.sleep(0.1)
     assert Run.objects.get(pk=run_id).n_steps == run.n_steps  # paused: nothing more
     # The stored state continues exactly as the live run does.
@@ -114,40 +134,9 @@ def test_the_checkpoint_is_written_with_the_steps_it_follows(alice):
     assert Run.objects.get(pk=run_id).status == "stopped"
 
 
-def test_heartbeats_go_on_while_paused(alice, monkeypatch):
-    monkeypatch.setattr(executor, "HEARTBEAT_EVERY", 0.1)
-    run_id, execution = launch(alice, LONG)
-    services.pause_run(user=alice, run_id=run_id)
-    assert wait_until(lambda: Run.objects.get(pk=run_id).status == "paused")
-    first = Run.objects.get(pk=run_id).heartbeat
-    assert wait_until(lambda: Run.objects.get(pk=run_id).heartbeat > first, timeout=3)
-    services.stop_run(user=alice, run_id=run_id)
-
-
-def test_the_sweep_marks_only_orphans(alice, settings):
-    settings.OPTSITE_MAX_CONCURRENT_RUNS = 10
-    old = timezone.now() - timezone.timedelta(seconds=60)
-    make = lambda **kw: Run.objects.create(owner=alice, method="de", problem="sphere", spec=FAST, **kw)  # noqa: E731
-    orphan = make(status="running", heartbeat=old)
-    never_beat = make(status="queued", created=old)
-    paused_orphan = make(status="paused", heartbeat=old)
-    fresh = make(status="running", heartbeat=timezone.now())  # another server's live run
-    done = make(status="finished", heartbeat=old)
-    live_id, _ = launch(alice, LONG)
-    Run.objects.filter(pk=live_id).update(heartbeat=old)  # driven here: never an orphan
-    assert sorted(services.sweep_orphans()) == sorted([orphan.pk, never_beat.pk, paused_orphan.pk])
-    statuses = dict(Run.objects.values_list("pk", "status"))
-    assert statuses[orphan.pk] == statuses[never_beat.pk] == statuses[paused_orphan.pk] == "interrupted"
-    assert (statuses[fresh.pk], statuses[done.pk], statuses[live_id]) == ("running", "finished", "running")
-    out = io.StringIO()
-    call_command("mark_interrupted", "--stale-after", "0", stdout=out)
-    assert f"marked 1 run(s) interrupted: {fresh.pk}" in out.getvalue()
-    services.stop_run_and_wait(run_id=live_id)
-
-
 def test_a_failing_run_fails_in_words(alice):
     # An interrupted run whose checkpoint belongs to another spec cannot continue.
-    donor_id, _ = launch(alice, LONG)
+    donor_id = launch(alice, LONG)
     assert wait_until(lambda: Run.objects.get(pk=donor_id).n_steps > 0)
     services.pause_run(user=alice, run_id=donor_id)
     assert wait_until(lambda: Run.objects.get(pk=donor_id).status == "paused")
@@ -157,7 +146,7 @@ def test_a_failing_run_fails_in_words(alice):
     run = Run.objects.create(owner=alice, method="de", problem="rosenbrock", spec=validate_spec(other).to_dict(),
                              status="interrupted", checkpoint=blob, n_steps=5)
     accepted, payload = services.resume_run(user=alice, run_id=run.pk)
-    assert accepted and payload["status"] == "running"
+    assert accepted and payload["status"] == "queued"
     assert services.wait_for_run(run_id=run.pk, timeout=10)
     run.refresh_from_db()
     assert run.status == "failed" and "different spec" in run.error
@@ -196,10 +185,10 @@ def test_run_to_dict_is_protocols_run(alice):
 
 def test_batches_are_split_below_the_socket_limit():
     texts = ["x" * 100_000] * 25
-    events = list(executor.step_events(7, 10, texts))
+    events = list(publishing.step_events(7, 10, texts))
     assert len(events) > 1 and sum(len(e["steps"]) for e in events) == 25
     assert [e["first"] for e in events] == [10 + sum(len(e["steps"]) for e in events[:i]) for i in range(len(events))]
-    assert all(sum(len(t) for t in e["steps"]) <= executor.MAX_BATCH_CHARS for e in events)
+    assert all(sum(len(t) for t in e["steps"]) <= publishing.MAX_BATCH_CHARS for e in events)
 
 
 def test_json_has_no_nan():
@@ -216,24 +205,8 @@ def test_the_headless_command_runs_a_spec_through_the_services(alice, tmp_path):
     assert Step.objects.filter(run_id=run["id"]).count() == 51
 
 
-# ---- controls from another server process ---------------------------------------------------
-@contextlib.contextmanager
-def driven_elsewhere():
-    """services sees no Execution here, as in a server process that does not drive the run."""
-    original = executor.get
-    executor.get = lambda run_id: None
-    try:
-        yield
-    finally:
-        executor.get = original
-
-
-def control_elsewhere(user, run_id, action):
-    with driven_elsewhere():
-        return services.control_run(user=user, run_id=run_id, action=action)
-
-
-async def next_event(layer, channel, kind, timeout=5.0):
+# ---- controls: recorded in the database, taken by the worker that holds the run -------------
+async def next_event(layer, channel, kind, timeout=10.0):
     """Events up to and including the first of type `kind`."""
     events = []
     while True:
@@ -242,110 +215,109 @@ async def next_event(layer, channel, kind, timeout=5.0):
             return events
 
 
-async def test_a_control_recorded_by_another_process_is_carried_out_by_the_executor(alice):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
+async def test_controls_reach_the_worker_and_come_back_in_order_with_the_steps(alice):
     run = await database_sync_to_async(services.create_run)(owner=alice, data=LONG)
-    await layer.group_add(run.group_name, channel)
-    await database_sync_to_async(services.start_run)(run_id=run.pk, loop=asyncio.get_running_loop())
+    layer, channel = await listen(run)
+    await database_sync_to_async(services.start_run)(run_id=run.pk)
     events = await next_event(layer, channel, "run.steps")
-    control = database_sync_to_async(control_elsewhere)
+    control = database_sync_to_async(services.control_run)
     row = database_sync_to_async(lambda: Run.objects.get(pk=run.pk))
 
     t0 = time.monotonic()
-    accepted, answer = await control(alice, run.pk, "pause")
-    assert accepted and answer["status"] == "running"  # recorded; the executor will say "paused"
-    assert (await control(alice, run.pk, "pause"))[0] is False  # one pause is enough
+    accepted, answer = await control(user=alice, run_id=run.pk, action="pause")
+    assert accepted and answer["status"] == "running"  # recorded; the worker will say "paused"
+    assert (await control(user=alice, run_id=run.pk, action="pause"))[0] is False  # one is enough
     events += await next_event(layer, channel, "run.status")
     assert events[-1]["run"]["status"] == "paused" and time.monotonic() - t0 < 1.0
-    paused_at = (await row()).n_steps
+    paused = await row()
+    assert paused.lease_holder == "" and paused.control_requests == ""
     with pytest.raises(asyncio.TimeoutError):  # no steps while paused
         events.append(await asyncio.wait_for(layer.receive(channel), 0.5))
-    assert (await row()).n_steps == paused_at and (await row()).control_requests == ""
 
-    # A request this process's executor finds already done is answered with the status.
-    await database_sync_to_async(Run.objects.filter(pk=run.pk).update)(control_requests="pause")
+    assert (await control(user=alice, run_id=run.pk, action="resume"))[0]
     events += await next_event(layer, channel, "run.status")
-    assert events[-1]["run"]["status"] == "paused" and (await row()).n_steps == paused_at
-
-    assert (await control(alice, run.pk, "resume"))[0]
+    assert events[-1]["run"]["status"] == "queued"
     events += await next_event(layer, channel, "run.status")
     assert events[-1]["run"]["status"] == "running"
     events += await next_event(layer, channel, "run.steps")
-    assert events[-1]["first"] == paused_at  # nothing lost, nothing repeated
-    assert (await control(alice, run.pk, "stop"))[0]
+    assert events[-1]["first"] == paused.n_steps  # nothing lost, nothing repeated
+    assert (await control(user=alice, run_id=run.pk, action="stop"))[0]
+    assert (await control(user=alice, run_id=run.pk, action="stop"))[0] is False
     events += await next_event(layer, channel, "run.finished")
-    assert [e["run"]["status"] for e in events if e["type"] == "run.status"][-1] == "stopped"
+    assert [e["run"]["status"] for e in events if e["type"] == "run.status"] == [
+        "running", "paused", "queued", "running", "stopped"]
     assert await asyncio.to_thread(services.wait_for_run, run_id=run.pk, timeout=10)
     final = await row()
     assert final.status == "stopped" and final.control_requests == "" and final.checkpoint is None
+    assert final.lease_holder == "" and final.result["stopped"] is True
     seqs = await database_sync_to_async(lambda: list(Step.objects.filter(run=run).values_list("seq", flat=True)))()
     assert seqs == list(range(final.n_steps))
     published = [n for e in events if e["type"] == "run.steps" for n in range(e["first"], e["first"] + len(e["steps"]))]
     assert published == seqs
 
 
-def test_a_control_from_another_process_does_not_wait_for_a_flush(alice, monkeypatch):
-    monkeypatch.setattr(executor, "FLUSH_INTERVAL", 30.0)  # a run that writes rarely (big checkpoints)
-    monkeypatch.setattr(executor, "FLUSH_STEPS", 10**9)
-    run_id, execution = launch(alice, LONG)
-    assert wait_until(lambda: execution.stepper is not None and execution.stepper.done is False)
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    assert control_elsewhere(alice, run_id, "pause")[0]
-    assert wait_until(lambda: Run.objects.get(pk=run_id).status == "paused", timeout=5)
-    assert time.monotonic() - t0 < 1.0  # taken within CONTROL_POLL, not at a flush:
-    assert wait_until(lambda: execution.flushes == 1) and Run.objects.get(pk=run_id).n_steps > 100  # the pause's
-    t0 = time.monotonic()
-    assert control_elsewhere(alice, run_id, "stop")[0]
-    assert services.wait_for_run(run_id=run_id, timeout=5) and time.monotonic() - t0 < 1.0
-    assert Run.objects.get(pk=run_id).status == "stopped"
-
-
-def test_a_control_on_an_ended_run_is_a_conflict_from_any_process(alice):
-    run_id, _ = launch(alice, {**FAST, "options": {**FAST["options"], "maxiter": 30}})
+def test_a_control_on_an_ended_run_is_a_conflict_and_changes_nothing(alice):
+    run_id = launch(alice, {**FAST, "options": {**FAST["options"], "maxiter": 30}})
     assert services.wait_for_run(run_id=run_id, timeout=30)
     before = Run.objects.get(pk=run_id)
     steps = list(Step.objects.filter(run_id=run_id).values_list("seq", "data"))
     for action in ("pause", "resume", "stop"):
-        for call in (services.control_run, lambda **kw: control_elsewhere(kw["user"], kw["run_id"], kw["action"])):
-            with pytest.raises(services.ServiceError) as caught:
-                call(user=alice, run_id=run_id, action=action)
-            assert caught.value.code == "conflict" and "finished" in caught.value.message
-        with pytest.raises(services.ServiceError):
-            services.request_control(run_id=run_id, action=action)
+        with pytest.raises(services.ServiceError) as caught:
+            services.control_run(user=alice, run_id=run_id, action=action)
+        assert caught.value.code == "conflict" and "finished" in caught.value.message
     after = Run.objects.get(pk=run_id)
     assert (after.status, after.n_steps, after.result, after.control_requests) == (
         before.status, before.n_steps, before.result, "")
     assert list(Step.objects.filter(run_id=run_id).values_list("seq", "data")) == steps
 
 
-def test_controls_for_a_run_whose_process_died_wait_and_die_with_it(alice, settings):
+def test_a_control_asked_twice_is_answered_already_asked(alice):
+    # "Held" by a worker that is gone and whose lease has not expired yet: nobody takes controls.
     old = timezone.now() - timezone.timedelta(seconds=60)
     spec = validate_spec({**FAST, "options": {**FAST["options"], "maxiter": 30}}).to_dict()
     run = Run.objects.create(owner=alice, method="de", problem="sphere", spec=spec, status="running",
-                             started=old, heartbeat=old)
-    assert services.pause_run(user=alice, run_id=run.pk) == (True, services.run_to_dict(run))
+                             started=old, heartbeat=old, lease_holder="pool@nowhere:1",
+                             lease_expires=timezone.now() + timezone.timedelta(seconds=60))
+    assert services.pause_run(user=alice, run_id=run.pk)[0]
     assert services.pause_run(user=alice, run_id=run.pk)[0] is False
-    assert services.resume_run(user=alice, run_id=run.pk)[0]
-    assert services.stop_run(user=alice, run_id=run.pk)[0]
+    assert services.resume_run(user=alice, run_id=run.pk)[0] is False  # cancels the pause not yet taken
+    assert Run.objects.get(pk=run.pk).control_requests == ""
+    accepted, answer = services.stop_run(user=alice, run_id=run.pk)
+    assert accepted and answer["stopping"] is True and answer["status"] == "running"
     assert services.stop_run(user=alice, run_id=run.pk)[0] is False  # one stop waits already
-    assert services.resume_run(user=alice, run_id=run.pk)[0] is False  # stopping
-    run.refresh_from_db()
-    assert run.control_requests == "pause resume stop"
-    Run.objects.filter(pk=run.pk).update(control_requests=" ".join(["pause", "resume"] * 4))
-    with pytest.raises(services.ServiceError) as caught:
-        services.pause_run(user=alice, run_id=run.pk)
-    assert caught.value.code == "conflict" and "try again" in caught.value.message
-    t0 = time.monotonic()
-    assert services.stop_run_and_wait(run_id=run.pk, timeout=10)  # nobody drives it: no wait
-    assert time.monotonic() - t0 < 1
-    # The monitor marks it interrupted and drops what waited; resuming starts clean.
+    assert services.pause_run(user=alice, run_id=run.pk)[0] is False  # stopping
+    assert Run.objects.get(pk=run.pk).control_requests == "stop"
+    # Its lease runs out: interrupted, queued again, and the stop that waited is carried out.
+    Run.objects.filter(pk=run.pk).update(lease_expires=old)
     assert services.sweep_orphans() == [run.pk]
+    assert services.wait_for_run(run_id=run.pk, timeout=30, until=services.ENDED)
     run.refresh_from_db()
-    assert run.status == "interrupted" and run.control_requests == ""
-    accepted, payload = services.resume_run(user=alice, run_id=run.pk)
-    assert accepted and payload["status"] == "running"
-    assert services.wait_for_run(run_id=run.pk, timeout=30)
+    assert run.status == "stopped" and run.result["stopped"] is True and run.interruptions == 1
+
+
+def test_a_queued_run_pauses_and_stops_without_a_worker(alice):
+    spec = validate_spec(FAST).to_dict()
+    run = Run.objects.create(owner=alice, method="de", problem="sphere", spec=spec, queued_at=timezone.now())
+    assert services.pause_run(user=alice, run_id=run.pk)[0]
     run.refresh_from_db()
-    assert run.status == "finished" and run.n_steps == 31 and run.control_requests == ""
+    assert run.status == "paused" and run.queued_at is None
+    assert services.stop_run(user=alice, run_id=run.pk)[0]
+    run.refresh_from_db()
+    assert run.status == "stopped" and run.result is None and run.finished is not None
+    assert Step.objects.filter(run=run).count() == 0
+
+
+def test_a_paused_run_asked_to_stop_gets_scipys_stopped_result_from_a_worker(alice):
+    run_id = launch(alice, LONG)
+    assert wait_until(lambda: Run.objects.get(pk=run_id).n_steps > 0)
+    services.pause_run(user=alice, run_id=run_id)
+    assert services.wait_for_run(run_id=run_id, timeout=10)
+    paused = Run.objects.get(pk=run_id)
+    twin = restore_stepper(validate_spec(LONG), bytes(paused.checkpoint))
+    twin.request_stop()
+    expected = twin.run().to_dict()
+    assert services.stop_run(user=alice, run_id=run_id)[0]
+    assert services.wait_for_run(run_id=run_id, timeout=30)
+    run = Run.objects.get(pk=run_id)
+    assert run.status == "stopped" and run.result == json.loads(services.dumps(expected))
+    assert run.n_steps == paused.n_steps + (twin._seq - decode_checkpoint(bytes(paused.checkpoint))["state"]["seq"])

@@ -1,4 +1,4 @@
-"""Mark runs left behind by a dead server `interrupted` (the server's monitor does this by itself)."""
+"""Interrupt runs whose worker is gone (every server process's monitor does this by itself)."""
 
 from django.core.management.base import BaseCommand
 
@@ -6,15 +6,15 @@ from runs import services
 
 
 class Command(BaseCommand):
-    help = "Mark active runs that no server drives `interrupted`, so their owners can resume them."
+    help = ("Mark running runs whose worker's lease has expired `interrupted` (and queue them again "
+            "unless OPTSITE_AUTO_RESUME=0).")
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--stale-after", type=float, default=None,
-            help="seconds without a heartbeat before a run counts as orphaned "
-                 "(default: the monitor's; 0 = every active run, for a single server that is down)")
+            help="instead, every running run whose worker has not been heard of for this many seconds "
+                 "(0 = every running run, for workers that are known to be down)")
 
     def handle(self, *args, stale_after=None, **options):
-        kwargs = {} if stale_after is None else {"stale_after": stale_after}
-        marked = services.sweep_orphans(**kwargs)
+        marked = services.sweep_orphans(stale_after=stale_after)
         self.stdout.write(f"marked {len(marked)} run(s) interrupted" + (f": {', '.join(map(str, marked))}" if marked else ""))

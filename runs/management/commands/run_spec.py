@@ -40,7 +40,7 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message} {json.dumps(exc.errors)}") from None
         self.stderr.write(f"run {run['id']} started; waiting for it (Ctrl-C stops it)")
         try:
-            while not services.wait_for_run(run_id=run["id"], timeout=1.0):
+            while not services.wait_for_run(run_id=run["id"], timeout=1.0, until=services.ENDED):
                 pass
         except KeyboardInterrupt:
             services.stop_run_and_wait(run_id=run["id"])

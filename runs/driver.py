@@ -1,0 +1,253 @@
+"""Driving one run: the only code that steps a solver and writes its steps.
+
+A worker process (a process of the local pool or a Celery worker, runs/worker.py) claims a run's
+lease and calls `RunDriver.drive()` in one thread. The driver restores the stepper from the
+run's checkpoint (or makes a fresh one), steps it and buffers the steps; a flush writes the batch
+of steps + the run's counters + the checkpoint + the lease renewal in ONE transaction, and only
+after the commit is the batch published (persist, then publish: anything a client has seen is on
+disk). Controls reach it from other threads through `request()`; it obeys them between steps.
+
+`drive()` returns when the run has ended (finished, stopped, failed), paused (a paused run holds
+no worker: its checkpoint is stored and resume queues it again), been interrupted (the worker is
+shutting down) or lost its lease (another worker may drive it now: this one writes nothing more).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from runs import leases
+from runs.encoding import dumps
+from runs.models import Run, Step
+from runs.optim import finite_number
+from runs.publishing import step_events
+from runs.run_objects import load_run_dict
+
+log = logging.getLogger("runs.driver")
+
+# Flush when this long has passed since the last flush (or would have by the next step) ...
+FLUSH_INTERVAL = 0.05
+# ... or when this many steps wait, whichever first, and always at a status change and the end.
+FLUSH_STEPS = 256
+# A flush may cost at most about 1/FLUSH_BUDGET of the run (a big checkpoint flushes less often).
+FLUSH_BUDGET = 20
+
+# What drive() returns.
+ENDED, PAUSED, INTERRUPTED, LOST = "ended", "paused", "interrupted", "lost"
+
+
+class _StopWaits(Exception):
+    """A stop was recorded while this driver was about to pause: it stops instead."""
+
+
+class RunDriver:
+    """Steps one claimed run and writes its steps; `publish(event)` sends an event after a commit."""
+
+    def __init__(self, *, run_id: int, holder: str, publish: Callable[[dict], None]):
+        self.run_id = run_id
+        self.holder = holder
+        self._publish = publish
+        self.stepper = None
+        self._lock = threading.Lock()
+        self._commands: list[str] = []
+        self._pending = False  # read once per step without a lock: a stale False costs one step
+        self._stopping = False
+        self._taken: set[str] = set()  # recorded controls already obeyed
+        self._buffer: list = []  # (Step, text)
+        self._next_seq = 0
+        self._best = None
+        self._last_flush = 0.0
+        self._flush_cost = 0.0
+        self.flushes = 0  # transactions that wrote steps
+
+    # -- from any thread --
+    def request(self, action: str) -> None:
+        """"stop" | "pause" | "interrupt" (the worker goes away) | "lost" (the lease is gone)."""
+        with self._lock:
+            self._commands.append(action)
+            self._pending = True
+            if action in ("stop", "interrupt", "lost"):
+                self._stopping = self._stopping or action == "stop"
+        stepper = self.stepper
+        if action == "stop" and stepper is not None:
+            stepper.request_stop()  # thread-safe: ends a long step early, scipy's way
+
+    def take_requests(self) -> list[str]:
+        """Obey the controls recorded for this run that it has not obeyed yet; returns those.
+
+        Any thread; runs/worker.py calls it when nudged and every CONTROL_POLL seconds. A control
+        stays on record until the write that carries it out ("pause" until the paused run is
+        written, "stop" until the end), so the run shows what it is about to do and a second
+        ask is answered "already asked" (runs/services.py).
+        """
+        text = (Run.objects.filter(pk=self.run_id, lease_holder=self.holder)
+                .values_list("control_requests", flat=True).first())
+        if text is None:  # deleted, or its lease is someone else's now
+            self.request("lost")
+            return []
+        taken = [a for a in ("stop", "pause") if a in text.split() and a not in self._taken]
+        for action in taken:
+            self._taken.add(action)
+            self.request(action)
+        return taken
+
+    # -- the driving thread --
+    def drive(self) -> str:
+        try:
+            return self._drive()
+        except leases.LeaseLost:
+            log.warning("run %s: lease lost; %s lets it go without writing", self.run_id, self.holder)
+            return LOST
+        except Exception as exc:  # the solver or the database failed: the run fails, in words
+            log.exception("run %s failed", self.run_id)
+            return self._fail(exc)
+
+    def _drive(self) -> str:
+        from runs.optim import decode_checkpoint, make_stepper, restore_stepper, validate_spec
+
+        run = Run.objects.get(pk=self.run_id)
+        # The stored spec is the normalised one: validating it again gives the same Spec, and the
+        # run keeps working if the site's limits are lowered later.
+        spec = validate_spec(run.spec)
+        if run.checkpoint is not None:
+            stepper = restore_stepper(spec, decode_checkpoint(bytes(run.checkpoint)))
+        elif run.n_steps:
+            raise RuntimeError("no checkpoint to resume from")
+        else:
+            stepper = make_stepper(spec)
+        self._next_seq, self._best = run.n_steps, run.best_fun
+        self.stepper = stepper
+        if self._stopping:
+            stepper.request_stop()
+        self.take_requests()  # e.g. the stop that queued a paused run again
+        self._publish_status()  # claimed: "running", on this worker
+        self._last_flush = before = time.perf_counter()
+        buffer = self._buffer
+        while True:
+            if self._pending:
+                outcome = self._obey()
+                if outcome is not None:
+                    return outcome
+            try:
+                step = next(stepper)
+            except StopIteration:
+                break
+            if step.seq != self._next_seq:
+                raise RuntimeError(f"the solver handed out step {step.seq} where {self._next_seq} was due")
+            self._next_seq += 1
+            buffer.append((step, dumps(step.to_dict())))
+            now = time.perf_counter()
+            took, before = now - before, now
+            # Flush if this step would otherwise wait longer than the interval for the next one:
+            # slow steps go out one by one at once, fast ones in batches.
+            interval = max(FLUSH_INTERVAL, FLUSH_BUDGET * self._flush_cost)
+            if len(buffer) >= FLUSH_STEPS or now - self._last_flush + took >= interval:
+                self._flush()
+                before = time.perf_counter()
+        return self._finish(stepper.result)
+
+    def _obey(self) -> str | None:
+        """Carry out pending controls at a step boundary; an outcome if the drive must end now."""
+        with self._lock:
+            commands, self._commands = self._commands, []
+            self._pending = False
+        for command in commands:
+            if command == "lost":
+                raise leases.LeaseLost(f"run {self.run_id}")
+            if command == "interrupt":
+                # The worker is going away: keep what was computed; the run resumes elsewhere.
+                self._flush(status=Run.Status.INTERRUPTED, **leases.RELEASED)
+                self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+                return INTERRUPTED
+        if self._stopping:
+            return None  # stop wins over pause: the stepper ends at the next step
+        if "pause" in commands:
+            try:
+                self._flush(pausing=True, status=Run.Status.PAUSED, control_requests="", **leases.RELEASED)
+            except _StopWaits:
+                self.take_requests()
+                return None
+            self._publish_status()
+            return PAUSED
+        return None
+
+    def _flush(self, *, pausing: bool = False, **fields) -> None:
+        """One transaction: buffered steps, counters, checkpoint, lease (+ fields); then publish."""
+        t0 = time.perf_counter()
+        buffer = self._buffer[:]
+        if buffer:
+            last = buffer[-1][0]
+            best = self._best
+            for step, _ in buffer:
+                fun = step.fun
+                if fun is not None and math.isfinite(fun) and (best is None or fun < best):
+                    best = fun
+            self._best = best
+            fields.update(n_steps=last.seq + 1, nit=last.nit, nfev=last.nfev, elapsed=last.elapsed, best_fun=best)
+            if "checkpoint" not in fields:
+                from runs.optim import encode_checkpoint
+
+                fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
+            rows = [
+                Step(run_id=self.run_id, seq=s.seq, nit=s.nit, phase=s.phase, fun=finite_number(s.fun),
+                     nfev=s.nfev, njev=s.njev, elapsed=s.elapsed, data=text)
+                for s, text in buffer
+            ]
+        with transaction.atomic():
+            if pausing and "stop" in (Run.objects.select_for_update().filter(pk=self.run_id)
+                                      .values_list("control_requests", flat=True).first() or ""):
+                raise _StopWaits  # recorded before this pause could commit: stop, do not pause
+            leases.write(self.run_id, self.holder, **fields)  # first: no lease, nothing written
+            if buffer:
+                Step.objects.bulk_create(rows)
+        del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list
+        if buffer:
+            self.flushes += 1
+            for event in step_events(self.run_id, buffer[0][0].seq, [text for _, text in buffer]):
+                self._publish(event)
+        end = time.perf_counter()
+        self._last_flush = end
+        if buffer:  # a running average: one slow disk moment does not throttle the run
+            self._flush_cost = 0.8 * self._flush_cost + 0.2 * (end - t0)
+
+    def _publish_status(self) -> None:
+        self._publish({"type": "run.status", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+
+    def _finish(self, result) -> str:
+        data = result.to_dict()  # JSON-ready: non-finite numbers are already None
+        status = Run.Status.STOPPED if result.stopped else Run.Status.FINISHED
+        self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None, control_requests="",
+                    **leases.RELEASED)
+        run = load_run_dict(self.run_id)
+        if status == Run.Status.STOPPED:
+            self._publish({"type": "run.status", "run_id": self.run_id, "run": run})
+        self._publish({"type": "run.finished", "run_id": self.run_id, "run": run})
+        return ENDED
+
+    def _fail(self, exc: Exception) -> str:
+        words = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        final = dict(status=Run.Status.FAILED, finished=timezone.now(), error=words, checkpoint=None,
+                     control_requests="", **leases.RELEASED)
+        try:
+            close_old_connections()
+            try:
+                self._flush(**final)  # the steps handed out before the failure are good ones
+            except leases.LeaseLost:
+                return LOST
+            except Exception:
+                self._buffer.clear()  # the failure may be in the steps themselves
+                with transaction.atomic():
+                    leases.write(self.run_id, self.holder, **final)
+            self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+        except leases.LeaseLost:
+            return LOST
+        except Exception:
+            log.exception("run %s: could not record the failure", self.run_id)
+        return ENDED

@@ -1,0 +1,114 @@
+"""The lease: what makes "a run is driven by one worker at a time" true under every failure.
+
+A worker process may write a run only while it holds the run's lease: `lease_holder` is its
+name and `lease_expires` lies ahead. The lease is taken by one conditional UPDATE (only a queued
+run whose lease is free or expired), renewed by every commit of the holder and every RENEW_EVERY
+seconds between, and released with the write that lets the run go (pause, end). Every write of
+the holder goes through `write()`, which updates the row only WHERE the holder still holds it and
+otherwise rolls the whole transaction back: a worker that was frozen, cut off or given up on
+finds out at its next write, having written nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from runs.models import Run
+
+# A lease not renewed for this long is given up on: its run becomes `interrupted`.
+LEASE_SECONDS = 6.0
+RENEW_EVERY = 2.0
+
+RELEASED = {"lease_holder": "", "lease_expires": None}
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the run's lease: it must stop driving it, writing nothing."""
+
+
+def holder_name(kind: str) -> str:
+    """A name for this worker process, unique among live processes: kind@host:pid."""
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}"
+
+
+def _expiry(now):
+    return now + timedelta(seconds=LEASE_SECONDS)
+
+
+def claim(run_id: int, holder: str) -> bool:
+    """Take a queued run for `holder` (status becomes running); False if it is not to be had."""
+    now = timezone.now()
+    free = Q(lease_holder="") | Q(lease_expires__lt=now)
+    return bool(Run.objects.filter(Q(pk=run_id, status=Run.Status.QUEUED) & free).update(
+        status=Run.Status.RUNNING, lease_holder=holder, lease_expires=_expiry(now), heartbeat=now,
+        started=Coalesce(F("started"), Value(now)), queued_at=None))
+
+
+def write(run_id: int, holder: str, **fields) -> None:
+    """Update the run as its lease holder (renewing the lease); LeaseLost if it is not held.
+
+    Call it first inside the transaction that writes the holder's steps: when it raises, the
+    transaction rolls back and nothing of the batch is stored.
+    """
+    now = timezone.now()
+    fields.setdefault("lease_expires", _expiry(now))
+    if fields["lease_expires"] is None:
+        fields["lease_holder"] = ""
+    if not Run.objects.filter(pk=run_id, lease_holder=holder).update(heartbeat=now, **fields):
+        raise LeaseLost(f"run {run_id} is not held by {holder}")
+
+
+def renew(run_ids: list[int], holder: str) -> set[int]:
+    """Renew the holder's leases of these runs; returns those it still holds."""
+    if not run_ids:
+        return set()
+    now = timezone.now()
+    held = Run.objects.filter(pk__in=run_ids, lease_holder=holder, status=Run.Status.RUNNING)
+    ids = set(held.values_list("pk", flat=True))
+    if ids:
+        Run.objects.filter(pk__in=ids, lease_holder=holder).update(heartbeat=now, lease_expires=_expiry(now))
+    return ids
+
+
+def _interrupt(runs) -> list[int]:
+    """Mark these running runs interrupted and free their leases; returns their ids.
+
+    A stop that waited for the lost worker stays asked for (the resumed run stops at once); a
+    waiting pause does not (whoever resumes it wants it to go on).
+    """
+    ids = list(runs.values_list("pk", flat=True))
+    if not ids:
+        return []
+    marked = []
+    for run_id in ids:
+        if runs.filter(pk=run_id).update(
+                status=Run.Status.INTERRUPTED, interruptions=F("interruptions") + 1, **RELEASED):
+            marked.append(run_id)
+    if marked:
+        Run.objects.filter(pk__in=marked, control_requests__contains="stop").update(control_requests="stop")
+        Run.objects.filter(pk__in=marked).exclude(control_requests__contains="stop").update(control_requests="")
+    return marked
+
+
+def interrupt_expired(*, silent_for: float | None = None) -> list[int]:
+    """Runs whose holder has not renewed its lease in time (or that run with none) -> interrupted.
+
+    `silent_for`: instead, those whose holder has not been heard of for that many seconds.
+    """
+    now = timezone.now()
+    if silent_for is None:
+        lapsed = Q(lease_expires__lt=now) | Q(lease_expires__isnull=True)
+    else:
+        lapsed = Q(heartbeat__lt=now - timedelta(seconds=silent_for)) | Q(heartbeat__isnull=True)
+    return _interrupt(Run.objects.filter(Q(status=Run.Status.RUNNING) & lapsed))
+
+
+def interrupt_held_by(holder: str) -> list[int]:
+    """The runs of a worker known to be dead (its pool saw it exit) -> interrupted, at once."""
+    return _interrupt(Run.objects.filter(status=Run.Status.RUNNING, lease_holder=holder))

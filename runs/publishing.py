@@ -1,0 +1,142 @@
+"""Getting a run's events to the sockets: the channel layer, from any thread of any process.
+
+Events of the group "run-<id>" (relayed to sockets by runs/consumers.py):
+  run.steps    {"run_id", "first": seq of steps[0], "steps": [stored step JSON text, ...]}
+  run.status   {"run_id", "run": Run}   after the run's status changed
+  run.finished {"run_id", "run": Run}   after the final commit (any final status)
+Only ever published after the commit that stored what they carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from concurrent.futures import TimeoutError as FutureTimeout
+
+log = logging.getLogger("runs.publishing")
+
+# Daphne closes a socket on a message over 1 MiB: keep each published batch well under it.
+MAX_BATCH_CHARS = 512 * 1024
+# How long a publishing thread waits for the event loop when it must (too many messages in
+# flight, end of run) before giving up on one (clients fill gaps from the database).
+PUBLISH_TIMEOUT = 10.0
+
+
+def group_of(run_id: int) -> str:
+    return f"run-{run_id}"
+
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Consumers call this: the in-memory channel layer lives on the server's event loop."""
+    global _server_loop
+    _server_loop = loop
+
+
+def _live(loop):
+    return loop is not None and loop.is_running() and not loop.is_closed()
+
+
+class Publisher:
+    """Publishes one thread's events in order, without making the thread wait for the event loop.
+
+    The in-memory channel layer lives on the server's event loop, so events are handed to that
+    loop (run_coroutine_threadsafe); each one waits there for the one before it, so order holds
+    for any layer, while the solver thread goes on computing. A bounded number stay in flight.
+    """
+
+    MAX_IN_FLIGHT = 64
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+        self.loop = loop
+        self._in_flight: deque = deque()
+
+    def send(self, group: str, event: dict) -> None:
+        from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        target = self.loop if _live(self.loop) else _server_loop if _live(_server_loop) else None
+        if target is not None:
+            previous = self._in_flight[-1] if self._in_flight else None
+            try:
+                future = asyncio.run_coroutine_threadsafe(_after(previous, layer.group_send(group, event)), target)
+            except RuntimeError:  # the loop closed meanwhile (shutdown, test teardown): data is on disk
+                return
+            self._in_flight.append(future)
+            while self._in_flight and self._in_flight[0].done():
+                self._in_flight.popleft()
+            if len(self._in_flight) > self.MAX_IN_FLIGHT:
+                _wait(self._in_flight.popleft(), group)
+            return
+        if isinstance(layer, InMemoryChannelLayer):
+            return  # no server loop in this process: nobody can be listening
+        # A cross-process layer (Redis) from a process without a server loop (management command):
+        # one private loop per thread keeps the layer's connection pool alive between messages.
+        local = _thread_loops.__dict__
+        if "loop" not in local:
+            local["loop"] = asyncio.new_event_loop()
+        try:
+            local["loop"].run_until_complete(layer.group_send(group, event))
+        except Exception:
+            log.warning("publishing to %s failed", group, exc_info=True)
+
+    def drain(self) -> None:
+        """Wait until everything sent so far has reached the channel layer."""
+        if self._in_flight:
+            _wait(self._in_flight[-1], "the run's group")
+        self._in_flight.clear()
+
+
+async def _after(previous, coroutine):
+    if previous is not None:
+        try:
+            await asyncio.wrap_future(previous)
+        except BaseException:  # noqa: BLE001 - its failure was logged; this one still goes out
+            pass
+    await coroutine
+
+
+def _wait(future, group) -> None:
+    try:
+        future.result(PUBLISH_TIMEOUT)
+    except FutureTimeout:
+        future.cancel()
+        log.warning("publishing to %s timed out; clients will read the steps from the database", group)
+    except Exception:  # a closed loop (test teardown, shutdown): the data is on disk anyway
+        log.debug("publishing to %s failed", group, exc_info=True)
+
+
+def publish(group: str, event: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Publish one event from a thread and wait until it has reached the channel layer."""
+    publisher = Publisher(loop)
+    publisher.send(group, event)
+    publisher.drain()
+
+
+_thread_loops = threading.local()
+
+
+def close_thread_loop():
+    loop = _thread_loops.__dict__.pop("loop", None)
+    if loop is not None:
+        loop.close()
+
+
+def step_events(run_id: int, first: int, texts: list[str]):
+    """Split a batch of encoded steps into "run.steps" events of at most MAX_BATCH_CHARS."""
+    chunk, size, start = [], 0, first
+    for text in texts:
+        if chunk and size + len(text) > MAX_BATCH_CHARS:
+            yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk}
+            start += len(chunk)
+            chunk, size = [], 0
+        chunk.append(text)
+        size += len(text) + 1
+    if chunk:
+        yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk}

@@ -1,0 +1,72 @@
+"""The PROTOCOL Run object, and where a queued run stands in the queue."""
+
+from __future__ import annotations
+
+from django.db.models import Case, IntegerField, Q, Value, When
+
+from runs.models import Run
+from runs.optim import finite_number
+
+
+def _iso(dt):
+    return None if dt is None else dt.isoformat()
+
+
+# Workers take queued runs in this order: a paused run that was asked to stop first (it only
+# needs a moment to write its result), then the oldest in the queue.
+QUEUE_ORDER = (
+    Case(When(control_requests__contains="stop", then=Value(0)), default=Value(1), output_field=IntegerField()),
+    "queued_at", "id",
+)
+
+
+def queued_runs():
+    return Run.objects.filter(status=Run.Status.QUEUED).order_by(*QUEUE_ORDER)
+
+
+def queue_position(run: Run) -> int | None:
+    """1 for the next run a free worker takes, 2 for the one after, ...; None unless queued."""
+    if run.status != Run.Status.QUEUED:
+        return None
+    queued = Run.objects.filter(status=Run.Status.QUEUED)
+    earlier = Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, id__lt=run.pk)
+    stopping = queued.filter(control_requests__contains="stop")
+    if "stop" in run.control_requests:
+        return stopping.filter(earlier).count() + 1
+    return stopping.count() + queued.exclude(control_requests__contains="stop").filter(earlier).count() + 1
+
+
+def run_to_dict(run: Run) -> dict:
+    """The PROTOCOL Run object (plus label, the latest figures and where the run is)."""
+    spec = run.spec or {}
+    return {
+        "id": run.pk,
+        "url": run.get_absolute_url(),
+        "owner": run.owner.username,
+        "method": run.method,
+        "problem": run.problem,
+        "params": spec.get("params", {}),
+        "dim": spec.get("dim"),
+        "bounds": spec.get("bounds"),
+        "x0": spec.get("x0"),
+        "options": spec.get("options", {}),
+        "status": run.status,
+        "created": _iso(run.created),
+        "started": _iso(run.started),
+        "finished": _iso(run.finished),
+        "n_steps": run.n_steps,
+        "result": run.result,
+        "error": run.error or None,
+        "label": run.label,
+        "best_fun": finite_number(run.best_fun),
+        "nit": run.nit,
+        "nfev": run.nfev,
+        "elapsed": run.elapsed,
+        "queue_position": queue_position(run),
+        "worker": run.worker,
+        "stopping": "stop" in run.control_requests,
+    }
+
+
+def load_run_dict(run_id: int) -> dict:
+    return run_to_dict(Run.objects.select_related("owner").defer("checkpoint").get(pk=run_id))

@@ -1,0 +1,91 @@
+"""This process as a worker: what the local pool's processes and Celery's share.
+
+A Worker has a name (its lease holder), drives at most one run at a time with runs/driver.py,
+and keeps one service thread while it does: it renews the run's lease every leases.RENEW_EVERY
+seconds (a long step must not look like a dead worker) and takes the run's recorded controls
+when nudged (`nudge()`, called by the mode's own channel: the pool's pipe, Redis for Celery) or
+every CONTROL_POLL seconds in case a nudge went astray.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import connection
+
+from runs import leases
+from runs.driver import RunDriver
+
+log = logging.getLogger("runs.worker")
+
+# Controls are recorded in the database and nudged; without a nudge they are still taken this often.
+CONTROL_POLL = 0.5
+
+
+class Worker:
+    def __init__(self, kind: str):
+        self.holder = leases.holder_name(kind)
+        self.driver: RunDriver | None = None
+        self._wake = threading.Event()
+        self._service: threading.Thread | None = None
+        self._closing = False
+
+    @property
+    def run_id(self) -> int | None:
+        driver = self.driver
+        return None if driver is None else driver.run_id
+
+    def drive(self, run_id: int, publish: Callable[[dict], None]) -> str | None:
+        """Claim the run and drive it until it lets go; None if it was not to be had (already
+        taken, stopped or deleted meanwhile: a duplicate or late delivery is harmless)."""
+        try:
+            if not leases.claim(run_id, self.holder):
+                return None
+            driver = RunDriver(run_id=run_id, holder=self.holder, publish=publish)
+            self.driver = driver
+            self._ensure_service()
+            if self._closing:
+                driver.request("interrupt")
+            return driver.drive()
+        finally:
+            self.driver = None
+            connection.close()  # SQLite: a connection kept between runs keeps its locks
+
+    def nudge(self, run_id: int | None = None) -> None:
+        """Controls were recorded for `run_id` (or any run): take them now."""
+        if run_id is None or run_id == self.run_id:
+            self._wake.set()
+
+    def interrupt(self) -> None:
+        """The process is going away: the run it drives is written and let go as interrupted."""
+        self._closing = True
+        driver = self.driver
+        if driver is not None:
+            driver.request("interrupt")
+
+    def _ensure_service(self) -> None:
+        if self._service is None or not self._service.is_alive():
+            self._service = threading.Thread(target=self._serve, name="optsite-worker-service", daemon=True)
+            self._service.start()
+
+    def _serve(self) -> None:
+        renewed = time.monotonic()
+        while True:
+            self._wake.wait(CONTROL_POLL)
+            self._wake.clear()
+            driver = self.driver
+            if driver is None:
+                connection.close()
+                continue
+            try:
+                driver.take_requests()
+                if time.monotonic() - renewed >= leases.RENEW_EVERY:
+                    if driver.run_id not in leases.renew([driver.run_id], self.holder) and self.driver is driver:
+                        driver.request("lost")
+                    renewed = time.monotonic()
+            except Exception:  # the database is away for a moment: the next tick tries again
+                log.warning("worker %s: service tick failed", self.holder, exc_info=True)
+                connection.close()
