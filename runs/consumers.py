@@ -144,7 +144,7 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         if first > self.position + 1:  # a message was lost (full channel): the database has it
             await self.send_stored(upto=first - 1)
         skip = self.position + 1 - first
-        await self.send_steps(texts[skip:] if skip > 0 else texts, last)
+        await self.send_steps(texts[skip:] if skip > 0 else texts, last, committed=event.get("committed"))
 
     async def run_status(self, event):
         if self._hold(event):
@@ -169,9 +169,12 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         pass
 
     # -- sending steps --
-    async def send_steps(self, texts: list[str], last: int):
-        """Send stored step texts as "steps" messages, without decoding them."""
-        head = f'{{"type":"steps","run_id":{self.run_id},"steps":['
+    async def send_steps(self, texts: list[str], last: int, committed: float | None = None):
+        """Send stored step texts as "steps" messages, without decoding them.
+
+        Live steps say when they were committed (Unix time): a watcher can measure its lag."""
+        stamp = "" if committed is None else f'"committed":{committed!r},'
+        head = f'{{"type":"steps","run_id":{self.run_id},{stamp}"steps":['
         chunk, size = [], 0
         for text in texts:
             if chunk and size + len(text) > MAX_MESSAGE_CHARS:

@@ -207,10 +207,11 @@ class RunDriver:
             leases.write(self.run_id, self.holder, **fields)  # first: no lease, nothing written
             if buffer:
                 Step.objects.bulk_create(rows)
+        committed = time.time()
         del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list
         if buffer:
             self.flushes += 1
-            for event in step_events(self.run_id, buffer[0][0].seq, [text for _, text in buffer]):
+            for event in step_events(self.run_id, buffer[0][0].seq, [text for _, text in buffer], committed):
                 self._publish(event)
         end = time.perf_counter()
         self._last_flush = end

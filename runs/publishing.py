@@ -128,15 +128,19 @@ def close_thread_loop():
         loop.close()
 
 
-def step_events(run_id: int, first: int, texts: list[str]):
-    """Split a batch of encoded steps into "run.steps" events of at most MAX_BATCH_CHARS."""
+def step_events(run_id: int, first: int, texts: list[str], committed: float | None = None):
+    """Split a batch of encoded steps into "run.steps" events of at most MAX_BATCH_CHARS.
+
+    `committed` (Unix time of the commit that stored them) lets a watcher measure how long the
+    steps took from the disk to its socket.
+    """
     chunk, size, start = [], 0, first
     for text in texts:
         if chunk and size + len(text) > MAX_BATCH_CHARS:
-            yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk}
+            yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk, "committed": committed}
             start += len(chunk)
             chunk, size = [], 0
         chunk.append(text)
         size += len(text) + 1
     if chunk:
-        yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk}
+        yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk, "committed": committed}
