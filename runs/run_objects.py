@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models.functions import Coalesce
 
 from runs.models import Run
 from runs.optim import finite_number
@@ -16,20 +17,27 @@ def _iso(dt):
 # needs a moment to write its result), then the oldest in the queue.
 QUEUE_ORDER = (
     Case(When(control_requests__contains="stop", then=Value(0)), default=Value(1), output_field=IntegerField()),
-    "queued_at", "id",
+    "since", "id",
 )
 
 
+def _queued():
+    # A run stored as queued by other means than the services (an import, a fixture) has no
+    # queued_at: its creation time stands in.
+    return Run.objects.filter(status=Run.Status.QUEUED).annotate(since=Coalesce(F("queued_at"), F("created")))
+
+
 def queued_runs():
-    return Run.objects.filter(status=Run.Status.QUEUED).order_by(*QUEUE_ORDER)
+    return _queued().order_by(*QUEUE_ORDER)
 
 
 def queue_position(run: Run) -> int | None:
     """1 for the next run a free worker takes, 2 for the one after, ...; None unless queued."""
     if run.status != Run.Status.QUEUED:
         return None
-    queued = Run.objects.filter(status=Run.Status.QUEUED)
-    earlier = Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, id__lt=run.pk)
+    queued = _queued()
+    since = run.queued_at or run.created
+    earlier = Q(since__lt=since) | Q(since=since, id__lt=run.pk)
     stopping = queued.filter(control_requests__contains="stop")
     if "stop" in run.control_requests:
         return stopping.filter(earlier).count() + 1
