@@ -1,0 +1,110 @@
+"""A client of a running server, as any outside program would be: HTTP with a cookie jar, and
+WebSockets (websocket-client) whose messages a thread reads into a queue."""
+
+import http.cookiejar
+import json
+import queue
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import websocket
+
+
+class Client:
+    """Logged in once at `base` (http://host:port); the session lives in the database, so it is
+    good on every server process that shares it."""
+
+    def __init__(self, base: str, username: str, password: str):
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.opener.open(base + "/accounts/login/", timeout=10).read()
+        form = {"username": username, "password": password, "csrfmiddlewaretoken": self.cookie("csrftoken")}
+        with self.opener.open(base + "/accounts/login/", data=urllib.parse.urlencode(form).encode(),
+                              timeout=10) as reply:
+            assert reply.url.endswith("/runs/"), f"login failed: ended at {reply.url}"
+        assert self.cookie("sessionid")
+
+    def cookie(self, name: str) -> str:
+        return next(c.value for c in self.jar if c.name == name)
+
+    def get(self, base: str, path: str):
+        with self.opener.open(base + path, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def socket(self, base: str, path: str, name: str = "") -> "Socket":
+        return Socket(base, path, f"sessionid={self.cookie('sessionid')}", name or base)
+
+
+class Socket:
+    """A WebSocket whose messages a thread reads into a queue (no back-pressure on the server)."""
+
+    def __init__(self, base: str, path: str, cookie: str, name: str):
+        self.name = name
+        ws_base = base.replace("http://", "ws://", 1)
+        self.conn = websocket.create_connection(ws_base + path, origin=base, cookie=cookie, timeout=10)
+        self.conn.settimeout(None)
+        self.inbox: queue.Queue = queue.Queue()
+        self.received: list[dict] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        try:
+            while True:
+                text = self.conn.recv()
+                self.inbox.put((time.monotonic(), json.loads(text)))
+        except Exception as exc:  # closed (by us, or the server went away)
+            self.inbox.put((time.monotonic(), {"type": "closed", "why": repr(exc)}))
+
+    def send(self, message: dict) -> None:
+        self.conn.send(json.dumps(message))
+
+    def next(self, timeout: float = 20.0) -> tuple[float, dict]:
+        try:
+            at, message = self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"{self.name}: no message in {timeout} s; last: {self.received[-2:]}") from None
+        self.received.append(message)
+        return at, message
+
+    def until(self, kind: str, timeout: float = 20.0, **match) -> tuple[float, list[dict]]:
+        """Messages up to and including the first of type `kind` whose run has these fields."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            at, message = self.next(max(0.01, deadline - time.monotonic()))
+            got.append(message)
+            assert message["type"] not in ("closed", "error") or kind == message["type"], message
+            if message["type"] == kind and all(message.get("run", {}).get(k) == v for k, v in match.items()):
+                return at, got
+
+    def quiet(self, seconds: float) -> list[dict]:
+        """What arrives in the next `seconds` (expected: nothing)."""
+        got, deadline = [], time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                got.append(self.inbox.get(timeout=left)[1])
+            except queue.Empty:
+                break
+        self.received += got
+        return got
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+
+def steps(messages: list[dict]) -> list[dict]:
+    return [s for m in messages if m["type"] == "steps" for s in m["steps"]]
+
+
+def seqs(messages: list[dict]) -> list[int]:
+    return [s["seq"] for s in steps(messages)]
+
+
+def no_elapsed(step: dict) -> dict:
+    return {k: v for k, v in step.items() if k != "elapsed"}
