@@ -114,18 +114,29 @@ class LocalPool:
         """Ask every process to let its run go (interrupted) and end; kill those that do not."""
         self._closed = True
         self._poke()
-        for process in list(self.processes):
+        if self._thread is not None:
+            self._thread.join(5)
+        for process in self.processes:
             process.send(("exit",))
+        # Keep reading until each has gone: a process blocked on a full socket could not write
+        # its run as interrupted. What they still send is stored; nobody is left to tell.
         deadline = time.monotonic() + (self.kill_timeout if timeout is None else timeout)
-        for process in list(self.processes):
+        reading = {p.conn: p for p in self.processes}
+        while reading and (left := deadline - time.monotonic()) > 0:
+            for conn in wait(list(reading), timeout=left):
+                try:
+                    while conn.poll():
+                        conn.recv()
+                except (EOFError, OSError):
+                    del reading[conn]
+        for process in self.processes:
             try:
                 process.popen.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.error("local pool: worker %s did not end in time; killed", process.holder)
                 process.popen.kill()
                 process.popen.wait()
             process.close()
-        if self._thread is not None:
-            self._thread.join(5)
 
     # -- the supervisor thread --
     def _poke(self) -> None:

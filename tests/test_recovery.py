@@ -5,6 +5,7 @@ whatever happens to its workers, a run's stored steps and result are the uninter
 """
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -14,12 +15,14 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from runs import dispatch, leases, publishing, services
 from runs.models import Run, Step
 from runs.optim import make_stepper, validate_spec
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
 
@@ -31,13 +34,6 @@ LONG = {"method": "de", "problem": "rosenbrock", "dim": 20, "bounds": [[-5, 5]] 
         "options": {"maxiter": 20000, "tol": 0, "polish": False, "seed": 2, "popsize": 1}}
 
 
-def wait_until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def no_elapsed(step: dict) -> dict:
@@ -218,3 +214,26 @@ def test_deleting_a_running_run_frees_its_worker_and_stores_nothing_more(alice):
     services.delete_run(run=run)
     assert wait_until(dispatch.local_pool().idle, timeout=5)
     assert not Run.objects.filter(pk=run_id).exists() and not Step.objects.filter(run_id=run_id).exists()
+
+
+def test_the_sweep_interrupts_only_runs_whose_lease_ran_out(alice, settings):
+    settings.OPTSITE_AUTO_RESUME = False  # look at the sweep alone
+    spec = validate_spec(KILL_SPEC).to_dict()
+    now, old = timezone.now(), timezone.now() - timezone.timedelta(seconds=60)
+    make = lambda **kw: Run.objects.create(owner=alice, method="de", problem="rosenbrock", spec=spec, **kw)  # noqa: E731
+    lapsed = make(status="running", lease_holder="pool@gone:1", lease_expires=old, heartbeat=old)
+    unleased = make(status="running", heartbeat=old)  # as a run of an older version would be
+    held = make(status="running", lease_holder="celery@far:2", lease_expires=now + timezone.timedelta(seconds=5),
+                heartbeat=old)
+    queued = make(status="queued", created=old)  # waiting for a worker is not being left behind
+    paused = make(status="paused", heartbeat=old)
+    done = make(status="finished", heartbeat=old)
+    assert sorted(services.sweep_orphans()) == sorted([lapsed.pk, unleased.pk])
+    statuses = dict(Run.objects.values_list("pk", "status"))
+    assert statuses[lapsed.pk] == statuses[unleased.pk] == "interrupted"
+    assert [statuses[r.pk] for r in (held, queued, paused, done)] == ["running", "queued", "paused", "finished"]
+    assert Run.objects.get(pk=lapsed.pk).lease_holder == ""
+    out = io.StringIO()
+    call_command("mark_interrupted", "--stale-after", "30", stdout=out)  # "heard of" 60 s ago
+    assert f"marked 1 run(s) interrupted: {held.pk}" in out.getvalue()
+    Run.objects.filter(pk=queued.pk).update(status="stopped")

@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from runs.encoding import dumps
 from runs.optim import make_stepper, validate_spec
 from tests import servers
 from tests.live_client import Client, no_elapsed, seqs, steps
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DAPHNE = Path(sys.executable).with_name("daphne")
@@ -28,9 +28,9 @@ PASSWORD = "restart, resume"
 
 pytestmark = pytest.mark.skipif(not DAPHNE.exists(), reason=f"no daphne next to {sys.executable}")
 
-# rand1bin on 10-D Rosenbrock with 50 members, 1,500 generations and the polish: a few seconds.
+# rand1bin on 10-D Rosenbrock with 50 members, 800 generations and the polish: a second or two.
 SPEC = {"method": "de", "problem": "rosenbrock", "dim": 10, "bounds": [[-5, 5]] * 10,
-        "options": {"maxiter": 1500, "tol": 0, "seed": 11, "popsize": 5, "strategy": "rand1bin"}}
+        "options": {"maxiter": 800, "tol": 0, "seed": 11, "popsize": 5, "strategy": "rand1bin"}}
 
 
 def as_json(value):
@@ -52,13 +52,6 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def wait_until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class Site:

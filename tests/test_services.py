@@ -16,6 +16,7 @@ from django.utils import timezone
 from runs import leases, publishing, services
 from runs.models import Run, Step
 from runs.optim import decode_checkpoint, restore_stepper, validate_spec
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
 
@@ -28,13 +29,6 @@ PROTOCOL_RUN_KEYS = {"id", "url", "owner", "method", "problem", "params", "dim",
                      "status", "created", "started", "finished", "n_steps", "result", "error"}
 
 
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def launch(owner, spec):
