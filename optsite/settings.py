@@ -153,8 +153,13 @@ OPTSITE_RUN_MONITOR = env_bool("OPTSITE_RUN_MONITOR", True)
 CELERY_BROKER_URL = REDIS_URL or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# A busy worker takes no second wake-up: it would wait there behind a run lasting hours while
+# another worker is free.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TRACK_STARTED = True
+CELERY_WORKER_DISABLE_PREFETCH = True
+# A broker outage does not cut runs short: their leases and steps live in the database, and a
+# wake-up the broker delivers again meanwhile finds its run taken.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "runs"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
