@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from runs import exports, services
 from runs.models import Run, Step
+from runs.run_objects import queue_position, resumes_by_itself
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
@@ -56,6 +57,13 @@ class Row:
     problem_text: str
     gap: float | None
     f_star: float | None
+
+    @property
+    def state(self) -> dict:
+        """Where the run is (the Run object's fields that the status badge's note needs)."""
+        run = self.run
+        return {"status": run.status, "queue_position": queue_position(run), "worker": run.worker,
+                "stopping": "stop" in run.control_requests}
 
     @property
     def reached(self) -> bool:
@@ -104,7 +112,7 @@ def _order(qs, sort: str):
 
 def filtered_runs(request):
     f = _filters(request)
-    qs = Run.objects.filter(owner=request.user)
+    qs = Run.objects.filter(owner=request.user).defer("checkpoint")
     if f["method"]:
         qs = qs.filter(method=f["method"])
     if f["problem"]:
@@ -136,7 +144,7 @@ def history(request):
         known = sorted((g for g in gaps if g[0] is not None), reverse=desc)
         ordered_ids = [pk for _, pk in known] + [pk for g, pk in gaps if g is None]  # unknown last
         page = Paginator(ordered_ids, per).get_page(request.GET.get("page"))
-        by_id = Run.objects.in_bulk(list(page.object_list))
+        by_id = Run.objects.defer("checkpoint").in_bulk(list(page.object_list))
         runs = [by_id[pk] for pk in page.object_list if pk in by_id]
     else:
         page = Paginator(_order(qs, sort), per).get_page(request.GET.get("page"))
@@ -216,7 +224,7 @@ def history_rows(request):
         ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip()][:200]
     except ValueError:
         return JsonResponse({"error": "ids must be run numbers separated by commas"}, status=400)
-    runs = Run.objects.filter(owner=request.user, pk__in=ids)
+    runs = Run.objects.filter(owner=request.user, pk__in=ids).defer("checkpoint")
     back = request.GET.get("next", "/runs/")
     out = {}
     for run in runs:
@@ -224,6 +232,8 @@ def history_rows(request):
             "html": render_to_string("runs/_history_row.html", {"row": make_row(run), "next": back}, request=request),
             "active": run.is_active,
             "status": run.status,
+            # Interrupted, but queued again by the server in a moment: worth watching a little longer.
+            "resuming": resumes_by_itself(run),
         }
     return JsonResponse({"rows": out})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 
@@ -44,6 +45,15 @@ def queue_position(run: Run) -> int | None:
     return stopping.count() + queued.exclude(control_requests__contains="stop").filter(earlier).count() + 1
 
 
+def resumes_by_itself(run: Run) -> bool:
+    """An interrupted run the server queues again unasked (OPTSITE_AUTO_RESUME, under the cap)."""
+    if run.status != Run.Status.INTERRUPTED or not settings.OPTSITE_AUTO_RESUME:
+        return False
+    from runs.recovery import resumable  # recovery imports this module
+
+    return resumable().filter(pk=run.pk).exists()
+
+
 def run_to_dict(run: Run) -> dict:
     """The PROTOCOL Run object (plus label, the latest figures and where the run is)."""
     spec = run.spec or {}
@@ -73,6 +83,7 @@ def run_to_dict(run: Run) -> dict:
         "queue_position": queue_position(run),
         "worker": run.worker,
         "stopping": "stop" in run.control_requests,
+        "auto_resume": resumes_by_itself(run),
     }
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from runs import forms
 from runs.models import Run
 from runs.optim import get_problem
+from runs.templatetags.history_tags import status_note
 
 # Step-table rows the page draws; older rows stay reachable through replay and the CSV.
 TABLE_ROWS = 200
@@ -117,10 +118,12 @@ def run_detail(request, run_id: int):
     run = get_object_or_404(Run, pk=run_id, owner=request.user)
     spec = run.spec or {}
     problems, methods = forms.catalogues()
+    run_json = _run_dict(run)
     return render(request, "runs/run.html", {
         "nav": "run",
         "run": run,
-        "run_json": _run_dict(run),
+        "run_json": run_json,
+        "status_note": status_note(run_json, "page"),
         "problem_json": next((p for p in problems if p["name"] == run.problem), None),
         "method_json": next((m for m in methods if m["name"] == run.method), None),
         "known_minimum": _known_minimum(run.problem, spec.get("params"), spec.get("dim")),

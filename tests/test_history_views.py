@@ -264,3 +264,35 @@ def test_deleting_a_running_run_stops_it_first(alice_client, alice):
     time.sleep(0.3)  # nothing is written after the delete
     assert not Run.objects.filter(pk=run["id"]).exists()
     assert not Step.objects.filter(run_id=run["id"]).exists()
+
+
+# -- where a run is ------------------------------------------------------------------------------
+def test_the_status_says_where_active_runs_are(alice_client, alice, charlie):
+    store(charlie, spec_for("de"), [], result=None, status="queued")  # the queue is everyone's
+    mine = [store(alice, spec_for("de"), [], result=None, status="queued", label=f"q{i}") for i in range(2)]
+    running = store(alice, spec_for("de"), [], result=None, status="running")
+    Run.objects.filter(pk=running.pk).update(lease_holder="pool@vm:4242")
+    stopping = store(alice, spec_for("de"), [], result=None, status="running")
+    Run.objects.filter(pk=stopping.pk).update(lease_holder="pool@vm:7", control_requests="stop")
+    html = alice_client.get("/runs/").content.decode()
+    row = lambda run: re.search(rf'<tr id="run-{run.pk}".*?</tr>', html, re.S).group(0)  # noqa: E731
+    assert "2nd in line" in row(mine[0]) and "3rd in line" in row(mine[1])
+    assert "on pool@vm:4242" in row(running)
+    assert "stopping…" in row(stopping)
+    out = alice_client.get(f"/runs/rows/?ids={mine[1].pk}").json()["rows"][str(mine[1].pk)]
+    assert "3rd in line" in out["html"] and out["active"] and not out["resuming"]
+
+
+def test_the_status_filter_offers_queued_and_interrupted(alice_client, alice, runs):
+    gone = store(alice, spec_for("de"), [], result=None, status="interrupted", label="cut short")
+    html = alice_client.get("/runs/").content.decode()
+    assert '<option value="queued"' in html and '<option value="interrupted"' in html
+    assert run_ids(alice_client.get("/runs/?status=interrupted")) == [gone.pk]
+
+
+def test_rows_say_whether_an_interrupted_run_goes_on_by_itself(alice_client, alice, settings):
+    gone = store(alice, spec_for("de"), [], result=None, status="interrupted")
+    url = f"/runs/rows/?ids={gone.pk}"
+    assert alice_client.get(url).json()["rows"][str(gone.pk)]["resuming"] is True
+    settings.OPTSITE_AUTO_RESUME = False
+    assert alice_client.get(url).json()["rows"][str(gone.pk)]["resuming"] is False

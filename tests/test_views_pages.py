@@ -181,6 +181,22 @@ def test_run_page_shows_the_owners_run_with_what_the_script_needs(alice_client, 
     assert "baseline" in html
 
 
+@pytest.mark.parametrize("status, holder, note", [
+    ("queued", "", "next in line"), ("running", "pool@vm:99", "on pool@vm:99"), ("paused", "", "holds no worker"),
+    ("interrupted", "", "the worker went away"), ("finished", "", None),
+])
+def test_run_page_says_where_the_run_is_before_any_script(alice_client, alice, status, holder, note):
+    run = make_run(alice)
+    Run.objects.filter(pk=run.pk).update(status=status, lease_holder=holder)
+    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    where = html.split('id="run-where"', 1)[1].split("</span>\n", 1)[0]
+    if note is None:
+        assert " hidden>" in where
+    else:
+        assert note in where and " hidden>" not in where
+    assert 'id="run-state"' in html and 'role="status"' in html
+
+
 def test_someone_elses_run_is_a_404(alice_client, charlie):
     run = make_run(charlie)
     assert alice_client.get(f"/runs/{run.pk}/").status_code == 404

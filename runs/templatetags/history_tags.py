@@ -1,4 +1,4 @@
-"""Formatting for the history and compare pages: numbers, durations, status badges."""
+"""Formatting for the history, compare and run pages: numbers, durations, status badges and notes."""
 
 import math
 
@@ -21,6 +21,41 @@ DASH = "—"
 @register.filter
 def status_class(status: str) -> str:
     return STATUS_CLASSES.get(status, "text-bg-light")
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def queue_text(position) -> str:
+    if not position:
+        return "waiting for a worker"
+    return "next in line" if position == 1 else f"{ordinal(position)} in line"
+
+
+@register.filter
+def status_note(run: dict, where: str = "history") -> str:
+    """Where a run is, as words after its status badge: '2nd in line', 'on pool@host:1234'.
+
+    `run` has a Run object's status, queue_position, worker, stopping. The history says where
+    queued and running runs are; the run page (where="page") also explains paused and interrupted.
+    runview.js's statusNote says the same on the page as things change.
+    """
+    status = run.get("status")
+    if run.get("stopping") and status in ("queued", "running", "paused"):
+        return "stopping…"
+    if status == "queued":
+        return queue_text(run.get("queue_position"))
+    if status == "running":
+        return f"on {run['worker']}" if run.get("worker") else ""
+    if where != "page":
+        return ""
+    if status == "paused":
+        return "holds no worker"
+    if status == "interrupted":
+        return "the worker went away"
+    return ""
 
 
 @register.filter

@@ -1,12 +1,14 @@
 // History page (/runs/): enhances the server-rendered table.
 // - selection for Compare, remembered across pages and filters (sessionStorage)
 // - inline relabel (Enter saves, Escape cancels), delete with a confirmation dialog
-// - live rows: active runs are re-rendered by the server every few seconds (/runs/rows/?ids=)
+// - live rows: active runs are re-rendered by the server every few seconds (/runs/rows/?ids=), and
+//   so, for a little while, is one that lost its worker and is about to be queued again
 // Everything here has a no-JavaScript fallback: filters/sort/pages are links and GET forms, the
 // compare form submits ids=3&ids=4, delete links open a confirmation page.
 
 const root = document.getElementById("history");
 const POLL_MS = 2000;
+const RESUME_WAIT_MS = 15000;
 const STORE = "optsite.compare.selection";
 const MAX = Number(root?.dataset.compareMax || 4);
 const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
@@ -220,9 +222,16 @@ function initDelete() {
 
 // -- live rows ----------------------------------------------------------------------------------
 let pollTimer = null;
+const resumeWait = new Map(); // run id -> until when an interrupted run that resumes by itself is polled
 
 function activeIds() {
-  return [...document.querySelectorAll("#history-table tbody tr[data-active]")].map((tr) => tr.dataset.runId);
+  const ids = new Set([...document.querySelectorAll("#history-table tbody tr[data-active]")].map((tr) => tr.dataset.runId));
+  const now = Date.now();
+  for (const [id, until] of resumeWait) {
+    if (until < now || !document.getElementById(`run-${id}`)) resumeWait.delete(id);
+    else ids.add(id);
+  }
+  return [...ids];
 }
 
 async function poll() {
@@ -248,10 +257,14 @@ async function poll() {
         const tpl = document.createElement("template");
         tpl.innerHTML = fresh.html.trim();
         const row = tpl.content.firstElementChild;
-        const finished = !fresh.active;
+        const ended = tr.dataset.active && !fresh.active;
         tr.replaceWith(row);
         localTimes(row);
-        if (finished) {
+        if (fresh.active || !fresh.resuming) resumeWait.delete(id);
+        if (ended && fresh.resuming) {
+          resumeWait.set(id, Date.now() + RESUME_WAIT_MS);
+          toast(`Run ${id} lost its worker; it goes on by itself in a moment.`, "warning");
+        } else if (ended) {
           row.classList.add("row-flash");
           toast(`Run ${id} is ${fresh.status}.`, fresh.status === "failed" ? "danger" : "success");
         }

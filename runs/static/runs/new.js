@@ -2,7 +2,7 @@
 // keeps it consistent as problem / dimension / method change, checks the obvious, launches over the
 // /ws/runs/ socket, puts the server's spec errors at their fields, and shows the run live below.
 import { escapeHTML, getJSON, readJSONScript, requestOnce, RunSocket } from "./api.js";
-import { defaultBounds, RunView } from "./runview.js";
+import { ACTIVE, defaultBounds, RunView, RunWatch } from "./runview.js";
 
 const problems = readJSONScript("problems-data", []);
 const methods = readJSONScript("methods-data", []);
@@ -19,6 +19,8 @@ const launchBtn = document.getElementById("btn-launch");
 const view = new RunView(document.getElementById("run-view"), { problems, tableRows: config.table_rows || 200 });
 let sock = null;
 let current = null; // the Run on screen
+// After an interruption the launch socket is done with the run; its watch socket sees it resume.
+const watch = new RunWatch(view, { onRun: (run) => setLaunching(ACTIVE.has(run.status) ? "running" : "idle") });
 let awaitingStart = false;
 
 // ---- reading the form ---------------------------------------------------------------------------
@@ -322,7 +324,9 @@ function setLaunching(state) {
   const label = launchBtn.querySelector(".label");
   spin.hidden = state !== "starting";
   launchBtn.disabled = state !== "idle";
-  label.textContent = state === "starting" ? "Launching…" : state === "running" ? "Running…" : current ? "Launch another run" : "Launch run";
+  const status = view.run && view.run.status;
+  const going = { queued: "Queued…", paused: "Paused…" }[status] || "Running…";
+  label.textContent = state === "starting" ? "Launching…" : state === "running" ? going : current ? "Launch another run" : "Launch run";
   $("#launch-help").innerHTML = state === "running"
     ? "A run is in progress: stop it or wait for it to end to launch another."
     : "<kbd>Ctrl</kbd>+<kbd>Enter</kbd> launches from any field";
@@ -333,6 +337,7 @@ function launch() {
   if (Object.keys(errors).length) { showErrors(errors); return; }
   clearErrors();
   if (sock) sock.close();
+  watch.close();
   awaitingStart = true;
   setLaunching("starting");
   sock = new RunSocket("/ws/runs/", { onMessage: (msg) => onMessage(msg), onState: onSocketState });
@@ -369,15 +374,17 @@ async function onMessage(msg) {
       sock.subscribeOnOpen = true;
       history.replaceState({ run: current.id }, "", current.url || `/runs/${current.id}/`);
       document.title = `Run ${current.id} · optsite`;
-      setLaunching("running");
       view.showRun(current, { mode: "live" });
+      setLaunching("running");
       break;
     }
     case "steps":
       view.addSteps(msg.steps);
       break;
+    case "run": // after a reconnect to the run's own socket
     case "status":
       view.setRun(msg.run);
+      if (ACTIVE.has(msg.run.status)) setLaunching("running");
       break;
     case "finished":
       view.ended(msg.run);
@@ -386,6 +393,7 @@ async function onMessage(msg) {
       sock = null;
       view.setConnection("closed");
       setLaunching("idle");
+      if (msg.run.status === "interrupted") watch.follow(msg.run);
       break;
     case "error":
       if (awaitingStart) {
@@ -403,7 +411,7 @@ async function onMessage(msg) {
   }
 }
 
-view.onControl = (action) => { if (sock) sock.send({ type: action }); };
+view.onControl = (action) => { if (sock) sock.send({ type: action }); else watch.control(action); };
 view.onCompare = async (spec) => {
   const reply = await requestOnce("/ws/runs/", { type: "start", spec }, ["started"]);
   if (reply.type === "error") throw new Error(reply.message);

@@ -10,25 +10,37 @@
 //   view.onControl = (action) => ...;      // "stop" | "pause" | "resume" buttons
 //   view.onCompare = async (spec) => ...;  // "Compare with ..." button
 //
+//   const watch = new RunWatch(view);      // or drive the view from the run's watch socket:
+//   watch.follow(run);                     // live, or listening for an interrupted run's resume
+//   watch.control("pause");
+//
+// The header says where the run is: queued (its place in line, polled: other runs move it without
+// a message to this one), on which worker, paused (holding no worker), interrupted.
+//
 // Live data kept in memory is small per step (seq, f, nfev, elapsed and the two plotted
 // coordinates); the table keeps only the newest rows. Replay reads the downsampled series
 // (/api/runs/<id>/series/) for the plots and windows of full steps (/api/runs/<id>/steps/) for
 // the table and the population / line search at the current step.
 
 import { ConvergencePlot, ContourPlot } from "./plots.js";
-import { escapeHTML, fmtNum, fmtSeconds, fmtVec, frameBatcher, getJSON } from "./api.js";
+import { escapeHTML, fmtNum, fmtSeconds, fmtVec, frameBatcher, getJSON, RunSocket } from "./api.js";
 
 const STATUS_CLASS = {
   queued: "text-bg-secondary", running: "text-bg-primary", paused: "text-bg-warning",
   finished: "text-bg-success", stopped: "text-bg-dark", failed: "text-bg-danger", interrupted: "text-bg-warning",
 };
-const ACTIVE = new Set(["queued", "running", "paused"]);
+export const ACTIVE = new Set(["queued", "running", "paused"]);
 const METHOD_TITLE = { de: "DE", lbfgsb: "L-BFGS-B" };
 const GRID_N = 70;
 const SERIES_POINTS = 2000;
 const BLOCK = 50; // steps per fetched window in replay
 const REPLAY_ROWS = 25; // table rows around the current step in replay
 const SLICE_REFRESH_MS = 2000; // dim > 2: how often the slice follows the best point while live
+const QUEUE_POLL_MS = 2000;
+// An interruption seen live is followed by the server queueing the run again within moments; if
+// that has not happened by then, the page offers Resume instead of promising it.
+const RESUME_WAIT_MS = 15000;
+const PENDING_NOTE = { stop: "stopping…", pause: "pausing…", resume: "resuming…" };
 
 export class RunView {
   constructor(root, { problems = [], tableRows = 200 } = {}) {
@@ -39,6 +51,10 @@ export class RunView {
     this.onCompare = null;
     this.$ = (sel) => root.querySelector(sel);
     this.run = null;
+    this.generation = 0; // bumped by showRun: answers for an earlier showing are dropped
+    this._pending = null; // a control sent and not yet answered
+    this._resumeBy = 0;
+    this._pollTimer = null;
     this._flushSoon = frameBatcher(() => this._flush());
     this._bind();
   }
@@ -47,10 +63,11 @@ export class RunView {
   _bind() {
     for (const action of ["stop", "pause", "resume"]) {
       this.$(`#btn-${action}`).addEventListener("click", () => {
-        if (this.onControl) {
-          this._setBusy(true);
-          this.onControl(action);
-        }
+        if (!this.onControl) return;
+        this._pending = action;
+        this._keepFocus = true;
+        this._renderState();
+        this.onControl(action);
       });
     }
     this.$("#btn-compare").addEventListener("click", () => this._compare());
@@ -64,6 +81,9 @@ export class RunView {
   /** Reset and show `run`. mode "live": steps will come through addSteps; "replay": load from the server. */
   showRun(run, { mode = "live", knownMinimum = undefined } = {}) {
     this.run = run;
+    this.generation += 1;
+    this._pending = null;
+    this._resumeBy = 0;
     this.mode = mode;
     this.problem = this.problems.get(run.problem) || null;
     this.known = knownMinimum === undefined ? null : knownMinimum;
@@ -91,7 +111,7 @@ export class RunView {
     if (knownMinimum === undefined) this._fetchKnownMinimum();
     this._loadGrid();
     if (mode === "replay" && run.n_steps > 0) this.replay.open();
-    if (!run.n_steps) this._emptyTable(mode === "live" ? "Waiting for the first step…" : "This run has no stored steps.");
+    if (!run.n_steps) this._emptyTable(mode === "live" ? waitingText(run.status) : "This run has no stored steps.");
   }
 
   _initPlots() {
@@ -187,25 +207,100 @@ export class RunView {
 
   // ---- status ---------------------------------------------------------------------------
   setRun(run) {
+    const before = this.run ? this.run.status : null;
     this.run = { ...this.run, ...run };
     const s = this.run.status;
-    const badge = this.$("#run-status");
-    badge.className = `badge ${STATUS_CLASS[s] || "text-bg-secondary"}`;
-    badge.textContent = s;
-    const canStop = ACTIVE.has(s);
-    this.$("#btn-stop").disabled = !canStop;
-    this.$("#btn-pause").disabled = s !== "running";
-    this.$("#btn-resume").disabled = !(s === "paused" || s === "interrupted");
-    this.$("#btn-resume").title = s === "interrupted" ? "Continue from the last checkpoint" : "";
-    this.$("#run-controls").hidden = !(canStop || s === "interrupted");
-    this._setBusy(false);
+    this._pending = null;
+    if (s !== "interrupted") this._resumeBy = 0;
+    else if (ACTIVE.has(before) && this.run.auto_resume) {
+      // Only an interruption seen as it happened: one found on opening the page waits for Resume.
+      this._resumeBy = performance.now() + RESUME_WAIT_MS;
+      const gen = this.generation;
+      setTimeout(() => {
+        if (this.generation !== gen || this.run.status !== "interrupted") return;
+        this._renderState();
+        this._renderResult();
+      }, RESUME_WAIT_MS + 50);
+    }
+    this._renderState();
     this._renderProgress();
     if (s === "failed" || s === "interrupted") this._renderResult();
+    const empty = this.$("#steps-body tr.empty td");
+    if (empty && this.mode === "live" && ACTIVE.has(s)) empty.textContent = waitingText(s);
+    this._syncPoll();
   }
 
-  _setBusy(busy) {
-    this.$("#run-controls").setAttribute("aria-busy", busy ? "true" : "false");
-    if (busy) for (const a of ["stop", "pause", "resume"]) this.$(`#btn-${a}`).disabled = true;
+  /** Interrupted, and the server is about to queue it again by itself. */
+  resuming() {
+    return this.run.status === "interrupted" && performance.now() < this._resumeBy;
+  }
+
+  _renderState() {
+    const r = this.run, s = r.status;
+    const badge = this.$("#run-status");
+    badge.className = `badge ${STATUS_CLASS[s] || "text-bg-secondary"}`;
+    if (badge.textContent !== s) badge.textContent = s; // the region is live: no needless announcements
+    const note = PENDING_NOTE[this._pending] || statusNote(r, { resuming: this.resuming() });
+    const where = this.$("#run-where");
+    if (where.dataset.note !== note) {
+      where.dataset.note = note;
+      where.innerHTML = note ? `<span class="visually-hidden">, </span>${escapeHTML(note)}` : "";
+    }
+    where.hidden = !note;
+
+    const blocked = Boolean(this._pending) || Boolean(r.stopping);
+    const can = {
+      pause: !blocked && (s === "running" || s === "queued"),
+      resume: !blocked && (s === "paused" || s === "interrupted"),
+      stop: !blocked && (ACTIVE.has(s) || s === "interrupted"),
+    };
+    const titles = {
+      pause: s === "queued" ? "Take it out of the queue; Resume puts it back" : "Store a checkpoint and free the worker",
+      resume: s === "interrupted" ? "Continue from the last checkpoint" : "Queue it again; it goes on where it paused",
+      stop: "End the run; its steps so far are kept",
+    };
+    for (const a of ["pause", "resume", "stop"]) {
+      const b = this.$(`#btn-${a}`);
+      b.disabled = !can[a];
+      b.title = titles[a];
+    }
+    const controls = this.$("#run-controls");
+    controls.hidden = !(ACTIVE.has(s) || s === "interrupted");
+    controls.setAttribute("aria-busy", this._pending ? "true" : "false");
+    // A pressed button is disabled until the answer comes: then hand keyboard focus to what applies now.
+    if (this._keepFocus && !this._pending) {
+      this._keepFocus = false;
+      const ae = document.activeElement;
+      if (!controls.hidden && (!ae || ae === document.body || ae.disabled)) {
+        const next = ["resume", "pause", "stop"].map((a) => this.$(`#btn-${a}`)).find((b) => !b.disabled);
+        if (next) next.focus();
+      }
+    }
+  }
+
+  /** While queued, follow the run's place in line: it moves when other runs start or leave. */
+  _syncPoll() {
+    const want = this.run && this.run.status === "queued";
+    if (want && !this._pollTimer) this._pollTimer = setTimeout(() => this._poll(), QUEUE_POLL_MS);
+    else if (!want && this._pollTimer) { clearTimeout(this._pollTimer); this._pollTimer = null; }
+  }
+
+  async _poll() {
+    const id = this.run.id, gen = this.generation;
+    try {
+      if (!document.hidden) {
+        const fresh = await getJSON(`/api/runs/${id}/`);
+        // Status changes come on the socket; only an answer newer than a "queued" on screen applies.
+        if (this.generation === gen && this.run.status === "queued" && ACTIVE.has(fresh.status)) {
+          if (fresh.status === "queued") {
+            this.run = { ...this.run, queue_position: fresh.queue_position, stopping: fresh.stopping };
+            this._renderState();
+          } else this.setRun(fresh);
+        }
+      }
+    } catch { /* offline for a moment: the next tick asks again */ }
+    this._pollTimer = null;
+    this._syncPoll();
   }
 
   _renderProgress() {
@@ -221,7 +316,9 @@ export class RunView {
     if (!active && r.status === "finished") frac = 1;
     const bar = this.$("#run-progress .progress-bar");
     bar.style.width = `${Math.min(100, 100 * frac).toFixed(1)}%`;
-    bar.className = "progress-bar" + (active ? " progress-bar-striped progress-bar-animated" : "")
+    // Only a run on a worker moves: a queued or paused one is striped but still.
+    bar.className = "progress-bar" + (active ? " progress-bar-striped" : "") + (r.status === "running" ? " progress-bar-animated" : "")
+      + (r.status === "interrupted" ? " bg-warning" : "")
       + (r.status === "finished" ? (r.result && !r.result.success ? " bg-warning" : " bg-success") : "")
       + (r.status === "failed" ? " bg-danger" : "") + (r.status === "stopped" ? " bg-secondary" : "");
     this.$("#run-progress").setAttribute("aria-valuenow", String(Math.round(100 * frac)));
@@ -232,7 +329,7 @@ export class RunView {
       `<span><strong>${nfev.toLocaleString()}</strong> evaluations${r.method === "lbfgsb" && o.maxfun ? ` of ${o.maxfun.toLocaleString()}` : ""}</span>` +
       `<span>f <strong class="mono">${fmtNum(best)}</strong></span>` +
       `<span>${fmtSeconds(elapsed)}</span>` +
-      (active && r.method === "de" ? `<span class="text-body-secondary">DE usually stops well before maxiter, when the population agrees</span>` : "");
+      (r.status === "running" && r.method === "de" ? `<span class="text-body-secondary">DE usually stops well before maxiter, when the population agrees</span>` : "");
   }
 
   // ---- live steps ----------------------------------------------------------------------------
@@ -348,7 +445,11 @@ export class RunView {
     else if (res && !res.success) { cls = "alert-warning"; head = "Ended without converging"; }
     let html = `<h2 class="h6 alert-heading mb-1">${head}</h2>`;
     if (r.status === "failed") html += `<p class="mb-0">${escapeHTML(r.error || "The run failed.")}</p>`;
-    else if (r.status === "interrupted") html += `<p class="mb-0">The server went away while this run was going. Its steps up to the last checkpoint are kept; <strong>Resume</strong> continues it exactly where it stopped.</p>`;
+    else if (r.status === "interrupted") {
+      html += this.resuming()
+        ? `<p class="mb-0">The worker went away while this run was going. The server queues it again by itself: it continues from its last checkpoint exactly as if nothing had happened.</p>`
+        : `<p class="mb-0">The worker went away while this run was going. Its steps up to the last checkpoint are kept; <strong>Resume</strong> continues it exactly where it stopped.</p>`;
+    }
     if (res) {
       html += `<p class="mb-2" id="result-reason">${escapeHTML(res.reason || res.message || "")}</p>`;
       const fstar = this._fstar();
@@ -580,12 +681,13 @@ class Replay {
     this.$("#replay-status").textContent = "loading steps…";
     this._chooseSpeed();
     this.$("#steps-note").textContent = "";
+    const gen = v.generation;
     await this.reloadSeries({ keepPlot: fromLive });
-    this.go(this.seq, { force: true });
+    if (v.generation === gen) this.go(this.seq, { force: true });
   }
 
   async reloadSeries({ keepPlot = false } = {}) {
-    const v = this.view, run = v.run;
+    const v = this.view, run = v.run, gen = v.generation;
     let data;
     try {
       data = await getJSON(`/api/runs/${run.id}/series/?points=${SERIES_POINTS}&x=${v.dim >= 2 ? `${v.ix},${v.iy}` : "none"}`);
@@ -593,7 +695,7 @@ class Replay {
       if (e.status !== 404) { v.showAlert(`Could not load the run's steps: ${e.message}`); return; }
       data = await this._seriesFromSteps(run.id); // the series endpoint is missing: page through steps
     }
-    if (v.run.id !== run.id) return;
+    if (v.run.id !== run.id || v.generation !== gen) return;
     if (typeof data.n_steps === "number" && data.n_steps !== this.n && data.n_steps > 0) {
       this.n = data.n_steps;
       this.$("#replay-slider").max = String(this.n - 1);
@@ -777,7 +879,109 @@ class Replay {
   }
 }
 
+// ---- watching a run ---------------------------------------------------------------------------
+/**
+ * Drives a RunView from the run's watch socket (/ws/runs/<id>/) for as long as the run can change.
+ * An interrupted run stays watched: when it is queued again (by the server, or by Resume from any
+ * page) the view goes live again from the first stored step.
+ */
+export class RunWatch {
+  constructor(view, { knownMinimum = undefined, onRun = () => {} } = {}) {
+    this.view = view;
+    this.known = knownMinimum;
+    this.onRun = onRun; // (Run) after every change the socket brought
+    this.sock = null;
+    this.ended = true;
+  }
+
+  /** Watch `run`: live from its first step when it is active; else only for what comes next. */
+  follow(run) {
+    this.close();
+    this.ended = !ACTIVE.has(run.status);
+    if (this.ended && run.status !== "interrupted") return; // nothing more will happen to it
+    // An ended run's steps are on screen already: the server starts after the last of them.
+    const path = this.ended ? `/ws/runs/${run.id}/?after=${Math.max(-1, (run.n_steps || 0) - 1)}` : `/ws/runs/${run.id}/`;
+    const token = {}; // messages of an earlier socket of this watch are dropped
+    this._token = token;
+    this.sock = new RunSocket(path, {
+      subscribeOnOpen: !this.ended,
+      onMessage: (msg) => { if (this._token === token) this._onMessage(msg); },
+      onState: (state) => { if (this._token === token) this.view.setConnection(state); },
+    });
+  }
+
+  control(action) {
+    if (this.sock) this.sock.send({ type: action });
+  }
+
+  close() {
+    const sock = this.sock;
+    this.sock = null;
+    this._token = null;
+    if (sock) { sock.close(); this.view.setConnection("closed"); }
+  }
+
+  _onMessage(msg) {
+    const view = this.view;
+    switch (msg.type) {
+      case "run":
+      case "status":
+        if (this.ended && ACTIVE.has(msg.run.status)) { this._relive(msg.run); return; }
+        view.setRun(msg.run);
+        if (this.ended && msg.run.status !== "interrupted") this.close();
+        break;
+      case "steps":
+        if (!this.ended) view.addSteps(msg.steps);
+        break;
+      case "finished":
+        if (this.ended) { view.setRun(msg.run); break; } // said again after a reconnect
+        this.ended = true;
+        view.ended(msg.run);
+        if (msg.run.status !== "interrupted") this.close();
+        break;
+      case "error":
+        view.showAlert(msg.message || "The server refused that.");
+        view.setRun({}); // re-enable the buttons that still apply
+        break;
+      default:
+        return;
+    }
+    this.onRun(view.run);
+  }
+
+  _relive(run) {
+    // A fresh socket replays every stored step from the start and then goes on live.
+    const known = this.view.known;
+    this.view.showRun(run, { mode: "live", knownMinimum: known === null ? this.known : known });
+    this.follow(run);
+    this.onRun(this.view.run);
+  }
+}
+
 // ---- helpers ------------------------------------------------------------------------------------
+function waitingText(status) {
+  return status === "queued" ? "Queued: the first step comes as soon as a worker takes the run."
+    : status === "paused" ? "Paused before its first step." : "Waiting for the first step…";
+}
+
+function ordinal(n) {
+  const suffix = n % 100 >= 10 && n % 100 <= 20 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return `${n}${suffix}`;
+}
+
+/** Where the run is, after its status word (history_tags.status_note says the same server-side). */
+function statusNote(run, { resuming = false } = {}) {
+  const s = run.status, pos = run.queue_position;
+  if (run.stopping && ACTIVE.has(s)) return "stopping…";
+  switch (s) {
+    case "queued": return !pos ? "waiting for a worker" : pos === 1 ? "next in line" : `${ordinal(pos)} in line`;
+    case "running": return run.worker ? `on ${run.worker}` : "";
+    case "paused": return "holds no worker";
+    case "interrupted": return resuming ? "the worker went away; resuming…" : "the worker went away";
+    default: return "";
+  }
+}
+
 function upperBound(xs, x) {
   let lo = 0, hi = xs.length;
   while (lo < hi) { const m = (lo + hi) >> 1; if (xs[m] <= x) lo = m + 1; else hi = m; }
