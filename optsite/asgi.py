@@ -12,8 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from runs import dispatch  # noqa: E402
-from runs.recovery import start_monitor  # noqa: E402
+from runs import dispatch, monitor  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -26,4 +25,4 @@ application = ProtocolTypeRouter(
 # The worker pool (default mode) gets ready before the first run comes; the monitor resumes what
 # the last server left and sweeps runs whose worker's lease expired.
 dispatch.start()
-start_monitor()
+monitor.start()

@@ -21,8 +21,6 @@ from django.conf import settings
 
 log = logging.getLogger("runs.dispatch")
 
-CONTROL_CHANNEL = "optsite:controls"  # Redis pub/sub: the run id whose controls were recorded
-
 _pool = None
 _pool_lock = threading.Lock()
 _redis = None
@@ -67,9 +65,9 @@ def start() -> None:
 def enqueue(run_id: int) -> None:
     """The run was queued (call after the commit): a free worker will take it, in queue order."""
     if uses_celery():
-        from runs.tasks import drive_run
+        from runs.tasks import queue_run
 
-        drive_run.apply_async((run_id,), queue="runs")
+        queue_run(run_id)
     else:
         local_pool().enqueue(run_id)
 
@@ -79,9 +77,11 @@ def nudge(run_id: int) -> None:
     global _redis
     if uses_celery():
         try:
-            if _redis is None:
-                import redis
+            import redis
 
+            from runs.tasks import CONTROL_CHANNEL
+
+            if _redis is None:
                 _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
             _redis.publish(CONTROL_CHANNEL, str(run_id))
         except Exception:  # the worker still finds the control at its next poll

@@ -212,7 +212,7 @@ class LocalPool:
             with self._lock:
                 self._waiting.add(process.run_id)  # if it died before claiming, it is still queued
         if process.holder:
-            recovery.interrupted(leases.interrupt_held_by(process.holder))
+            recovery.interrupted(leases.interrupt_held_by(process.holder), enqueue=self.enqueue)
         with self._lock:
             self._spawn()
 

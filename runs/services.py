@@ -82,9 +82,11 @@ def _lock_owner(owner) -> None:
 
 
 def _announce(run_id: int, *kinds: str) -> None:
-    """After the commit: tell the run's watchers how it stands ("status", "finished")."""
+    """After the commit: tell the run's watchers how this transaction leaves it ("status",
+    "finished"). Call it before _queue: the watchers hear "queued" before a worker's "running"."""
+    run = load_run_dict(run_id)
+
     def send():
-        run = load_run_dict(run_id)
         for kind in kinds:
             publish(group_of(run_id), {"type": f"run.{kind}", "run_id": run_id, "run": run})
     transaction.on_commit(send)
@@ -205,9 +207,10 @@ def _stop(run: Run) -> bool:
     fields = {"control_requests": "stop"}
     if run.status != S.QUEUED:
         fields.update(status=S.QUEUED, queued_at=timezone.now())
-        _queue(run.pk)
     Run.objects.filter(pk=run.pk).update(**fields)
     _announce(run.pk, "status")
+    if run.status != S.QUEUED:
+        _queue(run.pk)
     return True
 
 
@@ -243,8 +246,8 @@ def _resume(run: Run) -> bool:
             Run.objects.filter(pk=run.pk).update(status=S.FAILED, error="No checkpoint to resume from.")
             raise ServiceError("conflict", f"Run {run.pk} has no checkpoint to resume from.")
     Run.objects.filter(pk=run.pk).update(status=S.QUEUED, queued_at=timezone.now(), control_requests="")
-    _queue(run.pk)
     _announce(run.pk, "status")
+    _queue(run.pk)
     return True
 
 
@@ -296,7 +299,7 @@ def sweep_orphans(*, stale_after: float | None = None) -> list[int]:
     (0: every running run, for a server that is known to be down)."""
     from runs import recovery
 
-    return recovery.sweep(stale_after=stale_after)
+    return recovery.sweep(enqueue=dispatch.enqueue, stale_after=stale_after)
 
 
 def relabel_run(*, run: Run, label: str) -> Run:

@@ -3,7 +3,7 @@
 The task is only a wake-up call: it claims the run's lease (runs/leases.py) or, if the run is
 not to be had (a duplicate or late delivery, a run stopped or deleted while queued), does
 nothing. Events go out through the Redis channel layer after each commit. Controls are recorded
-in the database; the web process nudges the holder over Redis pub/sub (dispatch.CONTROL_CHANNEL),
+in the database; the web process nudges the holder over Redis pub/sub (CONTROL_CHANNEL),
 which one listener thread per worker process hears.
 
 A worker process drives one run at a time: the prefork pool (Celery's default) or solo. When its
@@ -27,6 +27,9 @@ from celery import signals
 from optsite.celery import app
 
 log = logging.getLogger("runs.tasks")
+
+# Redis pub/sub: the id of a run whose controls were just recorded (runs.dispatch.nudge).
+CONTROL_CHANNEL = "optsite:controls"
 
 # The `celery worker` main process tells its pool processes that a warm shutdown has begun.
 # Not SIGUSR1: billiard raises SoftTimeLimitExceeded with that one inside the running task.
@@ -72,7 +75,6 @@ def _listen(worker) -> None:
     import redis
     from django.conf import settings
 
-    from runs.dispatch import CONTROL_CHANNEL
 
     while True:
         pubsub = None
@@ -107,12 +109,17 @@ def _watch(worker, parent: int | None) -> None:
     worker.interrupt()
 
 
+def queue_run(run_id: int) -> None:
+    """The run's wake-up call, on the queue "runs" (runs.dispatch.enqueue in the scale-out mode)."""
+    drive_run.apply_async((run_id,), queue="runs")
+
+
 @app.task(name="runs.drive_run", acks_late=True, ignore_result=True)
 def drive_run(run_id: int) -> str | None:
     from django.conf import settings
     from django.db import DatabaseError, connection
 
-    from runs import dispatch, recovery
+    from runs import recovery
     from runs.driver import INTERRUPTED
     from runs.publishing import Publisher, close_thread_loop, group_of
 
@@ -128,11 +135,11 @@ def drive_run(run_id: int) -> str | None:
             with contextlib.suppress(DatabaseError):
                 connection.close()
             time.sleep(DATABASE_RETRY)
-            dispatch.enqueue(run_id)
+            queue_run(run_id)
             return None
         publisher.drain()
         if outcome == INTERRUPTED and settings.OPTSITE_AUTO_RESUME:
-            recovery.requeue([run_id])  # another worker continues it at once
+            recovery.requeue([run_id], enqueue=queue_run)  # another worker continues it at once
     finally:
         close_thread_loop()
     return outcome
