@@ -16,24 +16,16 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from runs import leases
 from runs.models import Run
 from runs.publishing import group_of, publish
-from runs.run_objects import load_run_dict
+from runs.run_objects import load_run_dict, resumable
 
 log = logging.getLogger("runs.recovery")
 
 Enqueue = Callable[[int], None]
-
-
-def resumable():
-    """Interrupted runs that may continue by themselves (a checkpoint, or nothing done yet)."""
-    return Run.objects.filter(
-        Q(status=Run.Status.INTERRUPTED) & (Q(checkpoint__isnull=False) | Q(n_steps=0))
-        & Q(interruptions__lte=settings.OPTSITE_MAX_AUTO_RESUMES))
 
 
 def requeue(run_ids, *, enqueue: Enqueue) -> list[int]:

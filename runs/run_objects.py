@@ -45,12 +45,18 @@ def queue_position(run: Run) -> int | None:
     return stopping.count() + queued.exclude(control_requests__contains="stop").filter(earlier).count() + 1
 
 
+def resumable():
+    """Interrupted runs that may continue by themselves (a checkpoint, or nothing done yet, and
+    not interrupted too often: a run that keeps killing its worker waits for its owner)."""
+    return Run.objects.filter(
+        Q(status=Run.Status.INTERRUPTED) & (Q(checkpoint__isnull=False) | Q(n_steps=0))
+        & Q(interruptions__lte=settings.OPTSITE_MAX_AUTO_RESUMES))
+
+
 def resumes_by_itself(run: Run) -> bool:
     """An interrupted run the server queues again unasked (OPTSITE_AUTO_RESUME, under the cap)."""
     if run.status != Run.Status.INTERRUPTED or not settings.OPTSITE_AUTO_RESUME:
         return False
-    from runs.recovery import resumable  # recovery imports this module
-
     return resumable().filter(pk=run.pk).exists()
 
 
