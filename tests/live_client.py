@@ -12,11 +12,17 @@ import urllib.request
 import websocket
 
 
-class Client:
-    """Logged in once at `base` (http://host:port); the session lives in the database, so it is
-    good on every server process that shares it."""
+def _base(server) -> str:
+    """http://host:port, of a URL or of an object that has it as `.http`."""
+    return server if isinstance(server, str) else server.http
 
-    def __init__(self, base: str, username: str, password: str):
+
+class Client:
+    """Logged in once on one server (a URL http://host:port, or an object with `.http`); the
+    session lives in the database, so it is good on every server process that shares it."""
+
+    def __init__(self, server, username: str, password: str):
+        base = _base(server)
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.opener.open(base + "/accounts/login/", timeout=10).read()
@@ -29,12 +35,13 @@ class Client:
     def cookie(self, name: str) -> str:
         return next(c.value for c in self.jar if c.name == name)
 
-    def get(self, base: str, path: str):
-        with self.opener.open(base + path, timeout=10) as reply:
+    def get(self, server, path: str):
+        with self.opener.open(_base(server) + path, timeout=10) as reply:
             return json.loads(reply.read())
 
-    def socket(self, base: str, path: str, name: str = "") -> "Socket":
-        return Socket(base, path, f"sessionid={self.cookie('sessionid')}", name or base)
+    def socket(self, server, path: str) -> "Socket":
+        name = getattr(server, "name", None) or _base(server)
+        return Socket(_base(server), path, f"sessionid={self.cookie('sessionid')}", name)
 
 
 class Socket:
@@ -65,7 +72,8 @@ class Socket:
         try:
             at, message = self.inbox.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"{self.name}: no message in {timeout} s; last: {self.received[-2:]}") from None
+            raise AssertionError(f"{self.name}: no message in {timeout} s; last: "
+                                 f"{[brief(m) for m in self.received[-3:]]}") from None
         self.received.append(message)
         return at, message
 
@@ -79,6 +87,13 @@ class Socket:
             assert message["type"] not in ("closed", "error") or kind == message["type"], message
             if message["type"] == kind and all(message.get("run", {}).get(k) == v for k, v in match.items()):
                 return at, got
+
+    def until_seq(self, seq: int, timeout: float = 30.0) -> None:
+        """Read until step `seq` has arrived."""
+        deadline = time.monotonic() + timeout
+        while not seqs(self.received) or seqs(self.received)[-1] < seq:
+            _, message = self.next(max(0.01, deadline - time.monotonic()))
+            assert message["type"] not in ("closed", "error", "finished"), message
 
     def quiet(self, seconds: float) -> list[dict]:
         """What arrives in the next `seconds` (expected: nothing)."""
@@ -108,3 +123,10 @@ def seqs(messages: list[dict]) -> list[int]:
 
 def no_elapsed(step: dict) -> dict:
     return {k: v for k, v in step.items() if k != "elapsed"}
+
+
+def brief(message: dict) -> dict:
+    """A message without its steps' contents (for failure reports)."""
+    if message.get("type") == "steps":
+        return {**message, "steps": [s["seq"] for s in message["steps"]]}
+    return message

@@ -9,28 +9,24 @@ controlled from the other server, outlives a restart of every daphne, and contin
 the other worker when its own is killed with SIGKILL or shut down.
 """
 
-import http.cookiejar
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
-import websocket
 from celery import Celery
 from scipy.optimize import differential_evolution
 
 from runs.optim import get_problem, validate_spec
 from tests import servers
+from tests.live_client import Client, Socket, no_elapsed, seqs, steps
 
 ROOT = Path(__file__).resolve().parent.parent
 DAPHNE = Path(sys.executable).with_name("daphne")
@@ -266,7 +262,7 @@ def cluster(backing, reference, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def alice(cluster):
-    return Client(cluster.servers[0])
+    return Client(cluster.servers[0], "alice", PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -287,106 +283,6 @@ def stored_steps(database, run_id: int) -> list[dict]:
     return [no_elapsed(json.loads(data)) for (data,) in rows]
 
 
-# ---- a client: HTTP with a cookie jar, sockets read on threads ----------------------------
-class Client:
-    """Logged in once on one server; the session (in PostgreSQL) is good on all of them."""
-
-    def __init__(self, server: Server, username: str = "alice", password: str = PASSWORD):
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-        self.opener.open(server.http + "/accounts/login/", timeout=10).read()
-        form = {"username": username, "password": password, "csrfmiddlewaretoken": self.cookie("csrftoken")}
-        with self.opener.open(server.http + "/accounts/login/", data=urllib.parse.urlencode(form).encode(),
-                              timeout=10) as reply:
-            assert reply.url.endswith("/runs/"), f"login failed: ended at {reply.url}"
-        assert self.cookie("sessionid")
-
-    def cookie(self, name: str) -> str:
-        return next(c.value for c in self.jar if c.name == name)
-
-    def get(self, server: Server, path: str):
-        with self.opener.open(server.http + path, timeout=10) as reply:
-            return json.loads(reply.read())
-
-    def socket(self, server: Server, path: str) -> "Socket":
-        return Socket(server, path, f"sessionid={self.cookie('sessionid')}")
-
-
-class Socket:
-    """A websocket-client connection whose messages a thread reads into a queue (no back-pressure)."""
-
-    def __init__(self, server: Server, path: str, cookie: str):
-        self.server = server
-        self.conn = websocket.create_connection(server.ws + path, origin=server.http, cookie=cookie, timeout=10)
-        self.conn.settimeout(None)
-        self.inbox: queue.Queue = queue.Queue()
-        self.received: list[dict] = []
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        try:
-            while True:
-                text = self.conn.recv()
-                self.inbox.put((time.monotonic(), json.loads(text)))
-        except Exception as exc:  # closed (by us, or the server went away)
-            self.inbox.put((time.monotonic(), {"type": "closed", "why": repr(exc)}))
-
-    def send(self, message: dict) -> None:
-        self.conn.send(json.dumps(message))
-
-    def next(self, timeout: float = 20.0) -> tuple[float, dict]:
-        try:
-            at, message = self.inbox.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"{self.server.name}: no message in {timeout} s; last: "
-                                 f"{[brief(m) for m in self.received[-3:]]}") from None
-        self.received.append(message)
-        return at, message
-
-    def until(self, kind: str, timeout: float = 20.0, **match) -> tuple[float, list[dict]]:
-        """Messages up to and including the first of type `kind` whose run has these fields."""
-        got = []
-        deadline = time.monotonic() + timeout
-        while True:
-            at, message = self.next(max(0.01, deadline - time.monotonic()))
-            got.append(message)
-            assert message["type"] not in ("closed", "error") or kind == message["type"], message
-            if message["type"] == kind and all(message.get("run", {}).get(k) == v for k, v in match.items()):
-                return at, got
-
-    def until_seq(self, seq: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not seqs(self.received) or seqs(self.received)[-1] < seq:
-            _, message = self.next(max(0.01, deadline - time.monotonic()))
-            assert message["type"] not in ("closed", "error", "finished"), message
-
-    def quiet(self, seconds: float) -> list[dict]:
-        """What arrives in the next `seconds` (expected: nothing)."""
-        got, deadline = [], time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                got.append(self.inbox.get(timeout=left)[1])
-            except queue.Empty:
-                break
-        self.received += got
-        return got
-
-    def close(self) -> None:
-        try:
-            self.conn.close()
-        except Exception:
-            pass
-
-
-def steps(messages: list[dict]) -> list[dict]:
-    return [s for m in messages if m["type"] == "steps" for s in m["steps"]]
-
-
-def seqs(messages: list[dict]) -> list[int]:
-    return [s["seq"] for s in steps(messages)]
-
-
 def statuses(messages: list[dict]) -> str:
     """The statuses announced, a repeat of the one before left out (a control's own announcement
     and the worker's may both say "running")."""
@@ -395,17 +291,6 @@ def statuses(messages: list[dict]) -> str:
         if m["type"] == "status" and (not said or said[-1] != m["run"]["status"]):
             said.append(m["run"]["status"])
     return " ".join(said)
-
-
-def brief(message: dict) -> dict:
-    """A message without its steps' contents (for failure reports)."""
-    if message.get("type") == "steps":
-        return {**message, "steps": [s["seq"] for s in message["steps"]]}
-    return message
-
-
-def no_elapsed(step: dict) -> dict:
-    return {k: v for k, v in step.items() if k != "elapsed"}
 
 
 def start_run(alice, server: Server, spec: dict) -> tuple[Socket, int]:
