@@ -15,7 +15,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -75,6 +75,23 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
 
     def find_all(self, css: str):
         return self.browser.find_elements(By.CSS_SELECTOR, css)
+
+    def set_field(self, css: str, value) -> None:
+        el = self.find(css)
+        el.clear()
+        el.send_keys(value)
+
+    def fill_long_de_run(self) -> None:
+        """On /runs/new/: a DE run that lasts (Rastrigin 10-D, 400 members, tol 0, rand1bin keeps
+        the population diverse): long enough to control, or to keep a worker busy."""
+        Select(self.find("#id_problem")).select_by_value("rastrigin")
+        self.set_field("#id_dim", "10")
+        self.find("#id_dim").send_keys("\t")
+        self.set_field("#opt-de-maxiter", "20000")
+        self.set_field("#opt-de-popsize", "40")
+        self.set_field("#opt-de-tol", "0")
+        self.find(".method-options[data-method=de] details summary").click()
+        Select(self.find("#opt-de-strategy")).select_by_value("rand1bin")
 
     def create_user(self, username: str = "alice"):
         return get_user_model().objects.create_user(username, f"{username}@example.org", PASSWORD)

@@ -43,11 +43,6 @@ class LiveRunTests(PageShots, BrowserTestCase):
     def rows(self):
         return self.browser.execute_script("return document.querySelectorAll('#steps-body tr').length")
 
-    def set_field(self, css, value):
-        el = self.find(css)
-        el.clear()
-        el.send_keys(value)
-
     def choose_method(self, name):
         self.find(f"label[for=method-{name}]").click()
 
@@ -158,16 +153,7 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.create_user("alice")
         self.log_in("alice")
         self.browser.get(self.url("/runs/new/"))
-        # A run long enough to control: Rastrigin 10-D, big population, tol 0, a slow strategy.
-        Select(self.find("#id_problem")).select_by_value("rastrigin")
-        self.set_field("#id_dim", "10")
-        self.find("#id_dim").send_keys("\t")
-        self.set_field("#opt-de-maxiter", "20000")
-        self.set_field("#opt-de-popsize", "40")
-        self.set_field("#opt-de-tol", "0")
-        # rand1bin keeps the population diverse: no early convergence while the test controls it.
-        self.find(".method-options[data-method=de] details summary").click()
-        Select(self.find("#opt-de-strategy")).select_by_value("rand1bin")
+        self.fill_long_de_run()
         self.launch()
         self.wait_status("running")
         self.wait().until(lambda d: self.rows() >= 20)

@@ -122,21 +122,9 @@ class QueueTests(PageShots, BrowserTestCase):
     def rows(self) -> int:
         return self.browser.execute_script("return document.querySelectorAll('#steps-body tr:not(.empty)').length")
 
-    def set_field(self, css, value):
-        el = self.find(css)
-        el.clear()
-        el.send_keys(value)
-
     def launch_long_run_from_the_form(self) -> int:
         self.browser.get(self.url("/runs/new/"))
-        Select(self.find("#id_problem")).select_by_value("rastrigin")
-        self.set_field("#id_dim", "10")
-        self.find("#id_dim").send_keys("\t")
-        self.set_field("#opt-de-maxiter", "20000")
-        self.set_field("#opt-de-popsize", "40")
-        self.set_field("#opt-de-tol", "0")
-        self.find(".method-options[data-method=de] details summary").click()
-        Select(self.find("#opt-de-strategy")).select_by_value("rand1bin")
+        self.fill_long_de_run()
         self.find("#id_label").send_keys("from the form")
         self.find("#btn-launch").click()
         self.wait().until(lambda d: "/runs/new/" not in d.current_url)
