@@ -17,6 +17,9 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+# As the app's processes run (optsite/__init__.py): on a busy machine OpenBLAS's own threads make
+# both sides several times slower and the figures meaningless.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from scipy.optimize import differential_evolution, minimize  # noqa: E402

@@ -1,175 +1,130 @@
-"""Live path vs bare scipy: a DE run launched over the WebSocket of a real daphne server.
+"""Live path vs bare scipy: one run launched over the WebSocket of a real daphne, until "finished".
 
-    .venv/bin/python bench/bench_live.py [--maxiter 2000] [--dim 10] [--popsize 15] [--repeat 3]
+    .venv/bin/python bench/bench_live.py [--cases de,lbfgsb,lbfgsb-fd] [--repeat 3]
+        [--maxiter 2000] [--dim 10] [--popsize 15] [--strategy rand1bin] [--workers N]
 
-Starts daphne on a free loopback port against a throwaway SQLite database (migrated first), logs
-a user in over HTTP, launches the spec on /ws/runs/, waits for "finished", checks every step was
-received once and stored, and times the same spec with scipy's differential_evolution alone
-(best of --repeat, interleaved). Prints both times and their ratio (the goal: <= 1.10).
+Starts daphne (and so its pool of worker processes) on a free loopback port against a throwaway
+SQLite database, logs a user in over HTTP, warms every pool process up with each case, then per
+round times scipy's own call and the same spec launched on /ws/runs/ (from "start" sent to
+"finished" received), interleaved so drift in machine load hits both alike. Each live run must
+deliver every step once, in order, have every step stored, and end with scipy's result bit for bit.
+Prints best-of and median ratios live/scipy, wall and CPU (the CPU of the worker processes;
+the web process's own CPU is shown beside it), what the live path adds per step, and the fixed
+cost of a run (start -> finished of a 2-step run). Goal: <= 1.05.
 
-The WebSocket client is websocket-client (installed with selenium, already in requirements.txt).
+Cases:
+  de         DE 10-D Rastrigin, rand1bin, tol 0, no polish: exactly --maxiter generations
+             (best1bin collapses the population after ~650 and "converges")
+  lbfgsb     L-BFGS-B 50-D Rosenbrock with b = 1e6, analytic gradient, x0 = (-1.2, 1, ...):
+             ~3,960 iterations of ~35 us (with b = 100 it converges in 270 iterations, ~10 ms:
+             too short to time against a socket round trip)
+  lbfgsb-fd  the same with jac "2-point": the same ~3,970 iterations, each ~1 ms (51 evaluations)
 """
 
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
 import json
-import os
-import re
-import shutil
-import sqlite3
-import subprocess
+import statistics
 import sys
-import tempfile
-import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from servers import free_port, wait_for_port  # noqa: E402  (tests/servers.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from livesite import (Site, bare_scipy, cpu_seconds, finished, load_note, machine_line,  # noqa: E402
+                      same_result, start_run, warm_up)
 
-USER, PASSWORD = "bench", "bench-password-123"
-
-
-def spec_for(args) -> dict:
-    return {"method": "de", "problem": "rastrigin", "dim": args.dim, "bounds": [[-5.12, 5.12]] * args.dim,
-            "options": {"maxiter": args.maxiter, "tol": 0, "polish": False, "seed": 1, "popsize": args.popsize,
-                        "strategy": args.strategy}}
+ROSENBROCK_X0 = [-1.2, 1.0] * 25
 
 
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU time of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def case_specs(args) -> dict[str, dict]:
+    de = {"method": "de", "problem": "rastrigin", "dim": args.dim, "bounds": [[-5.12, 5.12]] * args.dim,
+          "options": {"maxiter": args.maxiter, "tol": 0, "polish": False, "seed": 1, "popsize": args.popsize,
+                      "strategy": args.strategy}}
+    lbfgsb = {"method": "lbfgsb", "problem": "rosenbrock", "dim": 50, "x0": ROSENBROCK_X0,
+              "params": {"a": 1.0, "b": 1e6}, "options": {"maxiter": 20000, "maxfun": 100000}}
+    fd = {**lbfgsb, "options": {**lbfgsb["options"], "jac": "2-point", "maxfun": 1_000_000}}
+    return {"de": de, "lbfgsb": lbfgsb, "lbfgsb-fd": fd}
 
 
-def bare_scipy(spec: dict) -> tuple[float, int]:
-    import numpy as np
-    from scipy.optimize import differential_evolution
-
-    from runs.optim import get_problem
-
-    f = get_problem(spec["problem"]).objective({})
-    o = spec["options"]
-    c0, t0 = time.process_time(), time.perf_counter()
-    res = differential_evolution(f, [tuple(b) for b in spec["bounds"]], maxiter=o["maxiter"], tol=o["tol"],
-                                 polish=o["polish"], seed=o["seed"], popsize=o["popsize"],
-                                 strategy=o["strategy"])
-    took, cpu = time.perf_counter() - t0, time.process_time() - c0
-    assert np.isfinite(res.fun)
-    return took, cpu, res.nit
+def short(spec: dict) -> dict:
+    """A cheap version of a spec for warming up."""
+    return {**spec, "options": {**spec["options"], "maxiter": 30}}
 
 
-def login(base: str) -> str:
-    """A real session cookie, the way a browser gets one."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(f"{base}/accounts/login/").read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"username": USER, "password": PASSWORD, "csrfmiddlewaretoken": token}).encode()
-    request = urllib.request.Request(f"{base}/accounts/login/", data=data, headers={"Referer": f"{base}/accounts/login/"})
-    opener.open(request).read()
-    cookies = {c.name: c.value for c in jar}
-    assert "sessionid" in cookies, "login failed"
-    return "; ".join(f"{k}={v}" for k, v in cookies.items())
-
-
-def live_run(base: str, port: int, cookie: str, spec: dict, db: Path, server_pid: int):
-    import websocket
-
-    try:  # the client shares this 2-core machine with the server: keep its parsing cheap
-        from orjson import loads
-    except ImportError:
-        loads = json.loads
-
-    # websocket-client checks UTF-8 in pure Python unless told not to: on this 2-core machine that
-    # client would take the CPU the server's solver thread needs (a browser does it in C++).
-    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws/runs/", cookie=cookie,
-                                     origin=f"http://127.0.0.1:{port}", timeout=600, skip_utf8_validation=True)
-    c0, t0 = cpu_seconds(server_pid), time.perf_counter()
-    ws.send(json.dumps({"type": "start", "spec": spec}))
-    expected, run_id, finished = 0, None, None
-    while finished is None:
-        message = loads(ws.recv())
-        kind = message["type"]
-        if kind == "started":
-            run_id = message["run"]["id"]
-        elif kind == "steps":
-            for step in message["steps"]:
-                assert step["seq"] == expected, f"step {step['seq']} where {expected} was due"
-                expected += 1
-        elif kind == "finished":
-            finished = message["run"]
-        else:
-            raise AssertionError(message)
-    took, cpu = time.perf_counter() - t0, cpu_seconds(server_pid) - c0
-    ws.close()
-    assert finished["status"] == "finished" and finished["n_steps"] == expected, finished
-    with sqlite3.connect(db) as con:
-        stored, top = con.execute("SELECT COUNT(*), MAX(seq) FROM runs_step WHERE run_id = ?", (run_id,)).fetchone()
-    assert stored == expected == top + 1, (stored, expected, top)
-    return took, cpu, expected, finished["result"]["nit"]
+def live_run(site: Site, spec: dict, timeout: float):
+    workers0, server0 = site.workers_cpu(), cpu_seconds(site.pid)
+    stream = site.stream(parse=True)
+    try:
+        t0, run = start_run(stream, spec)
+        t1, final = finished(stream, timeout)
+    finally:
+        stream.close()
+    workers_cpu, server_cpu = site.workers_cpu() - workers0, cpu_seconds(site.pid) - server0
+    assert final["status"] == "finished", final
+    assert final["n_steps"] == stream.steps, (final["n_steps"], stream.steps)
+    stored, top = site.stored(run["id"])
+    assert stored == stream.steps == top + 1, (stored, stream.steps, top)
+    return t1 - t0, workers_cpu, server_cpu, stream.steps, final["result"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--maxiter", type=int, default=2000)
-    parser.add_argument("--dim", type=int, default=10)
-    # rand1bin keeps Rastrigin's population spread for all 2000 generations (best1bin collapses at 650)
+    parser.add_argument("--cases", default="de,lbfgsb,lbfgsb-fd", help="comma-separated: de, lbfgsb, lbfgsb-fd")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per case (scipy and live interleaved)")
+    parser.add_argument("--maxiter", type=int, default=2000, help="DE generations")
+    parser.add_argument("--dim", type=int, default=10, help="DE dimension")
     parser.add_argument("--strategy", default="rand1bin")
     parser.add_argument("--popsize", type=int, default=15,
                         help="scipy's popsize; above 4000/dim^2 (e.g. 41 at dim 10) DE steps leave out the population")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None, help="OPTSITE_WORKERS (default: the app's, one per CPU)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="per live run, seconds")
     args = parser.parse_args()
-    spec = spec_for(args)
+    specs = case_specs(args)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in specs]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {', '.join(specs)}")
 
-    tmp = Path(tempfile.mkdtemp(prefix="optsite-bench-"))
-    db = tmp / "db.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "DJANGO_SETTINGS_MODULE": "optsite.settings",
-           "DJANGO_SUPERUSER_PASSWORD": PASSWORD, "OPTSITE_LOG_LEVEL": "WARNING"}
-    env.pop("REDIS_URL", None)
-    python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([python, "manage.py", "createsuperuser", "--noinput", "--username", USER,
-                    "--email", "bench@example.org"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    port = free_port()
-    daphne = shutil.which("daphne", path=str(Path(python).parent)) or "daphne"
-    server = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "optsite.asgi:application"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")})
-    try:
-        wait_for_port(port, process=server)
-        base = f"http://127.0.0.1:{port}"
-        cookie = login(base)
-        print(f"spec: {json.dumps(spec)}")
-        bare, live, bare_cpu, live_cpu = [], [], [], []
-        for i in range(args.repeat):  # interleaved: drift in machine load hits both alike
-            took, cpu, nit = bare_scipy(spec)
-            bare.append(took)
-            bare_cpu.append(cpu)
-            took_live, cpu_live, n_steps, live_nit = live_run(base, port, cookie, spec, db, server.pid)
-            live.append(took_live)
-            live_cpu.append(cpu_live)
-            assert live_nit == nit, (live_nit, nit)
-            print(f"  round {i + 1}: scipy {took:.3f} s (cpu {cpu:.3f}), live {took_live:.3f} s "
-                  f"(server cpu {cpu_live:.3f}; {n_steps} steps received once each and stored, nit {nit})")
-        load = os.getloadavg()[0]
-        print(f"scipy alone (best of {args.repeat}): {min(bare):.3f} s wall, {min(bare_cpu):.3f} s cpu")
-        print(f"live over WebSocket (best of {args.repeat}): {min(live):.3f} s wall, "
-              f"{min(live_cpu):.3f} s server cpu (all threads)")
-        print(f"ratio live/scipy: {min(live) / min(bare):.3f} wall, {min(live_cpu) / min(bare_cpu):.3f} cpu"
-              f"   (1-min load average {load:.1f} on {os.cpu_count()} cpus: wall figures need a quiet machine)")
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+    print(machine_line())
+    summary = []
+    with Site(workers=args.workers) as site:
+        print(f"daphne pid {site.pid}, pool processes {site.worker_pids()}")
+        warm_up(site, [short(specs[c]) for c in cases])
+        tiny = {**specs["de"], "dim": 2, "bounds": [[-5.12, 5.12]] * 2,
+                "options": {**specs["de"]["options"], "maxiter": 1}}
+        fixed = [live_run(site, tiny, args.timeout)[0] for _ in range(5)]
+        for case in cases:
+            spec = specs[case]
+            print(f"\n{case}: {json.dumps(spec)}")
+            bare, bare_cpu, live, live_cpu, web_cpu = [], [], [], [], []
+            for i in range(args.repeat):
+                took, cpu, res = bare_scipy(spec)
+                took_live, cpu_live, cpu_web, n_steps, result = live_run(site, spec, args.timeout)
+                assert same_result(result, res), f"the live run's result differs from scipy's: {result}"
+                bare.append(took)
+                bare_cpu.append(cpu)
+                live.append(took_live)
+                live_cpu.append(cpu_live)
+                web_cpu.append(cpu_web)
+                print(f"  round {i + 1}: scipy {took:.3f} s (cpu {cpu:.3f}); live {took_live:.3f} s "
+                      f"(workers cpu {cpu_live:.3f}, web process cpu {cpu_web:.3f}); {n_steps} steps received "
+                      f"once each and stored, result = scipy's (nit {res.nit})", flush=True)
+            summary.append((case, n_steps, bare, bare_cpu, live, live_cpu, web_cpu))
+
+    print(f"\n{'case':10s} {'steps':>6s} {'scipy s':>8s} {'live s':>8s} {'wall':>6s} {'median':>7s} "
+          f"{'us/step':>8s}   {'scipy cpu':>9s} {'workers cpu':>11s} {'cpu':>6s} {'us/step':>8s}   {'web cpu':>7s}")
+    for case, steps, bare, bare_cpu, live, live_cpu, web_cpu in summary:
+        ratios = [a / b for a, b in zip(live, bare)]
+        extra_wall = (min(live) - min(bare)) / steps * 1e6
+        extra_cpu = (min(live_cpu) - min(bare_cpu)) / steps * 1e6
+        print(f"{case:10s} {steps:6d} {min(bare):8.3f} {min(live):8.3f} {min(live) / min(bare):6.3f} "
+              f"{statistics.median(ratios):7.3f} {extra_wall:8.0f}   {min(bare_cpu):9.3f} {min(live_cpu):11.3f} "
+              f"{min(live_cpu) / min(bare_cpu):6.3f} {extra_cpu:8.0f}   {min(web_cpu):7.3f}")
+    print(f"(best of {args.repeat} per side; 'median': of the per-round ratios; 'us/step': what the live path "
+          f"adds per step; goal <= 1.05)")
+    print(f"fixed cost of a run, start -> finished of a 2-step run: median {statistics.median(fixed) * 1000:.1f} ms "
+          f"(min {min(fixed) * 1000:.1f}, of {len(fixed)})")
+    print(f"({load_note()})")
 
 
 if __name__ == "__main__":
