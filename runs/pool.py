@@ -80,6 +80,7 @@ class LocalPool:
         self._publisher = Publisher()
         self._closed = False
         self._spawned = 0
+        self._dead: list[str] = []  # holders of processes that died, their runs still to recover
         self._thread: threading.Thread | None = None
 
     # -- from any thread --
@@ -181,6 +182,7 @@ class LocalPool:
                 process.popen.kill()
                 self._lost(process)
         if not self._closed:
+            self._recover()
             self._dispatch()
 
     def _handle(self, process: _Process, message) -> None:
@@ -211,10 +213,19 @@ class LocalPool:
         if process.run_id is not None:
             with self._lock:
                 self._waiting.add(process.run_id)  # if it died before claiming, it is still queued
-        if process.holder:
-            recovery.interrupted(leases.interrupt_held_by(process.holder), enqueue=self.enqueue)
         with self._lock:
-            self._spawn()
+            self._spawn()  # first: whatever fails below, the pool keeps its size
+        if process.holder:
+            self._dead.append(process.holder)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Interrupt (and resume) the runs of dead processes; what fails (the database busy or
+        away) is tried again at the next tick."""
+        while self._dead:
+            holder = self._dead[0]
+            recovery.interrupted(leases.interrupt_held_by(holder), enqueue=self.enqueue)
+            self._dead.pop(0)
 
     def _dispatch(self) -> None:
         idle = [p for p in self.processes if p.holder and p.run_id is None]
