@@ -38,3 +38,4 @@ test: venv system-packages
 bench: venv
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_live.py
+	$(PY) bench/bench_workers.py
