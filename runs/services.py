@@ -161,8 +161,8 @@ def control_run(*, user, run_id: int, action: str, **_ignored) -> tuple[bool, di
     run = _owned(user, run_id)
     with transaction.atomic():
         if action == "resume":
-            # The row lock (SQLite: the IMMEDIATE transaction) orders controls with the worker's writes.
-            _lock_owner(run.owner)
+            _lock_owner(run.owner)  # resuming an interrupted run counts against the cap again
+        # The row lock (SQLite: the IMMEDIATE transaction) orders controls with the worker's writes.
         row = Run.objects.select_for_update().filter(pk=run.pk).first()
         if row is None:
             raise ServiceError("not_found", f"There is no run {run_id} of yours.")
