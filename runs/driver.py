@@ -77,7 +77,6 @@ class RunDriver:
         self._best = None
         self._last_flush = 0.0
         self._flush_cost = 0.0
-        self.flushes = 0  # transactions that wrote steps
 
     # -- from any thread --
     def request(self, action: str) -> None:
@@ -85,8 +84,8 @@ class RunDriver:
         with self._lock:
             self._commands.append(action)
             self._pending = True
-            if action in ("stop", "interrupt", "lost"):
-                self._stopping = self._stopping or action == "stop"
+            if action == "stop":
+                self._stopping = True
         stepper = self.stepper
         if action == "stop" and stepper is not None:
             stepper.request_stop()  # thread-safe: ends a long step early, scipy's way
@@ -220,7 +219,6 @@ class RunDriver:
         committed = time.time()
         del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list
         if buffer:
-            self.flushes += 1
             for event in step_events(self.run_id, buffer[0][0].seq, [text for _, text in buffer], committed):
                 self._publish(event)
         end = time.perf_counter()

@@ -15,7 +15,7 @@ import os
 import socket
 from datetime import timedelta
 
-from django.db.models import F, Q, Value
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -64,16 +64,11 @@ def write(run_id: int, holder: str, **fields) -> None:
         raise LeaseLost(f"run {run_id} is not held by {holder}")
 
 
-def renew(run_ids: list[int], holder: str) -> set[int]:
-    """Renew the holder's leases of these runs; returns those it still holds."""
-    if not run_ids:
-        return set()
+def renew(run_id: int, holder: str) -> bool:
+    """Renew the holder's lease of a run it drives; False if it no longer holds it."""
     now = timezone.now()
-    held = Run.objects.filter(pk__in=run_ids, lease_holder=holder, status=Run.Status.RUNNING)
-    ids = set(held.values_list("pk", flat=True))
-    if ids:
-        Run.objects.filter(pk__in=ids, lease_holder=holder).update(heartbeat=now, lease_expires=_expiry(now))
-    return ids
+    return bool(Run.objects.filter(pk=run_id, lease_holder=holder, status=Run.Status.RUNNING).update(
+        heartbeat=now, lease_expires=_expiry(now)))
 
 
 def _interrupt(runs) -> list[int]:
@@ -82,18 +77,12 @@ def _interrupt(runs) -> list[int]:
     A stop that waited for the lost worker stays asked for (the resumed run stops at once); a
     waiting pause does not (whoever resumes it wants it to go on).
     """
-    ids = list(runs.values_list("pk", flat=True))
-    if not ids:
-        return []
-    marked = []
-    for run_id in ids:
-        if runs.filter(pk=run_id).update(
-                status=Run.Status.INTERRUPTED, interruptions=F("interruptions") + 1, **RELEASED):
-            marked.append(run_id)
-    if marked:
-        Run.objects.filter(pk__in=marked, control_requests__contains="stop").update(control_requests="stop")
-        Run.objects.filter(pk__in=marked).exclude(control_requests__contains="stop").update(control_requests="")
-    return marked
+    kept = Case(When(control_requests__contains="stop", then=Value("stop")), default=Value(""))
+    # Row by row, each UPDATE re-checking the condition: a run renewed meanwhile is left alone,
+    # and the ids returned are exactly those interrupted here.
+    return [run_id for run_id in runs.values_list("pk", flat=True)
+            if runs.filter(pk=run_id).update(status=Run.Status.INTERRUPTED, interruptions=F("interruptions") + 1,
+                                             control_requests=kept, **RELEASED)]
 
 
 def interrupt_expired(*, silent_for: float | None = None) -> list[int]:

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from runs import dispatch
+from runs import dispatch, recovery
 from runs.encoding import dumps
 from runs.models import Run, Step
 from runs.publishing import group_of, publish
@@ -110,7 +110,7 @@ def create_run(*, owner, data, label: str = "") -> Run:
         )
 
 
-def start_run(*, run_id: int, **_ignored) -> dict:
+def start_run(*, run_id: int) -> dict:
     """Hand a queued run to the workers; returns its Run object (queued, with its position)."""
     run = Run.objects.filter(pk=run_id).only("status").first()
     if run is None or run.status != Run.Status.QUEUED:
@@ -120,7 +120,7 @@ def start_run(*, run_id: int, **_ignored) -> dict:
     return payload
 
 
-def launch(*, owner, data, label: str = "", **_ignored) -> dict:
+def launch(*, owner, data, label: str = "") -> dict:
     """create_run + start_run (callers that do not need to subscribe in between)."""
     run = create_run(owner=owner, data=data, label=label)
     return start_run(run_id=run.pk)
@@ -149,7 +149,7 @@ def _owned(user, run_id) -> Run:
     return run
 
 
-def control_run(*, user, run_id: int, action: str, **_ignored) -> tuple[bool, dict]:
+def control_run(*, user, run_id: int, action: str) -> tuple[bool, dict]:
     """stop / pause / resume a run of `user`.
 
     Returns (accepted, run), `run` as it stands after the call. When accepted, the status change
@@ -262,7 +262,7 @@ def pause_run(*, user, run_id: int) -> tuple[bool, dict]:
     return control_run(user=user, run_id=run_id, action="pause")
 
 
-def resume_run(*, user, run_id: int, **_ignored) -> tuple[bool, dict]:
+def resume_run(*, user, run_id: int) -> tuple[bool, dict]:
     """Resume a paused run, or continue an interrupted one from its checkpoint."""
     return control_run(user=user, run_id=run_id, action="resume")
 
@@ -297,8 +297,6 @@ def sweep_orphans(*, stale_after: float | None = None) -> list[int]:
 
     `stale_after`: instead, every running run whose worker has not been heard of for that long
     (0: every running run, for a server that is known to be down)."""
-    from runs import recovery
-
     return recovery.sweep(enqueue=dispatch.enqueue, stale_after=stale_after)
 
 

@@ -75,7 +75,6 @@ def _listen(worker) -> None:
     import redis
     from django.conf import settings
 
-
     while True:
         pubsub = None
         try:

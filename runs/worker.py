@@ -83,7 +83,7 @@ class Worker:
             try:
                 driver.take_requests()
                 if time.monotonic() - renewed >= leases.RENEW_EVERY:
-                    if driver.run_id not in leases.renew([driver.run_id], self.holder) and self.driver is driver:
+                    if not leases.renew(driver.run_id, self.holder) and self.driver is driver:
                         driver.request("lost")
                     renewed = time.monotonic()
             except Exception:  # the database is away for a moment: the next tick tries again
