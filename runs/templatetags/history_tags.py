@@ -60,7 +60,9 @@ def status_note(run: dict, where: str = "history") -> str:
 
 @register.filter
 def num(value, digits: int = 6) -> str:
-    """A float to `digits` significant digits (scientific when tiny or huge); — when missing."""
+    """A float to `digits` significant digits (scientific when tiny or huge); — when missing.
+
+    The same rules as fmtSig in runs/static/runs/format.js: one format per quantity, site-wide."""
     if value is None or value == "":
         return DASH
     if isinstance(value, bool):
@@ -72,7 +74,13 @@ def num(value, digits: int = 6) -> str:
         return "NaN"
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
-    return f"{v:.{int(digits)}g}".replace("-", "−")
+    return _exponent(f"{v:.{int(digits)}g}").replace("-", "−")
+
+
+def _exponent(text: str) -> str:
+    # "1.5e-07" -> "1.5e-7", "2e+10" -> "2e10": the exponent as runs/static/runs/format.js writes it
+    mantissa, e, exp = text.partition("e")
+    return f"{mantissa}e{int(exp)}" if e else text
 
 
 @register.filter

@@ -1,6 +1,7 @@
 // Shared helpers for optsite pages: JSON over fetch, WebSocket URLs and a reconnecting socket.
 //
 //   import { getJSON, wsURL, RunSocket, readJSONScript, fmtNum } from "./api.js";
+import { DASH, fmtSeconds, fmtSig, fmtVec as formatVec } from "./format.js";
 
 /** Parse a <script type="application/json" id=...> block written by Django's json_script. */
 export function readJSONScript(id, fallback = null) {
@@ -142,30 +143,10 @@ export function requestOnce(path, message, types, { timeout = 15000 } = {}) {
 
 // ---- formatting ---------------------------------------------------------------------------
 
-/** A number for people: 6 significant digits, exponent form for very small/large, "–" for null. */
-export function fmtNum(v, digits = 6) {
-  if (v === null || v === undefined || Number.isNaN(v)) return "–";
-  if (typeof v !== "number") return String(v);
-  if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞";
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e6 || a < 1e-4) return v.toExponential(digits - 1).replace(/\.?0+e/, "e");
-  return String(Number(v.toPrecision(digits)));
-}
-
-export function fmtVec(xs, digits = 4, max = 6) {
-  if (!xs) return "–";
-  const shown = xs.slice(0, max).map((v) => fmtNum(v, digits));
-  return `[${shown.join(", ")}${xs.length > max ? `, … (${xs.length})` : ""}]`;
-}
-
-export function fmtSeconds(s) {
-  if (s === null || s === undefined) return "–";
-  if (s < 1) return `${(s * 1000).toFixed(s < 0.01 ? 2 : 0)} ms`;
-  if (s < 60) return `${s.toFixed(2)} s`;
-  const m = Math.floor(s / 60);
-  return `${m} min ${Math.round(s - 60 * m)} s`;
-}
+// The site's number formats live in format.js; these names stay for the modules that import them here.
+export function fmtNum(v, digits = 6) { return fmtSig(v, digits); }
+export function fmtVec(xs, digits = 6, max = 6) { return xs ? formatVec(xs, max) : DASH; }
+export { fmtSeconds };
 
 export function escapeHTML(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
