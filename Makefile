@@ -14,7 +14,11 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-serve: venv
+# Hashed, compressed static files (optsite/staticstorage.py), collected again when a source changes.
+staticfiles/staticfiles.json: $(VENV)/.installed $(shell find runs/static -type f)
+	$(PY) manage.py collectstatic --noinput --clear --verbosity 0
+
+serve: venv staticfiles/staticfiles.json
 	$(PY) manage.py migrate --noinput
 	@echo "optsite: open http://$(HOST):$(PORT)/ and sign up"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) optsite.asgi:application
@@ -35,7 +39,7 @@ system-packages:
 test: venv system-packages
 	$(PY) -m pytest
 
-bench: venv
+bench: venv staticfiles/staticfiles.json
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_workers.py

@@ -124,11 +124,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# Only for deployments that run collectstatic (set STATIC_ROOT then); unset, nothing is collected.
-STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
-# Serve straight from the apps' static folders: no collectstatic step for a fresh checkout.
-WHITENOISE_USE_FINDERS = True
+# `collectstatic` writes hashed, compressed copies here (make serve and the test session run it);
+# pages then link the hashed names, which WhiteNoise serves with a year-long immutable cache.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or str(BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "optsite.staticstorage.StaticStorage"},
+}
+# With DEBUG the pages link plain names, served straight from the apps' folders and re-read on change.
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# Pages only ever link the hashed names: collect (and compress) nothing else.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -41,7 +41,8 @@ def make_browser(profile_dir: str, width: int = 1440, height: int = 1000) -> web
 @pytest.mark.browser
 class BrowserTestCase(ChannelsLiveServerTestCase):
     host = "localhost"
-    serve_static = True
+    # Static files come from WhiteNoise and STATIC_ROOT, hashed and compressed, as in production.
+    serve_static = False
     wait_seconds = 30
 
     def setUp(self):

@@ -26,6 +26,14 @@ settings.OPTSITE_WORKERS = 3
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(django_test_environment):
+    """Pages link hashed static names (optsite/staticstorage.py): collect them before any server starts."""
+    from optsite.staticstorage import collect_if_stale
+
+    collect_if_stale()
+
+
 @pytest.fixture
 def alice(db):
     return get_user_model().objects.create_user("alice", "alice@example.org", PASSWORD)

@@ -1,6 +1,5 @@
 // Shared helpers for optsite pages: JSON over fetch, WebSocket URLs and a reconnecting socket.
-//
-//   import { getJSON, wsURL, RunSocket, readJSONScript, fmtNum } from "./api.js";
+// Pages take what they need from this module by name: getJSON, wsURL, RunSocket, readJSONScript …
 import { DASH, fmtSeconds, fmtSig, fmtVec as formatVec } from "./format.js";
 
 /** Parse a <script type="application/json" id=...> block written by Django's json_script. */
