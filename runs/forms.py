@@ -77,10 +77,13 @@ def initial_state(prefill: dict) -> dict:
     if method == "de" and "seed" not in options and options.get("rng") is None:
         options["seed"] = DEFAULT_SEED
     label = prefill.get("label") if isinstance(prefill.get("label"), str) else ""
+    # ?from=<run id> (the history's clone link): the form says which run it copies.
+    source = str(prefill.get("from") or "")
     return {
         "problem": problem, "method": method, "dim": dim, "params": params, "bounds": bounds,
         "x0": x0, "options": options, "label": label[:200],
         "bounds_same": len({(b[0], b[1]) for b in bounds}) == 1 and dim > 1,
+        "cloned_from": int(source) if source.isascii() and source.isdigit() and len(source) <= 18 else None,
     }
 
 
@@ -173,11 +176,12 @@ def form_fields(state: dict, errors: dict | None = None) -> dict:
     return {
         "params": params, "options": options, "bounds": bounds, "x0": x0,
         "bounds_all": {"lo": _text(same[0]), "hi": _text(same[1])},
-        "errors": {k: _errors_for(errors, k) for k in ("problem", "method", "dim", "bounds", "x0", "params", "options")},
+        # "runs": the per-user cap on active runs (not a field: the alert at the top says it)
+        "errors": {k: _errors_for(errors, k) for k in ("problem", "method", "dim", "bounds", "x0", "params", "options", "runs")},
     }
 
 
-def general_errors(errors: dict, known_prefixes=("problem", "method", "dim", "params", "bounds", "x0", "options")) -> list[str]:
+def general_errors(errors: dict, known_prefixes=("problem", "method", "dim", "params", "bounds", "x0", "options", "runs")) -> list[str]:
     """Errors whose key matches no field of the form (shown in one alert at the top)."""
     out = []
     for k, msgs in errors.items():

@@ -65,7 +65,7 @@ def _fill_context(state: dict, errors: dict | None = None) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def new_run(request):
-    """GET: the form, prefilled from ?spec=<JSON> (and ?problem=, ?method=, ?dim=, ?label=).
+    """GET: the form, prefilled from ?spec=<JSON> (and ?problem=, ?method=, ?dim=, ?label=, ?from=).
     POST (without JavaScript): validate, create and start the run, go to its page."""
     if request.method == "POST":
         spec, label = forms.spec_from_post(request.POST)
@@ -81,7 +81,7 @@ def new_run(request):
         return redirect(run["url"])
 
     prefill, warning = forms.parse_prefill(request.GET.get("spec"))
-    for key in ("problem", "method", "label"):
+    for key in ("problem", "method", "label", "from"):
         if request.GET.get(key):
             prefill[key] = request.GET[key]
     if request.GET.get("dim", "").isdigit():

@@ -2,6 +2,7 @@
 // keeps it consistent as problem / dimension / method change, checks the obvious, launches over the
 // /ws/runs/ socket, puts the server's spec errors at their fields, and shows the run live below.
 import { escapeHTML, getJSON, readJSONScript, requestOnce, RunSocket } from "./api.js";
+import { setMath } from "./math.js";
 import { ACTIVE, defaultBounds, RunView, RunWatch } from "./runview.js";
 
 const problems = readJSONScript("problems-data", []);
@@ -22,6 +23,7 @@ let current = null; // the Run on screen
 // After an interruption the launch socket is done with the run; its watch socket sees it resume.
 const watch = new RunWatch(view, { onRun: (run) => setLaunching(ACTIVE.has(run.status) ? "running" : "idle") });
 let awaitingStart = false;
+let launched = null; // {spec, label} of the last launch: the form's history entry links it
 
 // ---- reading the form ---------------------------------------------------------------------------
 const problemName = () => $("#id_problem").value;
@@ -110,7 +112,7 @@ function x0Text() {
 function onProblemChange() {
   const p = P.get(problemName());
   for (const g of $$(".params")) g.hidden = g.dataset.problem !== p.name;
-  $("#problem-formula").textContent = p.formula;
+  setMath($("#problem-formula"), p.latex, p.formula);
   const dim = $("#id_dim");
   dim.min = String(p.min_dim);
   dim.max = String(p.max_dim || 200);
@@ -317,6 +319,53 @@ function collect() {
   return { spec, errors, label: $("#id_label").value.trim() };
 }
 
+/** Too many active runs: say so (the server's words) and link to them. */
+function showCapReached(message) {
+  clearErrors();
+  alertBox.innerHTML = `<strong>The run was not started.</strong> ${escapeHTML(message || "")}
+    <a class="alert-link d-inline-block" id="active-runs-link" href="/runs/?status=active">See your active runs</a>`;
+  alertBox.hidden = false;
+  alertBox.scrollIntoView({ block: "center" });
+}
+
+// ---- the page's history: the form one entry back from the run it launched ----------------------
+// Past this length a URL may be refused by a server or proxy; the entry then keeps its own URL,
+// and Back still finds the filled form in this document (only a reload of it shows the defaults).
+const MAX_FORM_URL = 6000;
+
+const clonedFrom = new URLSearchParams(location.search).get("from"); // a clone's note stays on
+let formEntry = location.href; // the URL of the history entry that shows this form as it is now
+
+/** /runs/new/?spec=…&label=… : a URL whose page is this form, filled as it was launched. */
+function formURL({ spec, label }) {
+  const q = new URLSearchParams({ spec: JSON.stringify(spec) });
+  if (label) q.set("label", label);
+  if (clonedFrom) q.set("from", clonedFrom);
+  return `${form.getAttribute("action")}?${q}`;
+}
+
+/** The run's own URL in the address bar; Back returns to the form (also after a reload). */
+function showLaunchedURL(run) {
+  const url = launched ? formURL(launched) : "";
+  history.replaceState({ form: true }, "", url && url.length <= MAX_FORM_URL ? url : location.href);
+  formEntry = location.href;
+  history.pushState({ run: run.id }, "", run.url || `/runs/${run.id}/`);
+  document.title = `Run ${run.id} · optsite`;
+}
+
+window.addEventListener("popstate", (e) => {
+  const runId = e.state && e.state.run;
+  if (runId) {
+    document.title = `Run ${runId} · optsite`;
+    document.getElementById("run-view").scrollIntoView({ block: "start" });
+  } else if (location.href !== formEntry) {
+    location.reload(); // an older form entry (an earlier launch from this page): the server fills it
+  } else {
+    document.title = "New run · optsite";
+    form.scrollIntoView({ block: "start" });
+  }
+});
+
 // ---- launching ------------------------------------------------------------------------------
 function setLaunching(state) {
   // state: "idle" | "starting" | "running"
@@ -338,6 +387,7 @@ function launch() {
   clearErrors();
   if (sock) sock.close();
   watch.close();
+  launched = { spec, label };
   awaitingStart = true;
   setLaunching("starting");
   sock = new RunSocket("/ws/runs/", { onMessage: (msg) => onMessage(msg), onState: onSocketState });
@@ -372,8 +422,7 @@ async function onMessage(msg) {
       // Reconnects now go to the run's own socket and ask only for what was missed.
       sock.path = `/ws/runs/${current.id}/`;
       sock.subscribeOnOpen = true;
-      history.replaceState({ run: current.id }, "", current.url || `/runs/${current.id}/`);
-      document.title = `Run ${current.id} · optsite`;
+      showLaunchedURL(current);
       view.showRun(current, { mode: "live" });
       setLaunching("running");
       break;
@@ -399,6 +448,7 @@ async function onMessage(msg) {
       if (awaitingStart) {
         awaitingStart = false;
         setLaunching("idle");
+        if (msg.code === "limit" && msg.errors && msg.errors.runs) { showCapReached(msg.message); break; }
         const lead = msg.code === "limit" ? "The run asks for more than this server allows." : "The run was not started.";
         const fields = msg.errors && Object.keys(msg.errors).length ? msg.errors : {};
         showErrors(fields, lead, Object.keys(fields).length ? [] : [msg.message]);
