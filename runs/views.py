@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from runs import forms
 from runs.models import Run
 from runs.optim import get_problem
-from runs.templatetags.history_tags import status_note
+from runs.templatetags.history_tags import num, status_note
 
 # Step-table rows the page draws; older rows stay reachable through replay and the CSV.
 TABLE_ROWS = 200
@@ -38,9 +38,9 @@ def minimum_text(known: dict | None) -> str:
     """'f* = 0 at (1, 1)' as the form shows it (new.js writes the same when inputs change)."""
     if not known:
         return "unknown for these coefficients"
-    text = f"f* = {known['f']:.8g}"
+    text = f"f* = {num(known['f'])}"
     if len(known["x"]) <= 4:
-        text += " at (" + ", ".join(f"{v:.6g}" for v in known["x"]) + ")"
+        text += " at (" + ", ".join(num(v) for v in known["x"]) + ")"
     return text
 
 

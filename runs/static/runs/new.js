@@ -2,6 +2,7 @@
 // keeps it consistent as problem / dimension / method change, checks the obvious, launches over the
 // /ws/runs/ socket, puts the server's spec errors at their fields, and shows the run live below.
 import { escapeHTML, getJSON, readJSONScript, requestOnce, RunSocket } from "./api.js";
+import { fmtF, fmtX } from "./format.js";
 import { setMath } from "./math.js";
 import { ACTIVE, defaultBounds, RunView, RunWatch } from "./runview.js";
 
@@ -120,8 +121,7 @@ function onProblemChange() {
   dim.readOnly = p.max_dim === p.min_dim;
   $("#dim-help").textContent = p.max_dim === p.min_dim ? `fixed at ${p.min_dim}` : `${p.min_dim} to ${p.max_dim || 200}`;
   // The jac default depends on whether the problem has a gradient.
-  const jac = $("#opt-lbfgsb-jac");
-  if (jac) {
+  for (const jac of $$('select[name="options.jac"]')) {
     const def = p.has_gradient ? "analytic" : "2-point";
     for (const o of jac.options) {
       o.textContent = o.value === def ? `${o.value} (default)` : o.value;
@@ -135,7 +135,7 @@ function onProblemChange() {
 
 function resetSearchSpace() {
   setBounds(defaultBounds(P.get(problemName()), dimValue()));
-  setX0(methodName() === "lbfgsb" ? defaultX0() : Array(dimValue()).fill(""));
+  setX0(M.get(methodName()).needs_x0 ? defaultX0() : Array(dimValue()).fill(""));
 }
 
 function onDimChange() {
@@ -158,13 +158,11 @@ function onDimChange() {
 function onMethodChange() {
   const m = methodName();
   for (const g of $$(".method-options")) g.hidden = g.dataset.method !== m;
-  if (m === "lbfgsb" && x0Text().every((v) => v.trim() === "")) setX0(defaultX0());
-  $("#x0-help").textContent = m === "de"
-    ? "Optional for DE: leave empty, or give a point to put into the first population."
-    : "Where L-BFGS-B starts. Default: a quarter of the way into each bound (the centre is the minimum of many test functions).";
-  $("#bounds-help").textContent = m === "de"
-    ? "DE searches inside these bounds (both sides required)."
-    : "Optional for L-BFGS-B: leave a side empty for no bound.";
+  const method = M.get(m);
+  if (method.needs_x0 && x0Text().every((v) => v.trim() === "")) setX0(defaultX0());
+  // The catalogue's words (runs/forms.py form_help), in the method's own title.
+  $("#x0-help").textContent = method.form_help.x0;
+  $("#bounds-help").textContent = method.form_help.bounds;
 }
 
 let minimumTimer = null;
@@ -183,8 +181,8 @@ function refreshMinimum() {
     try {
       const { known_minimum: k } = await getJSON(`/runs/new/known-minimum/?${q}`);
       if (!k) { el.textContent = "unknown for these coefficients"; return; }
-      const x = k.x.length <= 4 ? ` at (${k.x.map((v) => Number(v.toPrecision(6))).join(", ")})` : "";
-      el.textContent = `f* = ${Number(k.f.toPrecision(8))}${x}`;
+      const x = k.x.length <= 4 ? ` at (${k.x.map(fmtX).join(", ")})` : "";
+      el.textContent = `f* = ${fmtF(k.f)}${x}`;
     } catch { el.textContent = "–"; }
   }, 250);
 }
@@ -288,7 +286,7 @@ function collect() {
         else if (Number.isNaN(v)) err(`x0[${i}]`, "must be a number");
         else if (spec.bounds && spec.bounds[i]) {
           const [lo, hi] = spec.bounds[i];
-          if (m.name === "de" && ((lo !== null && v < lo) || (hi !== null && v > hi))) err(`x0[${i}]`, "must lie inside the bounds");
+          if (m.needs_bounds && ((lo !== null && v < lo) || (hi !== null && v > hi))) err(`x0[${i}]`, "must lie inside the bounds");
         }
       });
       spec.x0 = x0;
@@ -338,7 +336,8 @@ let formEntry = location.href; // the URL of the history entry that shows this f
 
 /** /runs/new/?spec=…&label=… : a URL whose page is this form, filled as it was launched. */
 function formURL({ spec, label }) {
-  const q = new URLSearchParams({ spec: JSON.stringify(spec) });
+  // No bounds at all is said so: a missing "bounds" would bring the problem's defaults back.
+  const q = new URLSearchParams({ spec: JSON.stringify({ ...spec, bounds: spec.bounds ?? null }) });
   if (label) q.set("label", label);
   if (clonedFrom) q.set("from", clonedFrom);
   return `${form.getAttribute("action")}?${q}`;
@@ -355,7 +354,9 @@ function showLaunchedURL(run) {
 
 window.addEventListener("popstate", (e) => {
   const runId = e.state && e.state.run;
-  if (runId) {
+  if (runId && !(current && current.id === runId)) {
+    location.reload(); // an entry kept across a reload of this page: the run's own page serves it
+  } else if (runId) {
     document.title = `Run ${runId} · optsite`;
     document.getElementById("run-view").scrollIntoView({ block: "start" });
   } else if (location.href !== formEntry) {
