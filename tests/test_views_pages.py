@@ -110,6 +110,17 @@ def test_a_clone_keeps_the_label_and_says_which_run_it_copies(alice_client, alic
     assert 'id="id_label" name="label" maxlength="200" value=""' in html and f"run {plain.pk}</a>" in html
 
 
+def test_a_clone_of_an_unbounded_run_stays_unbounded(alice_client, alice):
+    run = make_run(alice, method="lbfgsb", bounds=None, x0=[3.0, -2.0])
+    html = alice_client.get(f"/runs/{run.pk}/clone/", follow=True).content.decode()
+    assert 'name="bounds.all.lo" id="bounds-all-lo" value=""' in html
+    assert 'name="bounds.1.hi" id="bounds-1-hi" value=""' in html
+    assert 'name="x0.1" id="x0-1" value="-2"' in html
+    # DE needs bounds: a spec without them gets the problem's defaults
+    html = alice_client.get("/runs/new/?spec=" + quote(json.dumps({"method": "de", "problem": "sphere", "bounds": None}))).content.decode()
+    assert 'name="bounds.all.lo" id="bounds-all-lo" value="-5.12"' in html
+
+
 @pytest.mark.parametrize("source", ["abc", "-3", "²", "1" * 30, ""])
 def test_a_from_that_is_no_run_number_shows_no_note(alice_client, source):
     html = alice_client.get("/runs/new/?from=" + quote(source)).content.decode()

@@ -327,9 +327,9 @@ function showCapReached(message) {
 }
 
 // ---- the page's history: the form one entry back from the run it launched ----------------------
-// Past this length a URL may be refused by a server or proxy; the entry then keeps its own URL,
-// and Back still finds the filled form in this document (only a reload of it shows the defaults).
-const MAX_FORM_URL = 6000;
+// A request line must fit the 8 KB common proxies allow (daphne takes 16 KB). Past that the entry
+// keeps its own URL: Back still finds the filled form in this document, only a reload shows defaults.
+const MAX_FORM_URL = 8000;
 
 const clonedFrom = new URLSearchParams(location.search).get("from"); // a clone's note stays on
 let formEntry = location.href; // the URL of the history entry that shows this form as it is now
