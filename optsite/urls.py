@@ -11,3 +11,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("runs.urls")),
 ]
+
+# The site's own error pages; JSON for the JSON API (optsite/errors.py).
+handler400 = "optsite.errors.bad_request"
+handler403 = "optsite.errors.permission_denied"
+handler404 = "optsite.errors.page_not_found"
+handler500 = "optsite.errors.server_error"

@@ -19,8 +19,21 @@ PRIMARY_OPTIONS = {"de": ("maxiter", "popsize", "tol", "polish"), "lbfgsb": ("ma
 DEFAULT_SEED = 1  # reproducible by default: the same spec gives the same run
 
 
+def form_help(m: dict) -> dict:
+    """The form's help under bounds and x0 for method `m` (a method_catalogue() entry), in its
+    own title's words: new.js swaps them in when the method changes."""
+    t = m["title"]
+    return {
+        "bounds": f"{t} searches inside these bounds: give both sides of each." if m["needs_bounds"]
+        else f"Optional for {t}: leave a side empty for no bound.",
+        "x0": f"Where {t} starts. Default: a quarter of the way into each bound (the centre is the "
+              "minimum of many test functions)." if m["needs_x0"]
+        else f"Optional for {t}: leave empty, or give a point for it to try first.",
+    }
+
+
 def catalogues() -> tuple[list[dict], list[dict]]:
-    return problem_catalogue(), method_catalogue()
+    return problem_catalogue(), [{**m, "form_help": form_help(m)} for m in method_catalogue()]
 
 
 def default_x0(bounds: list) -> list:
@@ -66,21 +79,28 @@ def initial_state(prefill: dict) -> dict:
         dim = p.default_dim
     raw_params = prefill.get("params") if isinstance(prefill.get("params"), dict) else {}
     params = {q.name: raw_params.get(q.name, q.default) for q in p.params}
+    m = next(x for x in methods if x["name"] == method)
     bounds = prefill.get("bounds")
-    if not (isinstance(bounds, list) and len(bounds) == dim
-            and all(isinstance(b, list) and len(b) == 2 for b in bounds)):
+    if bounds is None and "bounds" in prefill and not m["needs_bounds"]:
+        bounds = [[None, None] for _ in range(dim)]  # a clone of an unbounded run stays unbounded
+    elif not (isinstance(bounds, list) and len(bounds) == dim
+              and all(isinstance(b, list) and len(b) == 2 for b in bounds)):
         bounds = p.default_bounds(dim)
     x0 = prefill.get("x0")
     if not (isinstance(x0, list) and len(x0) == dim):
-        x0 = default_x0(bounds) if method == "lbfgsb" else None
+        x0 = default_x0(bounds) if m["needs_x0"] else None
     options = dict(prefill["options"]) if isinstance(prefill.get("options"), dict) else {}
-    if method == "de" and "seed" not in options and options.get("rng") is None:
+    takes_seed = any(o["name"] == "seed" for o in m["options"])
+    if takes_seed and "seed" not in options and options.get("rng") is None:
         options["seed"] = DEFAULT_SEED
     label = prefill.get("label") if isinstance(prefill.get("label"), str) else ""
+    # ?from=<run id> (the history's clone link): the form says which run it copies.
+    source = str(prefill.get("from") or "")
     return {
         "problem": problem, "method": method, "dim": dim, "params": params, "bounds": bounds,
         "x0": x0, "options": options, "label": label[:200],
         "bounds_same": len({(b[0], b[1]) for b in bounds}) == 1 and dim > 1,
+        "cloned_from": int(source) if source.isascii() and source.isdigit() and len(source) <= 18 else None,
     }
 
 
@@ -173,11 +193,12 @@ def form_fields(state: dict, errors: dict | None = None) -> dict:
     return {
         "params": params, "options": options, "bounds": bounds, "x0": x0,
         "bounds_all": {"lo": _text(same[0]), "hi": _text(same[1])},
-        "errors": {k: _errors_for(errors, k) for k in ("problem", "method", "dim", "bounds", "x0", "params", "options")},
+        # "runs": the per-user cap on active runs (not a field: the alert at the top says it)
+        "errors": {k: _errors_for(errors, k) for k in ("problem", "method", "dim", "bounds", "x0", "params", "options", "runs")},
     }
 
 
-def general_errors(errors: dict, known_prefixes=("problem", "method", "dim", "params", "bounds", "x0", "options")) -> list[str]:
+def general_errors(errors: dict, known_prefixes=("problem", "method", "dim", "params", "bounds", "x0", "options", "runs")) -> list[str]:
     """Errors whose key matches no field of the form (shown in one alert at the top)."""
     out = []
     for k, msgs in errors.items():

@@ -294,9 +294,14 @@ def delete(request, run_id: int):
 
 @require_GET
 def clone(request, run_id: int):
-    """Open the new-run form prefilled with this run's spec (editable before launching)."""
+    """Open the new-run form prefilled with this run's spec and label (editable before launching),
+    noting which run it was cloned from."""
     run = _owned(request, run_id)
-    return redirect("/runs/new/?" + urlencode({"spec": json.dumps(run.spec, separators=(",", ":"))}))
+    query = {"spec": json.dumps(run.spec, separators=(",", ":"))}
+    if run.label:
+        query["label"] = run.label
+    query["from"] = run.pk
+    return redirect("/runs/new/?" + urlencode(query))
 
 
 # -- compare ------------------------------------------------------------------------------------

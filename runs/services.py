@@ -68,11 +68,13 @@ def _check_capacity(owner) -> None:
     cap = settings.OPTSITE_MAX_CONCURRENT_RUNS
     active = Run.objects.filter(owner=owner, status__in=Run.ACTIVE).count()
     if active >= cap:
+        runs = f"{active:,} active run{'s' if active != 1 else ''}"
+        most = "the most" if active == cap else "more than"
         raise ServiceError(
             "limit",
-            f"You already have {active} active run{'s' if active != 1 else ''}; the limit is {cap}. "
-            "Stop or wait for one before starting another.",
-            {"runs": [f"At most {cap} active runs per user."]},
+            f"You already have {runs}, {most} this server allows at once (the limit is {cap:,}). "
+            "Stop one, or wait for one to end, then launch again.",
+            {"runs": [f"You already have {runs}; this server runs at most {cap:,} at once for each user."]},
         )
 
 

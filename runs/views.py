@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from runs import forms
 from runs.models import Run
 from runs.optim import get_problem
-from runs.templatetags.history_tags import status_note
+from runs.templatetags.history_tags import num, status_note
 
 # Step-table rows the page draws; older rows stay reachable through replay and the CSV.
 TABLE_ROWS = 200
@@ -38,9 +38,9 @@ def minimum_text(known: dict | None) -> str:
     """'f* = 0 at (1, 1)' as the form shows it (new.js writes the same when inputs change)."""
     if not known:
         return "unknown for these coefficients"
-    text = f"f* = {known['f']:.8g}"
+    text = f"f* = {num(known['f'])}"
     if len(known["x"]) <= 4:
-        text += " at (" + ", ".join(f"{v:.6g}" for v in known["x"]) + ")"
+        text += " at (" + ", ".join(num(v) for v in known["x"]) + ")"
     return text
 
 
@@ -65,7 +65,7 @@ def _fill_context(state: dict, errors: dict | None = None) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def new_run(request):
-    """GET: the form, prefilled from ?spec=<JSON> (and ?problem=, ?method=, ?dim=, ?label=).
+    """GET: the form, prefilled from ?spec=<JSON> (and ?problem=, ?method=, ?dim=, ?label=, ?from=).
     POST (without JavaScript): validate, create and start the run, go to its page."""
     if request.method == "POST":
         spec, label = forms.spec_from_post(request.POST)
@@ -81,7 +81,7 @@ def new_run(request):
         return redirect(run["url"])
 
     prefill, warning = forms.parse_prefill(request.GET.get("spec"))
-    for key in ("problem", "method", "label"):
+    for key in ("problem", "method", "label", "from"):
         if request.GET.get(key):
             prefill[key] = request.GET[key]
     if request.GET.get("dim", "").isdigit():

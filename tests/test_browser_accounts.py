@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 
 from tests.browser import PASSWORD, BrowserTestCase
+from tests.test_browser_new_run import PhoneScreen
 
 
 class SignupAndLoginTests(BrowserTestCase):
@@ -23,6 +24,9 @@ class SignupAndLoginTests(BrowserTestCase):
         self.find("form button[type=submit]").click()
         feedback = self.wait_visible("#id_password2 ~ .invalid-feedback")
         self.assertIn("match", feedback.text)
+        # the passwords typed are not sent back in the page
+        self.assertEqual(self.find("#id_password1").get_attribute("value"), "")
+        self.assertNotIn('value="123"', self.browser.page_source)
         self.screenshot("signup-errors")
         self.assertFalse(get_user_model().objects.filter(username="dora").exists())
 
@@ -33,3 +37,48 @@ class SignupAndLoginTests(BrowserTestCase):
         self.find("nav form button[type=submit]").click()
         self.wait_for("#id_username")
         self.assertIn("/accounts/login/", self.browser.current_url)
+
+
+class PhoneAccountTests(PhoneScreen, BrowserTestCase):
+    """Login, sign-up and the navbar on a 390 px phone: nothing scrolls sideways."""
+
+    def test_login_and_signup_fit_a_phone_with_their_errors(self):
+        self.phone()
+        self.browser.get(self.url("/accounts/login/"))
+        self.find("#id_username").send_keys("nobody")
+        self.find("#id_password").send_keys("wrong")
+        self.tap("form button[type=submit]")
+        self.wait_visible(".alert-danger")
+        self.assert_fits("login with an error")
+        self.phone_screenshot("login-phone-error")
+        self.browser.get(self.url("/accounts/signup/"))
+        self.find("#id_username").send_keys("dora")
+        self.find("#id_password1").send_keys("123")
+        self.find("#id_password2").send_keys("124")
+        self.tap("form button[type=submit]")
+        self.wait_visible("#id_password2 ~ .invalid-feedback")
+        self.assert_fits("sign-up with errors")
+        self.phone_screenshot("signup-phone-errors")
+
+    def test_a_long_user_name_fits_the_navbar_on_a_phone_and_a_tablet(self):
+        name = "a_very_long_user_name_without_any_space_" + "x" * 100  # 140 of Django's 150 characters
+        self.create_user(name)
+        self.log_in(name)
+        self.phone()
+        self.browser.get(self.url("/runs/"))
+        self.tap(".navbar-toggler")
+        self.wait_visible("#nav-user")
+        self.assert_fits("navbar with a long user name")
+        self.assertTrue(self.find("nav form button[type=submit]").is_displayed())
+        self.phone_screenshot("navbar-phone-long-name")
+        # From 768 px the menu is one row: the name gives way, Log out stays on screen.
+        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 800, "height": 600, "deviceScaleFactor": 1, "mobile": False})
+        self.browser.get(self.url("/runs/"))
+        self.screenshot("navbar-tablet-long-name")
+        doc = self.browser.execute_script("return [document.documentElement.scrollWidth, innerWidth]")
+        self.assertLessEqual(doc[0], doc[1])
+        logout = self.browser.execute_script(
+            "return document.querySelector('nav form button').getBoundingClientRect().right")
+        self.assertLessEqual(logout, 800)
+        self.screenshot("navbar-tablet-long-name")

@@ -95,6 +95,39 @@ def test_clone_link_from_history_prefills_the_form(alice_client, alice):
     assert 'name="x0.0" id="x0-0" value="0.5"' in html
 
 
+def test_a_clone_keeps_the_label_and_says_which_run_it_copies(alice_client, alice):
+    run = make_run(alice, method="lbfgsb", label="b = 100 <baseline>")
+    r = alice_client.get(f"/runs/{run.pk}/clone/")
+    assert r.status_code == 302 and f"from={run.pk}" in r["Location"]
+    html = alice_client.get(r["Location"]).content.decode()
+    assert 'id="id_label" name="label" maxlength="200" value="b = 100 &lt;baseline&gt;"' in html
+    note = html[html.index('id="cloned-note"'):]
+    note = note[:note.index("</div>")]
+    assert f'Cloned from <a href="/runs/{run.pk}/" class="alert-link">run {run.pk}</a>' in note
+    assert "b = 100 &lt;baseline&gt;" in note
+    # a run without a label: the field stays empty and the note still says where it came from
+    plain = make_run(alice)
+    html = alice_client.get(f"/runs/{plain.pk}/clone/", follow=True).content.decode()
+    assert 'id="id_label" name="label" maxlength="200" value=""' in html and f"run {plain.pk}</a>" in html
+
+
+def test_a_clone_of_an_unbounded_run_stays_unbounded(alice_client, alice):
+    run = make_run(alice, method="lbfgsb", bounds=None, x0=[3.0, -2.0])
+    html = alice_client.get(f"/runs/{run.pk}/clone/", follow=True).content.decode()
+    assert 'name="bounds.all.lo" id="bounds-all-lo" value=""' in html
+    assert 'name="bounds.1.hi" id="bounds-1-hi" value=""' in html
+    assert 'name="x0.1" id="x0-1" value="-2"' in html
+    # DE needs bounds: a spec without them gets the problem's defaults
+    html = alice_client.get("/runs/new/?spec=" + quote(json.dumps({"method": "de", "problem": "sphere", "bounds": None}))).content.decode()
+    assert 'name="bounds.all.lo" id="bounds-all-lo" value="-5.12"' in html
+
+
+@pytest.mark.parametrize("source", ["abc", "-3", "²", "1" * 30, ""])
+def test_a_from_that_is_no_run_number_shows_no_note(alice_client, source):
+    html = alice_client.get("/runs/new/?from=" + quote(source)).content.decode()
+    assert 'id="cloned-note"' not in html
+
+
 def test_bad_spec_query_shows_defaults_and_says_why(alice_client):
     r = alice_client.get("/runs/new/?spec=%7Bnot json")
     assert r.status_code == 200
@@ -145,6 +178,23 @@ def test_post_without_javascript_shows_errors_at_the_field(alice_client):
     # what was typed is kept
     assert 'name="bounds.0.lo" id="bounds-0-lo" value="5"' in html
     assert not Run.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_post_without_javascript_over_the_active_run_cap_says_so_and_links_the_active_runs(alice_client, alice, settings):
+    settings.OPTSITE_MAX_CONCURRENT_RUNS = 2
+    for _ in range(2):
+        make_run(alice, status="paused")
+    r = alice_client.post("/runs/new/", {"problem": "sphere", "method": "de", "dim": "2",
+                                         "bounds.0.lo": "-1", "bounds.0.hi": "1", "bounds.1.lo": "-1", "bounds.1.hi": "1"})
+    html = r.content.decode()
+    assert r.status_code == 400
+    alert = html[html.index('id="form-alert"'):]
+    alert = alert[:alert.index("</div>")]
+    assert "You already have 2 active runs; this server runs at most 2 at once for each user." in alert
+    assert '<a class="alert-link d-inline-block" id="active-runs-link" href="/runs/?status=active">' in alert
+    assert "runs:" not in alert and "Fix the highlighted fields" not in alert
+    assert Run.objects.filter(owner=alice).count() == 2
 
 
 def test_spec_from_post_reads_every_kind_of_input():
@@ -219,3 +269,93 @@ def test_post_without_javascript_starts_the_run_and_goes_to_its_page(alice_clien
     run.refresh_from_db()
     assert run.status == "finished" and run.label == "no js"
     assert run.spec["bounds"] is None and run.spec["x0"] == [-1.2, 1.0]
+
+
+# -- the site's own error pages (optsite/errors.py, templates/4xx.html, 500.html) ------------------
+# Django uses them only with DEBUG off, as in production; the test client keeps DEBUG off too, but
+# say so: that is the condition under which the bare "Not Found" page used to appear.
+from django.test import Client, RequestFactory, override_settings  # noqa: E402
+
+from optsite import errors  # noqa: E402
+
+
+def site_page(html: str) -> bool:
+    """The site's layout (navbar, stylesheet), not Django's bare error text."""
+    return 'class="navbar' in html and "vendor/bootstrap-5.3.8.min.css" in html
+
+
+@override_settings(DEBUG=False)
+def test_a_missing_run_gets_the_sites_404_page(alice_client):
+    r = alice_client.get("/runs/999999/")
+    html = r.content.decode()
+    assert r.status_code == 404 and site_page(html)
+    assert "Run 999999 is not here" in html and "<title>Not found · optsite</title>" in html
+    assert 'href="/runs/">Your runs</a>' in html and 'href="/runs/new/">New run</a>' in html
+    assert "Signed in as <strong>alice</strong>" in html  # the request's context: the navbar as usual
+
+
+@override_settings(DEBUG=False)
+def test_someone_elses_run_gets_the_same_404_page(alice_client, charlie):
+    run = make_run(charlie, label="charlie's secret")
+    for url in (f"/runs/{run.pk}/", f"/runs/{run.pk}/clone/", f"/runs/{run.pk}/export.json"):
+        r = alice_client.get(url)
+        html = r.content.decode()
+        assert r.status_code == 404 and site_page(html), url
+        assert f"Run {run.pk} is not here" in html and "charlie's secret" not in html
+
+
+@override_settings(DEBUG=False)
+def test_an_unknown_url_gets_the_404_page_with_links(alice_client):
+    r = alice_client.get("/no/such/page/")
+    html = r.content.decode()
+    assert r.status_code == 404 and site_page(html)
+    assert "Page not found" in html and "<code class=\"text-break\">/no/such/page/</code>" in html
+    assert 'href="/runs/new/">New run</a>' in html
+
+
+@override_settings(DEBUG=False)
+def test_the_404_page_offers_login_to_someone_logged_out(client):
+    html = client.get("/nothing-here/").content.decode()
+    assert site_page(html) and 'href="/accounts/login/">Log in</a>' in html and "Signed in as" not in html
+
+
+@override_settings(DEBUG=False)
+def test_the_json_api_keeps_json_errors(alice_client, charlie):
+    run = make_run(charlie)
+    for url in ("/api/runs/999999/", f"/api/runs/{run.pk}/", f"/api/runs/{run.pk}/series/", "/api/no-such-endpoint/"):
+        r = alice_client.get(url)
+        assert r.status_code == 404 and r["Content-Type"].startswith("application/json"), url
+        assert isinstance(r.json()["error"], str) and r.json()["error"], url
+    # a script that asks for JSON anywhere gets JSON, too
+    r = alice_client.get("/runs/new/known-minimum/?problem=nope", HTTP_ACCEPT="application/json")
+    assert r.status_code == 404 and r.json() == {"error": "no such problem"}
+
+
+@override_settings(DEBUG=False)
+def test_a_forged_post_gets_the_sites_403_page(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    r = client.post("/runs/new/", {"problem": "sphere", "method": "de"})
+    html = r.content.decode()
+    assert r.status_code == 403 and site_page(html)
+    assert "The form has expired" in html and "Nothing was changed" in html
+    assert not Run.objects.exists()
+
+
+@override_settings(DEBUG=False)
+def test_the_403_400_and_500_pages_are_the_sites(alice):
+    from django.core.exceptions import PermissionDenied, SuspiciousOperation
+
+    request = RequestFactory().get("/runs/")
+    request.user = alice
+    r = errors.permission_denied(request, PermissionDenied())
+    assert r.status_code == 403 and site_page(r.content.decode()) and "Not allowed" in r.content.decode()
+    r = errors.bad_request(request, SuspiciousOperation("bad"))
+    assert r.status_code == 400 and "could not read that request" in r.content.decode()
+    r = errors.server_error(request)
+    html = r.content.decode()
+    assert r.status_code == 500 and site_page(html) and "Something went wrong on the server" in html
+    assert 'href="/runs/">Your runs</a>' in html
+    api = RequestFactory().get("/api/runs/")
+    assert errors.server_error(api).status_code == 500
+    assert json.loads(errors.server_error(api).content) == {"error": "Something went wrong on the server."}

@@ -2,6 +2,8 @@
 // keeps it consistent as problem / dimension / method change, checks the obvious, launches over the
 // /ws/runs/ socket, puts the server's spec errors at their fields, and shows the run live below.
 import { escapeHTML, getJSON, readJSONScript, requestOnce, RunSocket } from "./api.js";
+import { fmtF, fmtX } from "./format.js";
+import { setMath } from "./math.js";
 import { ACTIVE, defaultBounds, RunView, RunWatch } from "./runview.js";
 
 const problems = readJSONScript("problems-data", []);
@@ -22,6 +24,7 @@ let current = null; // the Run on screen
 // After an interruption the launch socket is done with the run; its watch socket sees it resume.
 const watch = new RunWatch(view, { onRun: (run) => setLaunching(ACTIVE.has(run.status) ? "running" : "idle") });
 let awaitingStart = false;
+let launched = null; // {spec, label} of the last launch: the form's history entry links it
 
 // ---- reading the form ---------------------------------------------------------------------------
 const problemName = () => $("#id_problem").value;
@@ -110,7 +113,7 @@ function x0Text() {
 function onProblemChange() {
   const p = P.get(problemName());
   for (const g of $$(".params")) g.hidden = g.dataset.problem !== p.name;
-  $("#problem-formula").textContent = p.formula;
+  setMath($("#problem-formula"), p.latex, p.formula);
   const dim = $("#id_dim");
   dim.min = String(p.min_dim);
   dim.max = String(p.max_dim || 200);
@@ -118,8 +121,7 @@ function onProblemChange() {
   dim.readOnly = p.max_dim === p.min_dim;
   $("#dim-help").textContent = p.max_dim === p.min_dim ? `fixed at ${p.min_dim}` : `${p.min_dim} to ${p.max_dim || 200}`;
   // The jac default depends on whether the problem has a gradient.
-  const jac = $("#opt-lbfgsb-jac");
-  if (jac) {
+  for (const jac of $$('select[name="options.jac"]')) {
     const def = p.has_gradient ? "analytic" : "2-point";
     for (const o of jac.options) {
       o.textContent = o.value === def ? `${o.value} (default)` : o.value;
@@ -133,7 +135,7 @@ function onProblemChange() {
 
 function resetSearchSpace() {
   setBounds(defaultBounds(P.get(problemName()), dimValue()));
-  setX0(methodName() === "lbfgsb" ? defaultX0() : Array(dimValue()).fill(""));
+  setX0(M.get(methodName()).needs_x0 ? defaultX0() : Array(dimValue()).fill(""));
 }
 
 function onDimChange() {
@@ -156,13 +158,11 @@ function onDimChange() {
 function onMethodChange() {
   const m = methodName();
   for (const g of $$(".method-options")) g.hidden = g.dataset.method !== m;
-  if (m === "lbfgsb" && x0Text().every((v) => v.trim() === "")) setX0(defaultX0());
-  $("#x0-help").textContent = m === "de"
-    ? "Optional for DE: leave empty, or give a point to put into the first population."
-    : "Where L-BFGS-B starts. Default: a quarter of the way into each bound (the centre is the minimum of many test functions).";
-  $("#bounds-help").textContent = m === "de"
-    ? "DE searches inside these bounds (both sides required)."
-    : "Optional for L-BFGS-B: leave a side empty for no bound.";
+  const method = M.get(m);
+  if (method.needs_x0 && x0Text().every((v) => v.trim() === "")) setX0(defaultX0());
+  // The catalogue's words (runs/forms.py form_help), in the method's own title.
+  $("#x0-help").textContent = method.form_help.x0;
+  $("#bounds-help").textContent = method.form_help.bounds;
 }
 
 let minimumTimer = null;
@@ -181,8 +181,8 @@ function refreshMinimum() {
     try {
       const { known_minimum: k } = await getJSON(`/runs/new/known-minimum/?${q}`);
       if (!k) { el.textContent = "unknown for these coefficients"; return; }
-      const x = k.x.length <= 4 ? ` at (${k.x.map((v) => Number(v.toPrecision(6))).join(", ")})` : "";
-      el.textContent = `f* = ${Number(k.f.toPrecision(8))}${x}`;
+      const x = k.x.length <= 4 ? ` at (${k.x.map(fmtX).join(", ")})` : "";
+      el.textContent = `f* = ${fmtF(k.f)}${x}`;
     } catch { el.textContent = "–"; }
   }, 250);
 }
@@ -286,7 +286,7 @@ function collect() {
         else if (Number.isNaN(v)) err(`x0[${i}]`, "must be a number");
         else if (spec.bounds && spec.bounds[i]) {
           const [lo, hi] = spec.bounds[i];
-          if (m.name === "de" && ((lo !== null && v < lo) || (hi !== null && v > hi))) err(`x0[${i}]`, "must lie inside the bounds");
+          if (m.needs_bounds && ((lo !== null && v < lo) || (hi !== null && v > hi))) err(`x0[${i}]`, "must lie inside the bounds");
         }
       });
       spec.x0 = x0;
@@ -317,6 +317,56 @@ function collect() {
   return { spec, errors, label: $("#id_label").value.trim() };
 }
 
+/** Too many active runs: say so (the server's words) and link to them. */
+function showCapReached(message) {
+  clearErrors();
+  alertBox.innerHTML = `<strong>The run was not started.</strong> ${escapeHTML(message || "")}
+    <a class="alert-link d-inline-block" id="active-runs-link" href="/runs/?status=active">See your active runs</a>`;
+  alertBox.hidden = false;
+  alertBox.scrollIntoView({ block: "center" });
+}
+
+// ---- the page's history: the form one entry back from the run it launched ----------------------
+// A request line must fit the 8 KB common proxies allow (daphne takes 16 KB). Past that the entry
+// keeps its own URL: Back still finds the filled form in this document, only a reload shows defaults.
+const MAX_FORM_URL = 8000;
+
+const clonedFrom = new URLSearchParams(location.search).get("from"); // a clone's note stays on
+let formEntry = location.href; // the URL of the history entry that shows this form as it is now
+
+/** /runs/new/?spec=…&label=… : a URL whose page is this form, filled as it was launched. */
+function formURL({ spec, label }) {
+  // No bounds at all is said so: a missing "bounds" would bring the problem's defaults back.
+  const q = new URLSearchParams({ spec: JSON.stringify({ ...spec, bounds: spec.bounds ?? null }) });
+  if (label) q.set("label", label);
+  if (clonedFrom) q.set("from", clonedFrom);
+  return `${form.getAttribute("action")}?${q}`;
+}
+
+/** The run's own URL in the address bar; Back returns to the form (also after a reload). */
+function showLaunchedURL(run) {
+  const url = launched ? formURL(launched) : "";
+  history.replaceState({ form: true }, "", url && url.length <= MAX_FORM_URL ? url : location.href);
+  formEntry = location.href;
+  history.pushState({ run: run.id }, "", run.url || `/runs/${run.id}/`);
+  document.title = `Run ${run.id} · optsite`;
+}
+
+window.addEventListener("popstate", (e) => {
+  const runId = e.state && e.state.run;
+  if (runId && !(current && current.id === runId)) {
+    location.reload(); // an entry kept across a reload of this page: the run's own page serves it
+  } else if (runId) {
+    document.title = `Run ${runId} · optsite`;
+    document.getElementById("run-view").scrollIntoView({ block: "start" });
+  } else if (location.href !== formEntry) {
+    location.reload(); // an older form entry (an earlier launch from this page): the server fills it
+  } else {
+    document.title = "New run · optsite";
+    form.scrollIntoView({ block: "start" });
+  }
+});
+
 // ---- launching ------------------------------------------------------------------------------
 function setLaunching(state) {
   // state: "idle" | "starting" | "running"
@@ -338,6 +388,7 @@ function launch() {
   clearErrors();
   if (sock) sock.close();
   watch.close();
+  launched = { spec, label };
   awaitingStart = true;
   setLaunching("starting");
   sock = new RunSocket("/ws/runs/", { onMessage: (msg) => onMessage(msg), onState: onSocketState });
@@ -372,8 +423,7 @@ async function onMessage(msg) {
       // Reconnects now go to the run's own socket and ask only for what was missed.
       sock.path = `/ws/runs/${current.id}/`;
       sock.subscribeOnOpen = true;
-      history.replaceState({ run: current.id }, "", current.url || `/runs/${current.id}/`);
-      document.title = `Run ${current.id} · optsite`;
+      showLaunchedURL(current);
       view.showRun(current, { mode: "live" });
       setLaunching("running");
       break;
@@ -399,6 +449,7 @@ async function onMessage(msg) {
       if (awaitingStart) {
         awaitingStart = false;
         setLaunching("idle");
+        if (msg.code === "limit" && msg.errors && msg.errors.runs) { showCapReached(msg.message); break; }
         const lead = msg.code === "limit" ? "The run asks for more than this server allows." : "The run was not started.";
         const fields = msg.errors && Object.keys(msg.errors).length ? msg.errors : {};
         showErrors(fields, lead, Object.keys(fields).length ? [] : [msg.message]);

@@ -1,0 +1,283 @@
+"""The new-run form in a real Chromium: formulas rendered by KaTeX, the active-run cap, Back after
+launching, a clone's label and note, the site's error pages, and the 390 px phone layout."""
+
+import base64
+import re
+
+from selenium.webdriver.support.ui import Select
+
+from runs import services
+from runs.models import Run
+from tests.browser import BrowserTestCase
+
+PHONE = 390
+
+# Every [data-latex] formula drawn by KaTeX: no error element, no raw LaTeX in what is shown.
+FORMULA_STATE = """
+const el = document.getElementById("problem-formula");
+const html = el.querySelector(".katex-html");
+return {rendered: el.classList.contains("math-rendered") && !!html, errors: el.querySelectorAll(".katex-error").length,
+        shown: html ? html.textContent : el.textContent, latex: el.dataset.latex};
+"""
+
+# The whole catalogue through KaTeX itself, strict about errors.
+RENDER_CATALOGUE = """
+const done = arguments[arguments.length - 1];
+import("/static/runs/math.js").then(async (m) => {
+  const katex = await m.loadKatex();
+  const problems = JSON.parse(document.getElementById("problems-data").textContent);
+  done(problems.map((p) => {
+    try { katex.renderToString(p.latex, {throwOnError: true}); return [p.name, null]; }
+    catch (e) { return [p.name, String(e.message)]; }
+  }));
+}, (e) => done([["import", String(e)]]));
+"""
+
+SET_MATH = """
+const done = arguments[arguments.length - 1];
+import("/static/runs/math.js").then(async (m) => {
+  const el = document.getElementById("problem-formula");
+  const ok = await m.setMath(el, arguments[0], arguments[1]);
+  done({ok, text: el.textContent, errors: el.querySelectorAll(".katex-error").length,
+        rendered: el.classList.contains("math-rendered")});
+});
+"""
+
+NO_SIDEWAYS_SCROLL = """
+const doc = document.documentElement;
+const wide = [...document.querySelectorAll("body *")].filter((e) => {
+  const r = e.getBoundingClientRect();
+  return r.width && r.right > innerWidth + 1 && !e.closest(".katex-mathml") && getComputedStyle(e).position !== "fixed"
+    && !e.parentElement.closest("[style*=overflow], .formula, .table-responsive, .bounds-rows, #x0-cells, .steps-scroll, .js-plotly-plot");
+}).slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`);
+return {scroll: doc.scrollWidth, width: innerWidth, wide};
+"""
+
+
+def valid_spec(**over) -> dict:
+    spec = {"method": "lbfgsb", "problem": "sphere", "dim": 2, "x0": [1.5, -0.5], "options": {"maxiter": 40}}
+    spec.update(over)
+    return services.validate(spec).to_dict()
+
+
+class PhoneScreen:
+    """A 390 px phone for a BrowserTestCase: emulate it, shoot whole pages, check nothing is wider."""
+
+    def phone(self):
+        """A 390 px wide phone (the metrics a real one reports: device width, meta viewport)."""
+        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": PHONE, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+        self.addCleanup(lambda: self.browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {}))
+
+    def phone_screenshot(self, name):
+        """The whole page at phone width (the window's own size does not apply under emulation)."""
+        shot = self.browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        path = self.screenshot(name)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def assert_fits(self, what):
+        state = self.browser.execute_script(NO_SIDEWAYS_SCROLL)
+        self.assertEqual(state["width"], PHONE, what)
+        self.assertLessEqual(state["scroll"], PHONE, f"{what} scrolls sideways: {state}")
+        self.assertEqual(state["wide"], [], f"{what}: wider than the screen")
+
+    def tap(self, css):
+        """Click, as a phone user does after scrolling to it (the emulated screen is smaller than
+        the window, which confuses WebDriver's own click coordinates)."""
+        self.browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", self.find(css))
+
+
+class NewRunPageCase(PhoneScreen, BrowserTestCase):
+    def setUp(self):
+        super().setUp()
+        self.alice = self.create_user("alice")
+        self.log_in("alice")
+
+    def launch(self):
+        self.find("#btn-launch").click()
+        self.wait().until(lambda d: re.search(r"/runs/\d+/$", d.current_url))
+        return int(re.search(r"/runs/(\d+)/$", self.browser.current_url).group(1))
+
+    def formula(self):
+        return self.browser.execute_script(FORMULA_STATE)
+
+    def wait_formula(self, latex):
+        self.wait().until(lambda d: (lambda s: s["rendered"] and s["latex"] == latex)(self.formula()))
+        return self.formula()
+
+
+class FormulaTests(NewRunPageCase):
+    def test_every_problem_formula_is_rendered_from_its_latex(self):
+        self.browser.get(self.url("/runs/new/"))
+        problems = self.browser.execute_script("return JSON.parse(document.getElementById('problems-data').textContent)")
+        self.assertGreaterEqual(len(problems), 10)
+        # KaTeX parses every formula of the catalogue, strictly.
+        failures = [(name, err) for name, err in self.browser.execute_async_script(RENDER_CATALOGUE) if err]
+        self.assertEqual(failures, [])
+        # And the form shows each one rendered as the problem is chosen: no raw LaTeX, no error.
+        for p in problems:
+            Select(self.find("#id_problem")).select_by_value(p["name"])
+            state = self.wait_formula(p["latex"])
+            self.assertEqual(state["errors"], 0, p["name"])
+            self.assertNotIn("\\", state["shown"], p["name"])
+            self.assertNotIn("sum_", state["shown"], p["name"])
+            self.assertNotEqual(state["shown"].strip(), p["formula"].strip(), p["name"])
+            if p["name"] in ("rosenbrock", "ackley"):
+                self.screenshot(f"new-run-formula-{p['name']}")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_the_first_formula_is_rendered_on_load_and_fonts_are_local(self):
+        self.browser.get(self.url("/runs/new/"))
+        state = self.wait_formula(self.browser.execute_script(
+            "return document.getElementById('problem-formula').dataset.latex"))
+        self.assertIn("∑", state["shown"])  # \\sum, drawn
+        fonts = self.browser.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => /katex|KaTeX/.test(n))")
+        self.assertTrue(any(n.endswith("katex.min.js") for n in fonts), fonts)
+        self.assertTrue(any(n.endswith(".woff2") for n in fonts), fonts)
+        self.assertTrue(all(n.startswith(self.live_server_url) for n in fonts), fonts)
+        self.assertEqual(self.console_errors(), [])
+
+    def test_a_formula_that_does_not_parse_shows_its_plain_text(self):
+        self.browser.get(self.url("/runs/new/"))
+        self.wait_formula(self.browser.execute_script("return document.getElementById('problem-formula').dataset.latex"))
+        state = self.browser.execute_async_script(SET_MATH, r"f(x) = \frac{1", "f(x) = 1 / ...")
+        self.assertEqual(state, {"ok": False, "text": "f(x) = 1 / ...", "errors": 0, "rendered": False})
+        self.screenshot("new-run-formula-fallback")
+        state = self.browser.execute_async_script(SET_MATH, r"\alpha^2", "alpha^2")
+        self.assertTrue(state["ok"] and state["rendered"])
+
+
+class LaunchFlowTests(NewRunPageCase):
+    def test_the_active_run_cap_says_what_happened_and_links_the_active_runs(self):
+        # Four paused runs (active, holding no worker): the default cap of 4 is reached.
+        spec = valid_spec()
+        for i in range(4):
+            Run.objects.create(owner=self.alice, method="lbfgsb", problem="sphere", spec=spec, status="paused",
+                               label=f"held {i}")
+        self.browser.get(self.url("/runs/new/"))
+        self.find("#btn-launch").click()
+        alert = self.wait_visible("#form-alert")
+        self.wait_text("#form-alert", "You already have 4 active runs, the most this server allows at once")
+        self.assertIn("The run was not started.", alert.text)
+        self.assertNotIn("runs:", alert.text)
+        self.assertNotIn("asks for more", alert.text)
+        link = self.find("#active-runs-link")
+        self.assertEqual(link.get_attribute("href"), self.url("/runs/?status=active"))
+        self.assertFalse(self.find("#btn-launch").get_attribute("disabled"))
+        self.assertEqual(Run.objects.filter(owner=self.alice).count(), 4)
+        self.assertTrue(self.browser.current_url.endswith("/runs/new/"))
+        self.screenshot("new-run-cap-reached")
+        link.click()
+        self.wait().until(lambda d: "status=active" in d.current_url)
+        self.wait_for("#history-table tbody tr")
+        ids = {int(tr.get_attribute("data-run-id")) for tr in self.find_all("#history-table tbody tr")}
+        self.assertEqual(ids, set(Run.objects.filter(owner=self.alice).values_list("pk", flat=True)))
+
+    def test_back_after_launching_returns_to_the_filled_form(self):
+        self.browser.get(self.url("/runs/"))  # where the user came from
+        self.browser.get(self.url("/runs/new/"))
+        Select(self.find("#id_problem")).select_by_value("sphere")
+        self.set_field("#id_dim", "3")
+        self.find("#id_dim").send_keys("\t")
+        self.find("label[for=method-lbfgsb]").click()
+        self.set_field("#opt-lbfgsb-maxiter", "30")
+        self.set_field("#x0-2", "0.75")
+        self.set_field("#id_label", "back and forth")
+        run_id = self.launch()
+        self.assertEqual(self.browser.title, f"Run {run_id} · optsite")
+        self.wait_text("#run-status", "finished")
+        self.assertEqual(Run.objects.get(pk=run_id).label, "back and forth")
+
+        def assert_form_as_filled(where):
+            self.assertEqual(Select(self.find("#id_problem")).first_selected_option.get_attribute("value"), "sphere", where)
+            self.assertEqual(self.find("#id_dim").get_attribute("value"), "3", where)
+            self.assertTrue(self.find("#method-lbfgsb").is_selected(), where)
+            self.assertEqual(self.find("#opt-lbfgsb-maxiter").get_attribute("value"), "30", where)
+            self.assertEqual(self.find("#x0-2").get_attribute("value"), "0.75", where)
+            self.assertEqual(self.find("#id_label").get_attribute("value"), "back and forth", where)
+
+        self.browser.back()
+        self.wait().until(lambda d: "/runs/new/" in d.current_url)
+        self.wait().until(lambda d: d.title == "New run · optsite")
+        assert_form_as_filled("after Back")
+        self.screenshot("new-run-back-to-the-form")
+        # The entry itself holds the form as launched: a reload (or a browser that dropped the page)
+        # shows the same values, filled in by the server.
+        self.browser.refresh()
+        self.wait_for("#run-form")
+        assert_form_as_filled("after a reload")
+        self.browser.forward()
+        self.wait().until(lambda d: d.current_url.endswith(f"/runs/{run_id}/"))
+        self.wait_for("#run-data")  # the run's own page
+        self.wait_text("#run-status", "finished")
+        self.browser.back()
+        self.wait().until(lambda d: "/runs/new/" in d.current_url)
+        self.browser.back()
+        self.wait().until(lambda d: d.current_url.endswith("/runs/"))
+        self.assertEqual(Run.objects.filter(owner=self.alice).count(), 1)
+
+    def test_a_cloned_run_keeps_its_label_with_a_note_and_the_new_run_stores_it(self):
+        source = Run.objects.create(owner=self.alice, method="lbfgsb", problem="sphere", status="finished",
+                                    spec=valid_spec(x0=[2.0, 1.0]), label="baseline <b>bold</b>")
+        self.browser.get(self.url(f"/runs/{source.pk}/clone/"))
+        note = self.wait_visible("#cloned-note")
+        self.assertIn(f"Cloned from run {source.pk}", note.text)
+        self.assertIn("baseline <b>bold</b>", note.text)  # the label as text, never as markup
+        self.assertEqual(self.find("#cloned-note a").get_attribute("href"), self.url(f"/runs/{source.pk}/"))
+        self.assertEqual(self.find("#id_label").get_attribute("value"), "baseline <b>bold</b>")
+        self.assertEqual(self.find("#x0-0").get_attribute("value"), "2")
+        self.screenshot("new-run-cloned")
+        run_id = self.launch()
+        self.wait_text("#run-status", "finished")
+        self.assertEqual(Run.objects.get(pk=run_id).label, "baseline <b>bold</b>")
+        self.assertEqual(Run.objects.get(pk=run_id).spec, source.spec)
+        # Back: the clone's form, note included.
+        self.browser.back()
+        self.wait().until(lambda d: "/runs/new/" in d.current_url)
+        self.browser.refresh()
+        self.assertIn(f"Cloned from run {source.pk}", self.wait_visible("#cloned-note").text)
+
+
+class ErrorPageTests(NewRunPageCase):
+    def test_a_missing_run_shows_the_sites_404_page_that_fits_a_phone(self):
+        self.phone()
+        self.browser.get(self.url("/runs/999999/"))
+        self.wait_for("#error-links")
+        self.assertIn("Run 999999 is not here", self.find("h1").text)
+        self.assertTrue(self.find("nav.navbar").is_displayed())
+        self.assertEqual(self.find("#error-links a").get_attribute("href"), self.url("/runs/"))
+        self.assert_fits("404 page")
+        self.screenshot("error-404-phone")
+
+
+class PhoneLayoutTests(NewRunPageCase):
+    def test_the_new_run_page_fits_390_px(self):
+        self.phone()
+        self.browser.get(self.url("/runs/new/"))
+        self.wait_formula(self.browser.execute_script("return document.getElementById('problem-formula').dataset.latex"))
+        self.assert_fits("new-run form")
+        self.phone_screenshot("new-run-phone")
+        # the longest formula, the widest inputs
+        Select(self.find("#id_problem")).select_by_value("goldstein_price")
+        self.wait_formula(self.browser.execute_script(
+            "return JSON.parse(document.getElementById('problems-data').textContent).find(p => p.name === 'goldstein_price').latex"))
+        self.wait_text("#problem-minimum", "f* = 3 at (0, −1)")
+        self.tap("label[for=method-lbfgsb]")
+        self.tap(".method-options[data-method=lbfgsb] details summary")
+        self.assert_fits("new-run form, Goldstein-Price, L-BFGS-B, more options")
+        self.phone_screenshot("new-run-phone-long-formula")
+        # errors at the fields
+        self.set_field("#opt-lbfgsb-maxiter", "-3")
+        self.set_field("#x0-0", "abc")
+        self.tap("#btn-launch")
+        self.wait_visible("#form-alert")
+        self.assert_fits("new-run form with errors")
+        self.phone_screenshot("new-run-phone-errors")
+        # the navbar's menu, opened
+        self.browser.execute_script("scrollTo(0, 0)")
+        self.tap(".navbar-toggler")
+        self.wait_visible("#nav-user")
+        self.assert_fits("navbar menu")
+        self.screenshot("navbar-phone-open")
