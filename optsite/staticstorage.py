@@ -11,6 +11,8 @@ from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 
 class StaticStorage(CompressedManifestStaticFilesStorage):
+    # Every `import … from "./x.js"` is rewritten, comments included: a module whose comment shows
+    # an import of itself never settles ("Max post-process passes exceeded").
     support_js_module_import_aggregation = True
 
 

@@ -281,7 +281,7 @@ from optsite import errors  # noqa: E402
 
 def site_page(html: str) -> bool:
     """The site's layout (navbar, stylesheet), not Django's bare error text."""
-    return 'class="navbar' in html and "vendor/bootstrap-5.3.8.min.css" in html
+    return 'class="navbar' in html and re.search(r"vendor/bootstrap-5\.3\.8\.min\.[0-9a-f]{12}\.css", html) is not None
 
 
 @override_settings(DEBUG=False)

@@ -2,7 +2,7 @@
 // version, which stays on screen without JavaScript, until KaTeX has loaded, and whenever the LaTeX
 // does not parse (never KaTeX's red error text).
 //
-//   import { setMath } from "./math.js";   // importing renders every [data-latex] already on the page
+//   setMath from this module; importing it renders every [data-latex] already on the page
 //   setMath(el, problem.latex, problem.formula);
 //
 // KaTeX (runs/static/vendor/katex-*) is fetched on first use only, from the URLs base.html gives in
