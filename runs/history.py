@@ -21,9 +21,10 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from runs import exports, outcomes, services
+from runs import comparison, exports, outcomes, services
 from runs.models import Run, Step
 from runs.run_objects import queue_position, resumes_by_itself
+from runs.templatetags.history_tags import method_title
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
@@ -372,10 +373,7 @@ def parse_compare_ids(request) -> list[int]:
 
 def same_landscape(runs: list[Run]) -> bool:
     """Paths share one contour only when problem, coefficients and dimension all agree."""
-    def key(r):
-        s = r.spec or {}
-        return (r.problem, json.dumps(s.get("params") or {}, sort_keys=True), s.get("dim"))
-    return len({key(r) for r in runs}) == 1
+    return len({comparison.landscape(r) for r in runs}) == 1
 
 
 @require_GET
@@ -392,15 +390,16 @@ def compare(request):
         raise Http404("No such run")
     runs = [found[i] for i in ids]
     summaries = [exports.run_summary(r) for r in runs]
-    best = exports.mark_best(summaries)
+    ranking = comparison.rank(runs, summaries)
     overlay = same_landscape(runs)
     client = []
     for color, run, s in zip(RUN_COLORS, runs, summaries):
         spec = run.spec or {}
         client.append({
-            "id": run.pk, "label": run.label, "method": run.method, "problem": run.problem,
-            "problem_text": s["problem"], "params": spec.get("params") or {}, "dim": spec.get("dim"),
-            "bounds": spec.get("bounds"), "status": run.status, "active": run.is_active,
+            "id": run.pk, "label": run.label, "method": run.method, "method_title": method_title(run.method),
+            "problem": run.problem, "problem_text": s["problem"], "params": spec.get("params") or {},
+            "dim": spec.get("dim"), "bounds": spec.get("bounds"), "status": run.status,
+            "outcome": outcomes.run_outcome(run), "active": run.is_active,
             "url": run.get_absolute_url(), "color": color, "f_star": s["f_star"], "x_star": s["x_star"],
             "n_steps": run.n_steps, "summary": {k: v for k, v in s.items() if k not in ("x_star",)},
         })
@@ -412,8 +411,15 @@ def compare(request):
     for color, run, s in zip(RUN_COLORS, runs, summaries):
         table.append({
             "run": run, "color": color, "s": s,
-            "cells": [{"key": k, "value": s[k], "best": run.pk in best.get(k, ())} for k, _, _ in columns],
+            "cells": [{"key": k, "value": s[k], "best": run.pk in ranking.best.get(k, ()),
+                       "note": (ranking.cell_notes.get((k, run.pk)) or ranking.column_notes.get(k, "")) if lower else ""}
+                      for k, _, lower in columns],
         })
+    heads = dict((k, h) for k, h, _ in columns)
+    rank_notes = [{"key": k, "heading": heads[k], "note": note} for k, note in ranking.column_notes.items() if k in heads]
+    # compare.js re-ranks as live runs end, by the same rules (runs/comparison.py)
+    ranking_rules = {"static": comparison.static_notes(runs), "cost": list(comparison.COST_COLUMNS),
+                     "ranked": list(comparison.RANKED)}
     ids_csv = ",".join(map(str, ids))
     return render(request, "runs/compare.html", {
         "nav": "history",
@@ -423,6 +429,8 @@ def compare(request):
         "overlay": overlay,
         "any_active": any(r.is_active for r in runs),
         "client": client,
+        "ranking_rules": ranking_rules,
+        "rank_notes": rank_notes,
         "ids_csv": ids_csv,
         "csv_url": "/runs/compare/summary.csv?" + urlencode({"ids": ids_csv}, safe=","),
     })
