@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from runs import comparison, exports, outcomes, services
 from runs.models import Run, Step
 from runs.run_objects import queue_position, resumes_by_itself
-from runs.templatetags.history_tags import method_title
+from runs.templatetags.history_tags import method_title, problem_label
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
@@ -397,7 +397,7 @@ def compare(request):
         spec = run.spec or {}
         client.append({
             "id": run.pk, "label": run.label, "method": run.method, "method_title": method_title(run.method),
-            "problem": run.problem, "problem_text": s["problem"], "params": spec.get("params") or {},
+            "problem": run.problem, "problem_text": problem_label(run), "params": spec.get("params") or {},
             "dim": spec.get("dim"), "bounds": spec.get("bounds"), "status": run.status,
             "outcome": outcomes.run_outcome(run), "active": run.is_active,
             "url": run.get_absolute_url(), "color": color, "f_star": s["f_star"], "x_star": s["x_star"],
@@ -410,16 +410,22 @@ def compare(request):
     table = []
     for color, run, s in zip(RUN_COLORS, runs, summaries):
         table.append({
-            "run": run, "color": color, "s": s,
+            "run": run, "color": color, "s": s, "outcome": outcomes.run_outcome(run),
             "cells": [{"key": k, "value": s[k], "best": run.pk in ranking.best.get(k, ()),
                        "note": (ranking.cell_notes.get((k, run.pk)) or ranking.column_notes.get(k, "")) if lower else ""}
                       for k, _, lower in columns],
         })
     heads = dict((k, h) for k, h, _ in columns)
-    rank_notes = [{"key": k, "heading": heads[k], "note": note} for k, note in ranking.column_notes.items() if k in heads]
+    # one line per reason, naming the columns it holds for (compare.js groups them the same way)
+    grouped: dict[str, list[str]] = {}
+    for k in comparison.RANKED:
+        if k in ranking.column_notes and k in heads:
+            grouped.setdefault(ranking.column_notes[k], []).append(heads[k])
+    rank_notes = [{"headings": ", ".join(hs), "note": note} for note, hs in grouped.items()]
     # compare.js re-ranks as live runs end, by the same rules (runs/comparison.py)
     ranking_rules = {"static": comparison.static_notes(runs), "cost": list(comparison.COST_COLUMNS),
-                     "ranked": list(comparison.RANKED)}
+                     "ranked": list(comparison.RANKED),
+                     "outcomes": {o.key: o.label for o in outcomes.OUTCOMES.values()}}
     ids_csv = ",".join(map(str, ids))
     return render(request, "runs/compare.html", {
         "nav": "history",

@@ -139,6 +139,15 @@ def problem_title(name: str) -> str:
 
 
 @register.filter
+def problem_label(run) -> str:
+    """'Rosenbrock (a=1, b=100), 2-D': the problem's title with its coefficients and dimension."""
+    spec = run.spec or {}
+    coeffs = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in (spec.get("params") or {}).items())
+    text = problem_title(run.problem) + (f" ({coeffs})" if coeffs else "")
+    return f"{text}, {spec['dim']}-D" if spec.get("dim") else text
+
+
+@register.filter
 def outcome_label(key) -> str:
     o = outcomes.OUTCOMES.get(key)
     return o.label if o else ""

@@ -24,6 +24,7 @@ const AXES = {
 const ICON_PLAY = '<svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M3 2v12l11-6z"/></svg>';
 const ICON_PAUSE = '<svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M3 2h4v12H3zM9 2h4v12H9z"/></svg>';
 const RULES = readJSONScript("compare-ranking", { static: {}, cost: [], ranked: [] });
+const OUTCOME_LABELS = RULES.outcomes || {}; // outcome key -> words (runs/outcomes.py)
 const LABEL_IN_LEGEND = 28; // characters of a label in a legend entry (the rest is in the chips)
 
 const root = document.getElementById("compare");
@@ -381,7 +382,16 @@ function updateSummary() {
     if (!tr) return;
     for (const td of tr.querySelectorAll("td[data-key]")) {
       const k = td.dataset.key;
-      if (k === "status") { td.replaceChildren(statusBadge(s.status)); continue; }
+      if (k === "status") {
+        td.replaceChildren(statusBadge(s.status));
+        if (r.outcome && r.outcome !== s.status) {
+          const o = document.createElement("span");
+          o.className = "small outcome-text";
+          o.textContent = ` ${OUTCOME_LABELS[r.outcome] || r.outcome}`;
+          td.append(o);
+        }
+        continue;
+      }
       if (k === "reason") { const sp = document.createElement("span"); sp.className = "small"; sp.textContent = s.reason || ""; td.replaceChildren(sp); continue; }
       const isBest = k in best && s[k] === best[k];
       const note = RULES.ranked.includes(k) ? cell[`${k}:${r.id}`] || column[k] || "" : "";
@@ -396,11 +406,16 @@ function updateSummary() {
   const notes = document.getElementById("rank-notes");
   if (!notes) return;
   const heads = Object.fromEntries([...document.querySelectorAll("#summary-table thead th[data-key]")].map((th) => [th.dataset.key, th.textContent]));
-  const items = Object.entries(column).filter(([k]) => k in heads).map(([k, note]) => {
+  const grouped = new Map(); // one line per reason, naming the columns it holds for
+  for (const k of RULES.ranked) {
+    if (!(k in column) || !(k in heads)) continue;
+    if (!grouped.has(column[k])) grouped.set(column[k], []);
+    grouped.get(column[k]).push(heads[k]);
+  }
+  const items = [...grouped].map(([note, hs]) => {
     const li = document.createElement("li");
-    li.dataset.key = k;
     const h = document.createElement("strong");
-    h.textContent = heads[k];
+    h.textContent = hs.join(", ");
     li.append(h, ` ${note}.`);
     return li;
   });
