@@ -318,16 +318,22 @@ def series(request, run_id: int):
 
 
 def summary_csv_response(runs: list[Run]) -> HttpResponse:
+    """One row per run; "best in" names the columns it is best in among the runs each column can
+    compare, "not ranked" says for the others why not (runs/comparison.py)."""
+    from runs.comparison import rank
+
     buf = io.StringIO()
     writer = csv.writer(buf)
     keys = [k for k, _, _ in SUMMARY_COLUMNS]
-    writer.writerow([h for _, h, _ in SUMMARY_COLUMNS] + ["f*", "best in"])
+    writer.writerow([h for _, h, _ in SUMMARY_COLUMNS] + ["f*", "best in", "not ranked"])
     summaries = [run_summary(r) for r in runs]
-    best = mark_best(summaries)
+    ranking = rank(runs, summaries)
     for s in summaries:
-        marks = [k for k in RANKED if s["id"] in best.get(k, ())]
+        marks = [k for k in RANKED if s["id"] in ranking.best.get(k, ())]
+        why = [f"{k}: {note}" for k in RANKED
+               if (note := ranking.cell_notes.get((k, s["id"])) or ranking.column_notes.get(k))]
         writer.writerow(
-            [_csv_value(s[k]) for k in keys] + [_csv_value(s["f_star"]), " ".join(marks)]
+            [_csv_value(s[k]) for k in keys] + [_csv_value(s["f_star"]), " ".join(marks), "; ".join(why)]
         )
     response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
     name = "-".join(str(r.pk) for r in runs)

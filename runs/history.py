@@ -14,16 +14,17 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from runs import exports, services
+from runs import comparison, exports, outcomes, services
 from runs.models import Run, Step
 from runs.run_objects import queue_position, resumes_by_itself
+from runs.templatetags.history_tags import method_title, problem_label
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
@@ -41,6 +42,7 @@ SORTS = {
     "method": "method",
     "problem": "problem",
     "status": "status",
+    "outcome": "outcome_rank",  # annotated: the outcomes in their table order
     "fun": "best_fun",
     "gap": None,  # f - f* depends on the problem's known minimum: sorted in Python
     "nit": "nit",
@@ -48,6 +50,16 @@ SORTS = {
     "elapsed": "elapsed",
 }
 DEFAULT_SORT = "-created"
+# key, heading, numeric (right-aligned)
+COLUMNS = (
+    ("id", "#", True), ("label", "Label", False), ("created", "Created", False),
+    ("method", "Method", False), ("problem", "Problem", False), ("status", "Status", False),
+    ("outcome", "Outcome", False), ("fun", "Final f", True), ("gap", "f − f*", True),
+    ("nit", "Iterations", True), ("nfev", "Evaluations", True), ("elapsed", "Duration", True),
+)
+# the narrow screens' sort menu: words for ascending and descending where "A to Z" would mislead
+SORT_WORDS = {"created": ("oldest first", "newest first"), "id": ("oldest first", "newest first"),
+              "outcome": ("converged first", "interrupted first")}
 
 
 # -- history ------------------------------------------------------------------------------------
@@ -57,6 +69,27 @@ class Row:
     problem_text: str
     gap: float | None
     f_star: float | None
+    outcome: str | None = None
+
+    @property
+    def coefficients(self) -> str:
+        """'a=1, b=100': the problem's coefficients, shown under its name."""
+        params = (self.run.spec or {}).get("params") or {}
+        return ", ".join(f"{k}={exports._short(v)}" for k, v in params.items())
+
+    @property
+    def dim(self):
+        return (self.run.spec or {}).get("dim")
+
+    @property
+    def outcome_note(self) -> str:
+        """The run's own words for how it ended (the outcome cell's tooltip)."""
+        run = self.run
+        if self.outcome is None:
+            return ""
+        if run.status == Run.Status.FAILED:
+            return run.error or "failed"
+        return exports.termination_reason(run)
 
     @property
     def state(self) -> dict:
@@ -77,7 +110,7 @@ def make_row(run: Run) -> Row:
     if known is not None and run.best_fun is not None and math.isfinite(run.best_fun):
         gap = run.best_fun - known["f"]
     return Row(run=run, problem_text=exports.problem_text(run), gap=gap,
-               f_star=None if known is None else known["f"])
+               f_star=None if known is None else known["f"], outcome=outcomes.run_outcome(run))
 
 
 def _filters(request):
@@ -86,6 +119,7 @@ def _filters(request):
         "method": g.get("method", "").strip(),
         "problem": g.get("problem", "").strip(),
         "status": g.get("status", "").strip(),
+        "outcome": g.get("outcome", "").strip(),
         "q": g.get("q", "").strip(),
     }
 
@@ -110,9 +144,15 @@ def _order(qs, sort: str):
     return qs.order_by(expr, "-pk" if desc else "pk")
 
 
+def _with_outcome(qs):
+    rank = Case(*[When(outcome=k, then=Value(i)) for i, k in enumerate(outcomes.OUTCOMES)],
+                default=Value(None), output_field=IntegerField())
+    return qs.annotate(outcome=outcomes.outcome_expression()).annotate(outcome_rank=rank)
+
+
 def filtered_runs(request):
     f = _filters(request)
-    qs = Run.objects.filter(owner=request.user).defer("checkpoint")
+    qs = _with_outcome(Run.objects.filter(owner=request.user).defer("checkpoint"))
     if f["method"]:
         qs = qs.filter(method=f["method"])
     if f["problem"]:
@@ -121,6 +161,9 @@ def filtered_runs(request):
         qs = qs.filter(status__in=Run.ACTIVE)
     elif f["status"]:
         qs = qs.filter(status=f["status"])
+    if f["outcome"]:
+        # an unknown word matches nothing, like an unknown status (the empty state names it)
+        qs = qs.filter(outcome=f["outcome"])
     if f["q"]:
         qs = qs.filter(label__icontains=f["q"])
     return qs, f
@@ -155,12 +198,8 @@ def history(request):
     total = mine.count()
     state = {**f, "sort": sort if sort != DEFAULT_SORT else "", "per": per if per != DEFAULT_PER_PAGE else ""}
     columns = []
-    for key, heading, numeric in (
-        ("id", "#", True), ("label", "Label", False), ("created", "Created", False),
-        ("method", "Method", False), ("problem", "Problem", False), ("status", "Status", False),
-        ("fun", "Final f", True), ("gap", "f − f*", True), ("nit", "Iterations", True),
-        ("nfev", "Evaluations", True), ("elapsed", "Duration", True),
-    ):
+    sort_choices = []
+    for key, heading, numeric in COLUMNS:
         current = sort.lstrip("-") == key
         desc = sort.startswith("-")
         # First click sorts numbers and dates from the top down, words A-Z.
@@ -171,6 +210,8 @@ def history(request):
             "aria": ("descending" if desc else "ascending") if current else None,
             "url": _query(state, sort=nxt if nxt != DEFAULT_SORT else "", page=""),
         })
+        up, down = SORT_WORDS.get(key, ("low to high", "high to low") if numeric else ("A to Z", "Z to A"))
+        sort_choices += [(key, f"{heading}, {up}"), ("-" + key, f"{heading}, {down}")]
     context = {
         "nav": "history",
         "page": page,
@@ -179,6 +220,9 @@ def history(request):
         "filters": f,
         "filtering": any(f.values()),
         "total": total,
+        "matching": page.paginator.count,
+        "sort_choices": sort_choices,
+        "outcomes": [(o.key, o.label, o.help) for o in outcomes.OUTCOMES.values()],
         "sort": sort,
         "per": per,
         "per_choices": PER_PAGE_CHOICES,
@@ -334,10 +378,7 @@ def parse_compare_ids(request) -> list[int]:
 
 def same_landscape(runs: list[Run]) -> bool:
     """Paths share one contour only when problem, coefficients and dimension all agree."""
-    def key(r):
-        s = r.spec or {}
-        return (r.problem, json.dumps(s.get("params") or {}, sort_keys=True), s.get("dim"))
-    return len({key(r) for r in runs}) == 1
+    return len({comparison.landscape(r) for r in runs}) == 1
 
 
 @require_GET
@@ -354,15 +395,16 @@ def compare(request):
         raise Http404("No such run")
     runs = [found[i] for i in ids]
     summaries = [exports.run_summary(r) for r in runs]
-    best = exports.mark_best(summaries)
+    ranking = comparison.rank(runs, summaries)
     overlay = same_landscape(runs)
     client = []
     for color, run, s in zip(RUN_COLORS, runs, summaries):
         spec = run.spec or {}
         client.append({
-            "id": run.pk, "label": run.label, "method": run.method, "problem": run.problem,
-            "problem_text": s["problem"], "params": spec.get("params") or {}, "dim": spec.get("dim"),
-            "bounds": spec.get("bounds"), "status": run.status, "active": run.is_active,
+            "id": run.pk, "label": run.label, "method": run.method, "method_title": method_title(run.method),
+            "problem": run.problem, "problem_text": problem_label(run), "params": spec.get("params") or {},
+            "dim": spec.get("dim"), "bounds": spec.get("bounds"), "status": run.status,
+            "outcome": outcomes.run_outcome(run), "active": run.is_active,
             "url": run.get_absolute_url(), "color": color, "f_star": s["f_star"], "x_star": s["x_star"],
             "n_steps": run.n_steps, "summary": {k: v for k, v in s.items() if k not in ("x_star",)},
         })
@@ -373,9 +415,22 @@ def compare(request):
     table = []
     for color, run, s in zip(RUN_COLORS, runs, summaries):
         table.append({
-            "run": run, "color": color, "s": s,
-            "cells": [{"key": k, "value": s[k], "best": run.pk in best.get(k, ())} for k, _, _ in columns],
+            "run": run, "color": color, "s": s, "outcome": outcomes.run_outcome(run),
+            "cells": [{"key": k, "value": s[k], "best": run.pk in ranking.best.get(k, ()),
+                       "note": (ranking.cell_notes.get((k, run.pk)) or ranking.column_notes.get(k, "")) if lower else ""}
+                      for k, _, lower in columns],
         })
+    heads = dict((k, h) for k, h, _ in columns)
+    # one line per reason, naming the columns it holds for (compare.js groups them the same way)
+    grouped: dict[str, list[str]] = {}
+    for k in comparison.RANKED:
+        if k in ranking.column_notes and k in heads:
+            grouped.setdefault(ranking.column_notes[k], []).append(heads[k])
+    rank_notes = [{"headings": ", ".join(hs), "note": note} for note, hs in grouped.items()]
+    # compare.js re-ranks as live runs end, by the same rules (runs/comparison.py)
+    ranking_rules = {"static": comparison.static_notes(runs), "cost": list(comparison.COST_COLUMNS),
+                     "ranked": list(comparison.RANKED),
+                     "outcomes": {o.key: o.label for o in outcomes.OUTCOMES.values()}}
     ids_csv = ",".join(map(str, ids))
     return render(request, "runs/compare.html", {
         "nav": "history",
@@ -385,6 +440,8 @@ def compare(request):
         "overlay": overlay,
         "any_active": any(r.is_active for r in runs),
         "client": client,
+        "ranking_rules": ranking_rules,
+        "rank_notes": rank_notes,
         "ids_csv": ids_csv,
         "csv_url": "/runs/compare/summary.csv?" + urlencode({"ids": ids_csv}, safe=","),
     })

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 
 from runs.models import Run
 from runs.optim import finite_number
+from runs.outcomes import run_outcome
 
 
 def _iso(dt):
@@ -90,6 +91,7 @@ def run_to_dict(run: Run) -> dict:
         "worker": run.worker,
         "stopping": "stop" in run.control_requests,
         "auto_resume": resumes_by_itself(run),
+        "outcome": run_outcome(run),  # how it ended (runs/outcomes.py); null while active
     }
 
 

@@ -1,4 +1,5 @@
-"""Compare page in a real Chromium: one shared scrubber, x-axis switch, live streaming, errors."""
+"""Compare page in a real Chromium: one shared scrubber, x-axis switch, live streaming, errors,
+bests only where comparable, escaped labels, a 390 px phone."""
 
 import json
 import time
@@ -6,6 +7,7 @@ import time
 from selenium.webdriver.common.keys import Keys
 
 from runs.models import Run
+from runs.templatetags.history_tags import num
 from tests.browser import BrowserTestCase
 from tests.runs_factory import real_run, spec_for, synthetic_run
 
@@ -76,9 +78,16 @@ class ComparePageTests(BrowserTestCase):
         self.wait_text("#scrub-play", "Pause")
         self.wait(20).until(lambda d: "Play" in d.find_element("css selector", "#scrub-play").text)
         self.assertAlmostEqual(float(self.scrubber().get_attribute("value")), float(self.scrubber().get_attribute("max")))
-        # the summary marks the best value of each column
-        best = self.find_all("#summary-table td.best")
-        self.assertGreaterEqual(len(best), 4)
+        # the summary stars what both runs measure alike: f, f - f*, distance to x* (same problem);
+        # DE generations, its one polish gradient and a run cut by maxiter are not ranked, and say why
+        best = {(td.find_element("xpath", "..").get_attribute("data-run-id"), td.get_attribute("data-key"))
+                for td in self.find_all("#summary-table td.best")}
+        self.assertEqual(best, {(str(self.lb.pk), k) for k in ("fun", "gap", "dist")})
+        njev = self.find(f'#summary-table tr[data-run-id="{self.de.pk}"] td[data-key=njev]')
+        self.assertIn("use gradients differently", njev.get_attribute("title"))
+        notes = self.find("#rank-notes").text
+        self.assertIn("iterations not ranked", notes)
+        self.assertIn("gradient evals not ranked", notes)
         self.browser.execute_script("document.getElementById('summary-table').scrollIntoView({block: 'end', behavior: 'instant'})")
         self.screenshot("compare-tables")
         self.assertEqual(self.console_errors(), [])
@@ -93,6 +102,16 @@ class ComparePageTests(BrowserTestCase):
         self.wait().until(lambda d: len(d.find_elements("css selector", ".contour-single .contourlayer .contour")) >= 3)
         time.sleep(0.3)
         self.screenshot("compare-different-problems")
+        # no best across different problems: no star, and every ranked cell says why
+        self.assertEqual(self.find_all("#summary-table td.best"), [])
+        self.assertNotIn("★", self.find("#summary-table").text)
+        for key in ("fun", "gap", "dist", "nfev"):
+            cell = self.find(f'#summary-table tr[data-run-id="{sphere.pk}"] td[data-key={key}]')
+            self.assertIn("do not share one problem", cell.get_attribute("title"))
+        notes = self.find_all("#rank-notes li")  # one reason, said once for every column
+        self.assertEqual(len(notes), 1)
+        self.assertIn("distance to x*", notes[0].text)
+        self.assertIn("not ranked: the runs do not share one problem", notes[0].text)
         self.assertEqual(self.console_errors(), [])
 
     def test_a_large_run_is_drawn_from_a_downsampled_series_but_scrubs_exactly(self):
@@ -142,4 +161,69 @@ class ComparePageTests(BrowserTestCase):
         self.wait_text(f'#cursor-table tr[data-run-id="{run_id}"] .c-nit', "700")
         self.assertEqual(Run.objects.get(pk=run_id).status, "finished")
         self.wait_text(f'#summary-table tr[data-run-id="{run_id}"] td[data-key=nit]', "700")
+        self.assertEqual(self.console_errors(), [])
+
+
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+
+
+class CompareTextAndPhoneTests(BrowserTestCase):
+    def setUp(self):
+        super().setUp()
+        self.alice = self.create_user("alice")
+        self.lb = real_run(self.alice, spec_for("lbfgsb"), label="<b>bold</b> & <a href='/x'>link</a>")
+        self.de = real_run(self.alice, spec_for("de", options={"maxiter": 200, "popsize": 10}),
+                           label="a rather long label for a differential evolution run, popsize 10")
+        self.log_in("alice")
+
+    def test_labels_reach_the_page_and_the_plots_as_text(self):
+        self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk},{self.de.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        chip = self.find(f'.run-chip[data-run-id="{self.lb.pk}"] .chip-label')
+        self.assertEqual(chip.text, "<b>bold</b> & <a href='/x'>link</a>")
+        self.assertFalse(self.find_all("#run-chips b, #run-chips .chip-label a, #summary-table b"))
+        self.assertIn("L-BFGS-B", self.find(f'.run-chip[data-run-id="{self.lb.pk}"]').text)
+        # plots.js is handed plain text (it escapes what it draws): the label as typed, after the method title
+        names = self.browser.execute_script(
+            "return document.getElementById('convergence-plot').data.filter(t => t.name).map(t => t.name)")
+        label = self.lb.label
+        short = label[:27] + "…" if len(label) > 28 else label  # long labels are cut in the legend
+        self.assertIn(f"#{self.lb.pk} L-BFGS-B · {short}", names)
+        self.assertTrue(any(n.startswith(f"#{self.de.pk} Differential evolution · a rather long") for n in names))
+        self.assertEqual(self.console_errors(), [])
+
+    def test_readouts_use_the_sites_formats(self):
+        self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk},{self.de.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        self.find("label[for=axis-nfev]").click()
+        self.wait().until(lambda d: d.find_element("css selector", "#compare").get_attribute("data-axis") == "nfev")
+        self.assertRegex(self.find("#scrub-readout").text, r"^[\d,]+ evaluations of [\d,]+$")
+        self.assertIn(f"{self.de.nfev:,}", self.find("#scrub-readout").text)
+        self.assertEqual(self.find(f'#cursor-table tr[data-run-id="{self.de.pk}"] .c-nfev').text, f"{self.de.nfev:,}")
+        fun = self.find(f'#cursor-table tr[data-run-id="{self.lb.pk}"] .c-fun').text
+        self.assertEqual(fun, num(self.lb.result["fun"]))  # format.js and the template filter agree
+        cell = self.find(f'#summary-table tr[data-run-id="{self.de.pk}"] td[data-key=nfev]').text
+        self.assertEqual(cell, f"{self.de.result['nfev']:,}")
+
+    def test_a_phone_sees_the_whole_page_and_the_readout(self):
+        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+        self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk},{self.de.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        time.sleep(0.3)
+        self.assertLessEqual(self.browser.execute_script("return document.documentElement.scrollWidth"), 390)
+        readout = self.find("#scrub-readout")
+        self.assertTrue(readout.is_displayed())
+        self.assertLessEqual(readout.rect["x"] + readout.rect["width"], 390)
+        self.assertIn("iteration", readout.text)
+        for css in ("#scrubber", "#scrub-play", "#axis-group", "#convergence-plot", "#contour-shared"):
+            box = self.find(css).rect
+            self.assertLessEqual(box["x"] + box["width"], 390, css)
+        # the wide tables scroll inside their own boxes
+        box = self.browser.execute_script(
+            "const b = document.querySelector('#summary-table').parentElement; return [b.scrollWidth, b.clientWidth]")
+        self.assertGreater(box[0], box[1])
+        height = int(self.browser.execute_script("return document.documentElement.scrollHeight"))
+        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**PHONE, "height": height})
+        time.sleep(0.3)
+        self.screenshot("compare-phone")
         self.assertEqual(self.console_errors(), [])

@@ -1,4 +1,5 @@
-"""History page in a real Chromium: filter, sort, relabel, delete, select and compare, live rows."""
+"""History page in a real Chromium: filter, sort, relabel, delete, select and compare, live rows,
+outcomes, the layout at 1400 px and on a 390 px phone, the count after deletes, escaped labels."""
 
 import time
 
@@ -10,6 +11,18 @@ from selenium.webdriver.support.ui import Select
 from runs.models import Run, Step
 from tests.browser import BrowserTestCase
 from tests.runs_factory import real_run, spec_for, store
+
+
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+
+
+def emulate_phone(browser, height: int = 844) -> None:
+    """A 390 px phone screen (a headless window cannot be made narrower than 500 px)."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**PHONE, "height": height})
+
+
+def full_height(browser) -> int:
+    return int(browser.execute_script("return document.documentElement.scrollHeight"))
 
 
 class HistoryPageTests(BrowserTestCase):
@@ -112,11 +125,160 @@ class HistoryPageTests(BrowserTestCase):
         self.assertIn("running", self.find(f"#run-{live.pk} .status-badge").text)
         # the executor's writes, as B's writer makes them: figures move, then the run ends
         Run.objects.filter(pk=live.pk).update(nit=12, nfev=999, best_fun=0.5)
-        self.wait_text(f"#run-{live.pk} td:nth-child(11)", "999")
-        Run.objects.filter(pk=live.pk).update(status="finished", nit=30, nfev=1234, best_fun=1e-7)
+        self.wait_text(f"#run-{live.pk} .c-nfev", "999")
+        self.assertIn("—", self.find(f"#run-{live.pk} .c-outcome").text)  # not ended yet
+        Run.objects.filter(pk=live.pk).update(status="finished", nit=30, nfev=1234, best_fun=1e-7, result={
+            "success": True, "status": 0, "message": "Optimization terminated successfully.", "reason": "Converged."})
         self.wait_text(f"#run-{live.pk} .status-badge", "finished")
         self.assertIn("1,234", self.find(f"#run-{live.pk}").text)
+        self.assertEqual(self.find(f"#run-{live.pk} .c-outcome").text, "converged")
         self.wait().until(EC.invisibility_of_element_located((By.CSS_SELECTOR, "#live-indicator")))
+
+
+class OutcomeLayoutAndCountTests(BrowserTestCase):
+    """Runs that end every way a run ends, a label with markup, and room for all of it."""
+
+    def setUp(self):
+        super().setUp()
+        self.alice = self.create_user("alice")
+        self.converged = real_run(self.alice, spec_for("lbfgsb"), label="L-BFGS-B from (-1.2, 1)")
+        self.limit = real_run(self.alice, spec_for("de"), label="DE, popsize 8, maxiter 30")
+        self.abnormal = real_run(self.alice, spec_for("lbfgsb", options={"jac": "2-point", "eps": 0.1}),
+                                 label="coarse differences")
+        self.marked = real_run(self.alice, spec_for("de", "himmelblau", bounds=[[-5, 5], [-5, 5]], options={"maxiter": 1000}),
+                               label="<b>bold</b> & <i>not</i>")
+        self.stopped = store(self.alice, spec_for("de"), [], result=None, status="stopped", label="stopped by hand")
+        self.log_in("alice")
+
+    def outcomes(self):
+        return {int(tr.get_attribute("data-run-id")): tr.find_element(By.CSS_SELECTOR, ".c-outcome").text
+                for tr in self.find_all("#history-table tbody tr")}
+
+    def test_outcome_column_and_filter(self):
+        self.browser.get(self.url("/runs/"))
+        self.wait_for("#history[data-ready='1']")
+        self.assertEqual(self.outcomes(), {
+            self.converged.pk: "converged", self.limit.pk: "limit", self.abnormal.pk: "failed line search",
+            self.marked.pk: "converged", self.stopped.pk: "stopped"})
+        badge = self.find(f"#run-{self.abnormal.pk} .outcome-badge")
+        self.assertIn("line search", badge.get_attribute("title"))  # the run's own reason, on hover
+        self.assertEqual(self.find(f"#run-{self.converged.pk} .method-badge").text, "L-BFGS-B")
+        Select(self.find("#f-outcome")).select_by_value("converged")  # applies at once
+        self.wait().until(lambda d: "outcome=converged" in d.current_url)
+        self.wait_for("#history[data-ready='1']")
+        self.assertEqual(set(self.outcomes()), {self.converged.pk, self.marked.pk})
+        self.assertEqual(self.find("#history-count").text, "2 of 5 runs match")
+        self.screenshot("history-outcome-filter")
+        Select(self.find("#f-outcome")).select_by_value("line_search")
+        self.wait().until(lambda d: "outcome=line_search" in d.current_url)
+        self.wait_for("#history[data-ready='1']")
+        self.assertEqual(list(self.outcomes()), [self.abnormal.pk])
+        self.assertEqual(self.console_errors(), [])
+
+    def test_the_table_fits_a_1400_px_window(self):
+        for i in range(20):  # enough rows for a vertical scrollbar, which takes its share of the width
+            store(self.alice, spec_for("de"), [], result=None, status="queued" if i % 2 else "interrupted",
+                  label=f"filler {i}")
+        self.browser.set_window_size(1400, 900)
+        self.browser.get(self.url("/runs/"))
+        self.wait_for("#history[data-ready='1']")
+        fit = self.browser.execute_script("""
+            const box = document.querySelector('.history-scroll');
+            const cells = [...document.querySelectorAll('#history-table tr > :last-child')];
+            return {inner: window.innerWidth, page: document.documentElement.clientWidth,
+                    scroll: box.scrollWidth, client: box.clientWidth,
+                    right: Math.max(...cells.map((c) => c.getBoundingClientRect().right))};""")
+        self.assertEqual(fit["inner"], 1400)
+        self.assertLessEqual(fit["scroll"], fit["client"], fit)  # nothing scrolls sideways inside the table
+        self.assertLessEqual(fit["right"], fit["page"], fit)     # the actions are inside the window
+        lines = self.browser.execute_script(
+            f"return document.querySelector('#run-{self.converged.pk} .run-label a').getClientRects().length")
+        self.assertLessEqual(lines, 2)  # a label of 23 characters is not broken onto three lines
+        self.browser.set_window_size(1400, full_height(self.browser) + 140)
+        self.screenshot("history-1400")
+
+    def test_a_phone_shows_each_runs_essentials(self):
+        emulate_phone(self.browser)
+        self.browser.get(self.url("/runs/"))
+        self.wait_for("#history[data-ready='1']")
+        self.assertLessEqual(self.browser.execute_script("return document.documentElement.scrollWidth"), 390)
+        row = f"#run-{self.abnormal.pk}"
+        for css in (".run-label", ".method-badge", ".c-problem", ".status-badge", ".outcome-badge", ".c-fun",
+                    ".c-gap", ".c-nit", ".c-nfev", ".dropdown-toggle"):
+            el = self.find(f"{row} {css}")
+            self.assertTrue(el.is_displayed(), css)
+            box = el.rect
+            self.assertGreaterEqual(box["x"], 0, css)
+            self.assertLessEqual(box["x"] + box["width"], 390, css)
+        self.assertEqual(self.find(f"{row} .c-nit").text, str(self.abnormal.nit))
+        caption = self.browser.execute_script(  # each figure is captioned (the headings are hidden)
+            f"return getComputedStyle(document.querySelector('{row} .c-nit'), '::before').content")
+        self.assertEqual(caption, '"iterations"')
+        self.find("#f-sort")  # headings are hidden on a phone: sorting is a menu in the filters
+        Select(self.find("#f-sort")).select_by_value("nfev")
+        self.wait().until(lambda d: "sort=nfev" in d.current_url)
+        self.wait_for("#history[data-ready='1']")
+        nfev = [int(tr.get_attribute("data-run-id")) for tr in self.find_all("#history-table tbody tr")]
+        by = {r.pk: r.nfev for r in Run.objects.all()}
+        self.assertEqual([by[i] for i in nfev], sorted(by[i] for i in nfev))
+        emulate_phone(self.browser, height=full_height(self.browser))
+        self.screenshot("history-phone")
+        # the actions menu opens inside the screen
+        emulate_phone(self.browser)
+        self.find(f"{row} .dropdown-toggle").click()
+        menu = self.wait_visible(f"{row} .dropdown-menu")
+        self.assertLessEqual(menu.rect["x"] + menu.rect["width"], 390)
+        self.screenshot("history-phone-menu")
+        self.assertEqual(self.console_errors(), [])
+
+    def delete(self, run):
+        self.find(f"#run-{run.pk} .dropdown-toggle").click()
+        self.wait_visible(f"#run-{run.pk} .delete-link").click()
+        self.wait_visible("#delete-modal")
+        self.find("#delete-confirm").click()
+        self.wait().until(EC.invisibility_of_element_located((By.CSS_SELECTOR, "#delete-modal")))
+        self.wait().until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"#run-{run.pk}"))
+
+    def test_the_count_follows_deletes_down_to_the_empty_state(self):
+        self.browser.get(self.url("/runs/?method=lbfgsb"))
+        self.wait_for("#history[data-ready='1']")
+        self.browser.execute_script("window.samePage = true")  # gone if the page reloads
+        self.assertEqual(self.find("#history-count").text, "2 of 5 runs match")
+        self.delete(self.converged)
+        self.wait_text("#history-count", "1 of 4 runs match")
+        self.delete(self.abnormal)
+        self.wait_text("#history-count", "0 of 3 runs match")
+        self.wait_visible("#empty-filtered")
+        self.assertIn("You have 3 runs", self.find("#empty-filtered").text)
+        self.screenshot("history-deleted-filtered")
+        self.browser.get(self.url("/runs/"))
+        self.wait_for("#history[data-ready='1']")
+        self.browser.execute_script("window.samePage = true")
+        for run, left in ((self.marked, "2 runs"), (self.limit, "1 run"), (self.stopped, "0 runs")):
+            self.delete(run)
+            self.wait_text("#history-count", left)
+        self.wait_visible("#empty-history")
+        self.assertFalse(self.find_all("#history-table"))
+        self.assertTrue(self.browser.execute_script("return window.samePage === true"))
+        self.screenshot("history-deleted-all")
+        self.assertEqual(Run.objects.count(), 0)
+        self.assertEqual(self.console_errors(), [])
+
+    def test_labels_are_shown_as_text(self):
+        self.browser.get(self.url("/runs/"))
+        self.wait_for("#history[data-ready='1']")
+        label = self.find(f"#run-{self.marked.pk} .run-label")
+        self.assertEqual(label.text, "<b>bold</b> & <i>not</i>")
+        self.assertFalse(label.find_elements(By.CSS_SELECTOR, "b, i"))
+        self.find(f"#select-{self.marked.pk}").click()
+        chip = self.wait_visible(".selection-chip")
+        self.assertIn("<b>bold</b>", chip.text)
+        self.assertFalse(chip.find_elements(By.CSS_SELECTOR, "b"))
+        self.find(f"#run-{self.marked.pk} .dropdown-toggle").click()
+        self.wait_visible(f"#run-{self.marked.pk} .delete-link").click()
+        self.wait_visible("#delete-modal")
+        self.assertIn("<b>bold</b>", self.find("#delete-title").text)
+        self.assertFalse(self.find_all("#delete-title b"))
 
 
 class EmptyHistoryTests(BrowserTestCase):

@@ -296,3 +296,212 @@ def test_rows_say_whether_an_interrupted_run_goes_on_by_itself(alice_client, ali
     assert alice_client.get(url).json()["rows"][str(gone.pk)]["resuming"] is True
     settings.OPTSITE_AUTO_RESUME = False
     assert alice_client.get(url).json()["rows"][str(gone.pk)]["resuming"] is False
+
+
+# -- outcome: how an ended run ended ---------------------------------------------------------------
+def stopped_run(owner, spec: dict, after: int = 3, label: str = "") -> Run:
+    """A real run stopped on request after `after` steps, stored as the driver stores it."""
+    from runs.optim import make_stepper, validate_spec
+
+    s = validate_spec(spec)
+    stepper = make_stepper(s)
+    rows = []
+    for step in stepper:
+        rows.append(step.to_dict())
+        if len(rows) == after:
+            stepper.request_stop()
+    return store(owner, s.to_dict(), rows, result=stepper.result.to_dict(), label=label, status="stopped")
+
+
+ABNORMAL_SPEC = spec_for("lbfgsb", options={"jac": "2-point", "eps": 0.1})  # a coarse gradient: no descent
+
+
+@pytest.fixture
+def ended(alice):
+    """One real run per outcome (and one still running), keyed by the outcome they must show."""
+    return {
+        "converged": [real_run(alice, spec_for("de", "sphere", options={"maxiter": 1000}), label="de converges"),
+                      real_run(alice, spec_for("lbfgsb"), label="lb converges")],
+        "limit": [real_run(alice, spec_for("de"), label="de maxiter"),
+                  real_run(alice, spec_for("lbfgsb", options={"maxiter": 3}), label="lb maxiter")],
+        "line_search": [real_run(alice, ABNORMAL_SPEC, label="lb abnormal")],
+        "stopped": [stopped_run(alice, spec_for("de", options={"maxiter": 500, "tol": 0}), label="de stopped")],
+        "failed": [store(alice, spec_for("de"), [], result=None, status="failed", label="broke")],
+        "interrupted": [store(alice, spec_for("de"), [], result=None, status="interrupted", label="cut")],
+        None: [store(alice, spec_for("de"), [], result=None, status="running", label="going")],
+    }
+
+
+def test_the_runs_end_as_scipy_ends_them(ended):
+    """The fixture's runs carry scipy's own verdicts (scipy is the oracle for solver numbers)."""
+    from scipy.optimize import differential_evolution, minimize, rosen
+
+    def same(run, res):
+        assert (run.result["success"], run.result["message"]) == (bool(res.success), res.message), run.label
+
+    same(ended["line_search"][0], minimize(rosen, [-1.2, 1.0], method="L-BFGS-B", options={"eps": 0.1, "maxiter": 200}))
+    assert ended["line_search"][0].result["message"].startswith("ABNORMAL")
+    same(ended["limit"][1], minimize(rosen, [-1.2, 1.0], method="L-BFGS-B", jac=None, options={"maxiter": 3}))
+    same(ended["converged"][0], differential_evolution(lambda x: float((x ** 2).sum()), [(-4, 4)] * 2,
+                                                       maxiter=1000, popsize=8, seed=1))
+    same(ended["limit"][0], differential_evolution(rosen, [(-4, 4)] * 2, maxiter=30, popsize=8, seed=1))
+
+
+def test_each_run_shows_its_outcome_in_history_the_run_object_and_the_api(alice_client, ended):
+    from runs.outcomes import run_outcome
+    from runs.run_objects import run_to_dict
+
+    html = alice_client.get("/runs/?per=25").content.decode()
+    for outcome, runs_ in ended.items():
+        for run in runs_:
+            assert run_outcome(run) == outcome, run.label
+            assert run_to_dict(run)["outcome"] == outcome
+            assert alice_client.get(f"/api/runs/{run.pk}/").json()["outcome"] == outcome
+            row = re.search(rf'<tr id="run-{run.pk}".*?</tr>', html, re.S).group(0)
+            if outcome is None:
+                assert "not ended yet" in row and "data-outcome" not in row
+            else:
+                assert f'data-outcome="{outcome}"' in row
+    row = re.search(rf'<tr id="run-{ended["line_search"][0].pk}".*?</tr>', html, re.S).group(0)
+    assert ">failed line search<" in row and "line search could not find a point" in row  # the run's reason as title
+
+
+@pytest.mark.parametrize("outcome", ["converged", "limit", "line_search", "stopped", "failed", "interrupted"])
+def test_the_outcome_filter_is_done_by_the_database_and_agrees(alice_client, ended, outcome):
+    ids = run_ids(alice_client.get(f"/runs/?outcome={outcome}"))
+    assert sorted(ids) == sorted(r.pk for r in ended[outcome])
+    html = alice_client.get(f"/runs/?outcome={outcome}").content.decode()
+    assert f'<option value="{outcome}" selected' in html
+
+
+def test_outcome_filter_combines_with_the_others_and_sorts(alice_client, ended):
+    ids = run_ids(alice_client.get("/runs/?outcome=limit&method=lbfgsb"))
+    assert ids == [ended["limit"][1].pk]
+    ordered = run_ids(alice_client.get("/runs/?sort=outcome"))
+    from runs.outcomes import OUTCOMES, run_outcome
+
+    rank = {k: i for i, k in enumerate(OUTCOMES)}
+    got = [rank.get(run_outcome(Run.objects.get(pk=i)), len(rank)) for i in ordered]
+    assert got == sorted(got)  # converged first, runs not ended yet last
+
+
+def test_an_unknown_outcome_matches_nothing_and_says_so(alice_client, ended):
+    response = alice_client.get("/runs/?outcome=%3Cscript%3Ebest")
+    assert response.status_code == 200 and run_ids(response) == []
+    html = response.content.decode()
+    assert "(not an outcome)" in html and "&lt;script&gt;best" in html and "<script>best" not in html
+
+
+def test_python_and_database_agree_on_results_missing_fields(alice, alice_client):
+    """A CASE over the rules, so a result without `success` or `status` falls through in SQL as in Python."""
+    from runs.outcomes import OUTCOMES, run_outcome
+
+    odd = [
+        store(alice, spec_for("de"), [], result={"message": "no verdict"}, status="finished"),
+        store(alice, spec_for("de"), [], result={"status": 1}, status="finished"),
+        store(alice, spec_for("lbfgsb"), [], result={"success": False, "status": 2, "message": "ABNORMAL: "}, status="finished"),
+        store(alice, spec_for("de"), [], result={"success": False, "status": 2, "message": "ABNORMAL: "}, status="finished"),
+        store(alice, spec_for("de"), [], result=None, status="finished"),
+    ]
+    assert [run_outcome(r) for r in odd] == ["abnormal", "limit", "line_search", "abnormal", "abnormal"]
+    for key in OUTCOMES:
+        ids = set(run_ids(alice_client.get(f"/runs/?outcome={key}")))
+        assert ids == {r.pk for r in odd if run_outcome(r) == key}, key
+
+
+def test_history_names_methods_and_problems_by_their_titles(alice_client, runs):
+    html = alice_client.get("/runs/").content.decode()
+    assert '<option value="lbfgsb">L-BFGS-B</option>' in html
+    cells = re.findall(r'<span class="badge[^"]*method-badge" data-method="(\w+)">([^<]*)</span>', html)
+    assert {m: t for m, t in cells} == {"lbfgsb": "L-BFGS-B", "de": "Differential evolution"}
+    assert "Rosenbrock, 2-D" in html and "a=1, b=100" in html and "Himmelblau, 2-D" in html
+    empty = alice_client.get("/runs/?method=lbfgsb&q=zzz").content.decode()
+    assert "method L-BFGS-B" in empty
+
+
+def test_labels_are_escaped_in_history_rows_and_the_delete_page(alice_client, alice):
+    run = real_run(alice, spec_for("lbfgsb"), label='<b>bold</b> "quoted" <script>x</script>')
+    html = alice_client.get("/runs/").content.decode()
+    assert "<b>bold</b>" not in html and "<script>x</script>" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot;" in html
+    rows = alice_client.get(f"/runs/rows/?ids={run.pk}").json()["rows"][str(run.pk)]["html"]
+    assert "<b>bold</b>" not in rows and "&lt;b&gt;bold" in rows
+    page = alice_client.get(f"/runs/{run.pk}/delete/").content.decode()
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_the_count_says_how_many_match(alice_client, ended):
+    html = alice_client.get("/runs/?outcome=limit").content.decode()
+    count = re.search(r'<span class="text-body-secondary" id="history-count"([^>]*)>\s*(.*?)\s*</span>', html, re.S)
+    total = sum(len(v) for v in ended.values())
+    assert f'data-total="{total}"' in count.group(1) and 'data-matching="2"' in count.group(1)
+    assert count.group(2) == f"2 of {total} runs match"
+
+
+# -- compare: best only where comparable ---------------------------------------------------------
+def summary_cells(html: str, run: Run) -> dict[str, str]:
+    """{column key: the cell's opening tag} of the run's summary row."""
+    table = re.search(r'<table[^>]*id="summary-table".*?</table>', html, re.S).group(0)
+    row = re.search(rf'<tr data-run-id="{run.pk}">.*?</tr>', table, re.S).group(0)
+    return {key: tag for tag, key in re.findall(r'(<td data-key="(\w+)"[^>]*>)', row)}
+
+
+def test_compare_ranks_nothing_across_different_problems(alice_client, runs):
+    rosen, sphere = runs[0], runs[2]  # both L-BFGS-B, both converged
+    html = alice_client.get(f"/runs/compare/?ids={rosen.pk},{sphere.pk}").content.decode()
+    assert "★" not in re.search(r'<table[^>]*id="summary-table".*?</table>', html, re.S).group(0)
+    for run in (rosen, sphere):
+        cells = summary_cells(html, run)
+        for key in ("fun", "gap", "dist", "nit", "nfev", "njev", "elapsed"):
+            assert "best" not in cells[key] and "do not share one problem" in cells[key], key
+    notes = re.search(r'<ul[^>]*id="rank-notes".*?</ul>', html, re.S).group(0)
+    assert "distance to x*" in notes and "do not share one problem" in notes
+
+
+def test_compare_de_against_lbfgsb_ranks_only_what_they_share(alice_client, runs):
+    lb, de = runs[0], runs[1]  # the same Rosenbrock; DE stops at maxiter
+    html = alice_client.get(f"/runs/compare/?ids={lb.pk},{de.pk}").content.decode()
+    lb_cells, de_cells = summary_cells(html, lb), summary_cells(html, de)
+    for key in ("fun", "gap", "dist"):
+        assert "best" in lb_cells[key] and "best" not in de_cells[key]
+    assert "different units" in lb_cells["nit"] and "best" not in de_cells["nit"]
+    assert "use gradients differently" in de_cells["njev"] and "best" not in de_cells["njev"]
+    assert "analytic gradients" in lb_cells["nfev"]
+    assert "fewer than two of these runs converged" in lb_cells["elapsed"]
+
+
+def test_compare_costs_rank_only_runs_that_converged(alice_client, alice):
+    fast = real_run(alice, spec_for("lbfgsb"), label="converges")
+    slow = real_run(alice, spec_for("lbfgsb", x0=[-2.0, 2.0]), label="converges later")
+    cut = real_run(alice, spec_for("lbfgsb", options={"maxiter": 3}), label="cut by maxiter")
+    html = alice_client.get(f"/runs/compare/?ids={fast.pk},{slow.pk},{cut.pk}").content.decode()
+    cheapest = min((fast, slow), key=lambda r: r.result["nfev"])
+    assert cut.result["nfev"] < cheapest.result["nfev"]  # cheapest only because it stopped early
+    assert "best" in summary_cells(html, cheapest)["nfev"]
+    assert "best" not in summary_cells(html, cut)["nfev"]
+    assert "did not converge" in summary_cells(html, cut)["nfev"]
+    assert "best" in summary_cells(html, min((fast, slow), key=lambda r: r.result["nit"]))["nit"]
+    assert "best" in summary_cells(html, min((fast, slow, cut), key=lambda r: r.result["fun"]))["fun"]
+
+
+def test_compare_shows_method_titles_and_escapes_labels(alice_client, alice):
+    a = real_run(alice, spec_for("lbfgsb"), label="<b>bold</b>")
+    b = real_run(alice, spec_for("de"), label="<img src=x onerror=alert(1)>")
+    html = alice_client.get(f"/runs/compare/?ids={a.pk},{b.pk}").content.decode()
+    assert "<b>bold</b>" not in html and "<img src=x" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert ">L-BFGS-B<" in html and ">Differential evolution<" in html and ">lbfgsb<" not in html
+    data = json.loads(re.search(r'<script id="compare-data" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert [d["method_title"] for d in data] == ["L-BFGS-B", "Differential evolution"]
+    assert data[0]["label"] == "<b>bold</b>" and [d["outcome"] for d in data] == ["converged", "limit"]
+
+
+def test_compare_summary_csv_says_what_is_not_ranked(alice_client, runs):
+    import csv
+    import io
+
+    lb, sphere = runs[0], runs[2]
+    text = alice_client.get(f"/runs/compare/summary.csv?ids={lb.pk},{sphere.pk}").content.decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert all(r["best in"] == "" for r in rows)
+    assert all("fun: not ranked: the runs do not share one problem" in r["not ranked"] for r in rows)

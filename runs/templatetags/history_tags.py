@@ -1,8 +1,11 @@
 """Formatting for the history, compare and run pages: numbers, durations, status badges and notes."""
 
 import math
+from functools import lru_cache
 
 from django import template
+
+from runs import outcomes
 
 register = template.Library()
 
@@ -107,3 +110,56 @@ def duration(seconds) -> str:
         return f"{m} min {sec} s"
     h, m = divmod(m, 60)
     return f"{h} h {m} min"
+
+
+# -- names and outcomes -----------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _method_titles() -> dict[str, str]:
+    from runs.optim import method_catalogue
+
+    return {m["name"]: m.get("title") or m["name"] for m in method_catalogue()}
+
+
+@lru_cache(maxsize=1)
+def _problem_titles() -> dict[str, str]:
+    from runs.optim import problem_catalogue
+
+    return {p["name"]: p.get("title") or p["name"] for p in problem_catalogue()}
+
+
+@register.filter
+def method_title(name: str) -> str:
+    """'lbfgsb' -> 'L-BFGS-B': the method catalogue's title (the name itself if it has none)."""
+    return _method_titles().get(name, name)
+
+
+@register.filter
+def problem_title(name: str) -> str:
+    return _problem_titles().get(name, name)
+
+
+@register.filter
+def problem_label(run) -> str:
+    """'Rosenbrock (a=1, b=100), 2-D': the problem's title with its coefficients and dimension."""
+    spec = run.spec or {}
+    coeffs = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in (spec.get("params") or {}).items())
+    text = problem_title(run.problem) + (f" ({coeffs})" if coeffs else "")
+    return f"{text}, {spec['dim']}-D" if spec.get("dim") else text
+
+
+@register.filter
+def outcome_label(key) -> str:
+    o = outcomes.OUTCOMES.get(key)
+    return o.label if o else ""
+
+
+@register.filter
+def outcome_help(key) -> str:
+    o = outcomes.OUTCOMES.get(key)
+    return o.help if o else ""
+
+
+@register.filter
+def outcome_class(key) -> str:
+    o = outcomes.OUTCOMES.get(key)
+    return o.badge if o else ""

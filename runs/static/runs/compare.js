@@ -4,12 +4,15 @@
 // - ONE scrubber for all runs, on the chosen x-axis (iteration, evaluations, wall time): it moves
 //   the marker on the convergence plot, each run's path on the contour, and the "at the
 //   scrubber" table (each run's last step at or before the position).
-// - the summary table (server-rendered) is recomputed as live steps arrive, best values re-marked.
+// - the summary table (server-rendered) is recomputed as live steps arrive, best values re-marked
+//   by the rules of runs/comparison.py (only runs a column can compare; the page says why not).
+// User text (labels) reaches the page only as text: textContent here, plain strings to plots.js.
 // Keyboard: the axis is a radio group (arrows), the scrubber a range input (arrows, PageUp/Down,
 // Home/End); Space on the scrubber plays/pauses.
 
 import { ConvergencePlot, ContourPlot } from "./plots.js";
-import { RunSocket, getJSON, readJSONScript, fmtNum, fmtVec, fmtSeconds } from "./api.js";
+import { RunSocket, getJSON, readJSONScript } from "./api.js";
+import { DASH, fmtCount, fmtF, fmtSeconds, fmtVec } from "./format.js";
 
 const SERIES_POINTS = 2000;
 const PLAY_MS = 8000; // a full sweep of the scrubber takes this long
@@ -20,11 +23,14 @@ const AXES = {
 };
 const ICON_PLAY = '<svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M3 2v12l11-6z"/></svg>';
 const ICON_PAUSE = '<svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M3 2h4v12H3zM9 2h4v12H9z"/></svg>';
-const RANKED = ["fun", "gap", "dist", "nit", "nfev", "njev", "elapsed"];
+const RULES = readJSONScript("compare-ranking", { static: {}, cost: [], ranked: [] });
+const OUTCOME_LABELS = RULES.outcomes || {}; // outcome key -> words (runs/outcomes.py)
+const LABEL_IN_LEGEND = 28; // characters of a label in a legend entry (the rest is in the chips)
 
 const root = document.getElementById("compare");
 const runs = readJSONScript("compare-data", []);
 const overlay = root?.dataset.overlay === "1";
+const oneD = overlay && runs.length > 0 && runs[0].dim === 1; // one shared line f(x[0])
 const state = { axis: "nit", pos: 0, follow: true, playing: false, loaded: 0 };
 
 // Per run: columns (seq, nit, nfev, njev, elapsed, fun, x0, x1), status, result.
@@ -51,8 +57,13 @@ function axisMax() {
 
 function fmtAxis(v) {
   if (state.axis === "elapsed") return fmtSeconds(v);
-  const n = Math.round(v).toLocaleString();
+  const n = fmtCount(Math.floor(v)); // the last whole step at or before the position
   return state.axis === "nit" ? `iteration ${n}` : `${n} evaluations`;
+}
+
+function traceName(r) {
+  const label = r.label.length > LABEL_IN_LEGEND ? r.label.slice(0, LABEL_IN_LEGEND - 1) + "…" : r.label;
+  return `#${r.id} ${r.method_title}${label ? " · " + label : ""}`;
 }
 
 // One f* for the plot when all runs share it; else each run is drawn as f − f*(its own problem).
@@ -70,16 +81,16 @@ function initPlots() {
   conv = new ConvergencePlot(document.getElementById("convergence-plot"), {
     fstar: allKnown ? (preSubtract ? 0 : sharedFstar) : null, xTitle: AXES[state.axis].title, maxPoints: 4000,
   });
-  for (const r of runs) conv.addSeries(r.id, `#${r.id} ${r.method}${r.label ? " · " + r.label : ""}`, { color: r.color });
+  for (const r of runs) conv.addSeries(r.id, traceName(r), { color: r.color });
   const note = document.getElementById("convergence-note");
   if (!allKnown) note.textContent = "f* is not known for every run: plotting f";
   else if (preSubtract) note.textContent = "each run's f − f* for its own problem (log scale)";
   else note.textContent = "f − f* (log scale)";
 
   if (overlay) {
-    contours.set("shared", new ContourPlot(document.getElementById("contour-shared"), { xTitle: "x0", yTitle: "x1" }));
+    contours.set("shared", new ContourPlot(document.getElementById("contour-shared"), { xTitle: "x[0]", yTitle: oneD ? "f" : "x[1]" }));
   } else {
-    for (const r of runs) contours.set(r.id, new ContourPlot(document.getElementById(`contour-${r.id}`), { xTitle: "x0", yTitle: "x1", height: 300 }));
+    for (const r of runs) contours.set(r.id, new ContourPlot(document.getElementById(`contour-${r.id}`), { xTitle: "x[0]", yTitle: r.dim === 1 ? "f" : "x[1]", height: 300 }));
   }
   for (const c of contours.values()) c.setMessage("Loading…");
   window.addEventListener("resize", () => { conv.resize(); for (const c of contours.values()) c.resize(); });
@@ -91,8 +102,8 @@ async function loadGrid(group) {
   // group: runs drawn on one contour. Limits: the runs' closed bounds, else their paths (padded).
   const r0 = group[0];
   const plot = contourFor(r0);
-  if (!r0.dim || r0.dim < 2) { plot.setMessage("A 1-D problem has no contour"); return; }
-  const lim = [0, 1].map((k) => {
+  const dims = r0.dim === 1 ? [0] : [0, 1]; // a 1-D landscape is the line f(x[0]) (plots.js draws it)
+  const lim = dims.map((k) => {
     let lo = Infinity, hi = -Infinity, closed = true;
     for (const r of group) {
       const b = r.bounds && r.bounds[k];
@@ -107,16 +118,17 @@ async function loadGrid(group) {
     }
     return [lo, hi];
   });
-  const q = new URLSearchParams({ params: JSON.stringify(r0.params || {}), dim: String(r0.dim), n: "80",
-    xlim: lim[0].join(","), ylim: lim[1].join(",") });
+  const q = new URLSearchParams({ params: JSON.stringify(r0.params || {}), dim: String(r0.dim || 2),
+    n: r0.dim === 1 ? "400" : "80", xlim: lim[0].join(",") });
+  if (lim[1]) q.set("ylim", lim[1].join(","));
   try {
     const grid = await getJSON(`/api/problems/${encodeURIComponent(r0.problem)}/grid/?${q}`);
     plot.setGrid(grid);
     plot.setMessage(null);
-    if (r0.x_star) plot.setMinimum(r0.x_star[0], r0.x_star[1]);
+    if (r0.x_star) plot.setMinimum(r0.x_star[0], r0.dim === 1 ? r0.f_star : r0.x_star[1]);
     if (r0.dim > 2) {
       const n = document.getElementById("contour-dim-note");
-      n.textContent = `${r0.dim}-D problem: the landscape is the slice through x* over x0 and x1; paths show x0 and x1 of each run.`;
+      n.textContent = `${r0.dim}-D problem: the landscape is the slice through x* over x[0] and x[1]; paths show x[0] and x[1] of each run.`;
       n.classList.remove("d-none");
     }
   } catch (err) {
@@ -147,7 +159,10 @@ async function loadSeries(r) {
 }
 
 function connectLive(r) {
-  const sock = new RunSocket(`/ws/runs/${r.id}/`, {
+  const d = r.data;
+  const last = d.seq.length ? d.seq[d.seq.length - 1] : -1; // the series already holds these
+  // after=: the server sends only newer stored steps, then live ones (older servers send all: skipped)
+  const sock = new RunSocket(`/ws/runs/${r.id}/?after=${last}`, {
     onMessage: (msg) => {
       if (msg.type === "steps") {
         appendSteps(r, msg.steps);
@@ -155,17 +170,25 @@ function connectLive(r) {
       } else if (msg.type === "run" || msg.type === "status" || msg.type === "finished") {
         r.status = msg.run.status;
         r.active = ["queued", "running", "paused"].includes(r.status);
+        if ("outcome" in msg.run) r.outcome = msg.run.outcome;
         if (msg.run.result) r.result = msg.run.result;
         if (msg.run.error) r.error = msg.run.error;
         if (msg.type === "finished") sock.close();
         scheduleRedraw(r);
         updateLiveBadge();
+      } else if (msg.type === "deleted" || (msg.type === "error" && msg.code === "not_found")) {
+        // deleted in another tab: its figures stay as last seen; the server closes with 4404
+        sock.close();
+        r.active = false;
+        r.status = "deleted";
+        r.deleted = msg.message || `Run ${r.id} was deleted.`;
+        updateLiveBadge();
+        scheduleRedraw(r);
       }
     },
     onState: (st) => { r.socketState = st; updateLiveBadge(); },
   });
-  const d = r.data;
-  sock.lastSeq = d.seq.length ? d.seq[d.seq.length - 1] : -1; // the series already holds these
+  sock.lastSeq = last;
   r.socket = sock;
 }
 
@@ -222,26 +245,27 @@ function drawCursor() {
   const pos = state.pos;
   const max = axisMax();
   document.getElementById("scrub-readout").textContent =
-    state.axis === "elapsed" ? `${fmtSeconds(pos)} of ${fmtSeconds(max)}` : `${fmtAxis(pos)} of ${Math.round(max).toLocaleString()}`;
+    state.axis === "elapsed" ? `${fmtSeconds(pos)} of ${fmtSeconds(max)}` : `${fmtAxis(pos)} of ${fmtCount(max)}`;
   conv.setMarker(pos);
   for (const r of runs) {
     const d = r.data;
     const i = lastAtOrBefore(d[state.axis], pos);
     const plot = contourFor(r);
     const end = Math.max(i + 1, d.seq.length ? 1 : 0);
-    plot.setPath(r.id, d.x0.slice(0, end), d.x1.slice(0, end), { name: `#${r.id} ${r.method}`, color: r.color });
+    // on a 1-D landscape the path runs along the line f(x[0])
+    plot.setPath(r.id, d.x0.slice(0, end), (r.dim === 1 ? d.fun : d.x1).slice(0, end), { name: `#${r.id} ${r.method_title}`, color: r.color });
     const row = document.querySelector(`#cursor-table tr[data-run-id="${r.id}"]`);
     if (!row) continue;
     const j = Math.max(i, 0);
     const has = d.seq.length > 0;
     const approx = r.downsampled ? "≈ " : "";
-    row.querySelector(".c-seq").textContent = has ? approx + d.seq[j].toLocaleString() : "—";
-    row.querySelector(".c-nit").textContent = has ? d.nit[j].toLocaleString() : "—";
-    row.querySelector(".c-nfev").textContent = has ? d.nfev[j].toLocaleString() : "—";
-    row.querySelector(".c-elapsed").textContent = has ? fmtSeconds(d.elapsed[j]) : "—";
-    row.querySelector(".c-fun").textContent = has ? fmtNum(d.fun[j]) : "—";
-    row.querySelector(".c-gap").textContent = has && r.f_star !== null && d.fun[j] !== null ? fmtNum(d.fun[j] - r.f_star, 3) : "—";
-    row.querySelector(".c-x").textContent = has ? fmtVec([d.x0[j], d.x1[j]].slice(0, Math.min(2, r.dim || 2)), 4) + (r.dim > 2 ? ` … (${r.dim}-D)` : "") : "—";
+    row.querySelector(".c-seq").textContent = has ? approx + fmtCount(d.seq[j]) : DASH;
+    row.querySelector(".c-nit").textContent = has ? fmtCount(d.nit[j]) : DASH;
+    row.querySelector(".c-nfev").textContent = has ? fmtCount(d.nfev[j]) : DASH;
+    row.querySelector(".c-elapsed").textContent = has ? fmtSeconds(d.elapsed[j]) : DASH;
+    row.querySelector(".c-fun").textContent = has ? fmtF(d.fun[j]) : DASH;
+    row.querySelector(".c-gap").textContent = has && r.f_star !== null && d.fun[j] !== null ? fmtF(d.fun[j] - r.f_star) : DASH;
+    row.querySelector(".c-x").textContent = has ? fmtVec([d.x0[j], d.x1[j]].slice(0, Math.min(2, r.dim || 2))) + (r.dim > 2 ? ` … (${fmtCount(r.dim)}-D)` : "") : DASH;
     row.classList.toggle("text-body-secondary", i < 0);
     if (r.downsampled && has) refineSoon(r, i);
   }
@@ -276,13 +300,13 @@ function fillCursorRow(r, st) {
   const seqCell = row.querySelector(".c-seq");
   seqCell.textContent = seqCell.textContent.replace("≈ ", "");
   if (!st) return;
-  seqCell.textContent = st.seq.toLocaleString();
-  row.querySelector(".c-nit").textContent = st.nit.toLocaleString();
-  row.querySelector(".c-nfev").textContent = st.nfev.toLocaleString();
+  seqCell.textContent = fmtCount(st.seq);
+  row.querySelector(".c-nit").textContent = fmtCount(st.nit);
+  row.querySelector(".c-nfev").textContent = fmtCount(st.nfev);
   row.querySelector(".c-elapsed").textContent = fmtSeconds(st.elapsed);
-  row.querySelector(".c-fun").textContent = fmtNum(st.fun);
-  row.querySelector(".c-gap").textContent = r.f_star !== null && st.fun !== null ? fmtNum(st.fun - r.f_star, 3) : "—";
-  row.querySelector(".c-x").textContent = fmtVec(st.x, 4);
+  row.querySelector(".c-fun").textContent = fmtF(st.fun);
+  row.querySelector(".c-gap").textContent = r.f_star !== null && st.fun !== null ? fmtF(st.fun - r.f_star) : DASH;
+  row.querySelector(".c-x").textContent = fmtVec(st.x.slice(0, 2)) + (r.dim > 2 ? ` … (${fmtCount(r.dim)}-D)` : "");
 }
 
 function summaryOf(r) {
@@ -308,35 +332,95 @@ function summaryOf(r) {
   }
   s.status = r.status;
   if (r.status === "failed" && r.error) s.reason = r.error;
+  if (r.deleted) s.reason = r.deleted;
   return s;
 }
 
 function cellText(key, v) {
   if (key === "elapsed") return fmtSeconds(v);
-  if (key === "nit" || key === "nfev" || key === "njev") return v === null || v === undefined ? "—" : Number(v).toLocaleString();
-  return fmtNum(v);
+  if (key === "nit" || key === "nfev" || key === "njev") return fmtCount(v);
+  return fmtF(v);
+}
+
+/** runs/comparison.py's rank(), on the page: {best: {key: value}, cell: {"key:id": note}, column: {key: note}}. */
+function rankSummaries(sums) {
+  const best = {}, cell = {}, column = { ...RULES.static };
+  for (const k of RULES.ranked) {
+    if (k in column) continue;
+    const cost = RULES.cost.includes(k);
+    const vals = [];
+    sums.forEach((s, i) => {
+      const v = s[k];
+      if (v === null || v === undefined) return;
+      const r = runs[i];
+      if (cost && r.outcome !== "converged") {
+        cell[`${k}:${r.id}`] = r.outcome ? "left out: this run did not converge, so its cost is not comparable"
+          : "left out: this run has not ended";
+        return;
+      }
+      vals.push(v);
+    });
+    if (vals.length < 2) column[k] = cost ? "not ranked: fewer than two of these runs converged" : "not ranked: fewer than two runs have a value";
+    else best[k] = Math.min(...vals);
+  }
+  return { best, cell, column };
+}
+
+function statusBadge(status) {
+  const b = document.createElement("span");
+  b.className = `badge ${statusClass(status)}`;
+  b.textContent = status;
+  return b;
 }
 
 function updateSummary() {
   const sums = runs.map(summaryOf);
-  const best = {};
-  for (const k of RANKED) {
-    const vals = sums.map((s) => s[k]).filter((v) => v !== null && v !== undefined);
-    if (vals.length >= 2) best[k] = Math.min(...vals);
-  }
+  const { best, cell, column } = rankSummaries(sums);
   sums.forEach((s, idx) => {
-    const tr = document.querySelector(`#summary-table tr[data-run-id="${runs[idx].id}"]`);
+    const r = runs[idx];
+    const tr = document.querySelector(`#summary-table tr[data-run-id="${r.id}"]`);
     if (!tr) return;
     for (const td of tr.querySelectorAll("td[data-key]")) {
       const k = td.dataset.key;
-      if (k === "status") { td.innerHTML = `<span class="badge ${statusClass(s.status)}">${s.status}</span>`; continue; }
-      if (k === "reason") { td.innerHTML = ""; const sp = document.createElement("span"); sp.className = "small"; sp.textContent = s.reason || ""; td.append(sp); continue; }
+      if (k === "status") {
+        td.replaceChildren(statusBadge(s.status));
+        if (r.outcome && r.outcome !== s.status) {
+          const o = document.createElement("span");
+          o.className = "small outcome-text";
+          o.textContent = ` ${OUTCOME_LABELS[r.outcome] || r.outcome}`;
+          td.append(o);
+        }
+        continue;
+      }
+      if (k === "reason") { const sp = document.createElement("span"); sp.className = "small"; sp.textContent = s.reason || ""; td.replaceChildren(sp); continue; }
       const isBest = k in best && s[k] === best[k];
+      const note = RULES.ranked.includes(k) ? cell[`${k}:${r.id}`] || column[k] || "" : "";
       td.classList.toggle("best", isBest);
+      td.classList.toggle("unranked", !!note);
+      if (note) td.title = note; else td.removeAttribute("title");
       td.textContent = cellText(k, s[k]);
       if (isBest) td.insertAdjacentHTML("beforeend", '<span class="ms-1" title="best in this column">★</span><span class="visually-hidden"> (best)</span>');
     }
   });
+  // the footnotes under the table: one line per column that stars nothing
+  const notes = document.getElementById("rank-notes");
+  if (!notes) return;
+  const heads = Object.fromEntries([...document.querySelectorAll("#summary-table thead th[data-key]")].map((th) => [th.dataset.key, th.textContent]));
+  const grouped = new Map(); // one line per reason, naming the columns it holds for
+  for (const k of RULES.ranked) {
+    if (!(k in column) || !(k in heads)) continue;
+    if (!grouped.has(column[k])) grouped.set(column[k], []);
+    grouped.get(column[k]).push(heads[k]);
+  }
+  const items = [...grouped].map(([note, hs]) => {
+    const li = document.createElement("li");
+    const h = document.createElement("strong");
+    h.textContent = hs.join(", ");
+    li.append(h, ` ${note}.`);
+    return li;
+  });
+  notes.replaceChildren(...items);
+  notes.hidden = items.length === 0;
 }
 
 // -- controls -----------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 // - inline relabel (Enter saves, Escape cancels), delete with a confirmation dialog
 // - live rows: active runs are re-rendered by the server every few seconds (/runs/rows/?ids=), and
 //   so, for a little while, is one that lost its worker and is about to be queued again
+// - the run count (and the empty state) follow deletes, made here or noticed while polling
 // Everything here has a no-JavaScript fallback: filters/sort/pages are links and GET forms, the
 // compare form submits ids=3&ids=4, delete links open a confirmation page.
+
+import { fmtCount } from "./format.js";
 
 const root = document.getElementById("history");
 const POLL_MS = 2000;
@@ -173,6 +176,48 @@ function startRelabel(btn) {
 // -- delete -------------------------------------------------------------------------------------
 let pendingDelete = null;
 
+const plural = (n) => (n === 1 ? "" : "s");
+
+function countText(total, matching, filtering) {
+  // The same words as templates/runs/history.html.
+  return filtering ? `${fmtCount(matching)} of ${fmtCount(total)} run${plural(total)} match` : `${fmtCount(total)} run${plural(total)}`;
+}
+
+/** A run left the listing (deleted here or elsewhere): drop its row, recount, show an empty state if it was the last. */
+function removeRow(id) {
+  const tr = document.getElementById(`run-${id}`);
+  if (!tr) return;
+  tr.remove();
+  selection = selection.filter((s) => String(s.id) !== String(id));
+  saveSelection(selection);
+  renderSelection();
+  const count = document.getElementById("history-count");
+  const total = Math.max(0, Number(count.dataset.total) - 1);
+  const matching = Math.max(0, Number(count.dataset.matching) - 1);
+  count.dataset.total = String(total);
+  count.dataset.matching = String(matching);
+  count.textContent = countText(total, matching, !!count.dataset.filtering);
+  const range = document.getElementById("page-range");
+  if (range) {
+    const start = Number(range.dataset.start), end = Math.max(start, Number(range.dataset.end) - 1);
+    range.dataset.end = String(end);
+    range.textContent = `Runs ${fmtCount(start)}–${fmtCount(end)} of ${fmtCount(matching)}`;
+  }
+  if (document.querySelector("#history-table tbody tr")) return;
+  if (total === 0) {
+    document.getElementById("history-listing")?.remove();
+    document.getElementById("empty-history").hidden = false;
+  } else if (matching === 0) {
+    document.getElementById("history-card")?.remove();
+    document.getElementById("history-pages")?.remove();
+    const empty = document.getElementById("empty-filtered");
+    empty.querySelector(".empty-total").textContent = `${fmtCount(total)} run${plural(total)}`;
+    empty.hidden = false;
+  } else {
+    location.reload(); // this page is empty but others are not: the server shows the nearest one
+  }
+}
+
 function askDelete(link) {
   const modalEl = document.getElementById("delete-modal");
   if (!window.bootstrap || !modalEl) return false;
@@ -182,7 +227,7 @@ function askDelete(link) {
   const label = tr ? rowLabel(tr) : "";
   document.getElementById("delete-title").textContent = `Delete run ${id}${label ? " “" + label + "”" : ""}?`;
   document.getElementById("delete-text").textContent =
-    `Its ${steps.toLocaleString()} stored step${steps === 1 ? "" : "s"} will be deleted too. This cannot be undone.` +
+    `Its ${fmtCount(steps)} stored step${plural(steps)} will be deleted too. This cannot be undone.` +
     (tr?.dataset.active ? " The run is still active: it will be stopped first." : "");
   document.getElementById("delete-error").textContent = "";
   const form = document.getElementById("delete-form");
@@ -205,12 +250,8 @@ function initDelete() {
     try {
       const out = await post(form.action, { next: location.pathname + location.search });
       window.bootstrap.Modal.getInstance(document.getElementById("delete-modal")).hide();
-      document.getElementById(`run-${pendingDelete.id}`)?.remove();
-      selection = selection.filter((s) => String(s.id) !== String(pendingDelete.id));
-      saveSelection(selection);
-      renderSelection();
+      removeRow(pendingDelete.id);
       toast(out.message);
-      if (!document.querySelector("#history-table tbody tr")) location.reload();
     } catch (err) {
       document.getElementById("delete-error").textContent = err.message;
       btn.disabled = false;
@@ -252,7 +293,7 @@ async function poll() {
         const tr = document.getElementById(`run-${id}`);
         const fresh = rows[id];
         if (!tr) continue;
-        if (!fresh) { tr.removeAttribute("data-active"); continue; }  // deleted elsewhere
+        if (!fresh) { removeRow(id); continue; }  // deleted elsewhere
         if (tr.dataset.editing || tr.querySelector(".dropdown-menu.show")) continue;  // don't yank what the user is using
         const tpl = document.createElement("template");
         tpl.innerHTML = fresh.html.trim();
