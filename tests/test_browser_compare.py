@@ -189,7 +189,7 @@ class CompareTextAndPhoneTests(BrowserTestCase):
         label = self.lb.label
         short = label[:27] + "…" if len(label) > 28 else label  # long labels are cut in the legend
         self.assertIn(f"#{self.lb.pk} L-BFGS-B · {short}", names)
-        self.assertTrue(any(n.startswith(f"#{self.de.pk} Differential evolution · a rather long") for n in names))
+        self.assertTrue(any(n.startswith(f"#{self.de.pk} DE · a rather long") for n in names))
         self.assertEqual(self.console_errors(), [])
 
     def test_readouts_use_the_sites_formats(self):

@@ -51,6 +51,7 @@ class Method:
     needs_bounds: bool
     needs_x0: bool
     options: tuple[Option, ...]
+    short: str = ""  # the name in tables, legends and headings ("DE"); the title where it is empty
 
     def option(self, name: str) -> Option | None:
         for o in self.options:
@@ -59,13 +60,13 @@ class Method:
         return None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "title": self.title, "scipy": self.scipy,
+        return {"name": self.name, "title": self.title, "short": self.short or self.title, "scipy": self.scipy,
                 "needs_bounds": self.needs_bounds, "needs_x0": self.needs_x0,
                 "options": [o.to_dict() for o in self.options]}
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("de", "Differential evolution", "scipy.optimize.differential_evolution",
+    Method("de", "Differential evolution", "scipy.optimize.differential_evolution", short="DE",
            needs_bounds=True, needs_x0=False, options=(
         Option("strategy", "choice", "best1bin", "mutation strategy", choices=DE_STRATEGIES),
         Option("maxiter", "int", 1000, "maximum number of generations", min=0),

@@ -117,7 +117,7 @@ def duration(seconds) -> str:
 def _method_titles() -> dict[str, str]:
     from runs.optim import method_catalogue
 
-    return {m["name"]: m.get("title") or m["name"] for m in method_catalogue()}
+    return {m["name"]: m.get("short") or m.get("title") or m["name"] for m in method_catalogue()}
 
 
 @lru_cache(maxsize=1)
@@ -129,7 +129,7 @@ def _problem_titles() -> dict[str, str]:
 
 @register.filter
 def method_title(name: str) -> str:
-    """'lbfgsb' -> 'L-BFGS-B': the method catalogue's title (the name itself if it has none)."""
+    """'de' -> 'DE': the method catalogue's short name (the name itself if it has none)."""
     return _method_titles().get(name, name)
 
 
