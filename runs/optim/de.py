@@ -21,7 +21,10 @@ from .stepper import Stepper
 __all__ = ["DEStepper", "POPULATION_LIMIT"]
 
 _MACHEPS = np.finfo(np.float64).eps
-POPULATION_LIMIT = 4000  # send the population with a step only up to this many numbers
+# Keep a step's population (and its energies) only up to this many numbers: stored as binary
+# deltas it costs little, but the newest step of each socket message carries it as JSON text
+# (about 20 characters a number), which must stay well under daphne's 1 MiB per message.
+POPULATION_LIMIT = 30_000
 MSG_STOP = "callback function requested stop early"  # scipy's words for a callback stop
 
 
@@ -42,7 +45,7 @@ class DEStepper(Stepper):
         self._phase = "start"  # start -> iterate -> (polished) -> end
         self._converged = False
         s = self._solver
-        self._send_population = s.num_population_members * s.parameter_count <= POPULATION_LIMIT
+        self._keep_population = s.num_population_members * (s.parameter_count + 1) <= POPULATION_LIMIT
 
     # -- stepping -------------------------------------------------------------------------
     def _advance(self):
@@ -96,9 +99,16 @@ class DEStepper(Stepper):
             "median": median,
             "worst": float(np.max(e)),
         }
-        if self._send_population:
-            extra["population"] = s._scale_parameters(s.population)  # a fresh array
-        return Step(self._seq, self._nit, s.x, float(e[0]), s._nfev, 0, None, phase, extra)
+        return Step(self._seq, self._nit, s.x, float(e[0]), s._nfev, 0, None, phase, extra,
+                    bulky=self._population())
+
+    def _population(self) -> dict:
+        """The bulky part of a DE step: every member in problem coordinates and its energy."""
+        if not self._keep_population:
+            return {}
+        s = self._solver
+        return {"population": s._scale_parameters(s.population),  # a fresh array
+                "population_energies": s.population_energies.copy()}  # a live buffer: copied
 
     def _finish(self, message, *, warning, stopped=False):
         s = self._solver
@@ -131,7 +141,9 @@ class DEStepper(Stepper):
                             "accepted": accepted, "nfev": int(res.nfev), "njev": njev,
                             "nit": int(res.nit), "success": bool(res.success),
                             "message": str(res.message), "fun": float(res.fun),
-                            "x": np.array(res.x, dtype=float)})
+                            "x": np.array(res.x, dtype=float)},
+                        # the population as the polish leaves it (member 0 replaced if accepted)
+                        bulky=self._population())
         reason = self._reason(message, stopped) + polish_note + _nonfinite_note(fun, s)
         self.result = Result(x=np.array(x, dtype=float), fun=fun, nit=self._nit, nfev=s._nfev,
                              njev=njev, success=not warning, status=status, message=message,
