@@ -65,7 +65,15 @@ async def test_every_published_step_is_already_stored(alice):
             continue
         assert event["type"] == "run.steps" and event["first"] == expected  # in seq order, no gap
         texts = event["steps"]
-        assert await stored(expected, expected + len(texts) - 1) == texts  # on disk before we heard
+        on_disk = await stored(expected, expected + len(texts) - 1)  # on disk before we heard
+        assert on_disk[:-1] == texts[:-1]  # light steps, as stored
+        # the newest is complete: the stored light step with its bulky fields, decoded from the disk
+        newest = json.loads(texts[-1])
+        assert {**newest, "extra": {k: v for k, v in newest["extra"].items() if not k.startswith("population")}} \
+            == json.loads(on_disk[-1])
+        assert len(newest["extra"]["population"]) == len(newest["extra"]["population_energies"]) == 20
+        complete = await database_sync_to_async(services.step_text)(run_id=run.pk, seq=expected + len(texts) - 1)
+        assert newest == json.loads(complete[1])
         expected += len(texts)
         events += 1
     assert event["run"]["n_steps"] == expected == 601 and event["run"]["status"] == "finished"
