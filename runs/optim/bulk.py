@@ -9,7 +9,8 @@ so any step decodes from its keyframe onward, a bounded number of rows back.
 Format, version 1 (all integers unsigned LEB128 "varints", floats little-endian IEEE float64):
 
     blob     = version:u8 (=1)  flags:u8  back:varint  body
-               flags bit 0: keyframe; bit 1: body is zlib-compressed (kept only when smaller)
+               flags bit 0: keyframe; bit 1: body is zlib-compressed (tried on keyframes and on
+               bigger deltas of changed rows, kept only when smaller)
                back: seq distance to this blob's keyframe (0 for a keyframe)
     keyframe = count:varint  (name_len:varint  name:utf-8  array)*count
     delta    = (mode:u8  payload)* -- one per array of the keyframe, in its order
@@ -40,8 +41,10 @@ KEY_STEPS = 200
 # ... or once the deltas since it add up to this many times its size (bounds what a random
 # access reads: at most about (1 + ratio) keyframes' worth of bytes).
 KEY_BYTES_RATIO = 4
-# Bodies shorter than this are not worth a zlib attempt.
-ZLIB_MIN = 64
+# zlib is tried on keyframes, and on deltas of at least this many bytes that hold changed rows
+# (their XORed bits have zero high bytes); whole arrays of fresh numbers (line searches) gain
+# too little for the time it takes on every step of a fast run.
+ZLIB_MIN = 256
 
 _KEY, _ZLIB = 1, 2
 _FULL, _ROWS = 0, 1
@@ -194,10 +197,11 @@ class BulkEncoder:
                 _varint(len(raw), body)
                 body += raw
                 _put_array(arrays[name], body)
+            pack = True
         else:
-            for name in names:
-                self._put_delta(self._prev[name], arrays[name], body)
-        blob = self._blob(key, 0 if key else seq - self._key_seq, body)
+            rows = [self._put_delta(self._prev[name], arrays[name], body) for name in names]
+            pack = any(rows) and len(body) >= ZLIB_MIN
+        blob = self._blob(key, 0 if key else seq - self._key_seq, body, pack)
         if key:
             self._names, self._key_seq, self._key_size, self._since_key = names, seq, len(blob), 0
         else:
@@ -207,17 +211,18 @@ class BulkEncoder:
         return blob
 
     @staticmethod
-    def _put_delta(old: np.ndarray, new: np.ndarray, out: bytearray) -> None:
+    def _put_delta(old: np.ndarray, new: np.ndarray, out: bytearray) -> bool:
+        """Append one array's part of a delta; True if it is changed rows (ROWS with some)."""
         if old.shape != new.shape or new.ndim == 0 or new.shape[0] == 0:
             out.append(_FULL)
             _put_array(new, out)
-            return
+            return False
         ob, nb = _bits(old), _bits(new)
         changed = np.flatnonzero((ob != nb).any(axis=1))
         if 8 * changed.size * ob.shape[1] + 2 * changed.size >= 8 * new.size:
             out.append(_FULL)  # nearly everything moved: the whole array is no bigger
             _put_array(new, out)
-            return
+            return False
         out.append(_ROWS)
         _varint(changed.size, out)
         prev = 0
@@ -225,11 +230,12 @@ class BulkEncoder:
             _varint(i - prev, out)
             prev = i
         out += (nb[changed] ^ ob[changed]).tobytes()
+        return changed.size > 0
 
-    def _blob(self, key: bool, back: int, body: bytearray) -> bytes:
+    def _blob(self, key: bool, back: int, body: bytearray, pack: bool) -> bytes:
         flags = _KEY if key else 0
         payload = bytes(body)
-        if self.compress and len(body) >= ZLIB_MIN:
+        if self.compress and pack:
             packed = zlib.compress(payload, 6)
             if len(packed) < len(payload):
                 flags |= _ZLIB
