@@ -160,7 +160,8 @@ def main() -> None:
     with Site(workers=1) as site:
         for case in cases:
             spec = specs[case]
-            print(f"\n{case}: {json.dumps(spec)}", flush=True)
+            shown = {k: (v if not isinstance(v, list) or len(v) <= 4 else f"[{len(v)} entries]") for k, v in spec.items()}
+            print(f"\n{case}: {json.dumps(shown)}", flush=True)
             complete, v1 = reference(spec)
             size0 = file_bytes(site.db)
             stream = site.stream()

@@ -22,7 +22,7 @@ log = logging.getLogger("runs.publishing")
 
 # Daphne closes a socket on a message over 1 MiB: the light steps of one message stay under
 # MAX_BATCH_CHARS, and the whole message, with the bulky fields of its newest step, under
-# MAX_MESSAGE_CHARS (runs.optim.de.POPULATION_LIMIT keeps one step's population below ~750 KB).
+# MAX_MESSAGE_CHARS (runs.optim.de.POPULATION_LIMIT keeps one step's population near 300 KB).
 MAX_BATCH_CHARS = 512 * 1024
 MAX_MESSAGE_CHARS = 900 * 1024
 # How long a publishing thread waits for the event loop when it must (too many messages in

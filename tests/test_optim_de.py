@@ -86,9 +86,9 @@ def test_steps_carry_the_protocol_fields_and_extras():
 
 def test_population_is_kept_up_to_the_limit_and_left_out_beyond():
     st = make_stepper(de("rastrigin", 30, seed=1, maxiter=1, popsize=15, polish=False))
-    assert next(st).bulky["population"].shape == (450, 30)  # 450 * 31 numbers <= 30,000
+    assert next(st).bulky["population"].shape == (450, 30)  # 450 * 31 numbers <= 16,000
     st = make_stepper(de("rastrigin", 100, seed=1, maxiter=1, popsize=3, polish=False))
-    assert next(st).bulky == {}  # 300 * 101 numbers > 30,000: one socket message could not hold it
+    assert next(st).bulky == {}  # 300 * 101 numbers > 16,000
 
 
 def test_convergence_extra_is_scipys():

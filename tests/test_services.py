@@ -323,3 +323,12 @@ def test_a_paused_run_asked_to_stop_gets_scipys_stopped_result_from_a_worker(ali
     run = Run.objects.get(pk=run_id)
     assert run.status == "stopped" and run.result == json.loads(services.dumps(expected))
     assert run.n_steps == paused.n_steps + (twin._seq - decode_checkpoint(bytes(paused.checkpoint))["state"]["seq"])
+
+
+async def test_deleting_a_run_tells_its_group_after_the_commit(alice):
+    run = await database_sync_to_async(services.create_run)(owner=alice, data=FAST)
+    layer, channel = await listen(run)
+    n = await database_sync_to_async(services.delete_run)(run=run)
+    event = await asyncio.wait_for(layer.receive(channel), 5)
+    assert event == {"type": "run.deleted", "run_id": run.pk} and n == 0
+    assert not await database_sync_to_async(Run.objects.filter(pk=run.pk).exists)()

@@ -21,10 +21,11 @@ from .stepper import Stepper
 __all__ = ["DEStepper", "POPULATION_LIMIT"]
 
 _MACHEPS = np.finfo(np.float64).eps
-# Keep a step's population (and its energies) only up to this many numbers: stored as binary
-# deltas it costs little, but the newest step of each socket message carries it as JSON text
-# (about 20 characters a number), which must stay well under daphne's 1 MiB per message.
-POPULATION_LIMIT = 30_000
+# Keep a step's population (and its energies) only up to this many numbers. Stored as binary
+# deltas it costs little, but the newest step of each socket message (a live watcher gets ~20 a
+# second) carries it as JSON, about 20 characters a number: 16,000 keeps that near 300 KB, well
+# under daphne's 1 MiB per message, and covers 30-D with scipy's default popsize 15.
+POPULATION_LIMIT = 16_000
 MSG_STOP = "callback function requested stop early"  # scipy's words for a callback stop
 
 
