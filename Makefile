@@ -43,3 +43,4 @@ bench: venv staticfiles/staticfiles.json
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_workers.py
+	$(PY) bench/bench_storage.py

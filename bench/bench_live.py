@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=10, help="DE dimension")
     parser.add_argument("--strategy", default="rand1bin")
     parser.add_argument("--popsize", type=int, default=15,
-                        help="scipy's popsize; above 4000/dim^2 (e.g. 41 at dim 10) DE steps leave out the population")
+                        help="scipy's popsize (steps keep the population while members x (dim + 1) <= 16,000)")
     parser.add_argument("--workers", type=int, default=None, help="OPTSITE_WORKERS (default: the app's, one per CPU)")
     parser.add_argument("--timeout", type=float, default=300.0, help="per live run, seconds")
     args = parser.parse_args()

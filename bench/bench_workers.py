@@ -311,7 +311,7 @@ def main() -> None:
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}")
     parser.add_argument("--maxiter", type=int, default=2000, help="DE generations per run (scaling, load)")
     parser.add_argument("--popsize", type=int, default=POPSIZE,
-                        help="DE popsize; from 41 on (dim 10) steps leave out the population: ~1 KB instead of ~30 KB")
+                        help="DE popsize (steps keep the population while members x (dim + 1) <= 16,000)")
     parser.add_argument("--repeat", type=int, default=1, help="scaling: best of this many")
     parser.add_argument("--many", type=int, default=8, help="runs started together (scaling, load)")
     parser.add_argument("--watchers", type=int, default=32, help="watch sockets under load, spread over the runs")

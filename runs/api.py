@@ -22,7 +22,8 @@ from django.views.decorators.http import require_GET
 from runs import services
 from runs.models import Step
 
-MAX_STEPS_LIMIT = 10_000  # one window of /api/runs/<id>/steps/; without `limit`, all steps stream
+DEFAULT_STEPS_LIMIT = 1000  # one page of /api/runs/<id>/steps/ without `limit`
+MAX_STEPS_LIMIT = 10_000  # the largest page; a larger `limit` is capped to it
 CHUNK = 2000  # steps per database round trip and per streamed piece
 GRID_DEFAULT_N, GRID_MAX_N = 80, 200
 
@@ -121,29 +122,67 @@ def run_detail(request, run_id: int):
     return _json(services.run_to_dict(_owned(request, run_id)))
 
 
+def _flag(request, name: str) -> bool:
+    raw = request.GET.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise BadRequest({name: [f"Expected 1 or 0, got {request.GET[name]!r}."]})
+
+
 @api
 def run_steps(request, run_id: int):
-    """{"run_id", "steps": [...]} of the steps with seq > after (at most `limit` of them)."""
+    """One page: {"run_id", "steps": [...], "more"} of the steps with seq > after, at most
+    `limit` of them (default 1000, at most 10000); light steps, or complete with bulky=1."""
     run = _owned(request, run_id)
     after = _int(request, "after", -1, lo=-1)
-    limit = _int(request, "limit", None, lo=1)
-    if limit is not None:
-        limit = min(limit, MAX_STEPS_LIMIT)
+    limit = min(_int(request, "limit", DEFAULT_STEPS_LIMIT, lo=1), MAX_STEPS_LIMIT)
+    bulky = _flag(request, "bulky")
 
     def chunks():
         yield f'{{"run_id":{run.pk},"steps":['
         first = True
         buffer = []
-        for _, text in services.step_texts(run_id=run.pk, after=after, limit=limit, chunk=CHUNK):
+        # one step beyond the page tells whether there are more
+        for n, (_, text) in enumerate(services.step_texts(run_id=run.pk, after=after, limit=limit + 1,
+                                                          chunk=CHUNK, bulky=bulky)):
+            if n == limit:
+                break
             buffer.append(text)
             if len(buffer) >= CHUNK:
                 yield ("" if first else ",") + ",".join(buffer)
                 first, buffer = False, []
+        else:
+            n = -1
         if buffer:
             yield ("" if first else ",") + ",".join(buffer)
-        yield "]}"
+        yield f'],"more":{"true" if n == limit else "false"}}}'
 
     return _stream(request, chunks(), "application/json")
+
+
+def _one_step(run, seq: int | None) -> HttpResponse:
+    found = services.step_text(run_id=run.pk, seq=seq)
+    if found is None:
+        if seq is None:
+            raise Http404(f"Run {run.pk} has no steps yet.")
+        raise Http404(f"Run {run.pk} has no step {seq} (yet): it has {run.n_steps} "
+                      f"step{'' if run.n_steps == 1 else 's'}, seq 0 to {run.n_steps - 1}." if run.n_steps
+                      else f"Run {run.pk} has no step {seq}: it has no steps yet.")
+    return HttpResponse(f'{{"run_id":{run.pk},"step":{found[1]}}}', content_type="application/json")
+
+
+@api
+def run_step(request, run_id: int, seq: int):
+    """{"run_id", "step"}: one step, complete (its bulky fields in `extra`)."""
+    return _one_step(_owned(request, run_id), seq)
+
+
+@api
+def run_step_latest(request, run_id: int):
+    """{"run_id", "step"}: the run's newest stored step, complete."""
+    return _one_step(_owned(request, run_id), None)
 
 
 # ---- CSV ----------------------------------------------------------------------------------
@@ -256,7 +295,8 @@ def problem_grid(request, name: str):
     """Objective values on an n x n grid over coordinates ix, iy (others fixed at `at`).
 
     {"x": [n], "y": [n], "z": [[n] * n]} with z[j][i] = f at (x[i], y[j]) (Plotly's contour
-    layout); non-finite values are null.
+    layout); non-finite values are null. For dim 1: {"problem", "dim": 1, "ix": 0, "x": [n],
+    "z": [n]}, f along x[0] (no "y").
     """
     import numpy as np
 
@@ -276,8 +316,8 @@ def problem_grid(request, name: str):
             errors[f"params.{key}"] = [f"Expected a number between {p.min:g} and {p.max:g}."]
     max_dim = min(problem.max_dim or 10**9, services.limits().max_dim)
     dim = _int(request, "dim", problem.default_dim, lo=problem.min_dim, hi=max_dim)
-    if dim < 2:
-        errors["dim"] = ["A contour needs at least 2 dimensions."]
+    if dim == 1:
+        return _line(request, name, problem, params, errors)
     ix = _int(request, "ix", 0, lo=0, hi=max(dim - 1, 0))
     iy = _int(request, "iy", 1 if dim > 1 else 0, lo=0, hi=max(dim - 1, 0))
     if ix == iy:
@@ -305,3 +345,20 @@ def problem_grid(request, name: str):
                 z[j, i] = f(point)
     return _json({"problem": name, "dim": dim, "ix": ix, "iy": iy, "at": [float(v) for v in at],
                   "x": xs.tolist(), "y": ys.tolist(), "z": z.tolist()})
+
+
+def _line(request, name: str, problem, params: dict, errors: dict) -> HttpResponse:
+    """The 1-D grid: f along x[0] over `xlim` (default: the problem's box), n points."""
+    import numpy as np
+
+    n = _int(request, "n", GRID_DEFAULT_N, lo=2, hi=GRID_MAX_N)
+    if request.GET.get("ix", "") not in ("", "0"):
+        errors["ix"] = ["A 1-D problem has only x[0]: ix must be 0."]
+    if errors:
+        raise BadRequest(errors)
+    xlim = _limits(request, "xlim", problem.default_bounds(1)[0])
+    f = problem.objective(params)
+    xs = np.linspace(*xlim, n)
+    with np.errstate(all="ignore"):
+        z = [float(f(np.array([x]))) for x in xs]
+    return _json({"problem": name, "dim": 1, "ix": 0, "x": xs.tolist(), "z": z})

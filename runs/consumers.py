@@ -1,9 +1,13 @@
 """The two sockets of PROTOCOL: /ws/runs/ (launch and control) and /ws/runs/<id>/ (watch).
 
 Thin: every write goes through runs.services. Workers and services publish to the group
-"run-<id>" (the events are listed in runs/publishing.py). Each socket forwards each step once, in seq order, with no gap: it joins the group before it
-reads stored steps, drops live steps it has already sent, and fills any gap from the database
-(steps are stored before they are published, so the database always has them).
+"run-<id>" (the events are listed in runs/publishing.py). Each socket forwards each step once,
+in seq order, with no gap: it joins the group before it reads stored steps, drops live steps it
+has already sent, and fills any gap from the database (steps are stored before they are
+published, so the database always has them). Steps go out light; only the newest step of each
+"steps" message carries its bulky fields (population, line search): what a page draws.
+A deleted run's watchers hear "deleted"; a watch socket is then closed with code 4404 (as is
+one that asks for a run that is not there), which tells a client not to reconnect.
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ from runs import publishing, services
 from runs.encoding import dumps
 from runs.models import Run
 from runs.run_objects import load_run_dict
+from runs.stored_steps import stored_messages
 
 log = logging.getLogger("runs.consumers")
 
 # A watcher that does not say where to start within this time gets the whole replay; one that
 # sends "subscribe" first gets only what follows its `after` (no repeat of what it has).
 REPLAY_GRACE = 0.3
-# Keep socket messages well under daphne's 1 MiB limit.
-MAX_MESSAGE_CHARS = publishing.MAX_BATCH_CHARS
+# Stored steps read per database round trip when replaying (cut into messages under 1 MiB).
+REPLAY_CHUNK = 2000
 CONTROLS = ("stop", "pause", "resume")
+# The close code for a run that is not there (deleted, missing, someone else's): do not reconnect.
+GONE = 4404
 
 
 class BadMessage(Exception):
@@ -49,13 +56,20 @@ def _after(value, field: str = "after") -> int:
 
 
 @database_sync_to_async
-def _run_dict(run_id: int) -> dict:
-    return load_run_dict(run_id)
+def _run_dict_or_none(run_id: int) -> dict | None:
+    try:
+        return load_run_dict(run_id)
+    except Run.DoesNotExist:
+        return None
 
 
 @database_sync_to_async
-def _stored(run_id: int, after: int, upto: int | None) -> list[tuple[int, str]]:
-    return list(services.step_texts(run_id=run_id, after=after, upto=upto))
+def _stored(run_id: int, after: int, upto: int | None) -> list[tuple[int, list[str]]]:
+    return stored_messages(run_id=run_id, after=after, upto=upto, max_steps=REPLAY_CHUNK)
+
+
+def deleted_message(run_id: int) -> dict:
+    return {"type": "deleted", "run_id": run_id, "message": f"Run {run_id} was deleted."}
 
 
 class RunStreamConsumer(AsyncJsonWebsocketConsumer):
@@ -144,6 +158,7 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         if first > self.position + 1:  # a message was lost (full channel): the database has it
             await self.send_stored(upto=first - 1)
         skip = self.position + 1 - first
+        # one event is one message (runs/publishing.py cut it), its newest step complete
         await self.send_steps(texts[skip:] if skip > 0 else texts, last, committed=event.get("committed"))
 
     async def run_status(self, event):
@@ -168,35 +183,46 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
     async def after_finished(self):
         pass
 
+    async def run_deleted(self, event):
+        if event.get("run_id") != self.run_id:
+            return
+        # not held back by a replay: nothing of the run is left to send
+        self.held = []
+        await self.send_json(deleted_message(self.run_id))
+        await self.after_deleted()
+
+    async def after_deleted(self):
+        pass
+
     # -- sending steps --
     async def send_steps(self, texts: list[str], last: int, committed: float | None = None):
-        """Send stored step texts as "steps" messages, without decoding them.
+        """Send step texts (light, but the last) as one "steps" message, without decoding them.
 
         Live steps say when they were committed (Unix time): a watcher can measure its lag."""
         stamp = "" if committed is None else f'"committed":{committed!r},'
-        head = f'{{"type":"steps","run_id":{self.run_id},{stamp}"steps":['
-        chunk, size = [], 0
-        for text in texts:
-            if chunk and size + len(text) > MAX_MESSAGE_CHARS:
-                await self.send(text_data=head + ",".join(chunk) + "]}")
-                chunk, size = [], 0
-            chunk.append(text)
-            size += len(text) + 1
-        if chunk:
-            await self.send(text_data=head + ",".join(chunk) + "]}")
+        await self.send(text_data=f'{{"type":"steps","run_id":{self.run_id},{stamp}"steps":[' + ",".join(texts) + "]}")
         self.position = last
 
     async def send_stored(self, upto: int | None = None):
-        rows = await _stored(self.run_id, self.position, upto)
-        if rows:
-            await self.send_steps([text for _, text in rows], rows[-1][0])
+        """The stored steps after those sent, up to `upto`, a chunk of rows at a time."""
+        while upto is None or self.position < upto:
+            messages = await _stored(self.run_id, self.position, upto)
+            if not messages:
+                return
+            for last, texts in messages:
+                await self.send_steps(texts, last)
 
     async def replay(self, after: int):
         """Stored steps after `after`, then live ones: group joined first, duplicates dropped."""
         self.live = False
         self.position = after
         self.ended = False
-        run = await _run_dict(self.run_id)  # status read BEFORE the steps: if ended, all are stored
+        run = await _run_dict_or_none(self.run_id)  # status read BEFORE the steps: if ended, all are stored
+        if run is None:  # deleted meanwhile
+            self.live, self.held = True, []
+            await self.send_json(deleted_message(self.run_id))
+            await self.after_deleted()
+            return
         await self.send_stored()
         if run["status"] not in Run.ACTIVE:
             self.ended = True
@@ -256,6 +282,10 @@ class LaunchConsumer(RunStreamConsumer):
         await self.channel_layer.group_discard(f"run-{self.run_id}", self.channel_name)
         self.run_id = None
 
+    async def after_deleted(self):
+        # "deleted" said it; the launch socket stays open to start another run
+        await self.after_finished()
+
 
 class WatchConsumer(RunStreamConsumer):
     """/ws/runs/<id>/: the run, its stored steps, live steps, finished; owner's controls."""
@@ -270,12 +300,18 @@ class WatchConsumer(RunStreamConsumer):
         wanted = self.scope["url_route"]["kwargs"]["run_id"]
         run = await database_sync_to_async(services.get_run_for)(self.user, wanted)
         if run is None:
-            # Someone else's run looks exactly like a missing one. The socket stays open.
+            # Someone else's run looks exactly like a missing one: said, then closed for good.
             await self.send_error("not_found", f"There is no run {wanted} of yours.")
+            await self.close(code=GONE)
             return
         self.run_id = run.pk
         await self.channel_layer.group_add(f"run-{run.pk}", self.channel_name)
-        await self.send_json({"type": "run", "run": await _run_dict(run.pk)})
+        payload = await _run_dict_or_none(run.pk)
+        if payload is None:  # deleted in between
+            await self.send_json(deleted_message(run.pk))
+            await self.after_deleted()
+            return
+        await self.send_json({"type": "run", "run": payload})
         self.live = False  # hold live events until the replay has been sent
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         if "after" in query:
@@ -304,6 +340,12 @@ class WatchConsumer(RunStreamConsumer):
         self.replay_token = None
         if self.run_id is not None:
             await self.channel_layer.group_discard(f"run-{self.run_id}", self.channel_name)
+
+    async def after_deleted(self):
+        self.replay_token = None
+        await self.channel_layer.group_discard(f"run-{self.run_id}", self.channel_name)
+        self.run_id = None
+        await self.close(code=GONE)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if self.run_id is None:

@@ -2,7 +2,8 @@
 
 A worker process (a process of the local pool or a Celery worker, runs/worker.py) claims a run's
 lease and calls `RunDriver.drive()` in one thread. The driver restores the stepper from the
-run's checkpoint (or makes a fresh one), steps it and buffers the steps; a flush writes the batch
+run's checkpoint (or makes a fresh one), steps it and buffers the steps (each as its light JSON
+text and its bulky arrays' blob); a flush writes the batch
 of steps + the run's counters + the checkpoint + the lease renewal in ONE transaction, and only
 after the commit is the batch published (persist, then publish: anything a client has seen is on
 disk). Controls reach it from other threads through `request()`; it obeys them between steps.
@@ -27,7 +28,7 @@ from django.utils import timezone
 from runs import leases
 from runs.encoding import dumps
 from runs.models import Run, Step
-from runs.optim import finite_number
+from runs.optim import BulkEncoder, finite_number
 from runs.publishing import step_events
 from runs.run_objects import load_run_dict
 
@@ -50,7 +51,7 @@ def _insert_steps_sql() -> str:
     # cheap L-BFGS-B iteration; the rows are plain values already.
     meta, quote = Step._meta, connection.ops.quote_name
     columns = [meta.get_field(name).column for name in
-               ("run", "seq", "nit", "phase", "fun", "nfev", "njev", "elapsed", "data")]
+               ("run", "seq", "nit", "phase", "fun", "nfev", "njev", "elapsed", "data", "bulk")]
     return (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
             f"VALUES ({', '.join(['%s'] * len(columns))})")
 
@@ -72,7 +73,10 @@ class RunDriver:
         self._pending = False  # read once per step without a lock: a stale False costs one step
         self._stopping = False
         self._taken: set[str] = set()  # recorded controls already obeyed
-        self._buffer: list = []  # (Step, text)
+        self._buffer: list = []  # (Step, light JSON text, bulk blob or None)
+        # The run's bulky arrays as blobs (runs.optim.bulk): a fresh encoder per drive, so the
+        # first step after a resume is a keyframe and never refers to steps of another process.
+        self._bulk = None
         self._next_seq = 0
         self._best = None
         self._last_flush = 0.0
@@ -135,6 +139,7 @@ class RunDriver:
             stepper = make_stepper(spec)
         self._next_seq, self._best = run.n_steps, run.best_fun
         self.stepper = stepper
+        self._bulk = BulkEncoder()
         if self._stopping:
             stepper.request_stop()
         self.take_requests()  # e.g. the stop that queued a paused run again
@@ -153,7 +158,7 @@ class RunDriver:
             if step.seq != self._next_seq:
                 raise RuntimeError(f"the solver handed out step {step.seq} where {self._next_seq} was due")
             self._next_seq += 1
-            buffer.append((step, dumps(step.to_dict())))
+            buffer.append((step, dumps(step.to_dict()), self._bulk.encode(step.seq, step.bulky)))
             now = time.perf_counter()
             took, before = now - before, now
             # Flush if this step would otherwise wait longer than the interval for the next one:
@@ -196,7 +201,7 @@ class RunDriver:
         if buffer:
             last = buffer[-1][0]
             best = self._best
-            for step, _ in buffer:
+            for step, _, _ in buffer:
                 fun = step.fun
                 if fun is not None and math.isfinite(fun) and (best is None or fun < best):
                     best = fun
@@ -206,8 +211,8 @@ class RunDriver:
                 from runs.optim import encode_checkpoint
 
                 fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
-            rows = [(self.run_id, s.seq, s.nit, s.phase, finite_number(s.fun), s.nfev, s.njev, s.elapsed, text)
-                    for s, text in buffer]
+            rows = [(self.run_id, s.seq, s.nit, s.phase, finite_number(s.fun), s.nfev, s.njev, s.elapsed, text, blob)
+                    for s, text, blob in buffer]
         with transaction.atomic():
             if pausing and "stop" in (Run.objects.select_for_update().filter(pk=self.run_id)
                                       .values_list("control_requests", flat=True).first() or ""):
@@ -219,7 +224,12 @@ class RunDriver:
         committed = time.time()
         del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list
         if buffer:
-            for event in step_events(self.run_id, buffer[0][0].seq, [text for _, text in buffer], committed):
+            def full_of(i):  # the light text, with the bulky fields: only for each message's newest step
+                step = buffer[i][0]
+                return dumps(step.to_full_dict()) if step.bulky else buffer[i][1]
+
+            texts = [text for _, text, _ in buffer]
+            for event in step_events(self.run_id, buffer[0][0].seq, texts, committed, full_of):
                 self._publish(event)
         end = time.perf_counter()
         self._last_flush = end

@@ -2,7 +2,8 @@
 and the server-side downsampled series that plots of large runs draw.
 
 Endpoints (all owner-only; someone else's run answers 404):
-- GET /runs/<id>/export.json               the Run, its result and every stored step, streamed
+- GET /runs/<id>/export.json               the Run, its result and every stored step, complete
+                                           (bulky fields included), streamed
 - GET /runs/compare/summary.csv?ids=3,4    one row per compared run (see SUMMARY_COLUMNS)
 - GET /api/runs/<id>/series/?points=N[&from=SEQ][&to=SEQ][&x=all|none|0,1]
       columns seq/nit/nfev/njev/elapsed/fun/phase (+ x) of at most N steps, keeping every bucket's
@@ -160,16 +161,18 @@ def mark_best(summaries: list[dict]) -> dict[str, set[int]]:
 
 # -- views --------------------------------------------------------------------------------------
 def _step_chunks(run_id: int):
-    """Yield lists of Step.data texts in seq order, EXPORT_CHUNK at a time (keyset pagination)."""
-    after = -1
-    while True:
-        rows = list(
-            Step.objects.filter(run_id=run_id, seq__gt=after).order_by("seq").values_list("seq", "data")[:EXPORT_CHUNK]
-        )
-        if not rows:
-            return
-        after = rows[-1][0]
-        yield [data for _, data in rows]
+    """Yield lists of complete step texts (the bulky fields decoded into `extra`) in seq order,
+    EXPORT_CHUNK at a time."""
+    from runs.stored_steps import step_texts
+
+    chunk = []
+    for _, text in step_texts(run_id=run_id, chunk=EXPORT_CHUNK, bulky=True):
+        chunk.append(text)
+        if len(chunk) >= EXPORT_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _export_head(run: Run) -> bytes:
@@ -181,7 +184,7 @@ def _export_head(run: Run) -> bytes:
         "result": run.result,
         "summary": {k: v for k, v in run_summary(run).items() if k not in ("x",)},
     }
-    # Steps go last and are written as stored (already PROTOCOL JSON): no re-encoding.
+    # Steps go last: light texts as stored, those with bulky fields re-encoded with them.
     return json.dumps(_clean(head), allow_nan=False)[:-1].encode() + b', "steps": ['
 
 

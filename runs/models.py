@@ -87,8 +87,13 @@ class Step(models.Model):
     nfev = models.PositiveBigIntegerField()
     njev = models.PositiveBigIntegerField()
     elapsed = models.FloatField()
-    # The PROTOCOL Step as JSON text, encoded once: stored, published and served as is.
+    # The light PROTOCOL Step as JSON text (scalar fields, small extras), encoded once: stored,
+    # published and served as is.
     data = models.TextField()
+    # The step's bulky arrays (DE population and energies, L-BFGS-B line search) in the exact
+    # binary form of runs.optim.bulk: often only what changed since the previous step; null when
+    # the step has none. Served (inside `extra`) only where asked for (runs/stored_steps.py).
+    bulk = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["run", "seq"]

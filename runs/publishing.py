@@ -1,9 +1,12 @@
 """Getting a run's events to the sockets: the channel layer, from any thread of any process.
 
 Events of the group "run-<id>" (relayed to sockets by runs/consumers.py):
-  run.steps    {"run_id", "first": seq of steps[0], "steps": [stored step JSON text, ...]}
+  run.steps    {"run_id", "first": seq of steps[0], "steps": [step JSON text, ...], "committed"}
+               light step texts as stored, but the last (newest) one, which has its bulky
+               fields; each event is one socket message (cut by plan_messages)
   run.status   {"run_id", "run": Run}   after the run's status changed
   run.finished {"run_id", "run": Run}   after the final commit (any final status)
+  run.deleted  {"run_id"}               after the commit that deleted the run
 Only ever published after the commit that stored what they carry.
 """
 
@@ -17,8 +20,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 log = logging.getLogger("runs.publishing")
 
-# Daphne closes a socket on a message over 1 MiB: keep each published batch well under it.
+# Daphne closes a socket on a message over 1 MiB: the light steps of one message stay under
+# MAX_BATCH_CHARS, and the whole message, with the bulky fields of its newest step, under
+# MAX_MESSAGE_CHARS (runs.optim.de.POPULATION_LIMIT keeps one step's population near 300 KB).
 MAX_BATCH_CHARS = 512 * 1024
+MAX_MESSAGE_CHARS = 900 * 1024
 # How long a publishing thread waits for the event loop when it must (too many messages in
 # flight, end of run) before giving up on one (clients fill gaps from the database).
 PUBLISH_TIMEOUT = 10.0
@@ -128,19 +134,38 @@ def close_thread_loop():
         loop.close()
 
 
-def step_events(run_id: int, first: int, texts: list[str], committed: float | None = None):
-    """Split a batch of encoded steps into "run.steps" events of at most MAX_BATCH_CHARS.
+def plan_messages(texts: list[str], full_of) -> list[tuple[int, int, str]]:
+    """Cut consecutive light step texts into socket messages: [(start, end, full text of the
+    step end - 1)], where `full_of(i)` gives step i's text with its bulky fields (called for the
+    last step of each message, and rarely once more when that one is too big to fit)."""
+    out, i, n = [], 0, len(texts)
+    while i < n:
+        j, size = i, 0
+        while j < n and (j == i or size + len(texts[j]) + 1 <= MAX_BATCH_CHARS):
+            size += len(texts[j]) + 1
+            j += 1
+        full = full_of(j - 1)
+        while j - 1 > i and size + len(full) - len(texts[j - 1]) > MAX_MESSAGE_CHARS:
+            # the newest step's bulky fields do not fit beside the others: end the message
+            # earlier, by about their size (a run's bulky fields keep their size from step to step)
+            extra = len(full) - len(texts[j - 1])
+            while j - 1 > i and size + extra > MAX_MESSAGE_CHARS:
+                j -= 1
+                size -= len(texts[j]) + 1
+            full = full_of(j - 1)
+        out.append((i, j, full))
+        i = j
+    return out
+
+
+def step_events(run_id: int, first: int, texts: list[str], committed: float | None = None, full_of=None):
+    """Cut a batch of stored (light) step texts into "run.steps" events, one socket message
+    each, the newest step of each with its bulky fields (`full_of(i)`; None: the texts are
+    complete already).
 
     `committed` (Unix time of the commit that stored them) lets a watcher measure how long the
     steps took from the disk to its socket.
     """
-    chunk, size, start = [], 0, first
-    for text in texts:
-        if chunk and size + len(text) > MAX_BATCH_CHARS:
-            yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk, "committed": committed}
-            start += len(chunk)
-            chunk, size = [], 0
-        chunk.append(text)
-        size += len(text) + 1
-    if chunk:
-        yield {"type": "run.steps", "run_id": run_id, "first": start, "steps": chunk, "committed": committed}
+    for start, end, full in plan_messages(texts, full_of or texts.__getitem__):
+        yield {"type": "run.steps", "run_id": run_id, "first": first + start,
+               "steps": [*texts[start:end - 1], full], "committed": committed}

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from runs import dispatch, recovery
+from runs import dispatch, recovery, stored_steps
 from runs.encoding import dumps
 from runs.models import Run, Step
 from runs.publishing import group_of, publish
@@ -27,7 +27,7 @@ ENDED = Run.ENDED
 __all__ = [
     "ServiceError", "limits", "validate", "create_run", "start_run", "launch", "control_run", "stop_run",
     "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
-    "steps_json", "wait_for_run", "sweep_orphans", "relabel_run", "delete_run", "dumps", "ENDED",
+    "step_text", "steps_json", "wait_for_run", "sweep_orphans", "relabel_run", "delete_run", "dumps", "ENDED",
 ]
 
 
@@ -313,31 +313,29 @@ def delete_run(*, run: Run) -> int:
     """Delete a run and all its steps; returns the step count.
 
     A worker that drives it finds its lease gone at its next write and lets it go, writing
-    nothing (runs/leases.py): no step can land after the delete.
+    nothing (runs/leases.py): no step can land after the delete. After the commit, the run's
+    watchers are told ("run.deleted": a watch socket says "deleted" and closes).
     """
+    run_id = run.pk
     with transaction.atomic():
-        n = Step.objects.filter(run_id=run.pk).count()
-        Run.objects.filter(pk=run.pk).delete()  # steps go with it (on_delete=CASCADE)
+        n = Step.objects.filter(run_id=run_id).count()
+        Run.objects.filter(pk=run_id).delete()  # steps go with it (on_delete=CASCADE)
+        transaction.on_commit(lambda: publish(group_of(run_id), {"type": "run.deleted", "run_id": run_id}))
     if run.status == Run.Status.RUNNING:
         dispatch.nudge(run.pk)  # it notices at once instead of at its next write
     return n
 
 
 def step_texts(*, run_id: int, after: int = -1, upto: int | None = None, limit: int | None = None,
-               chunk: int = 2000) -> Iterator[tuple[int, str]]:
-    """(seq, stored JSON text) of the run's steps with after < seq <= upto, in order, read in chunks."""
-    sent = 0
-    while limit is None or sent < limit:
-        qs = Step.objects.filter(run_id=run_id, seq__gt=after)
-        if upto is not None:
-            qs = qs.filter(seq__lte=upto)
-        size = chunk if limit is None else min(chunk, limit - sent)
-        rows = list(qs.order_by("seq").values_list("seq", "data")[:size])
-        yield from rows
-        sent += len(rows)
-        if len(rows) < size:
-            return
-        after = rows[-1][0]
+               chunk: int = 2000, bulky: bool = False) -> Iterator[tuple[int, str]]:
+    """(seq, JSON text) of the run's steps with after < seq <= upto, in order, read in chunks:
+    light as stored, or complete with `bulky` (runs/stored_steps.py)."""
+    return stored_steps.step_texts(run_id=run_id, after=after, upto=upto, limit=limit, chunk=chunk, bulky=bulky)
+
+
+def step_text(*, run_id: int, seq: int | None = None) -> tuple[int, str] | None:
+    """(seq, complete text) of one step (None: the newest), or None when there is no such step."""
+    return stored_steps.step_text(run_id=run_id, seq=seq)
 
 
 def steps_json(texts: list[str]) -> str:

@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/runs/", api.run_list, name="api-runs"),
     path("api/runs/<int:run_id>/", api.run_detail, name="api-run"),
     path("api/runs/<int:run_id>/steps/", api.run_steps, name="api-run-steps"),
+    path("api/runs/<int:run_id>/steps/latest/", api.run_step_latest, name="api-run-step-latest"),
+    path("api/runs/<int:run_id>/steps/<int:seq>/", api.run_step, name="api-run-step"),
     path("runs/<int:run_id>/steps.csv", api.steps_csv, name="run-steps-csv"),
     # pages: new run, run detail/replay (runs/views.py)
     path("runs/new/", views.new_run, name="run-new"),

@@ -113,8 +113,14 @@ class Socket:
             pass
 
 
+BULKY = ("population", "population_energies", "line_search")
+
+
 def steps(messages: list[dict]) -> list[dict]:
-    return [s for m in messages if m["type"] == "steps" for s in m["steps"]]
+    """The light steps received (the newest of each message also carries its bulky fields:
+    left out here, so that these compare with the stored, light steps of the API)."""
+    return [{**s, "extra": {k: v for k, v in s["extra"].items() if k not in BULKY}}
+            for m in messages if m["type"] == "steps" for s in m["steps"]]
 
 
 def seqs(messages: list[dict]) -> list[int]:

@@ -1,7 +1,7 @@
 """Run/Step rows for the history, compare and export tests.
 
 `real_run` drives the real solver core (runs.optim) so stored steps are exactly what a run
-stores; `synthetic_run` writes a cheap made-up series of any length (the 100,000-step fixture).
+stores (`store` takes complete step dicts and stores them split, as the driver does); `synthetic_run` writes a cheap made-up series of any length (the 100,000-step fixture).
 Both write rows directly: these tests exercise reading, not the executor.
 """
 
@@ -35,7 +35,7 @@ def real_run(owner, spec: dict, *, label: str = "", status: str = "finished", ke
     stepper = make_stepper(s)
     rows = []
     for step in stepper:
-        rows.append(step.to_dict())
+        rows.append(step.to_full_dict())
         if keep is not None and len(rows) >= keep:
             break
     result = stepper.result.to_dict() if keep is None else None
@@ -92,9 +92,9 @@ def synthetic_run(owner, n: int, *, method: str = "lbfgsb", problem: str = "rose
     return run
 
 
-def _step_row(run, d: dict) -> Step:
+def _step_row(run, d: dict, bulk: bytes | None = None) -> Step:
     return Step(run=run, seq=d["seq"], nit=d["nit"], phase=d["phase"], fun=d["fun"], nfev=d["nfev"],
-                njev=d["njev"], elapsed=d["elapsed"], data=json.dumps(d, allow_nan=False))
+                njev=d["njev"], elapsed=d["elapsed"], data=json.dumps(d, allow_nan=False), bulk=bulk)
 
 
 def store(owner, spec: dict, steps: list[dict], *, result: dict | None, label: str = "", status: str = "finished") -> Run:
@@ -106,5 +106,13 @@ def store(owner, spec: dict, steps: list[dict], *, result: dict | None, label: s
         n_steps=len(steps), result=result, best_fun=min(funs) if funs else None,
         nit=last["nit"] if last else 0, nfev=last["nfev"] if last else 0, elapsed=last["elapsed"] if last else 0.0,
     )
-    Step.objects.bulk_create([_step_row(run, d) for d in steps], batch_size=2000)
+    # As the driver stores them: the light step as text, its bulky fields as blobs.
+    from runs.optim import BulkEncoder
+    from runs.stored_steps import split_step
+
+    encoder, rows = BulkEncoder(), []
+    for d in steps:
+        light, bulky = split_step(d)
+        rows.append(_step_row(run, light, encoder.encode(d["seq"], bulky)))
+    Step.objects.bulk_create(rows, batch_size=2000)
     return run

@@ -10,7 +10,7 @@ from django.test import Client
 
 from runs import services
 from runs.models import Step
-from runs.optim import get_problem, method_catalogue, problem_catalogue
+from runs.optim import get_problem, make_stepper, method_catalogue, problem_catalogue, validate_spec
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
 
@@ -70,14 +70,31 @@ def test_it_checks_ownership(alice, charlie, charlie_client, alice_client):
     assert run["id"] == run_id and run["result"]["nit"] > 0 and run["url"] == f"/runs/{run_id}/"
 
 
+def no_elapsed(step):
+    return {k: v for k, v in step.items() if k != "elapsed"}
+
+
+def uninterrupted(spec):
+    """The complete steps (bulky fields in `extra`) of the spec's run, from the stepper itself."""
+    stepper = make_stepper(validate_spec(spec))
+    return [no_elapsed(json.loads(services.dumps(s.to_full_dict()))) for s in stepper]
+
+
+BULKY = ("population", "population_energies", "line_search")
+
+
 def test_steps_after_and_limit(alice, alice_client):
     run_id = finished_run(alice, DE)
     steps = stored(run_id)
-    assert body(alice_client.get(f"/api/runs/{run_id}/steps/")) == {"run_id": run_id, "steps": steps}
+    assert body(alice_client.get(f"/api/runs/{run_id}/steps/")) == {"run_id": run_id, "steps": steps, "more": False}
     assert body(alice_client.get(f"/api/runs/{run_id}/steps/?after=10"))["steps"] == steps[11:]
-    assert body(alice_client.get(f"/api/runs/{run_id}/steps/?after=10&limit=5"))["steps"] == steps[11:16]
-    assert body(alice_client.get(f"/api/runs/{run_id}/steps/?after=1000"))["steps"] == []
-    for bad in ("after=x", "after=-2", "limit=0", "limit=y", "after=1.5"):
+    page = body(alice_client.get(f"/api/runs/{run_id}/steps/?after=10&limit=5"))
+    assert page["steps"] == steps[11:16] and page["more"] is True
+    last = body(alice_client.get(f"/api/runs/{run_id}/steps/?after={len(steps) - 3}&limit=2"))
+    assert last["steps"] == steps[-2:] and last["more"] is False
+    assert body(alice_client.get(f"/api/runs/{run_id}/steps/?after=1000")) == {"run_id": run_id, "steps": [],
+                                                                               "more": False}
+    for bad in ("after=x", "after=-2", "limit=0", "limit=y", "after=1.5", "bulky=2", "bulky=yes please"):
         response = alice_client.get(f"/api/runs/{run_id}/steps/?{bad}")
         assert response.status_code == 400, bad
         name = bad.split("=")[0]
@@ -150,3 +167,84 @@ def test_the_grid_validates_every_input(alice_client, query, field):
 def test_an_unknown_problem_grid_is_404(alice_client):
     assert alice_client.get("/api/problems/nope/grid/").status_code == 404
 
+
+
+@pytest.mark.parametrize("spec", [DE, SPEC], ids=["de", "lbfgsb"])
+def test_a_run_reads_back_light_and_with_bulky_equal_to_the_stepper(alice, alice_client, spec):
+    run_id = finished_run(alice, spec)
+    expected = uninterrupted(spec)
+    full = body(alice_client.get(f"/api/runs/{run_id}/steps/?bulky=1"))
+    assert [no_elapsed(s) for s in full["steps"]] == expected and full["more"] is False
+    light = body(alice_client.get(f"/api/runs/{run_id}/steps/"))["steps"]
+    assert [no_elapsed(s) for s in light] == [
+        {**s, "extra": {k: v for k, v in s["extra"].items() if k not in BULKY}} for s in expected]
+    assert not any(k in s["extra"] for s in light for k in BULKY)
+    assert all(k in s["extra"] for s in full["steps"] for k in (
+        ("population", "population_energies") if spec["method"] == "de" else ("line_search",)))
+    # a page of complete steps that starts between keyframes decodes exactly too
+    for after in (-1, 3, 17):
+        page = body(alice_client.get(f"/api/runs/{run_id}/steps/?after={after}&limit=4&bulky=1"))
+        assert [no_elapsed(s) for s in page["steps"]] == expected[after + 1:after + 5]
+
+
+def test_paging_from_minus_one_to_an_empty_page_reaches_every_step_once(alice, alice_client):
+    run_id = finished_run(alice, DE)
+    n = len(stored(run_id))
+    for bulky in ("0", "1"):
+        seqs, after, pages = [], -1, 0
+        while True:
+            page = body(alice_client.get(f"/api/runs/{run_id}/steps/?after={after}&limit=7&bulky={bulky}"))
+            if not page["steps"]:
+                assert page["more"] is False
+                break
+            assert page["more"] is (page["steps"][-1]["seq"] < n - 1)
+            seqs += [s["seq"] for s in page["steps"]]
+            after, pages = page["steps"][-1]["seq"], pages + 1
+        assert seqs == list(range(n)) and pages == -(-n // 7)
+
+
+def test_the_default_page_is_1000_steps_and_the_largest_10000(alice, alice_client):
+    from tests.runs_factory import synthetic_run
+
+    run = synthetic_run(alice, 10_050)
+    page = body(alice_client.get(f"/api/runs/{run.pk}/steps/"))
+    assert len(page["steps"]) == 1000 and page["more"] is True and page["steps"][-1]["seq"] == 999
+    page = body(alice_client.get(f"/api/runs/{run.pk}/steps/?limit=50000"))
+    assert len(page["steps"]) == 10_000 and page["more"] is True
+    page = body(alice_client.get(f"/api/runs/{run.pk}/steps/?after=9999&limit=10000"))
+    assert len(page["steps"]) == 50 and page["more"] is False
+
+
+def test_one_step_and_the_latest_come_complete(alice, alice_client, charlie_client):
+    run_id = finished_run(alice, DE)
+    expected = uninterrupted(DE)
+    for seq in (0, 1, 12, len(expected) - 1):
+        answer = alice_client.get(f"/api/runs/{run_id}/steps/{seq}/").json()
+        assert answer["run_id"] == run_id and no_elapsed(answer["step"]) == expected[seq]
+    latest = alice_client.get(f"/api/runs/{run_id}/steps/latest/").json()
+    assert no_elapsed(latest["step"]) == expected[-1] and latest["step"]["phase"] == "polish"
+    missing = alice_client.get(f"/api/runs/{run_id}/steps/{len(expected)}/")
+    assert missing.status_code == 404 and f"no step {len(expected)}" in missing.json()["error"]
+    for url in (f"/api/runs/{run_id}/steps/0/", f"/api/runs/{run_id}/steps/latest/"):
+        assert charlie_client.get(url).status_code == 404
+        assert b"rosenbrock" not in charlie_client.get(url).content
+
+
+def test_a_run_without_steps_has_no_latest_step(alice, alice_client):
+    run = services.create_run(owner=alice, data=DE)  # queued, never started
+    for url in (f"/api/runs/{run.pk}/steps/latest/", f"/api/runs/{run.pk}/steps/0/"):
+        response = alice_client.get(url)
+        assert response.status_code == 404 and "no step" in response.json()["error"]
+
+
+def test_the_1d_grid_is_f_along_x0(alice_client):
+    grid = alice_client.get("/api/problems/rastrigin/grid/", {"dim": 1, "xlim": "-2,3", "n": 11}).json()
+    assert set(grid) == {"problem", "dim", "ix", "x", "z"} and grid["dim"] == 1 and grid["ix"] == 0
+    assert grid["x"] == np.linspace(-2, 3, 11).tolist()
+    f = get_problem("rastrigin").objective({})
+    assert grid["z"] == [float(f(np.array([x]))) for x in grid["x"]]
+    default = alice_client.get("/api/problems/rastrigin/grid/?dim=1").json()
+    assert len(default["x"]) == len(default["z"]) == 80
+    assert [default["x"][0], default["x"][-1]] == get_problem("rastrigin").default_bounds(1)[0]
+    bad = alice_client.get("/api/problems/rastrigin/grid/?dim=1&ix=1")
+    assert bad.status_code == 400 and "ix" in bad.json()["errors"]

@@ -66,7 +66,45 @@ async def wait_run(run_id, timeout=60):
 
 @database_sync_to_async
 def stored(run_id):
+    """The run's light steps, as stored."""
     return [json.loads(d) for d in Step.objects.filter(run_id=run_id).order_by("seq").values_list("data", flat=True)]
+
+
+BULKY = ("population", "population_energies", "line_search")
+
+
+def light(step):
+    return {**step, "extra": {k: v for k, v in step["extra"].items() if k not in BULKY}}
+
+
+def no_elapsed(step):
+    return {k: v for k, v in step.items() if k != "elapsed"}
+
+
+def complete_steps(spec):
+    """The spec's steps with every field, as the stepper computes them (elapsed aside)."""
+    stepper = make_stepper(validate_spec(spec))
+    return [no_elapsed(json.loads(services.dumps(s.to_full_dict()))) for s in stepper]
+
+
+def assert_bulky_only_on_each_messages_last_step(messages, expected):
+    """Every "steps" message: its last step complete (as computed), the others light."""
+    n = 0
+    for m in messages:
+        if m["type"] != "steps":
+            continue
+        *rest, last = m["steps"]
+        assert no_elapsed(last) == expected[last["seq"]], f"step {last['seq']} (last of its message)"
+        for s in rest:
+            assert not any(k in s["extra"] for k in BULKY), f"step {s['seq']} carries bulky fields"
+            assert no_elapsed(s) == light(expected[s["seq"]])
+        n += 1
+    return n
+
+
+async def closed_with(comm, code=4404, timeout=5):
+    out = await comm.receive_output(timeout)
+    assert out == {"type": "websocket.close", "code": code}, out
 
 
 @database_sync_to_async
@@ -122,7 +160,9 @@ async def test_a_launched_run_is_scipys_run(alice, spec):
     assert finished["status"] == "finished"
     steps = [s for m in messages if m["type"] == "steps" for s in m["steps"]]
     assert [s["seq"] for s in steps] == list(range(len(steps))) == list(range(finished["n_steps"]))
-    assert steps == await stored(run["id"])  # what the socket said is what is stored
+    assert [light(s) for s in steps] == await stored(run["id"])  # what the socket said is what is stored
+    expected = await asyncio.to_thread(complete_steps, spec)
+    assert assert_bulky_only_on_each_messages_last_step(messages, expected) >= 1
 
     iterates, ref = await asyncio.to_thread(scipy_iterates, spec)
     mine = [s for s in steps if s["phase"] == "iterate"]
@@ -284,10 +324,7 @@ async def test_someone_elses_run_is_not_found(alice, charlie):
         watch = await connect(f"/ws/runs/{run_id}/", charlie)
         error = await watch.receive_json_from()
         assert error == {"type": "error", "code": "not_found", "message": error["message"], "errors": {}}
-        await watch.send_json_to({"type": "stop"})
-        assert (await watch.receive_json_from())["code"] == "not_found"
-        assert await watch.receive_nothing(timeout=0.5)  # never any of its data
-        await watch.disconnect()
+        await closed_with(watch, 4404)  # never any of its data, and no reason to reconnect
     await comm.disconnect()
 
 
@@ -319,7 +356,7 @@ async def test_two_watchers_see_the_same_steps(alice):
     n = launched[-1]["run"]["n_steps"]
     assert seqs(got[0]) == seqs(got[1]) == seqs(launched) == list(range(n))
     steps = [[s for m in g if m["type"] == "steps" for s in m["steps"]] for g in got]
-    assert steps[0] == steps[1] == await stored(run["id"])
+    assert [light(s) for s in steps[0]] == [light(s) for s in steps[1]] == await stored(run["id"])
     for c in (comm, *watchers):
         await c.disconnect()
 
@@ -363,3 +400,53 @@ async def test_the_owner_controls_a_run_from_the_watch_socket(alice):
     await watch.send_json_to({"type": "resume"})
     assert (await watch.receive_json_from())["code"] == "conflict"
     await watch.disconnect()
+
+
+# ---- light steps, deleted runs ------------------------------------------------------------
+# 20 members in 20-D: ~600 characters a light step, so a replay of 2,500 steps takes several messages.
+MANY_SPEC = {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 2500}}
+
+
+async def test_only_the_newest_step_of_each_message_carries_the_bulky_fields(alice):
+    expected = await asyncio.to_thread(complete_steps, MANY_SPEC)
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, MANY_SPEC)
+    live = await collect(comm)
+    assert seqs(live) == list(range(len(expected)))
+    assert assert_bulky_only_on_each_messages_last_step(live, expected) >= 1
+    # the replay of the stored run: several messages, each ending with a complete step
+    watch = await connect(f"/ws/runs/{run['id']}/?after=-1", alice)
+    replay = await collect(watch)
+    assert seqs(replay) == list(range(len(expected)))
+    assert assert_bulky_only_on_each_messages_last_step(replay, expected) >= 3
+    # from the middle (?after=): the same rule, decoded from a keyframe before the start
+    watch2 = await connect(f"/ws/runs/{run['id']}/?after=1234", alice)
+    rest = await collect(watch2)
+    assert seqs(rest) == list(range(1235, len(expected)))
+    assert assert_bulky_only_on_each_messages_last_step(rest, expected) >= 1
+    for c in (comm, watch, watch2):
+        await c.disconnect()
+
+
+async def test_watchers_of_a_deleted_run_hear_deleted_and_the_watch_socket_closes_4404(alice):
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, LONG_SPEC)
+    watch = await connect(f"/ws/runs/{run['id']}/?after=-1", alice)
+    await until_steps(watch)
+    await until_steps(comm)
+    row = await run_row(run["id"])
+    await database_sync_to_async(services.delete_run)(run=row)
+    deleted = {"type": "deleted", "run_id": run["id"], "message": f"Run {run['id']} was deleted."}
+    seen = await collect(watch, until="deleted")
+    assert seen[-1] == deleted
+    await closed_with(watch, 4404)
+    assert (await collect(comm, until="deleted"))[-1] == deleted
+    # the launch socket stays open: it may launch another run
+    again = await start(comm, DE_SPEC)
+    assert again["id"] != run["id"]
+    await collect(comm)
+    # and a run that is gone is not found, then closed
+    gone = await connect(f"/ws/runs/{run['id']}/", alice)
+    assert (await gone.receive_json_from())["code"] == "not_found"
+    await closed_with(gone, 4404)
+    await comm.disconnect()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from runs.models import Step
-from tests.runs_factory import real_run, spec_for, synthetic_run
+from tests.runs_factory import real_run, spec_for, store, synthetic_run
 
 pytestmark = pytest.mark.django_db
 
@@ -26,15 +26,41 @@ def de_run(alice):
     return real_run(alice, spec_for("de"), label="DE seed 1")
 
 
+def complete_run(owner, spec):
+    """A run stored as the driver stores it, and its complete steps as the stepper computed them."""
+    from runs.encoding import dumps
+    from runs.optim import make_stepper, validate_spec
+
+    s = validate_spec(spec)
+    stepper = make_stepper(s)
+    steps = [json.loads(dumps(step.to_full_dict())) for step in stepper]
+    return store(owner, s.to_dict(), steps, result=stepper.result.to_dict()), steps
+
+
 # -- JSON export ---------------------------------------------------------------------------------
-def test_export_json_has_every_stored_step_exactly(alice_client, lbfgsb_run):
-    response = alice_client.get(f"/runs/{lbfgsb_run.pk}/export.json")
+@pytest.mark.parametrize("spec", [spec_for("lbfgsb"), spec_for("de"),
+                                  spec_for("de", "rastrigin", dim=10, bounds=[[-5.12, 5.12]] * 10,
+                                           options={"maxiter": 300, "popsize": 15, "tol": 0})],
+                         ids=["lbfgsb", "de-2d", "de-10d"])
+def test_export_json_has_every_field_of_every_step_exactly(alice_client, alice, spec):
+    run, steps = complete_run(alice, spec)
+    response = alice_client.get(f"/runs/{run.pk}/export.json")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert "attachment" in response["Content-Disposition"]
     doc = json.loads(body(response))
-    stored = [json.loads(d) for d in Step.objects.filter(run=lbfgsb_run).order_by("seq").values_list("data", flat=True)]
-    assert doc["steps"] == stored
+    assert doc["steps"] == steps  # bulky fields included, every number as computed
+    bulky = ("population", "population_energies") if spec["method"] == "de" else ("line_search",)
+    assert all(k in s["extra"] for s in doc["steps"] for k in bulky)
+    # stored apart: the rows hold the light steps and the blobs
+    light = [json.loads(d) for d in Step.objects.filter(run=run).order_by("seq").values_list("data", flat=True)]
+    assert not any(k in s["extra"] for s in light for k in bulky)
+    assert Step.objects.filter(run=run, bulk__isnull=True).count() == 0
+
+
+def test_export_json_has_every_stored_step_exactly(alice_client, lbfgsb_run):
+    response = alice_client.get(f"/runs/{lbfgsb_run.pk}/export.json")
+    doc = json.loads(body(response))
     assert [s["seq"] for s in doc["steps"]] == list(range(lbfgsb_run.n_steps))
     assert doc["run"]["id"] == lbfgsb_run.pk and doc["run"]["status"] == "finished"
     assert doc["result"] == lbfgsb_run.result and doc["result"]["success"] is True

@@ -83,3 +83,13 @@ def test_the_core_does_not_load_django():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("method,bulky", [("de", ("population", "population_energies")), ("lbfgsb", ("line_search",))])
+def test_steps_are_complete_and_light_leaves_the_bulky_fields_out(method, bulky):
+    full = lines(cli("-", stdin=json.dumps(SPECS[method])).stdout)[:-1]
+    light = lines(cli("-", "--light", stdin=json.dumps(SPECS[method])).stdout)[:-1]
+    assert all(k in s["extra"] for s in full for k in bulky)
+    assert not any(k in s["extra"] for s in light for k in bulky)
+    strip = [{**s, "extra": {k: v for k, v in s["extra"].items() if k not in bulky}} for s in full]
+    assert no_time(light) == no_time(strip)

@@ -71,7 +71,11 @@ def test_steps_carry_the_protocol_fields_and_extras():
     assert set(d) == {"seq", "nit", "x", "fun", "nfev", "njev", "jac", "elapsed", "phase", "extra"}
     e = d["extra"]
     assert e["best"] == d["fun"] and e["best"] <= e["median"] <= e["worst"]
-    assert len(e["population"]) == 30 and len(e["population"][0]) == 2
+    assert "population" not in e  # the light step: bulky arrays apart
+    full = steps[1].to_full_dict()["extra"]
+    assert len(full["population"]) == 30 and len(full["population"][0]) == 2
+    assert full["population_energies"][0] == d["fun"] and len(full["population_energies"]) == 30
+    assert {k: v for k, v in full.items() if not k.startswith("population")} == e
     assert {"convergence", "tol_ratio", "converged"} <= set(e)
     pol = steps[-1].to_dict()["extra"]
     assert set(pol) >= {"accepted", "nfev", "message"}
@@ -80,9 +84,11 @@ def test_steps_carry_the_protocol_fields_and_extras():
     assert st.result.to_dict()["stopped"] is False
 
 
-def test_population_is_left_out_when_large():
-    st = make_stepper(de("rastrigin", 30, seed=1, maxiter=1, popsize=5, polish=False))
-    assert "population" not in next(st).extra  # 30 * 150 = 4500 numbers > 4000
+def test_population_is_kept_up_to_the_limit_and_left_out_beyond():
+    st = make_stepper(de("rastrigin", 30, seed=1, maxiter=1, popsize=15, polish=False))
+    assert next(st).bulky["population"].shape == (450, 30)  # 450 * 31 numbers <= 16,000
+    st = make_stepper(de("rastrigin", 100, seed=1, maxiter=1, popsize=3, polish=False))
+    assert next(st).bulky == {}  # 300 * 101 numbers > 16,000
 
 
 def test_convergence_extra_is_scipys():
@@ -252,3 +258,67 @@ def de_specs(draw):
 @given(de_specs())
 def test_generated_specs_match_scipy(spec):
     assert_matches_scipy(spec)
+
+
+# ---- populations: stored as bulk blobs, decoded, equal to scipy's own solver --------------
+def _scipy_populations(spec):
+    """scipy's DifferentialEvolutionSolver for `spec`: the population (problem coordinates) and
+    energies at the start, after each generation (its callback) and after solve() (the polish)."""
+    from scipy.optimize import differential_evolution
+    from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
+
+    o = spec.options
+    f = get_problem(spec.problem).objective(spec.params)
+    bounds = [tuple(b) for b in spec.bounds]
+    mutation = tuple(o["mutation"]) if isinstance(o["mutation"], list) else o["mutation"]
+    kw = dict(strategy=o["strategy"], popsize=o["popsize"], tol=o["tol"], mutation=mutation,
+              recombination=o["recombination"], init=o["init"], atol=o["atol"], updating=o["updating"])
+
+    def rng():
+        return np.random.RandomState(o["seed"]) if o["seed"] is not None else np.random.default_rng(o["rng"])
+
+    start = differential_evolution(f, bounds, maxiter=0, polish=False, rng=rng(), **kw)
+    pops = [(start.population, start.population_energies.copy())]
+
+    def callback(intermediate_result):  # scipy passes the OptimizeResult to a parameter of this name
+        res = intermediate_result
+        pops.append((res.population, res.population_energies.copy()))  # energies: a live buffer
+
+    with DifferentialEvolutionSolver(f, bounds, maxiter=o["maxiter"], polish=o["polish"], rng=rng(),
+                                     callback=callback, **kw) as solver:
+        solver.solve()
+        if o["polish"]:
+            pops.append((solver._scale_parameters(solver.population), solver.population_energies.copy()))
+    return pops
+
+
+@pytest.mark.parametrize("options", [
+    dict(seed=1, maxiter=40),
+    dict(rng=3, maxiter=25, updating="deferred", strategy="rand1bin"),
+    dict(seed=5, maxiter=30, strategy="currenttobest1exp", popsize=6, polish=False),
+])
+@pytest.mark.parametrize("key_steps", [1, 7, 200])
+def test_decoded_populations_equal_scipys_solver_at_every_generation(options, key_steps):
+    from runs.optim import BulkDecoder, BulkEncoder
+
+    spec = de("rastrigin", 4, **options)
+    steps = list(make_stepper(spec))
+    enc, dec = BulkEncoder(key_steps=key_steps), BulkDecoder()
+    decoded = [dec.decode(s.seq, enc.encode(s.seq, s.bulky)) for s in steps]
+    expected = _scipy_populations(spec)
+    assert len(decoded) == len(expected) == len(steps)
+    for step, got, (pop, energies) in zip(steps, decoded, expected):
+        assert np.array_equal(got["population"], pop), f"population of step {step.seq}"
+        assert np.array_equal(got["population_energies"], energies), f"energies of step {step.seq}"
+        assert got["population_energies"][0] == step.fun
+
+
+def test_resumed_run_has_the_same_populations():
+    spec = de("rastrigin", 3, seed=2, maxiter=20)
+    ref = [s.bulky for s in make_stepper(spec)]
+    a = make_stepper(spec)
+    head = [next(a).bulky for _ in range(8)]
+    tail = [s.bulky for s in restore_stepper(spec, decode_checkpoint(encode_checkpoint(a.checkpoint())))]
+    for x, y in zip(head + tail, ref, strict=True):
+        assert np.array_equal(x["population"], y["population"])
+        assert np.array_equal(x["population_energies"], y["population_energies"])

@@ -22,6 +22,7 @@ from django.utils import timezone
 from runs import dispatch, leases, publishing, services
 from runs.models import Run, Step
 from runs.optim import make_stepper, validate_spec
+from runs.optim.bulk import is_keyframe
 from tests.polling import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
@@ -41,14 +42,16 @@ def no_elapsed(step: dict) -> dict:
 
 
 def uninterrupted(spec):
+    """Every step with every field (DE's populations too), and the result, of an uninterrupted run."""
     stepper = make_stepper(validate_spec(spec))
-    steps = [no_elapsed(json.loads(services.dumps(s.to_dict()))) for s in stepper]
+    steps = [no_elapsed(json.loads(services.dumps(s.to_full_dict()))) for s in stepper]
     return steps, json.loads(services.dumps(stepper.result.to_dict()))
 
 
 def stored(run_id):
-    return [no_elapsed(json.loads(d)) for d in
-            Step.objects.filter(run_id=run_id).order_by("seq").values_list("data", flat=True)]
+    """The stored steps, complete: light rows with their populations decoded from the blobs (a
+    resumed run's first step after the resume starts a new keyframe)."""
+    return [no_elapsed(json.loads(text)) for _, text in services.step_texts(run_id=run_id, bulky=True)]
 
 
 def worker_pid(run_id) -> int:
@@ -104,6 +107,9 @@ async def test_a_killed_workers_run_is_interrupted_at_once_and_continues_exactly
     final = after[-1]["run"]
     assert final["result"] == result
     assert await database_sync_to_async(stored)(run.pk) == steps  # no gap, no repeat, scipy's numbers
+    # the resumed worker's first step starts its own keyframe: nothing refers to the dead one's blobs
+    first_blob = await database_sync_to_async(lambda: bytes(Step.objects.get(run=run, seq=first_after).bulk))()
+    assert is_keyframe(first_blob)
     row = await database_sync_to_async(Run.objects.get)(pk=run.pk)
     assert row.interruptions == 1 and row.lease_holder == ""
     assert pid not in dispatch.local_pool().worker_pids().values()  # replaced by a new process

@@ -65,7 +65,15 @@ async def test_every_published_step_is_already_stored(alice):
             continue
         assert event["type"] == "run.steps" and event["first"] == expected  # in seq order, no gap
         texts = event["steps"]
-        assert await stored(expected, expected + len(texts) - 1) == texts  # on disk before we heard
+        on_disk = await stored(expected, expected + len(texts) - 1)  # on disk before we heard
+        assert on_disk[:-1] == texts[:-1]  # light steps, as stored
+        # the newest is complete: the stored light step with its bulky fields, decoded from the disk
+        newest = json.loads(texts[-1])
+        assert {**newest, "extra": {k: v for k, v in newest["extra"].items() if not k.startswith("population")}} \
+            == json.loads(on_disk[-1])
+        assert len(newest["extra"]["population"]) == len(newest["extra"]["population_energies"]) == 20
+        complete = await database_sync_to_async(services.step_text)(run_id=run.pk, seq=expected + len(texts) - 1)
+        assert newest == json.loads(complete[1])
         expected += len(texts)
         events += 1
     assert event["run"]["n_steps"] == expected == 601 and event["run"]["status"] == "finished"
@@ -315,3 +323,12 @@ def test_a_paused_run_asked_to_stop_gets_scipys_stopped_result_from_a_worker(ali
     run = Run.objects.get(pk=run_id)
     assert run.status == "stopped" and run.result == json.loads(services.dumps(expected))
     assert run.n_steps == paused.n_steps + (twin._seq - decode_checkpoint(bytes(paused.checkpoint))["state"]["seq"])
+
+
+async def test_deleting_a_run_tells_its_group_after_the_commit(alice):
+    run = await database_sync_to_async(services.create_run)(owner=alice, data=FAST)
+    layer, channel = await listen(run)
+    n = await database_sync_to_async(services.delete_run)(run=run)
+    event = await asyncio.wait_for(layer.receive(channel), 5)
+    assert event == {"type": "run.deleted", "run_id": run.pk} and n == 0
+    assert not await database_sync_to_async(Run.objects.filter(pk=run.pk).exists)()

@@ -2,6 +2,7 @@
 checkpoints. Pure Python (numpy/scipy); no Django or Channels import anywhere in here."""
 from __future__ import annotations
 
+from .bulk import BulkDecoder, BulkEncoder, BulkError
 from .checkpoint import decode_checkpoint, encode_checkpoint
 from .de import DEStepper
 from .lbfgsb import LBFGSBStepper
@@ -18,6 +19,7 @@ __all__ = [
     "Step", "Result", "finite_number", "jsonable",
     "Stepper", "make_stepper", "restore_stepper",
     "encode_checkpoint", "decode_checkpoint",
+    "BulkEncoder", "BulkDecoder", "BulkError",
 ]
 
 STEPPERS: dict[str, type[Stepper]] = {"de": DEStepper, "lbfgsb": LBFGSBStepper}

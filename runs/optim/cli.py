@@ -17,8 +17,10 @@ examples:
   python -m runs.optim --resume run.state              # step 10 onward and the result
 
 Output: one JSON object per line, {"type": "step", ...} per step and finally
-{"type": "result", ...}. A saved run resumed prints exactly what the uninterrupted run would
-have printed after the saved steps (only "elapsed" differs).
+{"type": "result", ...}. Steps are complete: the bulky fields (DE's population and
+population_energies, L-BFGS-B's line_search) are in "extra"; --light leaves them out.
+A saved run resumed prints exactly what the uninterrupted run would have printed after the
+saved steps (only "elapsed" differs).
 Exit status: 0 done, 2 invalid spec or arguments (the error names the field), 1 other errors.
 """
 
@@ -34,6 +36,8 @@ def _parser():
                    help="stop after printing N steps (with --save: resumable)")
     p.add_argument("--save", metavar="STATE",
                    help="after --max-steps, write the run's checkpoint (and spec) here")
+    p.add_argument("--light", action="store_true",
+                   help="leave the bulky per-step arrays (population, line_search) out of the steps")
     return p
 
 
@@ -83,7 +87,7 @@ def main(argv=None, stdout=None, stderr=None) -> int:
             step = next(stepper)
         except StopIteration:
             break
-        _emit(out, "step", step.to_dict())
+        _emit(out, "step", step.to_dict() if args.light else step.to_full_dict())
         printed += 1
     # a state saved after the result was printed resumes to nothing more
     if stepper.done and not (args.resume and cp["state"]["done"]):

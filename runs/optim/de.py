@@ -21,7 +21,11 @@ from .stepper import Stepper
 __all__ = ["DEStepper", "POPULATION_LIMIT"]
 
 _MACHEPS = np.finfo(np.float64).eps
-POPULATION_LIMIT = 4000  # send the population with a step only up to this many numbers
+# Keep a step's population (and its energies) only up to this many numbers. Stored as binary
+# deltas it costs little, but the newest step of each socket message (a live watcher gets ~20 a
+# second) carries it as JSON, about 20 characters a number: 16,000 keeps that near 300 KB, well
+# under daphne's 1 MiB per message, and covers 30-D with scipy's default popsize 15.
+POPULATION_LIMIT = 16_000
 MSG_STOP = "callback function requested stop early"  # scipy's words for a callback stop
 
 
@@ -42,7 +46,7 @@ class DEStepper(Stepper):
         self._phase = "start"  # start -> iterate -> (polished) -> end
         self._converged = False
         s = self._solver
-        self._send_population = s.num_population_members * s.parameter_count <= POPULATION_LIMIT
+        self._keep_population = s.num_population_members * (s.parameter_count + 1) <= POPULATION_LIMIT
 
     # -- stepping -------------------------------------------------------------------------
     def _advance(self):
@@ -96,9 +100,16 @@ class DEStepper(Stepper):
             "median": median,
             "worst": float(np.max(e)),
         }
-        if self._send_population:
-            extra["population"] = s._scale_parameters(s.population)  # a fresh array
-        return Step(self._seq, self._nit, s.x, float(e[0]), s._nfev, 0, None, phase, extra)
+        return Step(self._seq, self._nit, s.x, float(e[0]), s._nfev, 0, None, phase, extra,
+                    bulky=self._population())
+
+    def _population(self) -> dict:
+        """The bulky part of a DE step: every member in problem coordinates and its energy."""
+        if not self._keep_population:
+            return {}
+        s = self._solver
+        return {"population": s._scale_parameters(s.population),  # a fresh array
+                "population_energies": s.population_energies.copy()}  # a live buffer: copied
 
     def _finish(self, message, *, warning, stopped=False):
         s = self._solver
@@ -131,7 +142,9 @@ class DEStepper(Stepper):
                             "accepted": accepted, "nfev": int(res.nfev), "njev": njev,
                             "nit": int(res.nit), "success": bool(res.success),
                             "message": str(res.message), "fun": float(res.fun),
-                            "x": np.array(res.x, dtype=float)})
+                            "x": np.array(res.x, dtype=float)},
+                        # the population as the polish leaves it (member 0 replaced if accepted)
+                        bulky=self._population())
         reason = self._reason(message, stopped) + polish_note + _nonfinite_note(fun, s)
         self.result = Result(x=np.array(x, dtype=float), fun=fun, nit=self._nit, nfev=s._nfev,
                              njev=njev, success=not warning, status=status, message=message,

@@ -128,7 +128,8 @@ class LBFGSBStepper(Stepper):
             pg = projected_gradient_norm(self._x, sf.g, self._low, self._up, self._nbd)
             return Step(self._seq, 0, self._x.copy(), sf.f, sf.nfev, sf.ngev, np.array(sf.g), "init", {
                 "pg_norm": pg, "step_length": None, "step_norm": None,
-                "nfev_iter": sf.nfev, "njev_iter": sf.ngev, "line_search": {"x": [], "f": []}})
+                "nfev_iter": sf.nfev, "njev_iter": sf.ngev}, bulky={"line_search": {
+                    "x": np.empty((0, self._x.size)), "f": np.empty(0)}})
         if self._phase != "iterate":
             return None
         sf = self._sf
@@ -159,7 +160,7 @@ class LBFGSBStepper(Stepper):
             if t == FG:
                 f, g = fg(x)
                 if task[1] == FG_LNSRCH:
-                    ls_x.append(x.tolist())  # a copy: x is setulb's live buffer
+                    ls_x.append(x.copy())  # a copy: x is setulb's live buffer
                     ls_f.append(float(f))
             elif t == NEW_X:
                 self._nit += 1
@@ -172,8 +173,9 @@ class LBFGSBStepper(Stepper):
                     "pg_norm": dsave.item(12),  # sbgnrm, computed at the new x
                     "step_length": stp,
                     "step_norm": stp * dsave.item(3),  # stp * |d|: the distance moved
-                    "nfev_iter": nfev - self._prev_nfev, "njev_iter": njev - self._prev_njev,
-                    "line_search": {"x": ls_x, "f": ls_f}})
+                    "nfev_iter": nfev - self._prev_nfev, "njev_iter": njev - self._prev_njev},
+                    bulky={"line_search": {  # the points the line search evaluated, in order
+                        "x": np.array(ls_x) if ls_x else np.empty((0, x.size)), "f": np.array(ls_f)}})
                 self._prev_nfev, self._prev_njev = nfev, njev
                 return step
             else:

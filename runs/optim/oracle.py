@@ -93,10 +93,11 @@ def assert_matches_scipy(spec: Spec, *, objective=None, gradient=None,
 
 
 def steps_without_time(steps) -> list[dict]:
-    """Steps as PROTOCOL dicts minus `elapsed`: what must be equal between two runs of a spec."""
+    """Steps as complete PROTOCOL dicts (bulky fields included) minus `elapsed`: what must be
+    equal between two runs of a spec."""
     out = []
     for s in steps:
-        d = s.to_dict()
+        d = s.to_full_dict()
         d.pop("elapsed")
         out.append(d)
     return out

@@ -1,4 +1,10 @@
-"""Step and Result: the records a stepper hands out, and their PROTOCOL JSON form."""
+"""Step and Result: the records a stepper hands out, and their PROTOCOL JSON form.
+
+A Step keeps its bulky per-step arrays (DE population, L-BFGS-B line search) in `bulky`, apart
+from the small `extra`: `to_dict()` is the light step that is stored as JSON and sent to
+watchers, `bulky_dict()` the bulky part JSON-ready, `to_full_dict()` both (what PROTOCOL v1's
+steps held: the bulky fields inside `extra`, under the same names).
+"""
 from __future__ import annotations
 
 import math
@@ -104,8 +110,22 @@ class Step:
     phase: str  # "init" | "iterate" | "polish"
     extra: dict = field(default_factory=dict)
     elapsed: float = 0.0
+    # name -> float64 array, or -> {name: array} (line_search); stored apart (runs.optim.bulk)
+    bulky: dict = field(default_factory=dict)
+
+    def bulky_dict(self) -> dict:
+        """The bulky arrays as JSON-ready lists (nan/inf as None), keyed as they go into `extra`."""
+        return jsonable(self.bulky) if self.bulky else {}
+
+    def to_full_dict(self) -> dict:
+        """The light step with the bulky fields in `extra`: every field of the step."""
+        d = self.to_dict()
+        if self.bulky:
+            d["extra"].update(self.bulky_dict())
+        return d
 
     def to_dict(self) -> dict:
+        """The light PROTOCOL step: scalar fields and small extras, without the bulky arrays."""
         # called for every step the app stores: x and jac are 1-D, checked with one sum
         x = self.x.tolist()
         if not math.isfinite(sum(x)):
