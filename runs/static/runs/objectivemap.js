@@ -17,7 +17,7 @@ export class ObjectiveMap {
   constructor(view) {
     this.view = view;
     this.$ = view.$;
-    this.ct = new ContourPlot(this.$("#plot-contour"));
+    this.ct = null; // made on the first reset, once the view is visible (Plotly sizes it then)
     this.onAxes = () => {};
     this.gridKey = null;
     this.box = null;
@@ -34,6 +34,7 @@ export class ObjectiveMap {
     this.iy = Math.min(1, dim - 1);
     this.gridKey = null;
     this.box = null;
+    if (!this.ct) this.ct = new ContourPlot(this.$("#plot-contour"));
     const ct = this.ct;
     ct.setPopulation(null); ct.setLineSearch(null); ct.setMarker(null);
     ct.setPath("run", null); ct.setGrid(null);
@@ -193,7 +194,7 @@ export class ObjectiveMap {
     }
   }
 
-  resize() { this.ct.resize(); }
+  resize() { if (this.ct) this.ct.resize(); }
 }
 
 /** At most ~2000 points of a path, always keeping the first and the last. */

@@ -5,6 +5,7 @@
 //   const replay = new Replay(view);   replay.open();   replay.go(seq);   replay.reset();
 import { getJSON } from "./api.js";
 import { fmtCount } from "./format.js";
+import { markOnce } from "./livestream.js";
 import { stepOf } from "./runtext.js";
 
 const SERIES_POINTS = 2000;
@@ -85,6 +86,7 @@ export class Replay {
     this.$("#replay-status").textContent = data.downsampled
       ? `the plots show ${fmtCount(data.count)} of ${fmtCount(this.n)} steps (every bucket's min and max kept)` : "";
     v.root.dataset.series = "drawn";
+    markOnce("optsite:series");
     v.loadGrid({ points: this.pairs });
     this._renderSoon();
   }
@@ -182,6 +184,7 @@ export class Replay {
     v.cp.setMarker(seq);
     v.table.setCursor(seq);
     const light = v.store.get(seq);
+    if (light) markOnce("optsite:latest");
     if (this.pairs) {
       const end = upperBound(this.pairSeq, seq);
       let pts = this.pairs.slice(0, end);

@@ -96,14 +96,13 @@ export class RunView {
       onChange: () => { this.table.refresh(); this.replay.stepsArrived(); },
       onGone: () => this.showDeleted(),
     });
+    if (this.$("#run-empty")) this.$("#run-empty").hidden = true;
+    this.$("#run-main").hidden = false; // before the plots are made: Plotly sizes them to their box
+    this.$("#run-alert").hidden = true;
     this.replay.reset();
     this.feed.reset(run);
     this.table.reset(run);
     this.map.reset(run, this.dim, this.known);
-
-    if (this.$("#run-empty")) this.$("#run-empty").hidden = true;
-    this.$("#run-main").hidden = false;
-    this.$("#run-alert").hidden = true;
     this._renderHead();
     this._initPlots();
     this.setRun(run);

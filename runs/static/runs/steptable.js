@@ -42,6 +42,7 @@ export class StepTable {
     this.store = null;
     this.n = 0;
     this.cursor = null;
+    this._placed = null;
     this.nRows = 0;
     this.body.innerHTML = "";
     this.box.classList.remove("windowed");
@@ -94,9 +95,12 @@ export class StepTable {
   }
 
   setCursor(seq, { scroll = true } = {}) {
+    // Scroll only when the cursor moves: a redraw must not take the box back from the user.
+    const moved = seq !== this.cursor || this._placed !== seq;
     this.cursor = seq;
     if (this.mode !== "windowed") return;
-    if (scroll && this.rowH) {
+    if (scroll && moved && this.rowH) {
+      this._placed = seq;
       const top = (this.n - 1 - seq) * this.rowH, head = this._headH();
       const view0 = this.box.scrollTop, view1 = view0 + this.box.clientHeight - head - this.rowH;
       if (top < view0 || top > view1) this.box.scrollTop = Math.max(0, top - (this.box.clientHeight - head) / 2);
