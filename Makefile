@@ -39,3 +39,4 @@ bench: venv
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_workers.py
+	$(PY) bench/bench_browser.py

@@ -30,13 +30,14 @@ Cases (each streams as fast as its solver goes, and is stopped after the measure
              (with scipy's default mutation every 2-D DE run converges within ~300 generations)
   de10       DE 10-D Rastrigin, rand1bin, tol 0, popsize 15 (150 members)
   de30       DE 30-D Rastrigin, rand1bin, tol 0, popsize 15 (450 members)
-  lbfgsb200  L-BFGS-B 200-D Rosenbrock b = 1e6, gtol 0, ftol 0, maxcor 3: ~20,000 iterations
+  lbfgsb200  L-BFGS-B 200-D Rosenbrock b = 1e6, gtol 0, ftol 0, maxcor 1: never converges before maxiter (20,000)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -94,7 +95,7 @@ def case_specs(maxiter: int) -> dict[str, dict]:
         "de30": de(30, "rastrigin", [-5.12, 5.12]),
         "lbfgsb200": {"method": "lbfgsb", "problem": "rosenbrock", "dim": 200, "params": {"a": 1.0, "b": 1e6},
                       "x0": [-1.2, 1.0] * 100,
-                      "options": {"maxiter": maxiter, "maxfun": 10_000_000, "gtol": 0, "ftol": 0, "maxcor": 3}},
+                      "options": {"maxiter": maxiter, "maxfun": 10_000_000, "gtol": 0, "ftol": 0, "maxcor": 1}},
     }
 
 
@@ -212,7 +213,8 @@ class Bench:
         out.update(self.streaming(run_id))
         out.update(self.controls(run_id))
         out.update(self.reload(run_id))
-        self.js(0, "document.getElementById('btn-stop').click()")
+        if self.status(run_id) in ("running", "queued", "paused"):
+            self.js(0, "document.getElementById('btn-stop').click()")
         self.wait(lambda: self.status(run_id) in ("stopped", "finished"), 120, "the run to stop")
         return out
 
@@ -242,6 +244,9 @@ class Bench:
     def controls(self, run_id: int) -> dict:
         server, shown = [], []
         for i in range(self.args.controls):
+            if self.status(run_id) != "running":
+                print(f"  (run {run_id} is {self.status(run_id)}: {i} of {self.args.controls} control pairs done)")
+                break
             for action, want in (("pause", "paused"), ("resume", None)):
                 w = i % 2
                 before = self.status(run_id)
@@ -265,7 +270,7 @@ class Bench:
                     time.sleep(0.7)  # steps flow again before the next pause
                 else:
                     time.sleep(0.3)
-        return {"server": server, "shown": shown}
+        return {"server": server or [math.nan], "shown": shown or [math.nan]}
 
     def wait_db(self, run_id: int, ok, timeout: float) -> float:
         """time.time() when the run's status first satisfied ok(status), polled every 2 ms."""

@@ -17,8 +17,8 @@ import { ACTIVE } from "./runtext.js";
 
 const SERIES_POINTS = 2000;
 const PLOT_SHARE = 0.1; // of the time, at most, spent extending the convergence plot
-const PLOT_MIN_MS = 50, PLOT_MAX_MS = 1000;
-const MAP_MS = 400; // map updates while live (each redraws the contour)
+const PLOT_MIN_MS = 200, PLOT_MAX_MS = 2000;
+const MAP_MS = 1000; // map updates while live (each redraws the whole contour)
 const SLICE_MS = 3000; // dim > 2: how often the slice follows the best point
 const PATH_MAX = 4000; // live path points kept (halved when full; the newest point is always drawn)
 

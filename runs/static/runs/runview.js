@@ -283,8 +283,9 @@ export class RunView {
     if (!active && r.status === "finished") frac = 1;
     const bar = this.$("#run-progress .progress-bar");
     bar.style.width = `${Math.min(100, 100 * frac).toFixed(1)}%`;
-    // Only a run on a worker moves: a queued or paused one is striped but still.
-    bar.className = "progress-bar" + (active ? " progress-bar-striped" : "") + (r.status === "running" ? " progress-bar-animated" : "")
+    // Striped while active, never animated: an animated stripe repaints the page every frame (in
+    // software where there is no GPU), a steady cost that a live run cannot afford. The counters move.
+    bar.className = "progress-bar" + (active ? " progress-bar-striped" : "")
       + (r.status === "interrupted" ? " bg-warning" : "")
       + (r.status === "finished" ? (r.result && !r.result.success ? " bg-warning" : " bg-success") : "")
       + (r.status === "failed" ? " bg-danger" : "") + (r.status === "stopped" ? " bg-secondary" : "");
@@ -349,8 +350,8 @@ export class RunView {
     el.innerHTML = `<strong>${escapeHTML(message || `Run ${r.id} was deleted.`)}</strong> Its steps are gone with it; `
       + `what is drawn below is what this page had. <a href="/runs/" class="alert-link">Back to the runs</a>.`;
     el.hidden = false;
+    this.table.reset(this.run); // out of windowed mode: nothing more is fetched or drawn
     this.table.empty("The run was deleted.");
-    this.$("#steps-note").textContent = "";
   }
 
   async _loadPolish() {
