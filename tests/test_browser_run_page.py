@@ -83,7 +83,7 @@ def synthetic_run(owner, n, status="finished"):
     from runs.optim import validate_spec
 
     spec = validate_spec({"method": "lbfgsb", "problem": "rosenbrock", "dim": 2, "x0": [-1.2, 1.0],
-                          "options": {"maxiter": n}}).to_dict()
+                          "options": {"maxiter": min(n, 20000)}}).to_dict()
     run = Run.objects.create(owner=owner, method="lbfgsb", problem="rosenbrock", spec=spec, status=status,
                              n_steps=n)
     steps = []
