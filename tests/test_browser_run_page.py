@@ -239,7 +239,8 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.browser.execute_script(
             "const s = document.getElementById('replay-slider'); s.value = 2500; s.dispatchEvent(new Event('input'))")
         self.wait().until(lambda d: (v := self.view())["row"] == 2500 and v["rowVisible"])
-        self.wait().until(lambda d: not self.find('#steps-body tr[data-seq="2500"]').get_attribute("class").count("loading"))
+        self.wait().until(lambda d: d.execute_script(
+            "const r = document.querySelector('#steps-body tr[data-seq=\"2500\"]'); return r && !r.classList.contains('loading')"))
         self.screenshot("steps-table-middle")
         self.assertEqual(self.uncaught(), [])
 
