@@ -44,3 +44,4 @@ bench: venv staticfiles/staticfiles.json
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_workers.py
 	$(PY) bench/bench_storage.py
+	$(PY) bench/bench_browser.py

@@ -19,6 +19,7 @@ urlpatterns = [
     # pages: new run, run detail/replay (runs/views.py)
     path("runs/new/", views.new_run, name="run-new"),
     path("runs/new/known-minimum/", views.known_minimum, name="run-known-minimum"),
+    path("runs/new/existing/", views.existing_run, name="run-existing"),
     path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
     # history, compare, exports (runs/history.py, runs/exports.py)
     path("runs/", history.history, name="history"),

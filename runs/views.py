@@ -17,8 +17,11 @@ from runs.models import Run
 from runs.optim import get_problem
 from runs.templatetags.history_tags import num, status_note
 
-# Step-table rows the page draws; older rows stay reachable through replay and the CSV.
-TABLE_ROWS = 200
+# Step-table rows the page draws while a run is live (a fixed number: the table's cost does not
+# grow with the run); an ended run's table scrolls over every step.
+TABLE_ROWS = 50
+# Candidates looked at by existing_run: a user's runs of one problem under one method.
+EXISTING_SCAN = 500
 
 
 def _run_dict(run: Run) -> dict:
@@ -125,7 +128,44 @@ def run_detail(request, run_id: int):
         "run_json": run_json,
         "status_note": status_note(run_json, "page"),
         "problem_json": next((p for p in problems if p["name"] == run.problem), None),
-        "method_json": next((m for m in methods if m["name"] == run.method), None),
+        "methods_json": methods,
         "known_minimum": _known_minimum(run.problem, spec.get("params"), spec.get("dim")),
         "page_config": {"table_rows": TABLE_ROWS},
     })
+
+
+@require_GET
+def existing_run(request):
+    """{"run": {"id", "url", "status", "n_steps"} | null}: the user's newest run with the same spec
+    as ?spec=<JSON> that did not fail (runs are deterministic: it holds what a new one would).
+
+    Both specs are normalised by the one validation path (services.validate) before they are
+    compared, so spelling differences (defaults left out, 1 vs 1.0) do not matter. A finished
+    run is preferred over one still going, and both over a stopped one.
+    """
+    from runs import services
+
+    try:
+        data = json.loads(request.GET.get("spec") or "")
+    except ValueError:
+        return JsonResponse({"error": "spec must be a run spec as JSON", "errors": {"spec": ["Expected JSON."]}},
+                        status=400)
+    try:
+        wanted = services.validate(data).to_dict()
+    except services.ServiceError as e:
+        return JsonResponse({"error": e.message, "code": e.code, "errors": e.errors or {}}, status=400)
+    candidates = (Run.objects.filter(owner=request.user, method=wanted["method"], problem=wanted["problem"])
+                  .exclude(status=Run.Status.FAILED).order_by("-pk").only("pk", "status", "spec", "n_steps"))
+    rank = {Run.Status.FINISHED: 0, Run.Status.STOPPED: 2}
+    best = None
+    for run in candidates[:EXISTING_SCAN]:
+        try:
+            same = services.validate(run.spec).to_dict() == wanted
+        except services.ServiceError:  # stored under other limits or an older format
+            same = False
+        if same and (best is None or rank.get(run.status, 1) < rank.get(best.status, 1)):
+            best = run
+    if best is None:
+        return JsonResponse({"run": None})
+    return JsonResponse({"run": {"id": best.pk, "url": f"/runs/{best.pk}/", "status": best.status,
+                                 "n_steps": best.n_steps}})

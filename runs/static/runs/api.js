@@ -38,24 +38,28 @@ export function wsURL(path) {
 /**
  * A WebSocket that reconnects with backoff and resumes where it left off.
  *
- *   const sock = new RunSocket("/ws/runs/7/", { onMessage, onState });
- *   sock.lastSeq = 41;       // highest step seq already held; kept up to date from "steps" messages
+ *   const sock = new RunSocket("/ws/runs/7/", { after: 41, onMessage, onState });
+ *   sock.lastSeq;            // highest step seq held; kept up to date from "steps" messages
  *   sock.send({type: "pause"});
  *   sock.close();            // for good: no reconnect
  *
- * After a reconnect it sends {"type":"subscribe","after":lastSeq} (when it has seen steps) so the
- * server only sends what was missed; with `subscribeOnOpen` (watch sockets) it sends it on every
- * open, so the stored steps come at once. Messages sent while disconnected are queued and flushed on
- * open. `onState(state)` gets "connecting" | "open" | "reconnecting" | "closed".
+ * With `after` (watch sockets, PROTOCOL I2) every connect asks for `?after=<lastSeq>` in the URL,
+ * so the server sends only newer steps, and nothing is replayed. Without it, a reconnect sends
+ * {"type":"subscribe","after":lastSeq} once it has seen steps (with `subscribeOnOpen`, on every
+ * open). Messages sent while disconnected are queued and flushed on open. Steps already held are
+ * dropped. `onState(state)` gets "connecting" | "open" | "reconnecting" | "closed" | "gone".
+ * The socket never reconnects after the server said the run is gone: a "deleted" message or a
+ * close with code 4404 (then onState("gone")).
  * `path` may be changed (sock.path = ...) before the next reconnect, e.g. to move from the launch
  * socket to the run's watch socket once the run id is known.
  */
 export class RunSocket {
-  constructor(path, { onMessage = () => {}, onState = () => {}, subscribeOnOpen = false } = {}) {
+  constructor(path, { onMessage = () => {}, onState = () => {}, subscribeOnOpen = false, after = null } = {}) {
     this.path = path;
     this.onMessage = onMessage;
     this.onState = onState;
-    this.lastSeq = -1;
+    this.inURL = after !== null && after !== undefined;
+    this.lastSeq = this.inURL ? after : -1;
     this.subscribeOnOpen = subscribeOnOpen;
     this._queue = [];
     this._closed = false;
@@ -66,15 +70,25 @@ export class RunSocket {
 
   get isOpen() { return this._ws && this._ws.readyState === WebSocket.OPEN; }
 
+  /** Resume from the URL from now on (after the launch socket's run is known). */
+  resumeInURL() { this.inURL = true; this.subscribeOnOpen = false; }
+
+  _url() {
+    if (!this.inURL) return wsURL(this.path);
+    return wsURL(`${this.path}${this.path.includes("?") ? "&" : "?"}after=${this.lastSeq}`);
+  }
+
   _connect() {
     this.onState(this._attempt ? "reconnecting" : "connecting");
-    const ws = new WebSocket(wsURL(this.path));
+    const ws = new WebSocket(this._url());
     this._ws = ws;
     ws.onopen = () => {
       const resumed = this._attempt > 0 || this.subscribeOnOpen;
       this._attempt = 0;
       this.onState("open");
-      if (this.subscribeOnOpen || (resumed && this.lastSeq >= 0)) ws.send(JSON.stringify({ type: "subscribe", after: this.lastSeq }));
+      if (!this.inURL && (this.subscribeOnOpen || (resumed && this.lastSeq >= 0))) {
+        ws.send(JSON.stringify({ type: "subscribe", after: this.lastSeq }));
+      }
       for (const m of this._queue.splice(0)) ws.send(JSON.stringify(m));
     };
     ws.onmessage = (ev) => {
@@ -82,16 +96,19 @@ export class RunSocket {
       try { msg = JSON.parse(ev.data); } catch { return; }
       if (msg.type === "steps" && msg.steps && msg.steps.length) {
         // Drop anything already held (a reconnect may replay stored steps).
-        const fresh = msg.steps.filter((s) => s.seq > this.lastSeq);
-        if (!fresh.length) return;
-        this.lastSeq = fresh[fresh.length - 1].seq;
-        msg = { ...msg, steps: fresh };
+        const steps = msg.steps;
+        if (steps[steps.length - 1].seq <= this.lastSeq) return;
+        if (steps[0].seq <= this.lastSeq) msg = { ...msg, steps: steps.filter((s) => s.seq > this.lastSeq) };
+        this.lastSeq = msg.steps[msg.steps.length - 1].seq;
+      } else if (msg.type === "deleted") {
+        this._gone();
       }
       this.onMessage(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this._ws !== ws) return;
-      if (this._closed) { this.onState("closed"); return; }
+      if (ev.code === 4404) this._gone();
+      if (this._closed) { this.onState(this._isGone ? "gone" : "closed"); return; }
       // Backoff: 0.5 s, 1 s, 2 s ... capped at 10 s.
       const delay = Math.min(10000, 500 * 2 ** this._attempt++);
       this.onState("reconnecting");
@@ -99,13 +116,16 @@ export class RunSocket {
     };
   }
 
+  _gone() { this._isGone = true; this._closed = true; clearTimeout(this._timer); }
+
   send(obj) {
     if (this.isOpen) this._ws.send(JSON.stringify(obj));
-    else this._queue.push(obj);
+    else if (!this._closed) this._queue.push(obj);
   }
 
   /** Close now and reconnect at once (e.g. after changing `path`). */
   reconnect() {
+    if (this._closed) return;
     clearTimeout(this._timer);
     const old = this._ws;
     this._ws = null;

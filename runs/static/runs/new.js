@@ -18,7 +18,7 @@ const $$ = (sel) => [...form.querySelectorAll(sel)];
 const alertBox = document.getElementById("form-alert");
 const launchBtn = document.getElementById("btn-launch");
 
-const view = new RunView(document.getElementById("run-view"), { problems, tableRows: config.table_rows || 200 });
+const view = new RunView(document.getElementById("run-view"), { problems, methods, tableRows: config.table_rows || 50 });
 let sock = null;
 let current = null; // the Run on screen
 // After an interruption the launch socket is done with the run; its watch socket sees it resume.
@@ -422,7 +422,7 @@ async function onMessage(msg) {
       current = msg.run;
       // Reconnects now go to the run's own socket and ask only for what was missed.
       sock.path = `/ws/runs/${current.id}/`;
-      sock.subscribeOnOpen = true;
+      sock.resumeInURL();
       showLaunchedURL(current);
       view.showRun(current, { mode: "live" });
       setLaunching("running");
@@ -430,6 +430,12 @@ async function onMessage(msg) {
     }
     case "steps":
       view.addSteps(msg.steps);
+      break;
+    case "deleted": // in another tab: the server closes the socket for good
+      sock.close();
+      sock = null;
+      view.showDeleted(msg.message);
+      setLaunching("idle");
       break;
     case "run": // after a reconnect to the run's own socket
     case "status":
@@ -453,6 +459,11 @@ async function onMessage(msg) {
         const lead = msg.code === "limit" ? "The run asks for more than this server allows." : "The run was not started.";
         const fields = msg.errors && Object.keys(msg.errors).length ? msg.errors : {};
         showErrors(fields, lead, Object.keys(fields).length ? [] : [msg.message]);
+      } else if (msg.code === "not_found" && current) { // deleted while this socket was away
+        sock.close();
+        sock = null;
+        view.showDeleted();
+        setLaunching("idle");
       } else {
         view.showAlert(msg.message || "The server refused that.");
         view.setRun({});

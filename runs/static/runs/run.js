@@ -1,15 +1,16 @@
-// /runs/<id>/: one run. Live over the watch socket while it is active; replay from the HTTP API
-// once it has ended (a finished run's steps never go through the socket). An interrupted run
-// stays watched, so the page comes back to life when it is queued again.
+// /runs/<id>/: one run. While it is active: its newest stored step and the downsampled series at
+// once, then live over the watch socket from there. Once it has ended: replay from the HTTP API.
+// An interrupted run stays watched, so the page comes back to life when it is queued again.
 import { readJSONScript, requestOnce } from "./api.js";
 import { ACTIVE, RunView, RunWatch } from "./runview.js";
 
 const run = readJSONScript("run-data");
 const problem = readJSONScript("problem-data");
+const methods = readJSONScript("methods-data", []);
 const known = readJSONScript("known-minimum");
 const config = readJSONScript("page-config", {});
 const view = new RunView(document.getElementById("run-view"), {
-  problems: problem ? [problem] : [], tableRows: config.table_rows || 200,
+  problems: problem ? [problem] : [], methods, tableRows: config.table_rows || 50,
 });
 const watch = new RunWatch(view, { knownMinimum: known });
 

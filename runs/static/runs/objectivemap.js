@@ -1,0 +1,210 @@
+// The map of the objective beside the convergence plot: a contour over two coordinates (a slice
+// through the current point when dim > 2), or for a 1-D problem the line f(x) over the bound, with
+// the path of the best point, the DE population and the L-BFGS-B line search of one step on it.
+//
+//   const map = new ObjectiveMap(view);   // view: $, run, replay state; map.ct is the ContourPlot
+//   map.reset(run, dim, known);
+//   map.pair(step)                        // the point a step adds to the path: [x[ix], x[iy]], or [x[0], f] in 1-D
+//   map.setPath(points);  map.showStep(step);  map.loadGrid({ at, points });
+//   map.onAxes = () => ...;               // the user picked other coordinates
+import { ContourPlot } from "./plots.js";
+import { getJSON } from "./api.js";
+
+const GRID_N = 70;
+const LINE_N = 240; // points of f(x) on a 1-D problem
+
+export class ObjectiveMap {
+  constructor(view) {
+    this.view = view;
+    this.$ = view.$;
+    this.ct = null; // made on the first reset, once the view is visible (Plotly sizes it then)
+    this.onAxes = () => {};
+    this.gridKey = null;
+    this.box = null;
+    const onAxis = (e) => this._axesChanged(e.target);
+    this.$("#contour-ix").addEventListener("change", onAxis);
+    this.$("#contour-iy").addEventListener("change", onAxis);
+  }
+
+  reset(run, dim, known) {
+    this.run = run;
+    this.dim = dim;
+    this.known = known;
+    this.ix = 0;
+    this.iy = Math.min(1, dim - 1);
+    this.gridKey = null;
+    this.box = null;
+    if (!this.ct) this.ct = new ContourPlot(this.$("#plot-contour"));
+    const ct = this.ct;
+    ct.setPopulation(null); ct.setLineSearch(null); ct.setMarker(null);
+    ct.setPath("run", null); ct.setGrid(null);
+    ct.setAxes(`x[${this.ix}]`, this.oneD ? "f" : `x[${this.iy}]`);
+    ct.setMessage("Loading the objective…");
+    this._renderSelects();
+    this.setMinimum(known);
+    const lg = this.$(".legend-strip");
+    if (lg) {
+      // Only what this run's method draws.
+      for (const el of lg.querySelectorAll("[data-method]")) el.hidden = el.dataset.method !== run.method;
+    }
+  }
+
+  get oneD() { return this.dim === 1; }
+
+  /** The x of the series endpoint (?x=) this map needs. */
+  seriesX() { return this.oneD ? "0" : `${this.ix},${this.iy}`; }
+
+  /** A step's point on the map. */
+  pair(s) {
+    if (!s || !s.x) return null;
+    if (this.oneD) return s.fun === null || s.fun === undefined ? null : [s.x[0], s.fun];
+    return [s.x[this.ix], s.x[this.iy]];
+  }
+
+  /** Path points from a series answer (asked with x=seriesX()). */
+  seriesPairs(series) {
+    if (!series || !series.x) return [];
+    const out = [];
+    for (let i = 0; i < series.x.length; i++) {
+      const x = series.x[i];
+      if (!x) continue;
+      if (this.oneD) { if (series.fun[i] !== null && series.fun[i] !== undefined) out.push([x[0], series.fun[i]]); }
+      else out.push([x[0], x[1]]);
+    }
+    return out;
+  }
+
+  setPath(points) {
+    const pts = thinPath(points);
+    this.ct.setPath("run", pts.map((p) => p[0]), pts.map((p) => p[1]), { name: "best point", color: "#ff4d4f" });
+  }
+
+  setMinimum(known) {
+    this.known = known;
+    if (!known || !known.x) { this.ct.setMinimum(null); return; }
+    if (this.oneD) this.ct.setMinimum(known.x[0], known.f);
+    else this.ct.setMinimum(known.x[this.ix], known.x[this.iy]);
+  }
+
+  /** Overlays of one full step: population (DE), line-search trials (L-BFGS-B), the marker. */
+  showStep(s) {
+    if (!s) return;
+    const ex = s.extra || {};
+    const pop = ex.population, energies = ex.population_energies;
+    if (Array.isArray(pop)) {
+      if (this.oneD) {
+        this.ct.setPopulation(Array.isArray(energies) ? pop.map((m, i) => [m[0], energies[i]]).filter((p) => p[1] !== null) : null);
+      } else this.ct.setPopulation(pop.map((m) => [m[this.ix], m[this.iy]]));
+    } else this.ct.setPopulation(null);
+    const ls = ex.line_search;
+    if (ls && Array.isArray(ls.x)) {
+      if (this.oneD) this.ct.setLineSearch(Array.isArray(ls.f) ? ls.x.map((m, i) => [m[0], ls.f[i]]).filter((p) => p[1] !== null) : null);
+      else this.ct.setLineSearch(ls.x.map((m) => [m[this.ix], m[this.iy]]));
+    } else this.ct.setLineSearch(null);
+    const p = this.pair(s);
+    if (p) this.ct.setMarker(p[0], p[1]);
+  }
+
+  clearStep() { this.ct.setPopulation(null); this.ct.setLineSearch(null); }
+
+  // ---- coordinates ---------------------------------------------------------------------------
+  _renderSelects() {
+    const wrap = this.$("#contour-axes");
+    wrap.hidden = this.dim <= 2;
+    if (this.dim <= 2) return;
+    for (const [sel, val] of [["#contour-ix", this.ix], ["#contour-iy", this.iy]]) {
+      const el = this.$(sel);
+      el.innerHTML = Array.from({ length: this.dim }, (_, i) => `<option value="${i}">x[${i}]</option>`).join("");
+      el.value = String(val);
+    }
+  }
+
+  _axesChanged(changed) {
+    const xs = this.$("#contour-ix"), ys = this.$("#contour-iy");
+    let ix = Number(xs.value), iy = Number(ys.value);
+    if (ix === iy) {
+      // Two different coordinates are needed: move the other select out of the way.
+      const other = (ix + 1) % this.dim;
+      if (changed === xs) { ys.value = String(other); iy = other; } else { xs.value = String(other); ix = other; }
+    }
+    this.ix = ix; this.iy = iy;
+    this.ct.setAxes(`x[${ix}]`, `x[${iy}]`);
+    this.setMinimum(this.known);
+    this.gridKey = null;
+    this.onAxes();
+  }
+
+  // ---- the grid ------------------------------------------------------------------------------
+  /** The box the map covers: the bounds where closed; else around x0, the path and the minimum. */
+  _box(points) {
+    const run = this.run, b = run.bounds;
+    const side = (i, k) => {
+      if (b && b[i] && b[i][0] !== null && b[i][1] !== null) return b[i];
+      const vals = [];
+      if (run.x0) vals.push(run.x0[i]);
+      for (const p of points || []) if (p) vals.push(p[k]);
+      if (this.known && this.known.x) vals.push(this.known.x[i]);
+      const finite = vals.filter((v) => v !== null && Number.isFinite(v));
+      let lo = finite.length ? Math.min(...finite) : -1, hi = finite.length ? Math.max(...finite) : 1;
+      const pad = Math.max(1, 0.25 * (hi - lo));
+      lo -= pad; hi += pad;
+      if (b && b[i]) { if (b[i][0] !== null) lo = Math.max(lo, b[i][0]); if (b[i][1] !== null) hi = Math.min(hi, b[i][1]); }
+      return [lo, hi];
+    };
+    return this.oneD ? { x: side(0, 0) } : { x: side(this.ix, 0), y: side(this.iy, 1) };
+  }
+
+  /** Open bounds: has the path left the box the grid was drawn for? */
+  needsRefit(p) {
+    const b = this.run.bounds;
+    const idx = this.oneD ? [0] : [this.ix, this.iy];
+    const closed = b && idx.every((i) => b[i] && b[i][0] !== null && b[i][1] !== null);
+    if (closed || !this.box || !p) return false;
+    return p[0] < this.box.x[0] || p[0] > this.box.x[1] || (!this.oneD && (p[1] < this.box.y[0] || p[1] > this.box.y[1]));
+  }
+
+  /** Load the grid (again, if what it depends on changed). `at`: the point a slice goes through (dim > 2). */
+  async loadGrid({ at = null, points = [], current = false } = {}) {
+    const run = this.run;
+    const box = this._box(points);
+    if (this.dim <= 2) at = null;
+    else if (!at) at = run.x0 || (run.bounds ? run.bounds.map((b) => (b[0] + b[1]) / 2) : null);
+    const key = JSON.stringify([box, at, this.ix, this.iy]);
+    if (key === this.gridKey) return;
+    this.gridKey = key;
+    this.box = box;
+    const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), xlim: box.x.join(",") });
+    if (this.oneD) q.set("n", String(LINE_N));
+    else {
+      q.set("n", String(GRID_N)); q.set("ix", String(this.ix)); q.set("iy", String(this.iy)); q.set("ylim", box.y.join(","));
+    }
+    if (at) q.set("at", JSON.stringify(at));
+    try {
+      const grid = await getJSON(`/api/problems/${encodeURIComponent(run.problem)}/grid/?${q}`);
+      if (this.run !== run || this.gridKey !== key) return;
+      this.ct.setGrid(grid);
+      this.ct.setMessage(null);
+      const sliced = this.dim > 2 ? ` — a slice through the ${current ? "current" : "best"} point` : "";
+      this.$("#contour-note").textContent = this.oneD ? "f along x[0] over its bound" : `f over x[${this.ix}], x[${this.iy}]${sliced}`;
+    } catch (e) {
+      if (this.gridKey === key) {
+        this.ct.setMessage(this.oneD && e.status === 400 ? "This server draws no map of 1-D problems yet; see the convergence plot and the table."
+          : `Could not load the map (${e.message}).`);
+      }
+    }
+  }
+
+  resize() { if (this.ct) this.ct.resize(); }
+}
+
+/** At most ~2000 points of a path, always keeping the first and the last. */
+export function thinPath(pts) {
+  const clean = pts.filter(Boolean);
+  const max = 2000;
+  if (clean.length <= max) return clean;
+  const k = clean.length / max;
+  const out = [];
+  for (let i = 0; i < max; i++) out.push(clean[Math.floor(i * k)]);
+  out.push(clean[clean.length - 1]);
+  return out;
+}
