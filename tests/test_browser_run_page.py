@@ -6,19 +6,17 @@ import json
 import math
 import re
 import time
-from pathlib import Path
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from runs import consumers, services
+from runs import services
 from runs.models import Run, Step
 from runs.optim import method_catalogue
 from tests.browser import BrowserTestCase
 from tests.test_browser_live import PageShots
 
-METHOD_TITLES = {m["name"]: m["title"] for m in method_catalogue()}
+METHOD_TITLES = {m["name"]: m["short"] for m in method_catalogue()}
 
 # Counts what the page's sockets bring, before any page script runs.
 WATCH_SOCKETS = """
@@ -186,8 +184,6 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.screenshot("run-deleted-replay")
         self.assertEqual(self.uncaught(), [])
 
-    @pytest.mark.skipif("4404" not in Path(consumers.__file__).read_text(),
-                        reason="the server does not tell watchers of a deleted run yet (PROTOCOL I3)")
     def test_a_live_run_deleted_elsewhere_says_so_and_does_not_reconnect(self):
         self.create_user("alice")
         self.log_in("alice")

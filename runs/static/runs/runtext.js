@@ -24,10 +24,10 @@ export function stepOf(seq, n) { return `step ${fmtCount(stepNo(seq))} of ${fmtC
 
 export function plural(n, word) { return `${fmtCount(n)} ${word}${n === 1 ? "" : "s"}`; }
 
-/** A method's name for people, from the method catalogue (GET /api/methods/). */
+/** A method's short name for people ("DE"), from the method catalogue (GET /api/methods/). */
 export function methodTitle(methods, name) {
   const m = methods && methods.get(name);
-  return m && m.title ? m.title : name ? name.toUpperCase() : "";
+  return m ? m.short || m.title : name ? name.toUpperCase() : "";
 }
 
 export function waitingText(status) {
