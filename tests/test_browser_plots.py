@@ -6,6 +6,7 @@ the call counts are checked on the classes themselves, imported into the run pag
 """
 
 import math
+import time
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -87,6 +88,13 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.assertGreater(minor, 0)
         self.assertEqual(self.ranges("plot-convergence")["xtype"], "linear")
         self.screenshot("plots-decade-ticks")
+        # a zoom to three decades is labelled at each of them; one under a decade at 1, 2 and 5 times
+        self.browser.execute_script("Plotly.relayout('plot-convergence', {'yaxis.range': [-6.2, -2.8]})")
+        self.wait().until(lambda d: self.ticks("plot-convergence", "y") == ["1e−6", "1e−5", "0.0001", "0.001"])
+        self.browser.execute_script("Plotly.relayout('plot-convergence', {'yaxis.range': [-0.9, 0.4]})")
+        self.wait().until(lambda d: self.ticks("plot-convergence", "y") == ["0.2", "0.5", "1", "2"])
+        self.browser.execute_script("Plotly.relayout('plot-convergence', {'yaxis.autorange': true})")
+        self.wait().until(lambda d: self.ticks("plot-convergence", "y") == labels)
 
         button = self.tool("plot-convergence", "log x")
         self.assertEqual(button.get_attribute("aria-pressed"), "false")
@@ -137,6 +145,16 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.wait().until(lambda d: self.ranges("plot-contour")["x"][1] > 9.99)
         self.assertAlmostEqual(self.ranges("plot-contour")["x"][0], -5, places=6)
         self.assertEqual(back.get_attribute("aria-pressed"), "true")
+        # a phone: the buttons wrap inside the card, nothing makes the page scroll sideways
+        self.browser.set_window_size(390, 900)
+        too_wide = """
+          const w = document.documentElement.clientWidth;
+          return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1
+            && !e.closest('.table-responsive')).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className);"""
+        self.wait(5).until(lambda d: d.execute_script(too_wide) == [])
+        self.browser.execute_script("document.getElementById('plot-contour').scrollIntoView()")
+        time.sleep(0.3)
+        self.screenshot("plots-contour-narrow")
         self.assertEqual(self.console_errors(), [])
 
     def test_the_legend_lists_only_what_the_method_draws(self):
@@ -254,6 +272,39 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         self.assertLess(z["y"][1], 45)
         self.screenshot("plots-1d-zoomed")
         self.assertEqual(self.console_errors(), [])
+
+    def test_the_zoomed_view_follows_a_live_path_without_jumping(self):
+        # 200 frames of a path spiralling out from (1, 1); each frame the page gives the whole path.
+        result = self.browser.execute_async_script("""
+          const done = arguments[0];
+          const { ContourPlot } = window.plotsModule;
+          const el = document.getElementById('test-plot');
+          const n = 41, x = [], y = [], z = [];
+          for (let i = 0; i < n; i++) { x.push(-5 + 15 * i / (n - 1)); y.push(-5 + 15 * i / (n - 1)); }
+          for (const b of y) z.push(x.map((a) => (1 - a) ** 2 + 100 * (b - a * a) ** 2));
+          const ct = new ContourPlot(el, { minInterval: 0 });
+          ct.setGrid({ x, y, z });
+          ct.setView('path');
+          const px = [], py = [], views = [];
+          let outside = 0, k = 0;
+          const frame = () => {
+            const r = 0.02 + 0.015 * k, t = k / 6;
+            px.push(1 + r * Math.cos(t)); py.push(1 + r * Math.sin(t));
+            ct.setPath('run', px, py, { name: 'best point' });
+            ct.setMarker(px[k], py[k]);
+            k++;
+            requestAnimationFrame(() => requestAnimationFrame(() => {
+              const L = el._fullLayout, rx = L.xaxis.range, ry = L.yaxis.range;
+              views.push(JSON.stringify([rx, ry]));
+              if (px.some((v, i) => v < rx[0] || v > rx[1] || py[i] < ry[0] || py[i] > ry[1])) outside++;
+              if (k < 200) frame(); else done({ changes: new Set(views).size, outside, last: [rx, ry] });
+            }));
+          };
+          frame();""")
+        self.assertEqual(result["outside"], 0, result)  # the whole path always in view
+        self.assertLessEqual(result["changes"], 12, result)  # widened in steps, not every frame
+        self.assertLess(result["last"][0][1] - result["last"][0][0], 15)  # still zoomed in
+        self.screenshot("plots-zoom-follows")
 
     def test_every_text_is_shown_literally(self):
         self.run_js(f"""

@@ -110,19 +110,19 @@ const SEQ_STEPS = [1, 2, 3, 4, 5, 10, 20, 25, 50, 100];
 export function logTicks(lo, hi, fmt, maxLabels = 8) {
   if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi < lo) return null;
   const a = Math.floor(lo + 1e-9), b = Math.ceil(hi - 1e-9);
-  const pow = (k) => Number(`1e${k}`);
+  const pow = (k, d = 1) => Number(`${d}e${k}`); // exact decimals: 3e-4, not 0.00030000000000000003
   const vals = [], minor = [];
   const inside = Math.floor(hi + 1e-9) - Math.ceil(lo - 1e-9) + 1;
   if (inside >= 2) {
     const stride = SEQ_STEPS.find((s) => inside / s <= maxLabels) || Math.ceil(inside / maxLabels);
     for (let k = a; k <= b; k++) {
       if (k % stride === 0) vals.push(pow(k)); else minor.push(pow(k));
-      if (stride === 1 && b - a <= 12) for (let d = 2; d <= 9; d++) minor.push(d * pow(k));
+      if (stride === 1 && b - a <= 12) for (let d = 2; d <= 9; d++) minor.push(pow(k, d));
     }
   } else {
     for (let k = a - 1; k <= b; k++) {
-      for (const d of [1, 2, 5]) vals.push(d * pow(k));
-      for (const d of [3, 4, 6, 7, 8, 9]) minor.push(d * pow(k));
+      for (const d of [1, 2, 5]) vals.push(pow(k, d));
+      for (const d of [3, 4, 6, 7, 8, 9]) minor.push(pow(k, d));
     }
   }
   return {
@@ -294,10 +294,12 @@ export class ConvergencePlot {
 
   _layoutState() {
     const e = this._extents();
-    const h = this.el.clientHeight || this.height || 340, w = this.el.clientWidth || 500;
+    // Read once and on resize(): a size read every frame would force a layout of the whole page.
+    if (!this._size) this._size = { w: this.el.clientWidth || 500, h: this.el.clientHeight || this.height || 340 };
+    const { w, h } = this._size;
     return {
       xTitle: this.xTitle, yTitle: this._yTitle(), logY: this._useLog, logX: this.logX, n: this.series.size,
-      empty: !(e.xhi >= e.xlo) && ![...this.series.values()].some((s) => s.xs.length),
+      empty: ![...this.series.values()].some((s) => s.xs.length),
       yTicks: this._useLog ? this._axisTicks("y", e.ylo, e.yhi, fmtF, (h - 60) / 34) : null,
       xTicks: this.logX ? this._axisTicks("x", e.xlo, e.xhi, (v) => this._fmtXValue(v), (w - 90) / 64) : null,
       shapes: this._markerShapes(), height: this.height, emptyText: this.emptyText,
@@ -487,7 +489,10 @@ export class ConvergencePlot {
     this._schedule();
   }
 
-  resize() { if (this._drawn) Plotly().Plots.resize(this.el); }
+  resize() {
+    this._size = null; // the tick density follows the plot's size
+    if (this._drawn) { Plotly().Plots.resize(this.el); this._schedule(); }
+  }
 
   destroy() {
     if (this._frame !== null) cancelAnimationFrame(this._frame);
@@ -693,12 +698,12 @@ export class ContourPlot {
 
   /** The view's ranges: the grid's bounds, or (zoomed) the paths' box, widened only when the path leaves it. */
   _ranges() {
-    if (this.view !== "path") return this.range ? { x: this.range.x, y: this.range.y } : { x: undefined, y: undefined };
+    const full = this.range ? { x: this.range.x, y: this.range.y } : { x: null, y: null };
+    if (this.view !== "path") return full;
     let box = null;
     for (const p of this.paths.values()) if (p.box) box = boxOf([p.box.x[0], p.box.x[1]], [p.box.y[0], p.box.y[1]], box);
     if (this.marker) box = boxOf([this.marker[0]], [this.marker[1]], box);
-    if (!box || !(box.x[1] >= box.x[0])) return this.range ? { x: this.range.x, y: this.range.y } : { x: undefined, y: undefined };
-    const full = this.range || { x: null, y: null };
+    if (!box || !(box.x[1] >= box.x[0])) return full;
     const pad = (r, f, frac) => {
       const fspan = f ? f[1] - f[0] : 0;
       const span = Math.max(r[1] - r[0], 0.04 * fspan, 1e-9 * Math.max(1, Math.abs(r[0])));
@@ -771,8 +776,8 @@ export class ContourPlot {
         margin: { l: 56, r: 8, t: st.legend ? 28 : 12, b: 44 },
         showlegend: st.legend,
         legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 11 }, itemclick: "toggle" },
-        xaxis: { title: { text: plotText(st.xt) }, range: r.x, autorange: r.x ? false : true, zeroline: false, showgrid: this.oneD },
-        yaxis: { title: { text: plotText(st.yt) }, range: r.y, autorange: r.y ? false : true, zeroline: false, showgrid: this.oneD, gridcolor: "#eee" },
+        xaxis: { title: { text: plotText(st.xt) }, range: r.x || undefined, autorange: !r.x, zeroline: false, showgrid: this.oneD },
+        yaxis: { title: { text: plotText(st.yt) }, range: r.y || undefined, autorange: !r.y, zeroline: false, showgrid: this.oneD, gridcolor: "#eee" },
         annotations: this.message ? [{
           text: plotText(this.message), xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
           font: { size: 14, color: "#6c757d" }, bgcolor: "rgba(255,255,255,.85)",
