@@ -14,9 +14,10 @@
 //   cp.setLogX(true);                                 // log x axis (also a "log x" toggle above the plot)
 //   cp.removeSeries("run-7");  cp.clear();  cp.resize();  cp.destroy();
 // Values with f − f* <= 0 (rounding, or f* slightly off) are drawn at a small positive floor and the hover
-// says so. Log axes are labelled at decades only (minor ticks unlabelled). Updates are drawn once per
-// animation frame: new points go in with Plotly.extendTraces; past `maxPoints` a series is drawn from
-// min/max buckets of the full data, re-thinned as it grows. Markers and hovers use the full data.
+// says so. Log axes are labelled at decades only (minor ticks unlabelled). Updates are drawn at most
+// once per animation frame (less often when a draw is slow: see Pacer); new points go in with
+// Plotly.extendTraces; past `maxPoints` a series is drawn from min/max buckets of the full data,
+// re-thinned as it grows. Markers and hovers use the full data.
 //
 // ContourPlot — a 2-D map of the objective with overlays, or f(x) as a line for a 1-D problem.
 //   const ct = new ContourPlot(el, { xTitle: "x[0]", yTitle: "x[1]" });
@@ -33,13 +34,15 @@
 //                                          //   above the plot); while zoomed, the view widens as the path leaves it
 // The legend lists only what is drawn (no population entry without a population). Updates are batched:
 // many calls cause one Plotly.react on a later animation frame, at most one per `minInterval` ms
-// (option, default 120). Long paths are drawn thinned to `maxPathPoints` (repeats dropped, ends kept).
+// (option, default 120) and fewer when a react is slow. Long paths are drawn thinned to `maxPathPoints` (repeats dropped, ends kept).
 
 import { fmtCount, fmtF, fmtX } from "./format.js";
 
 const Plotly = () => window.Plotly;
 
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+// Plotly's default ("hide past div") measures every tick label against every other on each redraw.
+const AXIS = { ticklabeloverflow: "allow", zeroline: false };
 const FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12 };
 const PALETTE = ["#0d6efd", "#d63384", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#dc3545", "#6c757d"];
 const PATH_COLORS = ["#ff4d4f", "#ffc107", "#0dcaf0", "#f8f9fa"];
@@ -132,9 +135,11 @@ export function logTicks(lo, hi, fmt, maxLabels = 8) {
 }
 
 /** A row of small buttons just above a plot (outside its role="img" box, so they stay buttons). */
-function toolbar(el) {
+function toolbar(el, label) {
   const bar = document.createElement("div");
   bar.className = "plot-tools";
+  bar.setAttribute("role", "group");
+  bar.setAttribute("aria-label", label);
   if (el.parentNode) el.parentNode.insertBefore(bar, el);
   return bar;
 }
@@ -150,10 +155,43 @@ function toolButton(bar, text, title, onClick) {
   return b;
 }
 
+/**
+ * Runs `draw` on an animation frame, at most once per frame, and never sooner after the previous
+ * draw than `gap` ms nor than twice what that draw took: on a slow or busy machine a plot redraws
+ * less often (at most a third of the main thread) instead of taking all of it.
+ */
+class Pacer {
+  constructor(draw, gap = 0) {
+    this.draw = draw; this.gap = gap;
+    this.last = -Infinity; this.cost = 0; this.pending = false; this.timer = null; this.frame = null;
+  }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = true;
+    const wait = this.last + Math.max(this.gap, 2 * this.cost) - performance.now();
+    const go = () => { this.timer = null; this.frame = requestAnimationFrame(() => this.run()); };
+    if (wait > 4) this.timer = setTimeout(go, wait); else go();
+  }
+
+  run() {
+    this.frame = null; this.pending = false;
+    const t0 = performance.now();
+    this.draw();
+    this.last = performance.now();
+    this.cost = this.last - t0;
+  }
+
+  cancel() {
+    clearTimeout(this.timer); cancelAnimationFrame(this.frame);
+    this.pending = false;
+  }
+}
+
 function isPos(v) { return typeof v === "number" && v > 0 && Number.isFinite(v); }
 
 export class ConvergencePlot {
-  constructor(el, { fstar = null, logScale = true, xTitle = "iteration", maxPoints = 4000, height = null,
+  constructor(el, { fstar = null, logScale = true, xTitle = "iteration", maxPoints = 2000, height = null,
     emptyText = "No steps yet", logX = false } = {}) {
     this.el = el;
     this.emptyText = emptyText;
@@ -169,10 +207,10 @@ export class ConvergencePlot {
     this._negative = false; // some plotted value <= 0 with no f*: log axis impossible
     this._drawn = false;
     this._full = true;       // rebuild every trace at the next frame
-    this._frame = null;
+    this._pacer = new Pacer(() => this._draw());
     this._layout = null; this._layoutKey = null; this._tracesTitle = null;
     this._zoom = { x: null, y: null }; // log10 ranges the user zoomed to (for the ticks), null: autorange
-    this.tools = toolbar(el);
+    this.tools = toolbar(el, "Convergence plot axes");
     this._logXButton = toolButton(this.tools, "log x", "Logarithmic x axis", () => this.setLogX(!this.logX));
     this._renderTools();
     this._onRelayout = (ev) => this._relayout(ev);
@@ -228,6 +266,7 @@ export class ConvergencePlot {
     s.queue = null;
     s.trace = {
       type: "scatter", mode: "lines", name: plotText(s.name), uid: `series-${s.uid}`, x: p.x, y: p.y, text: p.text,
+      showlegend: len > 0, // an empty series has no legend entry
       line: { color: s.color, width: 2, dash: s.dash || "solid" },
       // Counts as fmtCount writes them (d3's "," is the same grouping) without a string per point.
       hovertemplate: `<b>%{fullData.name}</b><br>${plotText(this.xTitle)} ${s.intX ? "%{x:,}<br>" : ""}%{text}<extra></extra>`,
@@ -298,7 +337,8 @@ export class ConvergencePlot {
     if (!this._size) this._size = { w: this.el.clientWidth || 500, h: this.el.clientHeight || this.height || 340 };
     const { w, h } = this._size;
     return {
-      xTitle: this.xTitle, yTitle: this._yTitle(), logY: this._useLog, logX: this.logX, n: this.series.size,
+      xTitle: this.xTitle, yTitle: this._yTitle(), logY: this._useLog, logX: this.logX,
+      n: [...this.series.values()].filter((s) => s.xs.length).length,
       empty: ![...this.series.values()].some((s) => s.xs.length),
       yTicks: this._useLog ? this._axisTicks("y", e.ylo, e.yhi, fmtF, (h - 60) / 34) : null,
       xTicks: this.logX ? this._axisTicks("x", e.xlo, e.xhi, (v) => this._fmtXValue(v), (w - 90) / 64) : null,
@@ -315,12 +355,12 @@ export class ConvergencePlot {
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { l: 64, r: 16, t: st.n > 1 ? 28 : 12, b: 44 },
       xaxis: {
-        title: { text: plotText(st.xTitle) }, zeroline: false, gridcolor: "#eee", type: st.logX ? "log" : "linear",
+        ...AXIS, title: { text: plotText(st.xTitle) }, gridcolor: "#eee", type: st.logX ? "log" : "linear",
         ...axis(st.xTicks), ...(st.xTicks || !st.intX ? {} : { tickformat: "," }),
       },
       yaxis: {
-        title: { text: plotText(st.yTitle) }, type: st.logY ? "log" : "linear", exponentformat: "e",
-        gridcolor: "#eee", zeroline: false, ...axis(st.yTicks),
+        ...AXIS, title: { text: plotText(st.yTitle) }, type: st.logY ? "log" : "linear", exponentformat: "e",
+        gridcolor: "#eee", ...axis(st.yTicks),
       },
       shapes: st.shapes,
       annotations: st.empty ? [{
@@ -332,10 +372,7 @@ export class ConvergencePlot {
     });
   }
 
-  _schedule() {
-    if (this._frame !== null) return;
-    this._frame = requestAnimationFrame(() => { this._frame = null; this._draw(); });
-  }
+  _schedule() { this._pacer.schedule(); }
 
   /** One Plotly call: extendTraces when only new points arrived, else react (unchanged traces are reused). */
   _draw() {
@@ -415,6 +452,7 @@ export class ConvergencePlot {
     const s = this.series.get(id);
     if (!s || !xs.length) return;
     const from = s.xs.length, wasNegative = this._negative;
+    if (from === 0) this._full = true; // its legend entry appears
     for (let i = 0; i < xs.length; i++) {
       s.xs.push(xs[i]); s.fs.push(fs[i]);
       if (s.intX && !Number.isInteger(xs[i])) { s.intX = false; this._full = true; } // the hover changes
@@ -495,20 +533,21 @@ export class ConvergencePlot {
   }
 
   destroy() {
-    if (this._frame !== null) cancelAnimationFrame(this._frame);
+    this._pacer.cancel();
     if (this.el.removeListener) this.el.removeListener("plotly_relayout", this._onRelayout);
     Plotly().purge(this.el);
     this.tools.remove();
   }
 }
 
-/** Drop repeated points, then keep at most `max` (evenly spaced, first and last always). */
+/** Indices of at most `max` points: beyond it repeats are dropped, then evenly spaced (ends kept). */
 function thinPoints(xs, ys, max) {
   const ix = [];
+  const long = xs.length > max;
   for (let i = 0; i < xs.length; i++) {
     if (xs[i] === null || xs[i] === undefined || ys[i] === null || ys[i] === undefined) continue;
     const j = ix.length ? ix[ix.length - 1] : -1;
-    if (j >= 0 && xs[j] === xs[i] && ys[j] === ys[i]) continue;
+    if (long && j >= 0 && xs[j] === xs[i] && ys[j] === ys[i]) continue; // DE's best often stays put
     ix.push(i);
   }
   let keep = ix;
@@ -538,10 +577,8 @@ export class ContourPlot {
   constructor(el, { xTitle = "x[0]", yTitle = "x[1]", height = null, minInterval = 120, maxPathPoints = 2000,
     legend = true } = {}) {
     this.el = el;
-    this.minInterval = minInterval;
     this.maxPathPoints = Math.max(2, maxPathPoints);
     this.legend = legend;
-    this._last = 0;
     this.xTitle = xTitle;
     this.yTitle = yTitle;
     this.height = height;
@@ -558,9 +595,9 @@ export class ContourPlot {
     this.view = "full";     // "full" bounds or zoomed to the "path"
     this._zoom = null;      // the zoomed ranges {x, y} while view is "path"
     this._viewRev = 0;      // bumped by the buttons: the chosen view wins over a user's drag-zoom
-    this._pending = false;
+    this._pacer = new Pacer(() => this._flush(), minInterval);
     this._layoutKey = null; this._layout = null;
-    this.tools = toolbar(el);
+    this.tools = toolbar(el, "Map view");
     this._fullButton = toolButton(this.tools, "Full bounds", "Show the whole map", () => this.setView("full"));
     this._pathButton = toolButton(this.tools, "Zoom to path", "Zoom to the path", () => this.setView("path"));
     this._renderTools();
@@ -577,10 +614,10 @@ export class ContourPlot {
 
   setGrid(grid) {
     this.gridData = grid || null;
-    if (!grid) { this.grid = null; this.range = null; this.oneD = false; this._schedule(); return; }
-    const oneD = !grid.y;
-    if (oneD !== this.oneD) for (const p of this.paths.values()) p.trace = null;
+    const oneD = !!grid && !grid.y;
+    if (oneD !== this.oneD) for (const p of this.paths.values()) p.trace = null; // drawn differently
     this.oneD = oneD;
+    if (!grid) { this.grid = null; this.range = null; this._schedule(); return; }
     this._buildGrid();
     const x = grid.x;
     this.range = { x: [x[0], x[x.length - 1]], y: oneD ? null : [grid.y[0], grid.y[grid.y.length - 1]] };
@@ -613,7 +650,8 @@ export class ContourPlot {
       // Filled bands: "heatmap" colouring rebuilds a smoothed image at screen resolution on every
       // redraw (each overlay update), several times the cost of the bands.
       contours: { coloring: "fill", showlines: true }, line: { width: 0.5, color: "rgba(255,255,255,.35)" },
-      colorbar: { title: { text: "log₁₀(1+f−f<sub>min</sub>)", side: "right" }, thickness: 12, len: 0.9 },
+      colorbar: { title: { text: "log₁₀(1+f−f<sub>min</sub>)", side: "right" }, thickness: 12, len: 0.9,
+        ticklabeloverflow: "allow" },
       hovertemplate: "%{text}<extra></extra>", showlegend: false, connectgaps: false,
     };
   }
@@ -660,14 +698,8 @@ export class ContourPlot {
     this._pathButton.disabled = !hasPath && this.view !== "path";
   }
 
-  _schedule() {
-    if (this._pending) return;
-    this._pending = true;
-    // A react redraws the contour too: at most ~8 per second, however fast the overlays change.
-    const wait = Math.max(0, this._last + this.minInterval - performance.now());
-    const go = () => requestAnimationFrame(() => { this._pending = false; this._last = performance.now(); this._flush(); });
-    if (wait > 0) setTimeout(go, wait); else go();
-  }
+  // A react redraws the contour too: at most ~8 per second, however fast the overlays change.
+  _schedule() { this._pacer.schedule(); }
 
   _pathTrace(p) {
     const keep = thinPoints(p.xs, p.ys, this.maxPathPoints);
@@ -776,8 +808,8 @@ export class ContourPlot {
         margin: { l: 56, r: 8, t: st.legend ? 28 : 12, b: 44 },
         showlegend: st.legend,
         legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 11 }, itemclick: "toggle" },
-        xaxis: { title: { text: plotText(st.xt) }, range: r.x || undefined, autorange: !r.x, zeroline: false, showgrid: this.oneD },
-        yaxis: { title: { text: plotText(st.yt) }, range: r.y || undefined, autorange: !r.y, zeroline: false, showgrid: this.oneD, gridcolor: "#eee" },
+        xaxis: { ...AXIS, title: { text: plotText(st.xt) }, range: r.x || undefined, autorange: !r.x, showgrid: this.oneD },
+        yaxis: { ...AXIS, title: { text: plotText(st.yt) }, range: r.y || undefined, autorange: !r.y, showgrid: this.oneD, gridcolor: "#eee" },
         annotations: this.message ? [{
           text: plotText(this.message), xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
           font: { size: 14, color: "#6c757d" }, bgcolor: "rgba(255,255,255,.85)",
@@ -790,5 +822,5 @@ export class ContourPlot {
 
   resize() { Plotly().Plots.resize(this.el); }
 
-  destroy() { Plotly().purge(this.el); this.tools.remove(); }
+  destroy() { this._pacer.cancel(); Plotly().purge(this.el); this.tools.remove(); }
 }
