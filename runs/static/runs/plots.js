@@ -353,7 +353,8 @@ export class ConvergencePlot {
       height: this.height || undefined,
       showlegend: st.n > 1,
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
-      margin: { l: 64, r: 16, t: st.n > 1 ? 28 : 12, b: 44 },
+      // Room on the right for half of the last x label (labels may overflow: see AXIS).
+      margin: { l: 64, r: 28, t: st.n > 1 ? 28 : 12, b: 44 },
       xaxis: {
         ...AXIS, title: { text: plotText(st.xTitle) }, gridcolor: "#eee", type: st.logX ? "log" : "linear",
         ...axis(st.xTicks), ...(st.xTicks || !st.intX ? {} : { tickformat: "," }),
@@ -797,7 +798,7 @@ export class ContourPlot {
     this._renderTools();
     const r = this._ranges();
     const st = {
-      x: r.x, y: r.y, xt: this.xTitle, yt: this.oneD ? "f" : this.yTitle, m: this.message, h: this.height,
+      x: r.x, y: r.y, xt: this.xTitle, yt: this.oneD ? "f" : this.yTitle, d: this.oneD, m: this.message, h: this.height,
       legend: this.legend && traces.some((t) => t.showlegend !== false), rev: this._viewRev,
     };
     const key = JSON.stringify(st);
@@ -805,7 +806,7 @@ export class ContourPlot {
       this._layoutKey = key;
       this._layout = baseLayout({
         height: this.height || undefined,
-        margin: { l: 56, r: 8, t: st.legend ? 28 : 12, b: 44 },
+        margin: { l: 56, r: this.oneD ? 24 : 8, t: st.legend ? 28 : 12, b: 44 },
         showlegend: st.legend,
         legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 11 }, itemclick: "toggle" },
         xaxis: { ...AXIS, title: { text: plotText(st.xt) }, range: r.x || undefined, autorange: !r.x, showgrid: this.oneD },
