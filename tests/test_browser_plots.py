@@ -27,8 +27,10 @@ const L = document.getElementById(arguments[0])._fullLayout;
 return { x: L.xaxis.range.slice(), y: L.yaxis.range.slice(), xtype: L.xaxis.type, ytype: L.yaxis.type };
 """
 
+# The legend plots.js writes above a plot (HTML, beside its buttons).
 LEGEND = """
-return [...document.querySelectorAll(`#${arguments[0]} .legend .legendtext`)].map(t => t.textContent);
+const row = document.getElementById(arguments[0]).previousElementSibling;
+return row && row.classList.contains('plot-tools') ? [...row.querySelectorAll('.plot-legend li')].map(li => li.textContent) : [];
 """
 
 # Imports the page's own plots.js (whatever URL the page loaded it from) and hands it to the test.
@@ -68,7 +70,7 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
 
     def tool(self, plot, text):
         """The button a plot draws above itself."""
-        buttons = self.find(f"#{plot}").find_elements(By.XPATH, "preceding-sibling::div[@class='plot-tools']/button")
+        buttons = self.find(f"#{plot}").find_elements(By.XPATH, "preceding-sibling::div[@class='plot-tools']//button")
         return next(b for b in buttons if b.text == text)
 
     def test_log_axes_are_labelled_at_decades_and_x_turns_logarithmic(self):
@@ -189,10 +191,12 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.wait().until(lambda d: len(self.legend("convergence-plot")) == 2)
         entries = self.legend("convergence-plot")
         self.assertTrue(any(HTML_LABEL in e for e in entries), entries)
-        legend = "#convergence-plot .legend"
-        self.assertEqual(self.find_all(f"{legend} a"), [])
+        legend = self.find("#convergence-plot").find_element(By.XPATH, "preceding-sibling::div[@class='plot-tools']")
+        self.assertEqual(legend.find_elements(By.CSS_SELECTOR, "a, b"), [])
+        # nor anything Plotly draws: no link, no bold text in the plot
+        self.assertEqual(self.find_all("#convergence-plot a"), [])
         bold = self.browser.execute_script(
-            f"return [...document.querySelectorAll('{legend} tspan')].filter(t => /bold/.test(t.getAttribute('style') || '')).length")
+            "return [...document.querySelectorAll('#convergence-plot tspan')].filter(t => /bold/.test(t.getAttribute('style') || '')).length")
         self.assertEqual(bold, 0)
         self.screenshot("plots-escaped-label")
         self.assertEqual(self.console_errors(), [])
@@ -260,7 +264,7 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         self.assertAlmostEqual(r["x"][0], -5.12, places=6)
         self.assertEqual(self.run_js("return el.layout.yaxis.title.text"), "f")
         self.assertEqual(self.run_js("return el.layout.xaxis.title.text"), "x[0]")
-        self.assertEqual(self.run_js("return el.querySelectorAll('.legendtext').length"), 3)  # path, population, minimum
+        self.assertEqual(self.browser.execute_script(LEGEND, "test-plot"), ["population", "best point", "known minimum"])
         self.screenshot("plots-1d")
         # zoom to the path in 1-D: x narrows to the path, y to f over that stretch
         self.run_js("ct.setView('path')")
@@ -312,12 +316,16 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         self.run_js(f"""
           const label = {HTML_LABEL!r};
           window.cp = new ConvergencePlot(el, {{ fstar: 0, xTitle: label, emptyText: label }});
-          cp.addSeries('a', label); cp.addSeries('b', 'second %{{x}}');
+          cp.addSeries('a', label); cp.addSeries('b', 'second %{{x}}'); cp.addSeries('c', 'no points yet');
           cp.extend('a', [0, 1, 2], [3, 2, 1]); cp.extend('b', [0, 1, 2], [4, 1, 0.5]);""")
         self.settle()
-        svg_text = self.run_js("return el.querySelector('.main-svg').parentNode.textContent")
-        self.assertIn(HTML_LABEL, svg_text)  # legend and x-axis title
-        self.assertIn("second %{x}", svg_text)  # no template substitution
+        svg_text = self.run_js("return el.textContent")
+        self.assertIn(HTML_LABEL, svg_text)  # the x-axis title
+        legend = self.run_js("return el.previousElementSibling.querySelector('.plot-legend').textContent")
+        self.assertIn(HTML_LABEL, legend)
+        self.assertIn("second %{x}", legend)
+        self.assertEqual(self.browser.execute_script(LEGEND, "test-plot"), [HTML_LABEL, "second %{x}"])  # not the empty one
+        self.assertEqual(self.run_js("return el.previousElementSibling.querySelectorAll('.plot-legend a, .plot-legend b').length"), 0)
         self.assertEqual(self.run_js("return el.querySelectorAll('a').length"), 0)
         self.assertEqual(self.run_js(
             "return [...el.querySelectorAll('tspan')].filter(t => /bold/.test(t.getAttribute('style') || '')).length"), 0)

@@ -32,7 +32,8 @@
 //   ct.setMessage("Loading…");             // text over the plot (null clears)
 //   ct.setView("path" | "full");           // zoom to the paths / back to the grid's bounds (also two buttons
 //                                          //   above the plot); while zoomed, the view widens as the path leaves it
-// The legend lists only what is drawn (no population entry without a population). Updates are batched:
+// The legend (HTML, above the plot) lists only what is drawn: no population entry without a population.
+// Updates are batched:
 // many calls cause one Plotly.react on a later animation frame, at most one per `minInterval` ms
 // (option, default 120) and fewer when a react is slow. Long paths are drawn thinned to `maxPathPoints` (repeats dropped, ends kept).
 
@@ -134,24 +135,51 @@ export function logTicks(lo, hi, fmt, maxLabels = 8) {
   };
 }
 
-/** A row of small buttons just above a plot (outside its role="img" box, so they stay buttons). */
+/**
+ * A row just above a plot (outside its role="img" box, so that screen readers and the keyboard reach
+ * it): the legend on the left, small buttons on the right. The legend is HTML, not Plotly's: Plotly
+ * redraws its legend on every update, a quarter of the cost of a contour redraw, and HTML text needs
+ * no escaping (textContent).
+ */
 function toolbar(el, label) {
+  const row = document.createElement("div");
+  row.className = "plot-tools";
+  const legend = document.createElement("ul");
+  legend.className = "plot-legend";
+  legend.setAttribute("aria-label", "Legend");
   const bar = document.createElement("div");
-  bar.className = "plot-tools";
+  bar.className = "plot-buttons";
   bar.setAttribute("role", "group");
   bar.setAttribute("aria-label", label);
-  if (el.parentNode) el.parentNode.insertBefore(bar, el);
-  return bar;
+  row.append(legend, bar);
+  if (el.parentNode) el.parentNode.insertBefore(row, el);
+  return { row, legend, bar, key: null };
 }
 
-function toolButton(bar, text, title, onClick) {
+/** Show `items` ({kind, name, color}) in a toolbar's legend; the DOM changes only when they do. */
+function setLegend(tools, items) {
+  const key = JSON.stringify(items);
+  if (key === tools.key) return;
+  tools.key = key;
+  tools.legend.replaceChildren(...items.map((it) => {
+    const li = document.createElement("li");
+    const swatch = document.createElement("i");
+    swatch.className = `plot-swatch plot-swatch-${it.kind}`;
+    swatch.setAttribute("aria-hidden", "true");
+    if (it.color) swatch.style.setProperty("--swatch", it.color);
+    li.append(swatch, document.createTextNode(it.name));
+    return li;
+  }));
+}
+
+function toolButton(tools, text, title, onClick) {
   const b = document.createElement("button");
   b.type = "button";
   b.className = "btn btn-outline-secondary btn-sm";
   b.textContent = text;
   b.title = title;
   b.addEventListener("click", onClick);
-  bar.append(b);
+  tools.bar.append(b);
   return b;
 }
 
@@ -266,7 +294,6 @@ export class ConvergencePlot {
     s.queue = null;
     s.trace = {
       type: "scatter", mode: "lines", name: plotText(s.name), uid: `series-${s.uid}`, x: p.x, y: p.y, text: p.text,
-      showlegend: len > 0, // an empty series has no legend entry
       line: { color: s.color, width: 2, dash: s.dash || "solid" },
       // Counts as fmtCount writes them (d3's "," is the same grouping) without a string per point.
       hovertemplate: `<b>%{fullData.name}</b><br>${plotText(this.xTitle)} ${s.intX ? "%{x:,}<br>" : ""}%{text}<extra></extra>`,
@@ -321,7 +348,7 @@ export class ConvergencePlot {
     }
     return {
       type: "scatter", mode: "markers", uid: "marker", x: xs, y: ys, text: texts, hovertemplate: "%{text}<extra></extra>",
-      marker: { size: 11, color: colors, line: { color: "#fff", width: 2 } }, showlegend: false,
+      marker: { size: 11, color: colors, line: { color: "#fff", width: 2 } },
     };
   }
 
@@ -338,7 +365,6 @@ export class ConvergencePlot {
     const { w, h } = this._size;
     return {
       xTitle: this.xTitle, yTitle: this._yTitle(), logY: this._useLog, logX: this.logX,
-      n: [...this.series.values()].filter((s) => s.xs.length).length,
       empty: ![...this.series.values()].some((s) => s.xs.length),
       yTicks: this._useLog ? this._axisTicks("y", e.ylo, e.yhi, fmtF, (h - 60) / 34) : null,
       xTicks: this.logX ? this._axisTicks("x", e.xlo, e.xhi, (v) => this._fmtXValue(v), (w - 90) / 64) : null,
@@ -351,10 +377,8 @@ export class ConvergencePlot {
     const axis = (ticks) => (ticks ? { ...ticks } : { tickmode: "auto" });
     return baseLayout({
       height: this.height || undefined,
-      showlegend: st.n > 1,
-      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       // Room on the right for half of the last x label (labels may overflow: see AXIS).
-      margin: { l: 64, r: 28, t: st.n > 1 ? 28 : 12, b: 44 },
+      margin: { l: 64, r: 28, t: 12, b: 44 },
       xaxis: {
         ...AXIS, title: { text: plotText(st.xTitle) }, gridcolor: "#eee", type: st.logX ? "log" : "linear",
         ...axis(st.xTicks), ...(st.xTicks || !st.intX ? {} : { tickformat: "," }),
@@ -377,6 +401,9 @@ export class ConvergencePlot {
 
   /** One Plotly call: extendTraces when only new points arrived, else react (unchanged traces are reused). */
   _draw() {
+    // Several series: each one that has points is listed (one series needs no legend).
+    const shown = [...this.series.values()].filter((s) => s.xs.length);
+    setLegend(this.tools, shown.length > 1 ? shown.map((s) => ({ kind: "line", name: s.name, color: s.color })) : []);
     if (this._tracesTitle !== this.xTitle) { this._full = true; this._tracesTitle = this.xTitle; }
     const st = this._layoutState();
     const key = JSON.stringify(st);
@@ -453,7 +480,6 @@ export class ConvergencePlot {
     const s = this.series.get(id);
     if (!s || !xs.length) return;
     const from = s.xs.length, wasNegative = this._negative;
-    if (from === 0) this._full = true; // its legend entry appears
     for (let i = 0; i < xs.length; i++) {
       s.xs.push(xs[i]); s.fs.push(fs[i]);
       if (s.intX && !Number.isInteger(xs[i])) { s.intX = false; this._full = true; } // the hover changes
@@ -537,7 +563,7 @@ export class ConvergencePlot {
     this._pacer.cancel();
     if (this.el.removeListener) this.el.removeListener("plotly_relayout", this._onRelayout);
     Plotly().purge(this.el);
-    this.tools.remove();
+    this.tools.row.remove();
   }
 }
 
@@ -631,7 +657,7 @@ export class ContourPlot {
     if (this.oneD) {
       const { x, z } = grid;
       this.grid = {
-        type: "scatter", mode: "lines", name: "f", uid: "grid", x, y: z, showlegend: false, connectgaps: false,
+        type: "scatter", mode: "lines", name: "f", uid: "grid", x, y: z, connectgaps: false,
         line: { color: "#495057", width: 1.5 },
         text: x.map((v, i) => `${plotText(this.xTitle)} ${fmtX(v)}<br>f ${fmtF(z[i])}`),
         hovertemplate: "%{text}<extra></extra>",
@@ -653,7 +679,7 @@ export class ContourPlot {
       contours: { coloring: "fill", showlines: true }, line: { width: 0.5, color: "rgba(255,255,255,.35)" },
       colorbar: { title: { text: "log₁₀(1+f−f<sub>min</sub>)", side: "right" }, thickness: 12, len: 0.9,
         ticklabeloverflow: "allow" },
-      hovertemplate: "%{text}<extra></extra>", showlegend: false, connectgaps: false,
+      hovertemplate: "%{text}<extra></extra>", connectgaps: false,
     };
   }
 
@@ -770,6 +796,16 @@ export class ContourPlot {
     return next;
   }
 
+  /** What is drawn, in drawing order: only overlays that have points right now. */
+  _legendItems() {
+    const items = [];
+    if (this.population) items.push({ kind: "population", name: "population" });
+    for (const p of this.paths.values()) if (p.xs && p.xs.length) items.push({ kind: "path", name: p.name, color: p.color });
+    if (this.lineSearch) items.push({ kind: "line-search", name: "line search" });
+    if (this.minimum) items.push({ kind: "minimum", name: "known minimum" });
+    return items;
+  }
+
   _flush() {
     const traces = [];
     if (this.grid) traces.push(this.grid);
@@ -790,25 +826,22 @@ export class ContourPlot {
         { size: 13, symbol: "star", color: "#fff", line: { color: "#212529", width: 1 } }, "known minimum"));
     }
     if (this.marker) {
-      const t = this._points("current", "current", [this.marker],
-        { size: 12, color: "#ff4d4f", line: { color: "#fff", width: 2 } }, "current best");
-      t.showlegend = false;
-      traces.push(t);
+      traces.push(this._points("current", "current", [this.marker],
+        { size: 12, color: "#ff4d4f", line: { color: "#fff", width: 2 } }, "current best"));
     }
     this._renderTools();
     const r = this._ranges();
+    setLegend(this.tools, this.legend ? this._legendItems() : []);
     const st = {
       x: r.x, y: r.y, xt: this.xTitle, yt: this.oneD ? "f" : this.yTitle, d: this.oneD, m: this.message, h: this.height,
-      legend: this.legend && traces.some((t) => t.showlegend !== false), rev: this._viewRev,
+      rev: this._viewRev,
     };
     const key = JSON.stringify(st);
     if (key !== this._layoutKey) {
       this._layoutKey = key;
       this._layout = baseLayout({
         height: this.height || undefined,
-        margin: { l: 56, r: this.oneD ? 24 : 8, t: st.legend ? 28 : 12, b: 44 },
-        showlegend: st.legend,
-        legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 11 }, itemclick: "toggle" },
+        margin: { l: 56, r: this.oneD ? 24 : 8, t: 12, b: 44 },
         xaxis: { ...AXIS, title: { text: plotText(st.xt) }, range: r.x || undefined, autorange: !r.x, showgrid: this.oneD },
         yaxis: { ...AXIS, title: { text: plotText(st.yt) }, range: r.y || undefined, autorange: !r.y, showgrid: this.oneD, gridcolor: "#eee" },
         annotations: this.message ? [{
@@ -823,5 +856,5 @@ export class ContourPlot {
 
   resize() { Plotly().Plots.resize(this.el); }
 
-  destroy() { this._pacer.cancel(); Plotly().purge(this.el); this.tools.remove(); }
+  destroy() { this._pacer.cancel(); Plotly().purge(this.el); this.tools.row.remove(); }
 }
