@@ -183,27 +183,44 @@ function toolButton(tools, text, title, onClick) {
   return b;
 }
 
+// Each draw runs as a task of its own, queued from an animation frame: two plots (and the page's own
+// frame work) never add up to one long task.
+const ownTasks = [];
+let ownChannel = null;
+function inOwnTask(fn) {
+  if (!ownChannel) {
+    ownChannel = new MessageChannel();
+    ownChannel.port1.onmessage = () => { const f = ownTasks.shift(); if (f) f(); };
+  }
+  ownTasks.push(fn);
+  ownChannel.port2.postMessage(0);
+}
+
 /**
- * Runs `draw` on an animation frame, at most once per frame, and never sooner after the previous
- * draw than `gap` ms nor than twice what that draw took: on a slow or busy machine a plot redraws
- * less often (at most a third of the main thread) instead of taking all of it.
+ * Runs `draw` once per animation frame at most, and never sooner after the previous draw than
+ * `gap` ms nor than twice what that draw took: on a slow or busy machine a plot redraws less often
+ * (at most a third of the main thread) instead of taking all of it.
  */
 class Pacer {
   constructor(draw, gap = 0) {
     this.draw = draw; this.gap = gap;
-    this.last = -Infinity; this.cost = 0; this.pending = false; this.timer = null; this.frame = null;
+    this.last = -Infinity; this.cost = 0; this.pending = false; this.timer = null; this.frame = null; this.token = 0;
   }
 
   schedule() {
     if (this.pending) return;
     this.pending = true;
+    const token = this.token;
     const wait = this.last + Math.max(this.gap, 2 * this.cost) - performance.now();
-    const go = () => { this.timer = null; this.frame = requestAnimationFrame(() => this.run()); };
+    const go = () => {
+      this.timer = null;
+      this.frame = requestAnimationFrame(() => { this.frame = null; inOwnTask(() => { if (token === this.token) this.run(); }); });
+    };
     if (wait > 4) this.timer = setTimeout(go, wait); else go();
   }
 
   run() {
-    this.frame = null; this.pending = false;
+    this.pending = false;
     const t0 = performance.now();
     this.draw();
     this.last = performance.now();
@@ -212,6 +229,7 @@ class Pacer {
 
   cancel() {
     clearTimeout(this.timer); cancelAnimationFrame(this.frame);
+    this.token += 1;
     this.pending = false;
   }
 }
