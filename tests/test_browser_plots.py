@@ -1,0 +1,384 @@
+"""plots.js in a real Chromium: decade ticks, log x, zoom to the path, legends per method, escaped
+labels, the 1-D mode and the cost of long live series.
+
+The run and compare pages of stored runs show the classes as the site uses them; the 1-D mode and
+the call counts are checked on the classes themselves, imported into the run page from the console.
+"""
+
+import math
+import time
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser import BrowserTestCase
+from tests.runs_factory import real_run, spec_for
+from tests.test_browser_live import PageShots
+
+HTML_LABEL = '<b>bold</b> <a href="x">a</a>'
+
+TICKS = """
+const gd = document.getElementById(arguments[0]);
+return [...gd.querySelectorAll(`.${arguments[1]}axislayer-above .${arguments[1]}tick text`)].map(t => t.textContent);
+"""
+
+RANGES = """
+const L = document.getElementById(arguments[0])._fullLayout;
+return { x: L.xaxis.range.slice(), y: L.yaxis.range.slice(), xtype: L.xaxis.type, ytype: L.yaxis.type };
+"""
+
+# The legend plots.js writes above a plot (HTML, beside its buttons).
+LEGEND = """
+const row = document.getElementById(arguments[0]).previousElementSibling;
+return row && row.classList.contains('plot-tools') ? [...row.querySelectorAll('.plot-legend li')].map(li => li.textContent) : [];
+"""
+
+# Imports the page's own plots.js (whatever URL the page loaded it from) and hands it to the test.
+IMPORT_PLOTS = """
+const done = arguments[arguments.length - 1];
+const url = performance.getEntriesByType("resource").map(e => e.name).find(n => /\\/plots(\\.[0-9a-f]+)?\\.js/.test(n));
+import(url).then(m => { window.plotsModule = m; done(url); }, e => done("failed: " + e));
+"""
+
+
+def is_decade(label: str) -> bool:
+    value = float(label.replace("−", "-").replace(",", ""))
+    return value > 0 and abs(math.log10(value) - round(math.log10(value))) < 1e-9
+
+
+class PlotsOnPagesTests(PageShots, BrowserTestCase):
+    def setUp(self):
+        super().setUp()
+        self.alice = self.create_user("alice")
+        self.log_in("alice")
+
+    def open_run(self, run):
+        self.browser.get(self.url(f"/runs/{run.pk}/"))
+        self.wait_visible("#replay")
+        self.wait_for("#steps-body tr.current")
+        self.wait().until(lambda d: d.execute_script(
+            "const g = document.getElementById('plot-contour'); return g.data && g.data.length > 1"))
+
+    def ticks(self, plot, axis):
+        return self.browser.execute_script(TICKS, plot, axis)
+
+    def ranges(self, plot):
+        return self.browser.execute_script(RANGES, plot)
+
+    def legend(self, plot):
+        return self.browser.execute_script(LEGEND, plot)
+
+    def tool(self, plot, text):
+        """The button a plot draws above itself."""
+        buttons = self.find(f"#{plot}").find_elements(By.XPATH, "preceding-sibling::div[@class='plot-tools']//button")
+        return next(b for b in buttons if b.text == text)
+
+    def test_log_axes_are_labelled_at_decades_and_x_turns_logarithmic(self):
+        run = real_run(self.alice, spec_for("lbfgsb"))  # f − f* from 24 down to ~1e-14
+        self.open_run(run)
+        self.wait().until(lambda d: len(self.ticks("plot-convergence", "y")) >= 3)
+        labels = self.ticks("plot-convergence", "y")
+        self.assertTrue(all(is_decade(t) for t in labels), labels)
+        values = [float(t.replace("−", "-")) for t in labels]
+        self.assertEqual(values, sorted(values), labels)  # one ascending sequence, no "100, 9, 8, …"
+        self.assertGreaterEqual(math.log10(values[-1] / values[0]), 6)
+        # minor ticks are drawn but carry no label
+        minor = self.browser.execute_script(
+            "return document.querySelectorAll('#plot-convergence .minor-ytick, #plot-convergence path.ytick.minor, "
+            "#plot-convergence .yaxislayer-above .ytick2').length + "
+            "(document.getElementById('plot-convergence')._fullLayout.yaxis.minor.tickvals || []).length")
+        self.assertGreater(minor, 0)
+        self.assertEqual(self.ranges("plot-convergence")["xtype"], "linear")
+        self.screenshot("plots-decade-ticks")
+        # a zoom to three decades is labelled at each of them; one under a decade at 1, 2 and 5 times
+        self.browser.execute_script("Plotly.relayout('plot-convergence', {'yaxis.range': [-6.2, -2.8]})")
+        self.wait().until(lambda d: self.ticks("plot-convergence", "y") == ["1e−6", "1e−5", "0.0001", "0.001"])
+        self.browser.execute_script("Plotly.relayout('plot-convergence', {'yaxis.range': [-0.9, 0.4]})")
+        self.wait().until(lambda d: self.ticks("plot-convergence", "y") == ["0.2", "0.5", "1", "2"])
+        self.browser.execute_script("Plotly.relayout('plot-convergence', {'yaxis.autorange': true})")
+        self.wait().until(lambda d: self.ticks("plot-convergence", "y") == labels)
+
+        button = self.tool("plot-convergence", "log x")
+        self.assertEqual(button.get_attribute("aria-pressed"), "false")
+        button.click()
+        self.wait().until(lambda d: self.ranges("plot-convergence")["xtype"] == "log")
+        self.assertEqual(button.get_attribute("aria-pressed"), "true")
+        self.wait().until(lambda d: len(self.ticks("plot-convergence", "x")) >= 2)
+        xlabels = self.ticks("plot-convergence", "x")
+        self.assertTrue(all(is_decade(t) for t in xlabels), xlabels)
+        self.screenshot("plots-log-x")
+        # keyboard: the toggle is a real button
+        button.send_keys(Keys.SPACE)
+        self.wait().until(lambda d: self.ranges("plot-convergence")["xtype"] == "linear")
+        self.assertEqual(button.get_attribute("aria-pressed"), "false")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_zoom_to_the_path_and_back_to_the_full_bounds(self):
+        # L-BFGS-B from (-1.2, 1) inside [-5, 10]²: the path fills a small corner of the map.
+        run = real_run(self.alice, spec_for("lbfgsb", bounds=[[-5, 10], [-5, 10]]))
+        self.open_run(run)
+        full = self.ranges("plot-contour")
+        self.assertAlmostEqual(full["x"][0], -5, places=6)
+        self.assertAlmostEqual(full["x"][1], 10, places=6)
+        self.full_screenshot("plots-contour-full")
+        zoom = self.tool("plot-contour", "Zoom to path")
+        back = self.tool("plot-contour", "Full bounds")
+        self.assertEqual(back.get_attribute("aria-pressed"), "true")
+        # keyboard reachable: focus it and press Enter
+        self.browser.execute_script("arguments[0].focus()", zoom)
+        zoom.send_keys(Keys.ENTER)
+        self.wait().until(lambda d: self.ranges("plot-contour")["x"][1] < 5)
+        r = self.ranges("plot-contour")
+        self.assertEqual(zoom.get_attribute("aria-pressed"), "true")
+        path = self.browser.execute_script(
+            "const t = document.getElementById('plot-contour').data.find(t => t.name === 'best point'); return [t.x, t.y];")
+        # the whole path is in view, and the view is much smaller than the bounds
+        self.assertTrue(all(r["x"][0] <= x <= r["x"][1] for x in path[0]))
+        self.assertTrue(all(r["y"][0] <= y <= r["y"][1] for y in path[1]))
+        self.assertLess(r["x"][1] - r["x"][0], 0.5 * 15)
+        self.assertLess(r["y"][1] - r["y"][0], 0.5 * 15)
+        self.full_screenshot("plots-contour-zoomed")
+        # stepping through the replay keeps the zoomed view where it is (the path stays inside it)
+        self.find("body").send_keys(Keys.HOME)
+        self.wait().until(lambda d: d.execute_script(
+            "return document.getElementById('plot-contour').data.find(t => t.name === 'best point').x.length") == 1)
+        self.assertEqual(self.ranges("plot-contour")["x"], r["x"])
+        back.click()
+        self.wait().until(lambda d: self.ranges("plot-contour")["x"][1] > 9.99)
+        self.assertAlmostEqual(self.ranges("plot-contour")["x"][0], -5, places=6)
+        self.assertEqual(back.get_attribute("aria-pressed"), "true")
+        # a phone: the buttons wrap inside the card, nothing makes the page scroll sideways
+        self.browser.set_window_size(390, 900)
+        too_wide = """
+          const w = document.documentElement.clientWidth;
+          return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1
+            && !e.closest('.table-responsive')).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className);"""
+        self.wait(5).until(lambda d: d.execute_script(too_wide) == [])
+        self.browser.execute_script("document.getElementById('plot-contour').scrollIntoView()")
+        time.sleep(0.3)
+        self.screenshot("plots-contour-narrow")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_the_legend_lists_only_what_the_method_draws(self):
+        lb = real_run(self.alice, spec_for("lbfgsb"))
+        self.open_run(lb)
+        self.find("body").send_keys(Keys.HOME)
+        for _ in range(4):
+            self.find("body").send_keys(Keys.ARROW_RIGHT)
+        self.wait().until(lambda d: "line search" in self.legend("plot-contour"))
+        entries = self.legend("plot-contour")
+        self.assertIn("best point", entries)
+        self.assertNotIn("population", entries)
+        self.screenshot("plots-legend-lbfgsb")
+
+        de = real_run(self.alice, spec_for("de"))
+        self.open_run(de)
+        self.find("body").send_keys(Keys.HOME)
+        self.wait().until(lambda d: "population" in self.legend("plot-contour"))
+        entries = self.legend("plot-contour")
+        self.assertIn("best point", entries)
+        self.assertNotIn("line search", entries)
+        # an empty trace has no entry: a single-series convergence plot has no legend at all
+        self.assertEqual(self.legend("plot-convergence"), [])
+        self.screenshot("plots-legend-de")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_run_labels_reach_the_legend_as_plain_text(self):
+        a = real_run(self.alice, spec_for("lbfgsb"), label=HTML_LABEL)
+        b = real_run(self.alice, spec_for("de"), label="plain")
+        self.browser.get(self.url(f"/runs/compare/?ids={a.pk},{b.pk}"))
+        self.wait_for("#compare[data-ready='1']")
+        self.wait().until(lambda d: len(self.legend("convergence-plot")) == 2)
+        entries = self.legend("convergence-plot")
+        self.assertTrue(any(HTML_LABEL in e for e in entries), entries)
+        legend = self.find("#convergence-plot").find_element(By.XPATH, "preceding-sibling::div[@class='plot-tools']")
+        self.assertEqual(legend.find_elements(By.CSS_SELECTOR, "a, b"), [])
+        # nor anything Plotly draws: no link, no bold text in the plot
+        self.assertEqual(self.find_all("#convergence-plot a"), [])
+        bold = self.browser.execute_script(
+            "return [...document.querySelectorAll('#convergence-plot tspan')].filter(t => /bold/.test(t.getAttribute('style') || '')).length")
+        self.assertEqual(bold, 0)
+        self.screenshot("plots-escaped-label")
+        self.assertEqual(self.console_errors(), [])
+
+
+class PlotClassesTests(PageShots, BrowserTestCase):
+    """ConvergencePlot and ContourPlot driven directly, on the run page of a stored run."""
+
+    def setUp(self):
+        super().setUp()
+        alice = self.create_user("alice")
+        self.log_in("alice")
+        run = real_run(alice, spec_for("lbfgsb"))
+        self.browser.get(self.url(f"/runs/{run.pk}/"))
+        self.wait_for("#steps-body tr.current")
+        self.browser.set_script_timeout(30)
+        url = self.browser.execute_async_script(IMPORT_PLOTS)
+        self.assertFalse(str(url).startswith("failed"), url)
+        # A card of our own at the top of the page for the plots under test.
+        self.browser.execute_script("""
+          const card = document.createElement('div');
+          card.className = 'card m-2'; card.id = 'test-card';
+          card.innerHTML = '<div class="card-body p-1"><div id="test-plot" class="plot" style="height: 360px"></div></div>';
+          document.querySelector('main, body').prepend(card);
+          window.scrollTo(0, 0);""")
+
+    def run_js(self, body):
+        return self.browser.execute_script(
+            "const { ConvergencePlot, ContourPlot, plotText } = window.plotsModule; const el = document.getElementById('test-plot');"
+            + body)
+
+    def settle(self):
+        """Two animation frames and the contour's minimum interval."""
+        self.browser.execute_async_script(
+            "const done = arguments[0]; setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(done)), 250);")
+
+    def test_a_1d_grid_draws_f_of_x_with_the_path_and_population_on_it(self):
+        self.run_js("""
+          const f = (x) => 10 + x * x - 10 * Math.cos(2 * Math.PI * x);   // Rastrigin, 1-D
+          const x = Array.from({ length: 201 }, (_, i) => -5.12 + 10.24 * i / 200);
+          window.ct = new ContourPlot(el);
+          ct.setAxes('x[0]', 'x[0]');
+          ct.setGrid({ problem: 'rastrigin', dim: 1, ix: 0, x, z: x.map(f) });
+          const path = [3.1, 2.2, 1.05, 0.98, 0.02, 0.001];
+          ct.setPath('run', path, path.map(f), { name: 'best point' });
+          const pop = [-4, -2.5, -1, 0.5, 1.9, 3.3, 4.6];
+          ct.setPopulation(pop.map((p) => [p, f(p)]));
+          ct.setMarker(0.001, f(0.001));
+          ct.setMinimum(0, 0);""")
+        self.settle()
+        traces = self.run_js("return el.data.map(t => [t.type, t.mode, t.name, t.x.length, t.y.length]);")
+        self.assertEqual(traces[0][:2], ["scatter", "lines"])
+        self.assertEqual(traces[0][3:], [201, 201])
+        names = [t[2] for t in traces]
+        for name in ("best point", "population", "known minimum", "current"):
+            self.assertIn(name, names)
+        # overlays sit on the curve: y is f(x)
+        ok = self.run_js("""
+          const f = (x) => 10 + x * x - 10 * Math.cos(2 * Math.PI * x);
+          const t = el.data.find(t => t.name === 'population');
+          return t.x.every((x, i) => Math.abs(t.y[i] - f(x)) < 1e-12);""")
+        self.assertTrue(ok)
+        r = self.browser.execute_script(RANGES, "test-plot")
+        self.assertEqual(r["xtype"], "linear")
+        self.assertAlmostEqual(r["x"][0], -5.12, places=6)
+        self.assertEqual(self.run_js("return el.layout.yaxis.title.text"), "f")
+        self.assertEqual(self.run_js("return el.layout.xaxis.title.text"), "x[0]")
+        self.assertEqual(self.browser.execute_script(LEGEND, "test-plot"), ["population", "best point", "known minimum"])
+        self.screenshot("plots-1d")
+        # zoom to the path in 1-D: x narrows to the path, y to f over that stretch
+        self.run_js("ct.setView('path')")
+        self.settle()
+        z = self.browser.execute_script(RANGES, "test-plot")
+        self.assertLess(z["x"][1] - z["x"][0], 5)
+        self.assertLessEqual(z["x"][0], 0.001)
+        self.assertGreaterEqual(z["x"][1], 3.1)
+        self.assertLess(z["y"][1], 45)
+        self.screenshot("plots-1d-zoomed")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_the_zoomed_view_follows_a_live_path_without_jumping(self):
+        # 200 frames of a path spiralling out from (1, 1); each frame the page gives the whole path.
+        result = self.browser.execute_async_script("""
+          const done = arguments[0];
+          const { ContourPlot } = window.plotsModule;
+          const el = document.getElementById('test-plot');
+          const n = 41, x = [], y = [], z = [];
+          for (let i = 0; i < n; i++) { x.push(-5 + 15 * i / (n - 1)); y.push(-5 + 15 * i / (n - 1)); }
+          for (const b of y) z.push(x.map((a) => (1 - a) ** 2 + 100 * (b - a * a) ** 2));
+          const ct = new ContourPlot(el, { minInterval: 0 });
+          ct.setGrid({ x, y, z });
+          ct.setView('path');
+          const px = [], py = [], views = [];
+          let outside = 0, k = 0;
+          const frame = () => {
+            const r = 0.02 + 0.015 * k, t = k / 6;
+            px.push(1 + r * Math.cos(t)); py.push(1 + r * Math.sin(t));
+            ct.setPath('run', px, py, { name: 'best point' });
+            ct.setMarker(px[k], py[k]);
+            k++;
+            requestAnimationFrame(() => requestAnimationFrame(() => {
+              // What is drawn (a slow draw may land a frame later): the drawn path inside the drawn view.
+              const L = el._fullLayout, rx = L.xaxis.range, ry = L.yaxis.range;
+              const t = el.data.find((t) => t.name === 'best point');
+              views.push(JSON.stringify([rx, ry]));
+              if (t && t.x.some((v, i) => v < rx[0] || v > rx[1] || t.y[i] < ry[0] || t.y[i] > ry[1])) outside++;
+              if (k < 200) frame(); else done({ changes: new Set(views).size, outside, last: [rx, ry] });
+            }));
+          };
+          frame();""")
+        self.assertEqual(result["outside"], 0, result)  # the whole path always in view
+        self.assertLessEqual(result["changes"], 12, result)  # widened in steps, not every frame
+        self.assertLess(result["last"][0][1] - result["last"][0][0], 15)  # still zoomed in
+        self.screenshot("plots-zoom-follows")
+
+    def test_every_text_is_shown_literally(self):
+        self.run_js(f"""
+          const label = {HTML_LABEL!r};
+          window.cp = new ConvergencePlot(el, {{ fstar: 0, xTitle: label, emptyText: label }});
+          cp.addSeries('a', label); cp.addSeries('b', 'second %{{x}}'); cp.addSeries('c', 'no points yet');
+          cp.extend('a', [0, 1, 2], [3, 2, 1]); cp.extend('b', [0, 1, 2], [4, 1, 0.5]);""")
+        self.settle()
+        svg_text = self.run_js("return el.textContent")
+        self.assertIn(HTML_LABEL, svg_text)  # the x-axis title
+        legend = self.run_js("return el.previousElementSibling.querySelector('.plot-legend').textContent")
+        self.assertIn(HTML_LABEL, legend)
+        self.assertIn("second %{x}", legend)
+        self.assertEqual(self.browser.execute_script(LEGEND, "test-plot"), [HTML_LABEL, "second %{x}"])  # not the empty one
+        self.assertEqual(self.run_js("return el.previousElementSibling.querySelectorAll('.plot-legend a, .plot-legend b').length"), 0)
+        self.assertEqual(self.run_js("return el.querySelectorAll('a').length"), 0)
+        self.assertEqual(self.run_js(
+            "return [...el.querySelectorAll('tspan')].filter(t => /bold/.test(t.getAttribute('style') || '')).length"), 0)
+        self.assertEqual(self.run_js("return window.plotsModule.plotText('<b>&%')"), "&lt;b&gt;&amp;&#37;")
+        self.run_js(f"""
+          cp.destroy();
+          window.ct = new ContourPlot(el, {{}});
+          ct.setAxes({HTML_LABEL!r}, 'y <i>it</i>');
+          ct.setPath('p', [0, 1], [0, 1], {{ name: {HTML_LABEL!r} }});
+          ct.setMessage({HTML_LABEL!r});""")
+        self.settle()
+        svg_text = self.run_js("return el.textContent")
+        self.assertIn(HTML_LABEL, svg_text)
+        self.assertIn("y <i>it</i>", svg_text)
+        self.assertEqual(self.run_js("return el.querySelectorAll('a').length"), 0)
+        # default axis titles follow the site's rule
+        self.run_js("ct.destroy(); window.ct = new ContourPlot(el); ct.setGrid({ x: [0, 1], y: [0, 1], z: [[0, 1], [1, 2]] });")
+        self.settle()
+        self.assertEqual(self.run_js("return [el.layout.xaxis.title.text, el.layout.yaxis.title.text]"), ["x[0]", "x[1]"])
+        self.assertEqual(self.console_errors(), [])
+
+    def test_long_live_series_cost_one_plotly_call_per_frame_and_a_bounded_drawing(self):
+        # Counts every Plotly call per plot per animation frame while 100,000 points stream in.
+        result = self.browser.execute_async_script("""
+          const done = arguments[0];
+          const { ConvergencePlot, ContourPlot } = window.plotsModule;
+          const el = document.getElementById('test-plot');
+          const frames = new Map(); let frame = 0, calls = 0;
+          for (const name of ['react', 'extendTraces', 'newPlot', 'relayout', 'restyle']) {
+            const f = Plotly[name];
+            Plotly[name] = function (gd, ...rest) {
+              if (gd === el) { calls++; frames.set(frame, (frames.get(frame) || 0) + 1); }
+              return f.call(this, gd, ...rest);
+            };
+          }
+          const tick = () => { frame++; if (frame < 1e9) requestAnimationFrame(tick); };
+          requestAnimationFrame(tick);
+          const cp = new ConvergencePlot(el, { fstar: 0 });
+          cp.addSeries('run', 'run');
+          let i = 0;
+          const step = () => {
+            for (let k = 0; k < 2000; k++, i++) cp.extend('run', [i], [24 * Math.exp(-i / 9000) + 1e-12]);
+            if (i < 100000) requestAnimationFrame(step);
+            else setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(() => done({
+              calls, maxPerFrame: Math.max(...frames.values()), drawn: el.data[0].x.length,
+              last: el.data[0].x[el.data[0].x.length - 1], kinds: null,
+            }))), 100);
+          };
+          requestAnimationFrame(step);""")
+        # 50 frames of 2,000 single-point extend() calls each
+        self.assertLessEqual(result["maxPerFrame"], 1, result)
+        self.assertLessEqual(result["calls"], 60, result)
+        self.assertLessEqual(result["drawn"], 4000, result)
+        self.assertEqual(result["last"], 99999, result)  # thinned, but the newest point is drawn
+        self.screenshot("plots-long-series")
+        self.assertEqual(self.console_errors(), [])
