@@ -161,6 +161,7 @@ class Site:
         self.env = env
         try:
             python = sys.executable
+            subprocess.run([python, "-m", "optsite.staticstorage"], cwd=ROOT, env=env, check=True)
             subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
             subprocess.run([python, "manage.py", "createsuperuser", "--noinput", "--username", USER,
                             "--email", "bench@example.org"], cwd=ROOT, env=env, check=True,

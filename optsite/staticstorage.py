@@ -35,3 +35,13 @@ def collect_if_stale() -> bool:
         return False
     call_command("collectstatic", interactive=False, clear=True, verbosity=0)
     return True
+
+
+if __name__ == "__main__":  # python -m optsite.staticstorage: what the benchmarks run before a server starts
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "optsite.settings")
+    django.setup()
+    collect_if_stale()

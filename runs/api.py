@@ -26,6 +26,7 @@ DEFAULT_STEPS_LIMIT = 1000  # one page of /api/runs/<id>/steps/ without `limit`
 MAX_STEPS_LIMIT = 10_000  # the largest page; a larger `limit` is capped to it
 CHUNK = 2000  # steps per database round trip and per streamed piece
 GRID_DEFAULT_N, GRID_MAX_N = 80, 200
+LINE_MAX_N = 2000  # points of a 1-D line: n evaluations, not n²
 
 
 class BadRequest(Exception):
@@ -351,7 +352,7 @@ def _line(request, name: str, problem, params: dict, errors: dict) -> HttpRespon
     """The 1-D grid: f along x[0] over `xlim` (default: the problem's box), n points."""
     import numpy as np
 
-    n = _int(request, "n", GRID_DEFAULT_N, lo=2, hi=GRID_MAX_N)
+    n = _int(request, "n", GRID_DEFAULT_N, lo=2, hi=LINE_MAX_N)
     if request.GET.get("ix", "") not in ("", "0"):
         errors["ix"] = ["A 1-D problem has only x[0]: ix must be 0."]
     if errors:

@@ -10,7 +10,7 @@ import time
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from runs import services
+from runs import services, stored_steps
 from runs.models import Run, Step
 from runs.optim import method_catalogue
 from tests.browser import BrowserTestCase
@@ -258,15 +258,19 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.assertEqual(path["y"], [s["fun"] for s in steps])
         self.assertEqual(self.browser.execute_script(
             "return document.getElementById('plot-contour').layout.xaxis.title.text"), "x[0]")
+        # f(x) itself, drawn over the bound from the 1-D grid
+        self.wait_text("#contour-note", "f along x[0]")
+        curve = self.browser.execute_script(
+            "return document.getElementById('plot-contour').data.filter(t => t.mode === 'lines' && t.x.length > 100).length")
+        self.assertGreaterEqual(curve, 1)
         # The population of a generation, at its members' f values where the steps carry them.
         self.find("body").send_keys(Keys.HOME)
         self.wait().until(lambda d: self.view()["row"] == 0)
-        first = json.loads(Step.objects.get(run=run, seq=0).data)["extra"]
-        if "population_energies" in first:
-            self.wait().until(lambda d: self.view()["population"] is not None)
-            pop = self.view()["population"]
-            self.assertEqual(pop["x"], [m[0] for m in first["population"]])
-            self.assertEqual(pop["y"], first["population_energies"])
+        first = json.loads(stored_steps.step_text(run_id=run.pk, seq=0)[1])["extra"]  # with its bulky fields
+        self.wait().until(lambda d: self.view()["population"] is not None)
+        pop = self.view()["population"]
+        self.assertEqual(pop["x"], [m[0] for m in first["population"]])
+        self.assertEqual(pop["y"], first["population_energies"])
         self.full_screenshot("run-1d")
         self.assertEqual(self.uncaught(), [])
 

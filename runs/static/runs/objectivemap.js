@@ -42,11 +42,6 @@ export class ObjectiveMap {
     ct.setMessage("Loading the objective…");
     this._renderSelects();
     this.setMinimum(known);
-    const lg = this.$(".legend-strip");
-    if (lg) {
-      // Only what this run's method draws.
-      for (const el of lg.querySelectorAll("[data-method]")) el.hidden = el.dataset.method !== run.method;
-    }
   }
 
   get oneD() { return this.dim === 1; }
