@@ -40,7 +40,7 @@ READY_JS = r"""
     if (!root) return false;
     if (root.dataset.ready === '1') return 'data-ready';
     const conv = document.getElementById('plot-convergence');
-    const cont = document.getElementById('plot-contour');
+    const cont = document.getElementById('plot-contour-map');  // the contour is drawn under the overlay
     const rows = document.querySelectorAll('#steps-body tr').length;
     const status = (document.getElementById('replay-status') || {}).textContent || '';
     const convOk = conv && conv.data && conv.data.some(t => t.x && t.x.length > 1);

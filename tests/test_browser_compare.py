@@ -35,7 +35,7 @@ class ComparePageTests(BrowserTestCase):
         self.wait_for("#compare[data-ready='1']")
         # one convergence plot with both runs, one contour with both paths
         self.assertEqual(len(self.find_all("#convergence-plot .scatterlayer .trace")), 3)  # 2 runs + marker
-        self.wait().until(lambda d: len(d.find_elements("css selector", "#contour-shared .contourlayer .contour")) >= 1)
+        self.wait().until(lambda d: len(d.find_elements("css selector", "#contour-shared-map .contourlayer .contour")) >= 1)
         time.sleep(0.3)
         self.screenshot("compare")
         # the scrubber starts at the end: every run shows its last step
@@ -50,9 +50,10 @@ class ComparePageTests(BrowserTestCase):
         self.assertEqual(self.cursor(self.lb, "nit"), "3")
         self.assertEqual(self.cursor(self.de, "nit"), "3")
         # both paths on the contour end at the scrubber: path lengths are 4 points each
-        lengths = self.browser.execute_script(
+        # (plots draw on a later frame, paced by their cost)
+        lengths = lambda d: d.execute_script(  # noqa: E731
             "return document.getElementById('contour-shared').data.filter(t => t.mode === 'lines+markers').map(t => t.x.length)")
-        self.assertEqual(lengths, [4, 4])
+        self.wait().until(lambda d: lengths(d) == [4, 4])
 
         # switch the axis to function evaluations: a DE generation costs many evaluations
         self.find("label[for=axis-nfev]").click()
@@ -99,7 +100,7 @@ class ComparePageTests(BrowserTestCase):
         self.wait_for("#compare[data-ready='1']")
         self.assertIn("own landscape", self.find("#contour-note").text)
         self.assertEqual(len(self.find_all(".contour-single")), 3)
-        self.wait().until(lambda d: len(d.find_elements("css selector", ".contour-single .contourlayer .contour")) >= 3)
+        self.wait().until(lambda d: len(d.find_elements("css selector", ".contour-map .contourlayer .contour")) >= 3)
         time.sleep(0.3)
         self.screenshot("compare-different-problems")
         # no best across different problems: no star, and every ranked cell says why
@@ -184,8 +185,10 @@ class CompareTextAndPhoneTests(BrowserTestCase):
         self.assertFalse(self.find_all("#run-chips b, #run-chips .chip-label a, #summary-table b"))
         self.assertIn("L-BFGS-B", self.find(f'.run-chip[data-run-id="{self.lb.pk}"]').text)
         # plots.js is handed plain text (it escapes what it draws): the label as typed, after the method title
+        # what the legend shows (plots.js's own legend above the plot), as text
         names = self.browser.execute_script(
-            "return document.getElementById('convergence-plot').data.filter(t => t.name).map(t => t.name)")
+            "const row = document.getElementById('convergence-plot').previousElementSibling;"
+            "return [...row.querySelectorAll('.plot-legend li')].map(li => li.textContent)")
         label = self.lb.label
         short = label[:27] + "…" if len(label) > 28 else label  # long labels are cut in the legend
         self.assertIn(f"#{self.lb.pk} L-BFGS-B · {short}", names)

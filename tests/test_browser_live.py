@@ -79,7 +79,7 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.wait().until(lambda d: self.plot_len("plot-convergence") == run.n_steps)
         self.wait().until(lambda d: (self.plot_len("plot-contour", "best point") or 0) >= 2)
         self.assertTrue(self.browser.execute_script(
-            "return document.getElementById('plot-contour').data[0].type === 'contour'"))
+            "return document.getElementById('plot-contour-map').data[0].type === 'contour'"))
         # After the end the view becomes a replay of the stored run, at its last step (the polish).
         self.wait_visible("#replay")
         self.wait_for("#steps-body tr.current")

@@ -47,6 +47,9 @@ const AXIS = { ticklabeloverflow: "allow", zeroline: false };
 const FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12 };
 const PALETTE = ["#0d6efd", "#d63384", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#dc3545", "#6c757d"];
 const PATH_COLORS = ["#ff4d4f", "#ffc107", "#0dcaf0", "#f8f9fa"];
+// The contour map and the overlay above it share this plot area: fixed margins (no automatic
+// growth for the colour bar, which sits in the right margin) keep their axes on the same pixels.
+const MAP_MARGIN = { l: 56, r: 76, t: 12, b: 44, autoexpand: false };
 // Where f − f* <= 0 is drawn on a log axis: far below anything double precision resolves near 1.
 const FLOOR = 1e-16;
 
@@ -642,6 +645,9 @@ export class ContourPlot {
     this._viewRev = 0;      // bumped by the buttons: the chosen view wins over a user's drag-zoom
     this._pacer = new Pacer(() => this._flush(), minInterval);
     this._layoutKey = null; this._layout = null;
+    // The 2-D contour lives in its own plot under this one (`map`), drawn only when the grid or the
+    // view changes: redrawing its filled bands with every new point was most of a live page's work.
+    this.map = null; this._mapKey = null;
     this.tools = toolbar(el, "Map view");
     this._fullButton = toolButton(this.tools, "Full bounds", "Show the whole map", () => this.setView("full"));
     this._pathButton = toolButton(this.tools, "Zoom to path", "Zoom to the path", () => this.setView("path"));
@@ -670,6 +676,7 @@ export class ContourPlot {
   }
 
   _buildGrid() {
+    this._gridRev = (this._gridRev || 0) + 1; // the map redraws for a new grid, titles or colours
     const grid = this.gridData;
     const X = plotText(this.xTitle);
     if (this.oneD) {
@@ -695,7 +702,7 @@ export class ContourPlot {
       // Filled bands: "heatmap" colouring rebuilds a smoothed image at screen resolution on every
       // redraw (each overlay update), several times the cost of the bands.
       contours: { coloring: "fill", showlines: true }, line: { width: 0.5, color: "rgba(255,255,255,.35)" },
-      colorbar: { title: { text: "log₁₀(1+f−f<sub>min</sub>)", side: "right" }, thickness: 12, len: 0.9,
+      colorbar: { title: { text: "log₁₀(1+f−f<sub>min</sub>)", side: "right" }, thickness: 12, len: 0.9, x: 1.01, xpad: 4,
         ticklabeloverflow: "allow" },
       hovertemplate: "%{text}<extra></extra>", connectgaps: false,
     };
@@ -824,9 +831,46 @@ export class ContourPlot {
     return items;
   }
 
+  /** The plot under the overlay that holds the contour (made on first use, 2-D only). */
+  _mapEl() {
+    if (this.map) return this.map;
+    const stack = document.createElement("div");
+    stack.className = "contour-stack";
+    this.el.parentNode.insertBefore(stack, this.el);
+    this.map = document.createElement("div");
+    this.map.className = "contour-map";
+    this.map.setAttribute("aria-hidden", "true");
+    if (this.el.id) this.map.id = `${this.el.id}-map`;
+    stack.append(this.map, this.el);
+    this.el.classList.add("contour-overlay");
+    // A zoom or pan in the overlay (drag, double click, the mode bar) moves the map with it.
+    this.el.on("plotly_relayout", () => this._drawMap());
+    return this.map;
+  }
+
+  /** Draw the contour under the overlay, on the overlay's current axis ranges (if they changed). */
+  _drawMap() {
+    if (this.oneD || !this.grid) {
+      if (this.map && this._mapKey !== null) { Plotly().purge(this.map); this._mapKey = null; }
+      return;
+    }
+    const full = this.el._fullLayout;
+    const x = full && full.xaxis ? full.xaxis.range.slice() : this.range.x;
+    const y = full && full.yaxis ? full.yaxis.range.slice() : this.range.y;
+    const key = JSON.stringify([x, y, this.height, this._gridRev]);
+    if (key === this._mapKey) return;
+    this._mapKey = key;
+    Plotly().react(this._mapEl(), [this.grid], baseLayout({
+      height: this.height || undefined, margin: { ...MAP_MARGIN },
+      xaxis: { ...AXIS, range: x, showticklabels: false, showgrid: false, ticks: "" },
+      yaxis: { ...AXIS, range: y, showticklabels: false, showgrid: false, ticks: "" },
+      hovermode: false,
+    }), { ...CONFIG, staticPlot: true });
+  }
+
   _flush() {
     const traces = [];
-    if (this.grid) traces.push(this.grid);
+    if (this.grid && this.oneD) traces.push(this.grid);
     if (this.population) {
       traces.push(this._points("population", "population", this.population,
         { size: 6, color: "rgba(255,255,255,.85)", line: { color: "#212529", width: 1 } }, "member"));
@@ -857,9 +901,12 @@ export class ContourPlot {
     const key = JSON.stringify(st);
     if (key !== this._layoutKey) {
       this._layoutKey = key;
+      const stacked = !this.oneD && !!this.grid;
       this._layout = baseLayout({
         height: this.height || undefined,
-        margin: { l: 56, r: this.oneD ? 24 : 8, t: 12, b: 44 },
+        // over the map: the same plot area as the map's (fixed margins, room for its colour bar)
+        margin: stacked ? { ...MAP_MARGIN } : { l: 56, r: this.oneD ? 24 : 8, t: 12, b: 44 },
+        plot_bgcolor: stacked ? "rgba(0,0,0,0)" : "#fff",
         xaxis: { ...AXIS, title: { text: plotText(st.xt) }, range: r.x || undefined, autorange: !r.x, showgrid: this.oneD },
         yaxis: { ...AXIS, title: { text: plotText(st.yt) }, range: r.y || undefined, autorange: !r.y, showgrid: this.oneD, gridcolor: "#eee" },
         annotations: this.message ? [{
@@ -870,9 +917,22 @@ export class ContourPlot {
       });
     }
     Plotly().react(this.el, traces, this._layout, CONFIG);
+    this._drawMap();
   }
 
-  resize() { Plotly().Plots.resize(this.el); }
+  resize() { Plotly().Plots.resize(this.el); if (this.map) Plotly().Plots.resize(this.map); }
 
-  destroy() { this._pacer.cancel(); Plotly().purge(this.el); this.tools.row.remove(); }
+  destroy() {
+    this._pacer.cancel();
+    Plotly().purge(this.el);
+    if (this.map) {
+      Plotly().purge(this.map);
+      const stack = this.map.parentNode;
+      stack.parentNode.insertBefore(this.el, stack);
+      stack.remove();
+      this.el.classList.remove("contour-overlay");
+      this.map = null;
+    }
+    this.tools.row.remove();
+  }
 }
