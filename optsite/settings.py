@@ -148,6 +148,9 @@ OPTSITE_MAX_CONCURRENT_RUNS = env_int("OPTSITE_MAX_CONCURRENT_RUNS", 4, minimum=
 # Workers (runs/dispatch.py). Without REDIS_URL the server starts this many worker processes
 # itself (0: one per CPU); with it, runs are Celery tasks on the queue "runs".
 OPTSITE_WORKERS = env_int("OPTSITE_WORKERS", 0, minimum=0)
+# The pool's processes run at this niceness: a solver that keeps every core busy then yields to the
+# web process (sockets, pages, controls) and to a browser on the same machine; alone, it loses nothing.
+OPTSITE_WORKER_NICE = env_int("OPTSITE_WORKER_NICE", 10, minimum=0, maximum=19)
 # Runs interrupted by a dead worker or server continue by themselves (at most this many times).
 OPTSITE_AUTO_RESUME = env_bool("OPTSITE_AUTO_RESUME", True)
 OPTSITE_MAX_AUTO_RESUMES = env_int("OPTSITE_MAX_AUTO_RESUMES", 10, minimum=0)

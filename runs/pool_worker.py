@@ -29,6 +29,10 @@ def main(fd: int) -> None:
 
         settings.DATABASES["default"]["NAME"] = database
 
+    from django.conf import settings
+
+    os.nice(settings.OPTSITE_WORKER_NICE)
+
     from multiprocessing.connection import Connection
 
     from runs.worker import Worker

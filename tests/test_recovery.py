@@ -243,3 +243,17 @@ def test_the_sweep_interrupts_only_runs_whose_lease_ran_out(alice, settings):
     call_command("mark_interrupted", "--stale-after", "30", stdout=out)  # "heard of" 60 s ago
     assert f"marked 1 run(s) interrupted: {held.pk}" in out.getvalue()
     Run.objects.filter(pk=queued.pk).update(status="stopped")
+
+
+def test_pool_processes_run_niced_so_the_web_process_keeps_the_cpu(workers):
+    """A solver that keeps every core busy must leave the web process (sockets, controls) its share."""
+    from django.conf import settings
+
+    pool = workers.local_pool()
+    deadline = time.monotonic() + 30
+    while len(pool.worker_pids()) < settings.OPTSITE_WORKERS:  # each says "ready" once it started
+        assert time.monotonic() < deadline, "the pool's processes did not start"
+        time.sleep(0.05)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    for pid in pool.worker_pids().values():
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + settings.OPTSITE_WORKER_NICE)

@@ -35,6 +35,9 @@ def test_integers_are_checked_for_form_and_minimum(monkeypatch):
     monkeypatch.setenv("OPTSITE_N", "0")
     with pytest.raises(ImproperlyConfigured, match="at least 1"):
         env_int("OPTSITE_N", 5, minimum=1)
+    monkeypatch.setenv("OPTSITE_N", "20")
+    with pytest.raises(ImproperlyConfigured, match="at most 19"):
+        env_int("OPTSITE_N", 10, maximum=19)
 
 
 def test_host_lists_are_comma_separated_and_trimmed(monkeypatch):
