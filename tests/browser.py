@@ -4,6 +4,7 @@ Every browser test class derives from BrowserTestCase; `self.browser` is a fresh
 per test and `self.screenshot(name)` saves tests/screenshots/<name>.png to be looked at.
 """
 
+import base64
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +22,18 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PASSWORD = "correct horse battery staple"
+PHONE_WIDTH = 390
+
+# What sticks out past the right edge of the screen, apart from boxes that scroll by themselves.
+NO_SIDEWAYS_SCROLL = """
+const doc = document.documentElement;
+const wide = [...document.querySelectorAll("body *")].filter((e) => {
+  const r = e.getBoundingClientRect();
+  return r.width && r.right > innerWidth + 1 && !e.closest(".katex-mathml") && getComputedStyle(e).position !== "fixed"
+    && !e.parentElement.closest("[style*=overflow], .formula, .table-responsive, .bounds-rows, #x0-cells, .steps-scroll, .js-plotly-plot");
+}).slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`);
+return {scroll: doc.scrollWidth, width: innerWidth, wide};
+"""
 
 
 def make_browser(profile_dir: str, width: int = 1440, height: int = 1000) -> webdriver.Chrome:
@@ -104,6 +117,32 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
         self.find("#id_password").send_keys(PASSWORD)
         self.find("form button[type=submit]").click()
         self.wait_for("#nav-user")
+
+    # -- a phone (a headless window cannot be made narrower than 500 px: emulate the screen) --
+    def phone(self, height: int = 844) -> None:
+        """A 390 px wide phone, with the metrics a real one reports (device width, meta viewport)."""
+        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": PHONE_WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": True})
+        self.addCleanup(lambda: self.browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {}))
+
+    def phone_screenshot(self, name: str) -> Path:
+        """The whole page at phone width (the window's own size does not apply under emulation)."""
+        shot = self.browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        path = self.screenshot(name)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def assert_fits(self, what: str) -> None:
+        """Nothing on the page is wider than the phone's screen."""
+        state = self.browser.execute_script(NO_SIDEWAYS_SCROLL)
+        self.assertEqual(state["width"], PHONE_WIDTH, what)
+        self.assertLessEqual(state["scroll"], PHONE_WIDTH, f"{what} scrolls sideways: {state}")
+        self.assertEqual(state["wide"], [], f"{what}: wider than the screen")
+
+    def tap(self, css: str) -> None:
+        """Click, as a phone user does after scrolling to it (the emulated screen is smaller than
+        the window, which confuses WebDriver's own click coordinates)."""
+        self.browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", self.find(css))
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(exist_ok=True)

@@ -1,7 +1,6 @@
 from django.contrib.auth import get_user_model
 
 from tests.browser import PASSWORD, BrowserTestCase
-from tests.test_browser_new_run import PhoneScreen
 
 
 class SignupAndLoginTests(BrowserTestCase):
@@ -39,7 +38,7 @@ class SignupAndLoginTests(BrowserTestCase):
         self.assertIn("/accounts/login/", self.browser.current_url)
 
 
-class PhoneAccountTests(PhoneScreen, BrowserTestCase):
+class PhoneAccountTests(BrowserTestCase):
     """Login, sign-up and the navbar on a 390 px phone: nothing scrolls sideways."""
 
     def test_login_and_signup_fit_a_phone_with_their_errors(self):

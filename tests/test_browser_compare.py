@@ -165,7 +165,6 @@ class ComparePageTests(BrowserTestCase):
         self.assertEqual(self.console_errors(), [])
 
 
-PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
 
 
 class CompareTextAndPhoneTests(BrowserTestCase):
@@ -209,7 +208,7 @@ class CompareTextAndPhoneTests(BrowserTestCase):
         self.assertEqual(cell, f"{self.de.result['nfev']:,}")
 
     def test_a_phone_sees_the_whole_page_and_the_readout(self):
-        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+        self.phone()
         self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk},{self.de.pk}"))
         self.wait_for("#compare[data-ready='1']")
         time.sleep(0.3)
@@ -226,7 +225,7 @@ class CompareTextAndPhoneTests(BrowserTestCase):
             "const b = document.querySelector('#summary-table').parentElement; return [b.scrollWidth, b.clientWidth]")
         self.assertGreater(box[0], box[1])
         height = int(self.browser.execute_script("return document.documentElement.scrollHeight"))
-        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**PHONE, "height": height})
+        self.phone(height=height)
         time.sleep(0.3)
         self.screenshot("compare-phone")
         self.assertEqual(self.console_errors(), [])

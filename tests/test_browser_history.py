@@ -13,14 +13,6 @@ from tests.browser import BrowserTestCase
 from tests.runs_factory import real_run, spec_for, store
 
 
-PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
-
-
-def emulate_phone(browser, height: int = 844) -> None:
-    """A 390 px phone screen (a headless window cannot be made narrower than 500 px)."""
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**PHONE, "height": height})
-
-
 def full_height(browser) -> int:
     return int(browser.execute_script("return document.documentElement.scrollHeight"))
 
@@ -198,7 +190,7 @@ class OutcomeLayoutAndCountTests(BrowserTestCase):
         self.screenshot("history-1400")
 
     def test_a_phone_shows_each_runs_essentials(self):
-        emulate_phone(self.browser)
+        self.phone()
         self.browser.get(self.url("/runs/"))
         self.wait_for("#history[data-ready='1']")
         self.assertLessEqual(self.browser.execute_script("return document.documentElement.scrollWidth"), 390)
@@ -221,10 +213,10 @@ class OutcomeLayoutAndCountTests(BrowserTestCase):
         nfev = [int(tr.get_attribute("data-run-id")) for tr in self.find_all("#history-table tbody tr")]
         by = {r.pk: r.nfev for r in Run.objects.all()}
         self.assertEqual([by[i] for i in nfev], sorted(by[i] for i in nfev))
-        emulate_phone(self.browser, height=full_height(self.browser))
+        self.phone(height=full_height(self.browser))
         self.screenshot("history-phone")
         # the actions menu opens inside the screen
-        emulate_phone(self.browser)
+        self.phone()
         self.find(f"{row} .dropdown-toggle").click()
         menu = self.wait_visible(f"{row} .dropdown-menu")
         self.assertLessEqual(menu.rect["x"] + menu.rect["width"], 390)

@@ -1,7 +1,6 @@
 """The new-run form in a real Chromium: formulas rendered by KaTeX, the active-run cap, Back after
 launching, a clone's label and note, the site's error pages, and the 390 px phone layout."""
 
-import base64
 import re
 
 from django.templatetags.static import static
@@ -11,7 +10,6 @@ from runs import services
 from runs.models import Run
 from tests.browser import BrowserTestCase
 
-PHONE = 390
 
 # Every [data-latex] formula drawn by KaTeX: no error element, no raw LaTeX in what is shown.
 FORMULA_STATE = """
@@ -44,52 +42,13 @@ import(arguments[0]).then(async (m) => {
 });
 """
 
-NO_SIDEWAYS_SCROLL = """
-const doc = document.documentElement;
-const wide = [...document.querySelectorAll("body *")].filter((e) => {
-  const r = e.getBoundingClientRect();
-  return r.width && r.right > innerWidth + 1 && !e.closest(".katex-mathml") && getComputedStyle(e).position !== "fixed"
-    && !e.parentElement.closest("[style*=overflow], .formula, .table-responsive, .bounds-rows, #x0-cells, .steps-scroll, .js-plotly-plot");
-}).slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`);
-return {scroll: doc.scrollWidth, width: innerWidth, wide};
-"""
-
-
 def valid_spec(**over) -> dict:
     spec = {"method": "lbfgsb", "problem": "sphere", "dim": 2, "x0": [1.5, -0.5], "options": {"maxiter": 40}}
     spec.update(over)
     return services.validate(spec).to_dict()
 
 
-class PhoneScreen:
-    """A 390 px phone for a BrowserTestCase: emulate it, shoot whole pages, check nothing is wider."""
-
-    def phone(self):
-        """A 390 px wide phone (the metrics a real one reports: device width, meta viewport)."""
-        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": PHONE, "height": 844, "deviceScaleFactor": 1, "mobile": True})
-        self.addCleanup(lambda: self.browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {}))
-
-    def phone_screenshot(self, name):
-        """The whole page at phone width (the window's own size does not apply under emulation)."""
-        shot = self.browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-        path = self.screenshot(name)
-        path.write_bytes(base64.b64decode(shot["data"]))
-        return path
-
-    def assert_fits(self, what):
-        state = self.browser.execute_script(NO_SIDEWAYS_SCROLL)
-        self.assertEqual(state["width"], PHONE, what)
-        self.assertLessEqual(state["scroll"], PHONE, f"{what} scrolls sideways: {state}")
-        self.assertEqual(state["wide"], [], f"{what}: wider than the screen")
-
-    def tap(self, css):
-        """Click, as a phone user does after scrolling to it (the emulated screen is smaller than
-        the window, which confuses WebDriver's own click coordinates)."""
-        self.browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", self.find(css))
-
-
-class NewRunPageCase(PhoneScreen, BrowserTestCase):
+class NewRunPageCase(BrowserTestCase):
     def setUp(self):
         super().setUp()
         self.alice = self.create_user("alice")

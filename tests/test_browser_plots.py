@@ -149,7 +149,7 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.assertAlmostEqual(self.ranges("plot-contour")["x"][0], -5, places=6)
         self.assertEqual(back.get_attribute("aria-pressed"), "true")
         # a phone: the buttons wrap inside the card, nothing makes the page scroll sideways
-        self.browser.set_window_size(390, 900)
+        self.phone(900)
         too_wide = """
           const w = document.documentElement.clientWidth;
           return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1

@@ -169,10 +169,9 @@ class QueueTests(PageShots, BrowserTestCase):
         # On its own page: pause takes it out of the line, resume puts it back at the end.
         self.browser.get(self.url(f"/runs/{mine}/"))
         self.wait_where("2nd in line")
-        size = self.browser.get_window_size()
-        self.browser.set_window_size(390, 844)
+        self.phone()
         self.screenshot("queue-run-page-phone")
-        self.browser.set_window_size(size["width"], size["height"])
+        self.browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         self.browser.execute_script(RECORD_STATES)
         self.find("#btn-pause").click()
         self.wait_status_text("paused")

@@ -348,7 +348,7 @@ class RunPageTests(PageShots, BrowserTestCase):
                               label="a long label that has to wrap on a phone screen somewhere")
         assert services.wait_for_run(run_id=run["id"], timeout=60)
         self.log_in("alice")
-        self.browser.set_window_size(390, 900)
+        self.phone(900)
         self.browser.get(self.url(f"/runs/{run['id']}/"))
         self.wait_for("#steps-body tr.current")
         self.wait().until(lambda d: self.view()["series"] == "drawn")
@@ -359,7 +359,7 @@ class RunPageTests(PageShots, BrowserTestCase):
         try:
             self.wait(5).until(lambda d: d.execute_script(too_wide) == [])
         finally:
-            self.full_screenshot("run-390")
+            self.phone_screenshot("run-390")
         self.assertEqual(self.browser.execute_script(too_wide), [])
         self.assertLessEqual(self.browser.execute_script("return document.documentElement.scrollWidth"),
                              self.browser.execute_script("return document.documentElement.clientWidth"))
@@ -370,5 +370,5 @@ class RunPageTests(PageShots, BrowserTestCase):
             "return [...document.querySelectorAll('#contour-ix option')].map(o => o.textContent)"), ["x[0]", "x[1]", "x[2]"])
         self.assertEqual(self.browser.execute_script(
             "return document.getElementById('plot-contour').layout.yaxis.title.text"), "x[1]")
-        self.full_screenshot("run-390")
+        self.phone_screenshot("run-390")
         self.assertEqual(self.uncaught(), [])
