@@ -1,11 +1,14 @@
 """A launch through the consumer with the Redis channel layer (a real redis-server on loopback)."""
 
+import asyncio
+
 import pytest
 from channels.layers import channel_layers
 
 from optsite.settings import channel_layers as configured_layers
 from tests import servers
-from tests.test_consumers import DE_SPEC, LONG_SPEC, collect, connect, seqs, start, stored, until_steps
+from tests.test_consumers import (DE_SPEC, LONG_SPEC, assert_bulky_only_on_each_messages_last_step, collect,
+                                  complete_steps, connect, light, seqs, start, stored, until_steps)
 
 pytestmark = [
     pytest.mark.redis,
@@ -41,7 +44,10 @@ async def test_a_run_launched_over_redis_streams_to_its_socket_and_a_watcher(ali
     n = launched[-1]["run"]["n_steps"]
     assert launched[-1]["run"]["status"] == "finished" and n > 40
     assert seqs(launched) == seqs(watched) == list(range(n))
-    assert [s for m in launched if m["type"] == "steps" for s in m["steps"]] == await stored(run["id"])
+    assert [light(s) for m in launched if m["type"] == "steps" for s in m["steps"]] == await stored(run["id"])
+    expected = await asyncio.to_thread(complete_steps, DE_SPEC)
+    assert assert_bulky_only_on_each_messages_last_step(launched, expected) >= 1
+    assert assert_bulky_only_on_each_messages_last_step(watched, expected) >= 1
     await comm.disconnect()
     await watch.disconnect()
 
