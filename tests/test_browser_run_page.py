@@ -3,7 +3,6 @@ deleted in another tab, the windowed step table, 1-D problems, "Compare with" re
 counterpart, Stop on an interrupted run, and the page at 390 px."""
 
 import json
-import math
 import re
 import time
 
@@ -14,6 +13,7 @@ from runs import services, stored_steps
 from runs.models import Run, Step
 from runs.optim import method_catalogue
 from tests.browser import BrowserTestCase
+from tests.runs_factory import synthetic_run
 from tests.test_browser_live import PageShots
 
 METHOD_TITLES = {m["name"]: m["short"] for m in method_catalogue()}
@@ -74,28 +74,6 @@ def wait_db(predicate, timeout=60.0):
             return value
         time.sleep(0.05)
     raise TimeoutError("condition not met")
-
-
-def synthetic_run(owner, n, status="finished"):
-    """A stored L-BFGS-B run of n steps, written directly (fast to make at any size)."""
-    from runs.optim import validate_spec
-
-    spec = validate_spec({"method": "lbfgsb", "problem": "rosenbrock", "dim": 2, "x0": [-1.2, 1.0],
-                          "options": {"maxiter": min(n, 20000)}}).to_dict()
-    run = Run.objects.create(owner=owner, method="lbfgsb", problem="rosenbrock", spec=spec, status=status,
-                             n_steps=n)
-    steps = []
-    for seq in range(n):
-        t = seq / n
-        x = [-1.2 + 2.2 * t, 1.0 + 0.3 * math.sin(40 * t)]
-        fun = 24.2 * (1 - t) ** 3 + 1e-12
-        data = {"seq": seq, "nit": seq, "x": x, "fun": fun, "nfev": seq + 1, "njev": seq + 1, "jac": [0.1, -0.1],
-                "elapsed": seq * 1e-4, "phase": "init" if seq == 0 else "iterate",
-                "extra": {"pg_norm": 0.1, "step_length": 1.0, "line_search": {"x": [[x[0] + 0.05, x[1]]], "f": [fun]}}}
-        steps.append(Step(run=run, seq=seq, nit=seq, phase=data["phase"], fun=fun, nfev=seq + 1, njev=seq + 1,
-                          elapsed=data["elapsed"], data=json.dumps(data)))
-    Step.objects.bulk_create(steps, batch_size=5000)
-    return run
 
 
 class RunPageTests(PageShots, BrowserTestCase):
