@@ -147,18 +147,6 @@ def run_summary(run: Run) -> dict:
     }
 
 
-def mark_best(summaries: list[dict]) -> dict[str, set[int]]:
-    """{column: {run ids holding that column's best value}} — ties all count as best."""
-    best: dict[str, set[int]] = {}
-    for key in RANKED:
-        values = [(s[key], s["id"]) for s in summaries if s[key] is not None]
-        if len(values) < 2:
-            continue
-        low = min(v for v, _ in values)
-        best[key] = {i for v, i in values if v == low}
-    return best
-
-
 # -- views --------------------------------------------------------------------------------------
 def _step_chunks(run_id: int):
     """Yield lists of complete step texts (the bulky fields decoded into `extra`) in seq order,
