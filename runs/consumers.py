@@ -184,9 +184,11 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         pass
 
     async def run_deleted(self, event):
-        if event.get("run_id") != self.run_id:
-            return
-        # not held back by a replay: nothing of the run is left to send
+        if event.get("run_id") == self.run_id:
+            await self.say_deleted()
+
+    async def say_deleted(self):
+        """The run is gone: say so at once (not held back by a replay: nothing of it is left to send)."""
         self.held = []
         await self.send_json(deleted_message(self.run_id))
         await self.after_deleted()
@@ -219,9 +221,8 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         self.ended = False
         run = await _run_dict_or_none(self.run_id)  # status read BEFORE the steps: if ended, all are stored
         if run is None:  # deleted meanwhile
-            self.live, self.held = True, []
-            await self.send_json(deleted_message(self.run_id))
-            await self.after_deleted()
+            self.live = True
+            await self.say_deleted()
             return
         await self.send_stored()
         if run["status"] not in Run.ACTIVE:
@@ -308,8 +309,7 @@ class WatchConsumer(RunStreamConsumer):
         await self.channel_layer.group_add(f"run-{run.pk}", self.channel_name)
         payload = await _run_dict_or_none(run.pk)
         if payload is None:  # deleted in between
-            await self.send_json(deleted_message(run.pk))
-            await self.after_deleted()
+            await self.say_deleted()
             return
         await self.send_json({"type": "run", "run": payload})
         self.live = False  # hold live events until the replay has been sent
