@@ -110,15 +110,7 @@ def step_text(*, run_id: int, seq: int | None = None) -> tuple[int, str] | None:
     if row is None:
         return None
     seq, text, blob = row
-    blob = _blob(blob)
-    if blob is None:
-        return seq, text
-    back = keyframe_back(blob)
-    rows = _chain(run_id, seq - back, seq - 1) if back else []
-    decoder = BulkDecoder()
-    for s, b in rows:
-        decoder.decode(s, b)
-    return seq, full_text(text, decoder.decode(seq, blob))
+    return seq, full_text(text, _Decoding(run_id).arrays(seq, _blob(blob)))
 
 
 def stored_messages(*, run_id: int, after: int, upto: int | None = None,
