@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from livesite import ROOT, Site, cpu_seconds, load_note, machine_line, percentile, start_run  # noqa: E402
+from livesite import ROOT, Site, cpu_seconds, load_note, machine_line, percentile, pick_cases, start_run  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -351,10 +351,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
     specs = case_specs(args.maxiter)
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in specs]
-    if unknown:
-        parser.error(f"unknown case(s) {unknown}; known: {', '.join(specs)}")
+    cases = pick_cases(parser, args.cases, specs)
     print(machine_line())
     results, big = [], None
     with Site(workers=args.workers) as site:

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from livesite import (Site, bare_scipy, cpu_seconds, finished, load_note, machine_line,  # noqa: E402
+from livesite import (Site, bare_scipy, cpu_seconds, finished, load_note, machine_line, pick_cases,  # noqa: E402
                       same_result, start_run, warm_up)
 
 ROSENBROCK_X0 = [-1.2, 1.0] * 25
@@ -80,10 +80,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0, help="per live run, seconds")
     args = parser.parse_args()
     specs = case_specs(args)
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in specs]
-    if unknown:
-        parser.error(f"unknown case(s) {unknown}; known: {', '.join(specs)}")
+    cases = pick_cases(parser, args.cases, specs)
 
     print(machine_line())
     summary = []

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from livesite import Site, finished, load_note, machine_line, start_run  # noqa: E402
+from livesite import Site, finished, load_note, machine_line, pick_cases, start_run  # noqa: E402
 
 V1_POPULATION_LIMIT = 4000  # v1 left the population out above this many numbers
 
@@ -150,10 +150,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
     specs = case_specs(args.generations)
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in specs]
-    if unknown:
-        parser.error(f"unknown case(s) {unknown}; known: {', '.join(specs)}")
+    cases = pick_cases(parser, args.cases, specs)
 
     print(machine_line())
     rows = []

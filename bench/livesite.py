@@ -66,6 +66,15 @@ def _parent(pid: int) -> int | None:
         return None
 
 
+def pick_cases(parser, raw: str, specs: dict) -> list[str]:
+    """The case names of a comma-separated --cases, each one of `specs` (else the parser says so)."""
+    cases = [c.strip() for c in raw.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in specs]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {', '.join(specs)}")
+    return cases
+
+
 def percentile(values, q: float) -> float:
     import numpy as np
 
