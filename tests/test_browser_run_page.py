@@ -13,6 +13,7 @@ from runs import services, stored_steps
 from runs.models import Run, Step
 from runs.optim import method_catalogue
 from tests.browser import BrowserTestCase
+from tests.polling import wait_until
 from tests.runs_factory import synthetic_run
 from tests.test_browser_live import PageShots
 
@@ -66,16 +67,6 @@ def long_de(owner, maxiter=20000):
         "options": {"maxiter": maxiter, "tol": 0, "polish": False, "seed": 1, "strategy": "rand1bin"}})
 
 
-def wait_db(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("condition not met")
-
-
 class RunPageTests(PageShots, BrowserTestCase):
     def setUp(self):
         super().setUp()
@@ -119,7 +110,7 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.create_user("alice")
         self.log_in("alice")
         run_id = self.launch_long_run()
-        wait_db(lambda: Run.objects.get(pk=run_id).n_steps >= 300)
+        assert wait_until(lambda: Run.objects.get(pk=run_id).n_steps >= 300, timeout=60)
         before = Run.objects.get(pk=run_id).n_steps
         started = time.monotonic()
         self.browser.get(self.url(f"/runs/{run_id}/"))
@@ -166,7 +157,7 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.create_user("alice")
         self.log_in("alice")
         run_id = self.launch_long_run()
-        wait_db(lambda: Run.objects.get(pk=run_id).n_steps >= 20)
+        assert wait_until(lambda: Run.objects.get(pk=run_id).n_steps >= 20, timeout=60)
         self.browser.get(self.url(f"/runs/{run_id}/"))
         self.wait().until(lambda d: self.view()["latest"] is not None)
         self.assertEqual(self.delete_elsewhere(run_id)["deleted"], run_id)
@@ -245,7 +236,8 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.find("body").send_keys(Keys.HOME)
         self.wait().until(lambda d: self.view()["row"] == 0)
         first = json.loads(stored_steps.step_text(run_id=run.pk, seq=0)[1])["extra"]  # with its bulky fields
-        self.wait().until(lambda d: self.view()["population"] is not None)
+        # (the step's bulky fields are fetched, and the map drawn, after the cursor moved)
+        self.wait().until(lambda d: (self.view()["population"] or {}).get("x") == [m[0] for m in first["population"]])
         pop = self.view()["population"]
         self.assertEqual(pop["x"], [m[0] for m in first["population"]])
         self.assertEqual(pop["y"], first["population_energies"])
@@ -295,7 +287,7 @@ class RunPageTests(PageShots, BrowserTestCase):
     def test_stop_on_an_interrupted_run_ends_it_as_stopped_with_its_result(self):
         alice = self.create_user("alice")
         run_id = long_de(alice)["id"]
-        wait_db(lambda: Run.objects.get(pk=run_id).n_steps >= 20)
+        assert wait_until(lambda: Run.objects.get(pk=run_id).n_steps >= 20, timeout=60)
         services.control_run(user=alice, run_id=run_id, action="pause")
         assert services.wait_for_run(run_id=run_id, timeout=60)
         # As a worker that went away leaves it: interrupted, with its last checkpoint.
