@@ -74,7 +74,10 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, shut_down)
     threading.Thread(target=listen, name="optsite-pool-listen", daemon=True).start()
-    send(("ready", worker.holder))
+    try:
+        send(("ready", worker.holder))
+    except OSError:  # the web process went away while this one started: nothing to do
+        return
     while (run_id := jobs.get()) is not None:
         outcome = worker.drive(run_id, publish)
         try:
