@@ -125,12 +125,13 @@ class RunDriver:
             return self._fail(exc)
 
     def _drive(self) -> str:
-        from runs.optim import decode_checkpoint, make_stepper, restore_stepper, validate_spec
+        from runs.optim import UNLIMITED, decode_checkpoint, make_stepper, restore_stepper, validate_spec
 
         run = Run.objects.get(pk=self.run_id)
-        # The stored spec is the normalised one: validating it again gives the same Spec, and the
-        # run keeps working if the site's limits are lowered later.
-        spec = validate_spec(run.spec)
+        # The stored spec is the normalised one, accepted under the limits of the web process that
+        # launched it: validating it again gives the same Spec, whatever this process's limits are
+        # (a site's raised caps, or caps lowered since).
+        spec = validate_spec(run.spec, UNLIMITED)
         if run.checkpoint is not None:
             stepper = restore_stepper(spec, decode_checkpoint(bytes(run.checkpoint)))
         elif run.n_steps:

@@ -257,3 +257,15 @@ def test_pool_processes_run_niced_so_the_web_process_keeps_the_cpu(workers):
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     for pid in pool.worker_pids().values():
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + settings.OPTSITE_WORKER_NICE)
+
+
+def test_a_worker_runs_what_the_web_process_accepted_under_its_own_caps(alice, settings):
+    # The pool's processes keep the default maxiter cap (20,000); this site raised it. The stored
+    # spec was accepted at launch, so the worker runs it rather than judge it again by its own caps.
+    settings.OPTSITE_MAX_MAXITER = 25_000
+    spec = {**LONG, "options": {**LONG["options"], "maxiter": 25_000}}
+    run_id = services.launch(owner=alice, data=spec)["id"]
+    assert wait_until(lambda: running_with_steps(run_id, 10))
+    services.stop_run(user=alice, run_id=run_id)
+    assert wait_until(lambda: Run.objects.get(pk=run_id).status == "stopped")
+    assert Run.objects.get(pk=run_id).error in ("", None)

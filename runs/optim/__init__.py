@@ -9,13 +9,13 @@ from .lbfgsb import LBFGSBStepper
 from .methods import METHODS, method_catalogue
 from .problems import PROBLEMS, get_problem, problem_catalogue
 from .records import Result, Step, finite_number, jsonable
-from .spec import Limits, Spec, SpecError, validate_spec
+from .spec import UNLIMITED, Limits, Spec, SpecError, validate_spec
 from .stepper import Stepper
 
 __all__ = [
     "PROBLEMS", "get_problem", "problem_catalogue",
     "METHODS", "method_catalogue",
-    "Limits", "Spec", "SpecError", "validate_spec",
+    "Limits", "Spec", "SpecError", "UNLIMITED", "validate_spec",
     "Step", "Result", "finite_number", "jsonable",
     "Stepper", "make_stepper", "restore_stepper",
     "encode_checkpoint", "decode_checkpoint",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,11 @@ class Limits:
     max_maxiter: int = 20_000
     max_popsize: int = 100
     max_evaluations: int = 10_000_000
+
+
+# For a spec that was accepted once (a stored run's): the caps of its day are not re-applied.
+UNLIMITED = Limits(max_dim=sys.maxsize, max_maxiter=sys.maxsize, max_popsize=sys.maxsize,
+                   max_evaluations=sys.maxsize)
 
 
 class SpecError(ValueError):
