@@ -18,7 +18,9 @@ it launches the run over /ws/runs/, opens its page /runs/<id>/ in two browser wi
             (read from the database): the page keeps up when the two agree
   controls  --controls pause/resume pairs clicked in the two windows in turn: click -> the run's
             status changed in the database, and click -> the new status shown in both windows
-            (a MutationObserver on the status badge), p50 / p99; goals 100 ms and 250 ms
+            (a MutationObserver on the status badge), p50 / p99; goals 100 ms and 250 ms. The click
+            is the event's own time stamp (WebDriver's delivery of a scripted click, printed
+            beside, is not part of the page)
   reload    window 1 reloaded while the run streams: navigation start -> the newest step drawn,
             and -> the downsampled series drawn
 
@@ -63,6 +65,10 @@ try {
   }).observe({ type: "longtask", buffered: true });
 } catch (e) { window.__longtasks = null; }
 window.__status = [];
+// When each click happened, by the event's own clock (epoch ms): what the user did, without the
+// WebDriver round trip that delivers a scripted click.
+window.__clicks = [];
+document.addEventListener("click", (e) => window.__clicks.push([performance.timeOrigin + e.timeStamp, e.target.id || ""]), true);
 document.addEventListener("DOMContentLoaded", () => {
   const badge = document.getElementById("run-status");
   if (!badge) return;
@@ -246,7 +252,7 @@ class Bench:
                 "stored": (s1 - s0) / (c1 - c0)}
 
     def controls(self, run_id: int) -> dict:
-        server, shown = [], []
+        server, shown, driver_lag = [], [], []
         for i in range(self.args.controls):
             if self.status(run_id) != "running":
                 print(f"  (run {run_id} is {self.status(run_id)}: {i} of {self.args.controls} control pairs done)")
@@ -254,13 +260,18 @@ class Bench:
             for action, want in (("pause", "paused"), ("resume", None)):
                 w = i % 2
                 before = self.status(run_id)
-                self.driver.switch_to.window(self.windows[w])
                 n = [self.js(k, "return window.__status.length") for k in (0, 1)]
+                self.driver.switch_to.window(self.windows[w])  # the clicking window (js() switches)
                 button = self.driver.find_element("css selector", f"#btn-{action}")
                 self.wait(lambda: button.is_enabled(), 30, f"{action} enabled")
-                clicked = time.time()
+                k0 = self.js(w, "return window.__clicks.length")
+                called = time.time()
                 button.click()
                 changed = self.wait_db(run_id, lambda s: s == want if want else s != before, 30)
+                clicks = self.js(w, "return window.__clicks.slice(arguments[0])", k0)
+                hit = [t for t, target in clicks if target == f"btn-{action}"]
+                clicked = hit[0] / 1000 if hit else called
+                driver_lag.append(clicked - called)
                 server.append(changed - clicked)
 
                 def seen(k):
@@ -274,7 +285,7 @@ class Bench:
                     time.sleep(0.7)  # steps flow again before the next pause
                 else:
                     time.sleep(0.3)
-        return {"server": server or [math.nan], "shown": shown or [math.nan]}
+        return {"server": server or [math.nan], "shown": shown or [math.nan], "driver": driver_lag or [math.nan]}
 
     def wait_db(self, run_id: int, ok, timeout: float) -> float:
         """time.time() when the run's status first satisfied ok(status), polled every 2 ms."""
@@ -372,7 +383,8 @@ def main() -> None:
                 print(f"  controls: click -> server p50 {ms(statistics.median(r['server']))} p99 "
                       f"{ms(percentile(r['server'], 99))} ms; click -> shown in both windows p50 "
                       f"{ms(statistics.median(r['shown']))} p99 {ms(percentile(r['shown'], 99))} ms "
-                      f"({len(r['server'])} clicks)", flush=True)
+                      f"({len(r['server'])} clicks; WebDriver took p50 {ms(statistics.median(r['driver']))} ms "
+                      f"from its call to the click event)", flush=True)
                 print(f"  reload at {r['reload_steps']:,} steps: newest step drawn {ms(r['reload_latest'])} ms, "
                       f"series {ms(r['reload_series'])} ms after navigation start", flush=True)
             if args.reload_steps:

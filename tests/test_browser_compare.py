@@ -35,7 +35,8 @@ class ComparePageTests(BrowserTestCase):
         self.wait_for("#compare[data-ready='1']")
         # one convergence plot with both runs, one contour with both paths
         self.assertEqual(len(self.find_all("#convergence-plot .scatterlayer .trace")), 3)  # 2 runs + marker
-        self.wait().until(lambda d: len(d.find_elements("css selector", "#contour-shared-map .contourlayer .contour")) >= 1)
+        self.wait().until(lambda d: d.execute_script(  # the map, drawn on its canvas
+            "return Number(document.getElementById('contour-shared-map').dataset.drawn) > 0"))
         time.sleep(0.3)
         self.screenshot("compare")
         # the scrubber starts at the end: every run shows its last step
@@ -100,7 +101,7 @@ class ComparePageTests(BrowserTestCase):
         self.wait_for("#compare[data-ready='1']")
         self.assertIn("own landscape", self.find("#contour-note").text)
         self.assertEqual(len(self.find_all(".contour-single")), 3)
-        self.wait().until(lambda d: len(d.find_elements("css selector", ".contour-map .contourlayer .contour")) >= 3)
+        self.wait().until(lambda d: len(d.find_elements("css selector", ".contour-map[data-drawn]:not([data-drawn='0'])")) >= 3)
         time.sleep(0.3)
         self.screenshot("compare-different-problems")
         # no best across different problems: no star, and every ranked cell says why
@@ -185,9 +186,10 @@ class CompareTextAndPhoneTests(BrowserTestCase):
         self.assertIn("L-BFGS-B", self.find(f'.run-chip[data-run-id="{self.lb.pk}"]').text)
         # plots.js is handed plain text (it escapes what it draws): the label as typed, after the method title
         # what the legend shows (plots.js's own legend above the plot), as text
-        names = self.browser.execute_script(
+        legend = lambda d: d.execute_script(  # noqa: E731  (drawn a frame or more after data-ready)
             "const row = document.getElementById('convergence-plot').previousElementSibling;"
             "return [...row.querySelectorAll('.plot-legend li')].map(li => li.textContent)")
+        names = self.wait().until(legend)
         label = self.lb.label
         short = label[:27] + "…" if len(label) > 28 else label  # long labels are cut in the legend
         self.assertIn(f"#{self.lb.pk} L-BFGS-B · {short}", names)

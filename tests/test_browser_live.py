@@ -11,7 +11,9 @@ from tests.browser import PASSWORD, BrowserTestCase
 PLOT_LEN = """
 const gd = document.getElementById(arguments[0]);
 if (!gd || !gd.data) return null;
-const t = gd.data.find(t => t.name === arguments[1]) || (arguments[1] === null ? gd.data[0] : null);
+// the population and the line search are on the map's point layer, the rest are Plotly traces
+const t = gd.data.find(t => t.name === arguments[1]) || (gd.drawnPoints || {})[arguments[1]]
+  || (arguments[1] === null ? gd.data[0] : null);
 return t ? (t.x || []).length : null;
 """
 
@@ -78,8 +80,8 @@ class LiveRunTests(PageShots, BrowserTestCase):
         # Plots: every step on the convergence plot, path and population on the contour.
         self.wait().until(lambda d: self.plot_len("plot-convergence") == run.n_steps)
         self.wait().until(lambda d: (self.plot_len("plot-contour", "best point") or 0) >= 2)
-        self.assertTrue(self.browser.execute_script(
-            "return document.getElementById('plot-contour-map').data[0].type === 'contour'"))
+        self.wait().until(lambda d: d.execute_script(  # the map, drawn on its canvas
+            "return Number(document.getElementById('plot-contour-map').dataset.drawn) > 0"))
         # After the end the view becomes a replay of the stored run, at its last step (the polish).
         self.wait_visible("#replay")
         self.wait_for("#steps-body tr.current")
@@ -176,7 +178,7 @@ class LiveRunTests(PageShots, BrowserTestCase):
         seq = self.latest_seq()
         self.find("#btn-resume").click()
         self.wait_status("running")
-        self.wait().until(lambda d: self.latest_seq() > seq)
+        self.wait().until(lambda d: self.latest_seq() > max(seq, 80))  # past the 50 rows the table keeps
         self.assertEqual(self.rows(), 50)  # bounded while live, however long the run
         self.find("#btn-stop").click()
         self.wait_status("stopped")

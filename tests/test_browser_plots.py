@@ -253,12 +253,13 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         self.assertEqual(traces[0][:2], ["scatter", "lines"])
         self.assertEqual(traces[0][3:], [201, 201])
         names = [t[2] for t in traces]
-        for name in ("best point", "population", "known minimum", "current"):
+        for name in ("best point", "known minimum", "current"):
             self.assertIn(name, names)
+        self.assertEqual(self.run_js("return el.drawnPoints.population.x.length"), 7)  # on the point layer
         # overlays sit on the curve: y is f(x)
         ok = self.run_js("""
           const f = (x) => 10 + x * x - 10 * Math.cos(2 * Math.PI * x);
-          const t = el.data.find(t => t.name === 'population');
+          const t = el.drawnPoints.population;
           return t.x.every((x, i) => Math.abs(t.y[i] - f(x)) < 1e-12);""")
         self.assertTrue(ok)
         r = self.browser.execute_script(RANGES, "test-plot")
@@ -277,6 +278,63 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         self.assertGreaterEqual(z["x"][1], 3.1)
         self.assertLess(z["y"][1], 45)
         self.screenshot("plots-1d-zoomed")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_the_population_is_drawn_on_the_overlays_axes_and_follows_a_zoom(self):
+        # The population lives on a canvas under the overlay: its pixels must sit where Plotly puts
+        # the same coordinates (the known minimum, an SVG marker, is at the first member).
+        self.run_js("""
+          const n = 41, x = [], y = [], z = [];
+          for (let i = 0; i < n; i++) { x.push(-5 + 15 * i / (n - 1)); y.push(-5 + 15 * i / (n - 1)); }
+          for (const b of y) z.push(x.map((a) => (1 - a) ** 2 + 100 * (b - a * a) ** 2));
+          window.ct = new ContourPlot(el, { minInterval: 0 });
+          ct.setGrid({ x, y, z });
+          ct.setMinimum(1, 1);
+          ct.setPopulation([[1, 1], [-2, 3], [6, -4]]);""")
+        self.settle()
+        probe = """
+          const L = el._fullLayout, c = el.parentNode.querySelector('canvas.contour-points');
+          const dpr = window.devicePixelRatio || 1, g = c.getContext('2d');
+          const at = (x, y) => [L._size.l + L.xaxis.l2p(x), L._size.t + L.yaxis.l2p(y)];
+          const alpha = ([X, Y]) => g.getImageData(Math.round(X * dpr) + 3 * dpr - 1, Math.round(Y * dpr), 1, 1).data[3];
+          const star = el.querySelector('.scatterlayer .trace:last-child .point').getBoundingClientRect();
+          const box = el.getBoundingClientRect();
+          return { star: [star.left + star.width / 2 - box.left, star.top + star.height / 2 - box.top],
+                   first: at(1, 1), ring: [alpha(at(1, 1)), alpha(at(-2, 3)), alpha(at(6, -4))],
+                   empty: alpha(at(8, 8)) };"""
+        before = self.run_js(probe)
+        self.assertAlmostEqual(before["first"][0], before["star"][0], delta=1.5)
+        self.assertAlmostEqual(before["first"][1], before["star"][1], delta=1.5)
+        self.assertTrue(all(a > 0 for a in before["ring"]), before)  # each member's ring is drawn
+        self.assertEqual(before["empty"], 0)
+        self.screenshot("plots-points-full")
+        # A zoom moves them with the axes (and the member outside the new view is not drawn).
+        self.run_js("Plotly.relayout(el, {'xaxis.range': [-3, 2], 'yaxis.range': [0, 4]})")
+        self.settle()
+        after = self.run_js(probe)
+        self.assertNotEqual(after["first"], before["first"])
+        self.assertAlmostEqual(after["first"][0], after["star"][0], delta=1.5)
+        self.assertAlmostEqual(after["first"][1], after["star"][1], delta=1.5)
+        self.assertTrue(after["ring"][0] > 0 and after["ring"][1] > 0, after)
+        self.assertEqual(after["ring"][2], 0)  # (6, -4) is outside the zoomed view
+        # Pointing at a member names it.
+        tip = self.run_js("""
+          const L = el._fullLayout, box = el.getBoundingClientRect();
+          const X = box.left + L._size.l + L.xaxis.l2p(-2), Y = box.top + L._size.t + L.yaxis.l2p(3);
+          el.dispatchEvent(new MouseEvent('mousemove', { clientX: X + 2, clientY: Y - 1, bubbles: true }));
+          const t = el.parentNode.querySelector('.plot-tip');
+          return { hidden: t.hidden, text: t.textContent };""")
+        self.assertEqual(tip, {"hidden": False, "text": "member 2 · x[0] −2, x[1] 3"})
+        # and at a point of a path (named by the same tip: the path's trace has no hover text per point)
+        self.run_js("ct.setPath('run', [-2.5, 0.5], [0.5, 2.5], { name: 'best point' })")
+        self.settle()
+        tip = self.run_js("""
+          const L = el._fullLayout, box = el.getBoundingClientRect();
+          el.dispatchEvent(new MouseEvent('mousemove', { bubbles: true,
+            clientX: box.left + L._size.l + L.xaxis.l2p(0.5), clientY: box.top + L._size.t + L.yaxis.l2p(2.5) }));
+          return el.parentNode.querySelector('.plot-tip').textContent;""")
+        self.assertEqual(tip, "best point · x[0] 0.5, x[1] 2.5")
+        self.screenshot("plots-points-zoomed")
         self.assertEqual(self.console_errors(), [])
 
     def test_the_zoomed_view_follows_a_live_path_without_jumping(self):

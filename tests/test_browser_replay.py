@@ -14,7 +14,7 @@ from tests.test_browser_live import PageShots
 
 STATE = """
 const gd = id => document.getElementById(id);
-const trace = (id, name) => (gd(id).data || []).find(t => t.name === name);
+const trace = (id, name) => (gd(id).data || []).find(t => t.name === name) || (gd(id).drawnPoints || {})[name];
 const cur = document.querySelector('#steps-body tr.current');
 const shapes = gd('plot-convergence').layout.shapes || [];
 return {
@@ -64,9 +64,9 @@ class ReplayTests(PageShots, BrowserTestCase):
         last = run.n_steps - 1
         self.log_in("alice")
         self.open(run)
+        self.wait().until(lambda d: self.state()["convergence"] == run.n_steps)  # drawn a frame or more later
         s = self.state()
         self.assertEqual((s["max"], s["slider"], s["row"]), (last, last, last))
-        self.assertEqual(s["convergence"], run.n_steps)
         # Steps are counted 1 … n everywhere: the last of 42 steps is "step 42 of 42".
         self.assertEqual(s["pos"], f"step {run.n_steps:,} of {run.n_steps:,}")
         self.wait_visible("#run-result")

@@ -39,7 +39,7 @@ window.WebSocket = class extends Native {
 VIEW = """
 const v = document.getElementById('run-view');
 const gd = document.getElementById('plot-contour');
-const trace = (name) => (gd.data || []).find(t => t.name === name);
+const trace = (name) => (gd.data || []).find(t => t.name === name) || (gd.drawnPoints || {})[name];
 const cur = document.querySelector('#steps-body tr.current');
 const box = document.getElementById('steps-scroll');
 const rows = [...document.querySelectorAll('#steps-body tr[data-seq]')];

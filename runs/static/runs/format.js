@@ -35,10 +35,13 @@ export function fmtSig(v, digits = 6) {
 export const fmtF = (v) => fmtSig(v, 6);
 export const fmtX = (v) => fmtSig(v, 6);
 
+// One formatter for every count: toLocaleString builds a new one on each call (a live table formats thousands).
+const COUNTS = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
 export function fmtCount(v) {
   const s = special(v);
   if (s !== null) return s;
-  return minus(Math.round(v).toLocaleString("en-US"));
+  return minus(COUNTS.format(Math.round(v)));
 }
 
 export function fmtVec(xs, max = 6) {

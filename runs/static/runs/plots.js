@@ -33,11 +33,14 @@
 //   ct.setView("path" | "full");           // zoom to the paths / back to the grid's bounds (also two buttons
 //                                          //   above the plot); while zoomed, the view widens as the path leaves it
 // The legend (HTML, above the plot) lists only what is drawn: no population entry without a population.
-// Updates are batched:
+// Plotly draws the axes, paths and markers; the map and the population / line search are canvases
+// under it (maplayers.js), so that a new population redraws no Plotly plot. Updates are batched:
 // many calls cause one Plotly.react on a later animation frame, at most one per `minInterval` ms
-// (option, default 120) and fewer when a react is slow. Long paths are drawn thinned to `maxPathPoints` (repeats dropped, ends kept).
+// (option, default 120) and fewer when a react is slow; the points alone redraw once per frame.
+// Long paths are drawn thinned to `maxPathPoints` (repeats dropped, ends kept).
 
 import { fmtCount, fmtF, fmtX } from "./format.js";
+import { MapLayer, PointLayer, axesOf } from "./maplayers.js";
 
 const Plotly = () => window.Plotly;
 
@@ -47,8 +50,8 @@ const AXIS = { ticklabeloverflow: "allow", zeroline: false };
 const FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12 };
 const PALETTE = ["#0d6efd", "#d63384", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#dc3545", "#6c757d"];
 const PATH_COLORS = ["#ff4d4f", "#ffc107", "#0dcaf0", "#f8f9fa"];
-// The contour map and the overlay above it share this plot area: fixed margins (no automatic
-// growth for the colour bar, which sits in the right margin) keep their axes on the same pixels.
+// The overlay's plot area over a 2-D map: fixed margins, with room on the right for the map's colour
+// bar (drawn by maplayers.js in that margin).
 const MAP_MARGIN = { l: 56, r: 76, t: 12, b: 44, autoexpand: false };
 // Where f − f* <= 0 is drawn on a log axis: far below anything double precision resolves near 1.
 const FLOOR = 1e-16;
@@ -621,6 +624,15 @@ function boxOf(xs, ys, box = null) {
 
 const within = (inner, outer) => inner[0] >= outer[0] && inner[1] <= outer[1];
 
+/** The ranges a drag has reached (plotly_relayouting's event), where it says them; null: the layout's. */
+function draggedRanges(e) {
+  if (!e) return null;
+  const pair = (ax) => (ax + ".range[0]" in e && ax + ".range[1]" in e ? [e[ax + ".range[0]"], e[ax + ".range[1]"]]
+    : Array.isArray(e[ax + ".range"]) ? e[ax + ".range"] : null);
+  const x = pair("xaxis"), y = pair("yaxis");
+  return x || y ? { x, y } : null;
+}
+
 export class ContourPlot {
   constructor(el, { xTitle = "x[0]", yTitle = "x[1]", height = null, minInterval = 120, maxPathPoints = 2000,
     legend = true } = {}) {
@@ -644,10 +656,14 @@ export class ContourPlot {
     this._zoom = null;      // the zoomed ranges {x, y} while view is "path"
     this._viewRev = 0;      // bumped by the buttons: the chosen view wins over a user's drag-zoom
     this._pacer = new Pacer(() => this._flush(), minInterval);
+    // The population and the line search change with every step but never move the axes: they
+    // redraw on their own canvas, every frame if need be, without a Plotly redraw.
+    this._pointsPacer = new Pacer(() => this._drawPoints());
+    this.layer = null;
     this._layoutKey = null; this._layout = null;
-    // The 2-D contour lives in its own plot under this one (`map`), drawn only when the grid or the
-    // view changes: redrawing its filled bands with every new point was most of a live page's work.
-    this.map = null; this._mapKey = null;
+    // Under the overlay (made on the first draw): the map of the objective (2-D), redrawn only when
+    // the grid or the view changes, and the points of the step, redrawn with every step.
+    this.mapLayer = null; this._mapKey = null;
     this.tools = toolbar(el, "Map view");
     this._fullButton = toolButton(this.tools, "Full bounds", "Show the whole map", () => this.setView("full"));
     this._pathButton = toolButton(this.tools, "Zoom to path", "Zoom to the path", () => this.setView("path"));
@@ -690,22 +706,10 @@ export class ContourPlot {
       return;
     }
     const { x, y, z } = grid;
-    const Y = plotText(this.yTitle);
     let zmin = Infinity;
     for (const row of z) for (const v of row) if (v !== null && v < zmin) zmin = v;
     // log10(1 + f − min f): valleys like Rosenbrock's are invisible on a linear scale.
-    const zt = z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - zmin))));
-    const xs = x.map(fmtX), ys = y.map(fmtX);
-    const text = z.map((row, j) => row.map((v, i) => `${X} ${xs[i]}<br>${Y} ${ys[j]}<br>f ${fmtF(v)}`));
-    this.grid = {
-      type: "contour", uid: "grid", x, y, z: zt, text, ncontours: 24, colorscale: "Viridis", reversescale: false,
-      // Filled bands: "heatmap" colouring rebuilds a smoothed image at screen resolution on every
-      // redraw (each overlay update), several times the cost of the bands.
-      contours: { coloring: "fill", showlines: true }, line: { width: 0.5, color: "rgba(255,255,255,.35)" },
-      colorbar: { title: { text: "log₁₀(1+f−f<sub>min</sub>)", side: "right" }, thickness: 12, len: 0.9, x: 1.01, xpad: 4,
-        ticklabeloverflow: "allow" },
-      hovertemplate: "%{text}<extra></extra>", connectgaps: false,
-    };
+    this.grid = { x, y, z: z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - zmin)))) };
   }
 
   setPath(id, xs, ys, { name = "path", color = null } = {}) {
@@ -722,9 +726,16 @@ export class ContourPlot {
     this._schedule();
   }
 
-  setPopulation(points) { this.population = points && points.length ? points : null; this._schedule(); }
+  setPopulation(points) { this._setPoints("population", points); }
 
-  setLineSearch(points) { this.lineSearch = points && points.length ? points : null; this._schedule(); }
+  setLineSearch(points) { this._setPoints("lineSearch", points); }
+
+  _setPoints(key, points) {
+    const had = !!this[key];
+    this[key] = points && points.length ? points : null;
+    // Only the legend (drawn with the overlay) cares whether there are any.
+    if (had !== !!this[key]) this._schedule(); else this._pointsPacer.schedule();
+  }
 
   setMarker(x, y) { this.marker = x === null || x === undefined ? null : [x, y]; this._schedule(); }
 
@@ -757,15 +768,12 @@ export class ContourPlot {
     const keep = thinPoints(p.xs, p.ys, this.maxPathPoints);
     p.box = boxOf(p.xs, p.ys);
     const x = keep.map((i) => p.xs[i]), y = keep.map((i) => p.ys[i]);
-    const X = plotText(this.xTitle), Y = this.oneD ? "f" : plotText(this.yTitle);
-    const fy = this.oneD ? fmtF : fmtX;
     p.trace = {
       type: "scatter", mode: "lines+markers", name: plotText(p.name), uid: `path-${p.id}`, x, y,
-      text: x.map((v, i) => `${X} ${fmtX(v)}, ${Y} ${fy(y[i])}`),
       line: { color: p.color, width: this.oneD ? 1 : 2, dash: this.oneD ? "dot" : "solid" },
       // One SVG element per marker: a long path shows a few hundred of them, its line shows every point.
       marker: { size: this.oneD ? 7 : 4, color: p.color, maxdisplayed: this.oneD ? 400 : 150 },
-      hovertemplate: "<b>%{fullData.name}</b><br>%{text}<extra></extra>",
+      hoverinfo: "skip", // the point layer's tip names path points
     };
     return p.trace;
   }
@@ -831,57 +839,47 @@ export class ContourPlot {
     return items;
   }
 
-  /** The plot under the overlay that holds the contour (made on first use, 2-D only). */
-  _mapEl() {
-    if (this.map) return this.map;
+  /** The map and the point layer under the overlay (made on the first draw). */
+  _stack() {
+    if (this.mapLayer) return;
     const stack = document.createElement("div");
     stack.className = "contour-stack";
     this.el.parentNode.insertBefore(stack, this.el);
-    this.map = document.createElement("div");
-    this.map.className = "contour-map";
-    this.map.setAttribute("aria-hidden", "true");
-    if (this.el.id) this.map.id = `${this.el.id}-map`;
-    stack.append(this.map, this.el);
+    stack.append(this.el);
     this.el.classList.add("contour-overlay");
-    // A zoom or pan in the overlay (drag, double click, the mode bar) moves the map with it.
-    this.el.on("plotly_relayout", () => this._drawMap());
-    return this.map;
+    this.mapLayer = new MapLayer(stack, this.el);
+    this.layer = new PointLayer(stack, this.el);
   }
 
-  /** Draw the contour under the overlay, on the overlay's current axis ranges (if they changed). */
-  _drawMap() {
-    if (this.oneD || !this.grid) {
-      if (this.map && this._mapKey !== null) { Plotly().purge(this.map); this._mapKey = null; }
-      return;
-    }
-    const full = this.el._fullLayout;
-    const x = full && full.xaxis ? full.xaxis.range.slice() : this.range.x;
-    const y = full && full.yaxis ? full.yaxis.range.slice() : this.range.y;
-    const key = JSON.stringify([x, y, this.height, this._gridRev]);
+  /** Called once Plotly has made the overlay (its .on exists after the first react). */
+  _listen() {
+    if (this._listening || !this.el.on) return;
+    this._listening = true;
+    // A zoom or pan in the overlay (drag, double click, the mode bar) moves the map and the points with it.
+    const redraw = (ranges) => { this._drawMap(ranges); this._drawPoints(ranges); };
+    this.el.on("plotly_relayout", () => redraw());
+    this.el.on("plotly_relayouting", (e) => redraw(draggedRanges(e))); // a drag moves the axes as it goes
+  }
+
+  /** Draw the map on the overlay's current axes, if the grid or the axes changed since it was drawn. */
+  _drawMap(ranges = null) {
+    const L = this.mapLayer;
+    if (!L) return;
+    const a = this.oneD || !this.grid ? null : axesOf(this.el, ranges);
+    const key = a ? JSON.stringify([a.x0, a.x1, a.y0, a.y1, a.width, a.height, this._gridRev]) : null;
     if (key === this._mapKey) return;
+    if (this._mapGridRev !== this._gridRev) { L.setGrid(this.oneD ? null : this.grid); this._mapGridRev = this._gridRev; }
     this._mapKey = key;
-    Plotly().react(this._mapEl(), [this.grid], baseLayout({
-      height: this.height || undefined, margin: { ...MAP_MARGIN },
-      xaxis: { ...AXIS, range: x, showticklabels: false, showgrid: false, ticks: "" },
-      yaxis: { ...AXIS, range: y, showticklabels: false, showgrid: false, ticks: "" },
-      hovermode: false,
-    }), { ...CONFIG, staticPlot: true });
+    L.draw(a);
   }
 
   _flush() {
+    this._stack();
     const traces = [];
     if (this.grid && this.oneD) traces.push(this.grid);
-    if (this.population) {
-      traces.push(this._points("population", "population", this.population,
-        { size: 6, color: "rgba(255,255,255,.85)", line: { color: "#212529", width: 1 } }, "member"));
-    }
     for (const p of this.paths.values()) {
       if (!p.xs || !p.xs.length) continue;
       traces.push(p.trace || this._pathTrace(p));
-    }
-    if (this.lineSearch) {
-      traces.push(this._points("line-search", "line search", this.lineSearch,
-        { size: 9, symbol: "x-thin", color: "#ffc107", line: { color: "#d39e00", width: 2 } }, "line-search trial"));
     }
     if (this.minimum) {
       traces.push(this._points("minimum", "known minimum", [this.minimum],
@@ -906,7 +904,7 @@ export class ContourPlot {
         height: this.height || undefined,
         // over the map: the same plot area as the map's (fixed margins, room for its colour bar)
         margin: stacked ? { ...MAP_MARGIN } : { l: 56, r: this.oneD ? 24 : 8, t: 12, b: 44 },
-        plot_bgcolor: stacked ? "rgba(0,0,0,0)" : "#fff",
+        plot_bgcolor: "rgba(0,0,0,0)", // the map and the point layer are under it
         xaxis: { ...AXIS, title: { text: plotText(st.xt) }, range: r.x || undefined, autorange: !r.x, showgrid: this.oneD },
         yaxis: { ...AXIS, title: { text: plotText(st.yt) }, range: r.y || undefined, autorange: !r.y, showgrid: this.oneD, gridcolor: "#eee" },
         annotations: this.message ? [{
@@ -917,21 +915,39 @@ export class ContourPlot {
       });
     }
     Plotly().react(this.el, traces, this._layout, CONFIG);
+    this._listen();
+    this._pointsPacer.cancel();
     this._drawMap();
+    this._drawPoints();
   }
 
-  resize() { Plotly().Plots.resize(this.el); if (this.map) Plotly().Plots.resize(this.map); }
+  _drawPoints(ranges = null) {
+    const L = this.layer;
+    if (!L) return;
+    L.oneD = this.oneD;
+    L.titles = [this.xTitle, this.oneD ? "f" : this.yTitle];
+    L.set("population", this.population);
+    L.set("line-search", this.lineSearch);
+    L.paths = [...this.paths.values()].filter((p) => p.trace).map((p) => ({ name: p.name, x: p.trace.x, y: p.trace.y }));
+    L.draw(axesOf(this.el, ranges));
+  }
+
+  resize() {
+    Plotly().Plots.resize(this.el).then(() => { this._drawMap(); this._drawPoints(); }, () => {});
+  }
 
   destroy() {
     this._pacer.cancel();
+    this._pointsPacer.cancel();
     Plotly().purge(this.el);
-    if (this.map) {
-      Plotly().purge(this.map);
-      const stack = this.map.parentNode;
+    if (this.mapLayer) {
+      this.mapLayer.destroy();
+      this.layer.destroy();
+      const stack = this.el.parentNode;
       stack.parentNode.insertBefore(this.el, stack);
       stack.remove();
       this.el.classList.remove("contour-overlay");
-      this.map = null;
+      this.mapLayer = null; this.layer = null;
     }
     this.tools.row.remove();
   }
