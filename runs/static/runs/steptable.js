@@ -128,7 +128,10 @@ export class StepTable {
     const hiSeq = n - 1 - first, loSeq = n - 1 - last;
     if (n > 0) this.store.ensure(loSeq, hiSeq);
     const span = this.cols.length;
-    let html = first > 0 ? `<tr class="spacer" aria-hidden="true"><td colspan="${span}" style="height:${first * rowH}px"></td></tr>` : "";
+    // Spacers stand for the rows not drawn; their heights are set below, through the DOM (a style
+    // attribute in markup is inline CSS, which the site's Content-Security-Policy refuses).
+    const spacer = `<tr class="spacer" aria-hidden="true"><td colspan="${span}"></td></tr>`;
+    let html = first > 0 ? spacer : "";
     for (let seq = hiSeq; seq >= loSeq; seq--) {
       const s = this.store.get(seq);
       const cur = seq === this.cursor;
@@ -136,8 +139,10 @@ export class StepTable {
         : `<tr data-seq="${seq}" class="loading${cur ? " table-active current" : ""}"${cur ? ' aria-current="true"' : ""}><td>${fmtCount(stepNo(seq))}</td><td colspan="${span - 1}" class="text-body-secondary">loading…</td></tr>`;
     }
     const below = n - 1 - last;
-    if (below > 0) html += `<tr class="spacer" aria-hidden="true"><td colspan="${span}" style="height:${below * rowH}px"></td></tr>`;
+    if (below > 0) html += spacer;
     this.body.innerHTML = html;
+    if (first > 0) this.body.firstElementChild.firstElementChild.style.height = `${first * rowH}px`;
+    if (below > 0) this.body.lastElementChild.firstElementChild.style.height = `${below * rowH}px`;
     if (!this.rowH) {
       const row = this.body.querySelector("tr[data-seq]");
       const h = row ? row.getBoundingClientRect().height : 0;
