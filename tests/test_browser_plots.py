@@ -138,6 +138,9 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.assertTrue(all(r["y"][0] <= y <= r["y"][1] for y in path[1]))
         self.assertLess(r["x"][1] - r["x"][0], 0.5 * 15)
         self.assertLess(r["y"][1] - r["y"][0], 0.5 * 15)
+        # the zoomed view gets a grid of its own (the coarse one, stretched, would be a blur)
+        detail = "return document.getElementById('plot-contour-map').dataset.detail"
+        self.wait().until(lambda d: d.execute_script(detail) == "1")
         self.full_screenshot("plots-contour-zoomed")
         # stepping through the replay keeps the zoomed view where it is (the path stays inside it)
         self.find("body").send_keys(Keys.HOME)
@@ -146,6 +149,7 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.assertEqual(self.ranges("plot-contour")["x"], r["x"])
         back.click()
         self.wait().until(lambda d: self.ranges("plot-contour")["x"][1] > 9.99)
+        self.wait().until(lambda d: d.execute_script(detail) == "0")  # the whole map needs no detail
         self.assertAlmostEqual(self.ranges("plot-contour")["x"][0], -5, places=6)
         self.assertEqual(back.get_attribute("aria-pressed"), "true")
         # a phone: the buttons wrap inside the card, nothing makes the page scroll sideways

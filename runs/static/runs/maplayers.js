@@ -85,17 +85,20 @@ export class MapLayer {
     this.rev = 0;
   }
 
-  /** {x, y, z} with z already on the map's scale (nulls are holes), or null. */
+  /** {x, y, z, detail} with z already on the map's scale (nulls are holes), or null. `detail`, a
+   * finer {x, y, z} over part of it (or null), is drawn instead of it inside its box. */
   setGrid(grid) {
     this.grid = null;
     if (grid) {
       let lo = Infinity, hi = -Infinity;
-      for (const row of grid.z) for (const v of row) if (v !== null && Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      for (const g of grid.detail ? [grid, grid.detail] : [grid]) {
+        for (const row of g.z) for (const v of row) if (v !== null && Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      }
       if (lo <= hi) {
         const step = hi > lo ? niceStep((hi - lo) / BANDS) : 1;
         const start = Math.floor(lo / step) * step, n = Math.max(1, Math.ceil((hi - start) / step));
         const colors = Array.from({ length: n }, (_, k) => viridis(hi > lo ? (start + (k + 0.5) * step - lo) / (hi - lo) : 0.5));
-        this.grid = { x: grid.x, y: grid.y, z: grid.z, lo, hi, start, step, colors };
+        this.grid = { x: grid.x, y: grid.y, z: grid.z, detail: grid.detail || null, lo, hi, start, step, colors };
       }
     }
     this.rev += 1;
@@ -104,26 +107,30 @@ export class MapLayer {
   draw(a) {
     const g = fit(this.canvas, a);
     this.canvas.dataset.drawn = String(this.grid && a ? this.rev : 0);
+    this.canvas.dataset.detail = this.grid && this.grid.detail ? "1" : "0";
     if (!a || !this.grid) return;
     const G = this.grid, dpr = window.devicePixelRatio || 1;
     const scale = Math.min(dpr, Math.sqrt(MAX_PIXELS / (a.w * a.h)));
     const pw = Math.max(1, Math.round(a.w * scale)), ph = Math.max(1, Math.round(a.h * scale));
-    const cx = cells(G.x, a.x0, a.x1, pw), cy = cells(G.y, a.y1, a.y0, ph); // rows from the top
     const img = new ImageData(pw, ph), px = img.data;
     const band = new Int16Array(pw * ph).fill(-1);
-    const { z, start, step, colors } = G, nb = colors.length;
-    for (let r = 0; r < ph; r++) {
-      const j = cy.idx[r];
-      if (j < 0) continue;
-      const fy = cy.frac[r], row0 = z[j], row1 = z[j + 1];
-      for (let c = 0; c < pw; c++) {
-        const i = cx.idx[c];
-        if (i < 0) continue;
-        const z00 = row0[i], z10 = row0[i + 1], z01 = row1[i], z11 = row1[i + 1];
-        if (z00 === null || z10 === null || z01 === null || z11 === null) continue; // a hole, as Plotly leaves it
-        const fx = cx.frac[c];
-        const v = (z00 * (1 - fx) + z10 * fx) * (1 - fy) + (z01 * (1 - fx) + z11 * fx) * fy;
-        band[r * pw + c] = Math.min(nb - 1, Math.max(0, Math.floor((v - start) / step)));
+    const { start, step, colors } = G, nb = colors.length;
+    // The detail first; the grid where the detail has nothing (outside its box, or a hole).
+    for (const g of G.detail ? [G.detail, G] : [G]) {
+      const cx = cells(g.x, a.x0, a.x1, pw), cy = cells(g.y, a.y1, a.y0, ph), z = g.z; // rows from the top
+      for (let r = 0; r < ph; r++) {
+        const j = cy.idx[r];
+        if (j < 0) continue;
+        const fy = cy.frac[r], row0 = z[j], row1 = z[j + 1];
+        for (let c = 0; c < pw; c++) {
+          const i = cx.idx[c];
+          if (i < 0 || band[r * pw + c] >= 0) continue;
+          const z00 = row0[i], z10 = row0[i + 1], z01 = row1[i], z11 = row1[i + 1];
+          if (z00 === null || z10 === null || z01 === null || z11 === null) continue; // a hole, as Plotly leaves it
+          const fx = cx.frac[c];
+          const v = (z00 * (1 - fx) + z10 * fx) * (1 - fy) + (z01 * (1 - fx) + z11 * fx) * fy;
+          band[r * pw + c] = Math.min(nb - 1, Math.max(0, Math.floor((v - start) / step)));
+        }
       }
     }
     for (let r = 0; r < ph; r++) {

@@ -11,6 +11,8 @@ import { ContourPlot } from "./plots.js";
 import { getJSON } from "./api.js";
 
 const GRID_N = 70;
+// A view narrower than this share of the grid's box (in x or y) gets a finer grid of its own.
+const DETAIL_BELOW = 0.6;
 const LINE_N = 240; // points of f(x) on a 1-D problem
 
 export class ObjectiveMap {
@@ -34,8 +36,12 @@ export class ObjectiveMap {
     this.iy = Math.min(1, dim - 1);
     this.gridKey = null;
     this.box = null;
-    if (!this.ct) this.ct = new ContourPlot(this.$("#plot-contour"));
+    if (!this.ct) {
+      this.ct = new ContourPlot(this.$("#plot-contour"));
+      this.ct.onView = (view) => this._detail(view);
+    }
     const ct = this.ct;
+    this.at = null; this.detailKey = null;
     ct.setPopulation(null); ct.setLineSearch(null); ct.setMarker(null);
     ct.setPath("run", null); ct.setGrid(null);
     ct.setAxes(`x[${this.ix}]`, this.oneD ? "f" : `x[${this.iy}]`);
@@ -168,6 +174,8 @@ export class ObjectiveMap {
     if (key === this.gridKey) return;
     this.gridKey = key;
     this.box = box;
+    this.at = at;
+    this.detailKey = null;
     const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), xlim: box.x.join(",") });
     if (this.oneD) q.set("n", String(LINE_N));
     else {
@@ -179,6 +187,7 @@ export class ObjectiveMap {
       if (this.run !== run || this.gridKey !== key) return;
       this.ct.setGrid(grid);
       this.ct.setMessage(null);
+      if (this.shown) this._detail(this.shown); // the new grid's own detail for the view
       const sliced = this.dim > 2 ? ` — a slice through the ${current ? "current" : "best"} point` : "";
       this.$("#contour-note").textContent = this.oneD ? "f along x[0] over its bound" : `f over x[${this.ix}], x[${this.iy}]${sliced}`;
     } catch (e) {
@@ -186,6 +195,33 @@ export class ObjectiveMap {
         this.ct.setMessage(this.oneD && e.status === 400 ? "This server draws no map of 1-D problems yet; see the convergence plot and the table."
           : `Could not load the map (${e.message}).`);
       }
+    }
+  }
+
+  /** A zoomed view: the objective again on a grid over just that view, so that it is not a blur of the coarse one. */
+  async _detail(view) {
+    this.shown = view; // the plot's view ranges
+    const box = this.box, run = this.run;
+    if (this.oneD || !box || !box.y || !this.gridKey) return;
+    const small = (r, b) => r[1] - r[0] < DETAIL_BELOW * (b[1] - b[0]);
+    if (!small(view.x, box.x) && !small(view.y, box.y)) {
+      if (this.detailKey !== null) { this.detailKey = null; this.ct.setDetail(null); }
+      return;
+    }
+    const clip = (r, b) => [Math.max(r[0], b[0]), Math.min(r[1], b[1])];
+    const xlim = clip(view.x, box.x), ylim = clip(view.y, box.y);
+    if (!(xlim[1] > xlim[0] && ylim[1] > ylim[0])) return;
+    const key = JSON.stringify([this.gridKey, xlim, ylim]);
+    if (key === this.detailKey) return;
+    this.detailKey = key;
+    const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), n: String(GRID_N),
+      ix: String(this.ix), iy: String(this.iy), xlim: xlim.join(","), ylim: ylim.join(",") });
+    if (this.at) q.set("at", JSON.stringify(this.at));
+    try {
+      const grid = await getJSON(`/api/problems/${encodeURIComponent(run.problem)}/grid/?${q}`);
+      if (this.detailKey === key && this.run === run) this.ct.setDetail(grid);
+    } catch (e) {
+      if (this.detailKey === key) this.detailKey = null; // the coarse map stays; a later view tries again
     }
   }
 

@@ -32,6 +32,8 @@
 //   ct.setMessage("Loading…");             // text over the plot (null clears)
 //   ct.setView("path" | "full");           // zoom to the paths / back to the grid's bounds (also two buttons
 //                                          //   above the plot); while zoomed, the view widens as the path leaves it
+//   ct.onView = ({ x, y }) => ...;         // the view settled on new ranges (a zoom, a pan, the path view)
+//   ct.setDetail({ x, y, z });             // a finer grid over part of the map, drawn over it (null drops it)
 // The legend (HTML, above the plot) lists only what is drawn: no population entry without a population.
 // Plotly draws the axes, paths and markers; the map and the population / line search are canvases
 // under it (maplayers.js), so that a new population redraws no Plotly plot. Updates are batched:
@@ -623,6 +625,7 @@ function boxOf(xs, ys, box = null) {
 }
 
 const within = (inner, outer) => inner[0] >= outer[0] && inner[1] <= outer[1];
+const VIEW_SETTLE_MS = 250; // a view is reported once it has held this long (zooms come in bursts)
 
 /** The ranges a drag has reached (plotly_relayouting's event), where it says them; null: the layout's. */
 function draggedRanges(e) {
@@ -664,6 +667,8 @@ export class ContourPlot {
     // Under the overlay (made on the first draw): the map of the objective (2-D), redrawn only when
     // the grid or the view changes, and the points of the step, redrawn with every step.
     this.mapLayer = null; this._mapKey = null;
+    this.detailData = null;
+    this.onView = null;
     this.tools = toolbar(el, "Map view");
     this._fullButton = toolButton(this.tools, "Full bounds", "Show the whole map", () => this.setView("full"));
     this._pathButton = toolButton(this.tools, "Zoom to path", "Zoom to the path", () => this.setView("path"));
@@ -681,6 +686,7 @@ export class ContourPlot {
 
   setGrid(grid) {
     this.gridData = grid || null;
+    this.detailData = null; // it belonged to the grid before
     const oneD = !!grid && !grid.y;
     if (oneD !== this.oneD) for (const p of this.paths.values()) p.trace = null; // drawn differently
     this.oneD = oneD;
@@ -705,11 +711,23 @@ export class ContourPlot {
       };
       return;
     }
-    const { x, y, z } = grid;
+    // log10(1 + f − min f), min over the grid and its detail: valleys like Rosenbrock's are
+    // invisible on a linear scale, and both grids share one colour scale.
+    const detail = this.detailData && this.detailData.y ? this.detailData : null;
     let zmin = Infinity;
-    for (const row of z) for (const v of row) if (v !== null && v < zmin) zmin = v;
-    // log10(1 + f − min f): valleys like Rosenbrock's are invisible on a linear scale.
-    this.grid = { x, y, z: z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - zmin)))) };
+    for (const g of detail ? [grid, detail] : [grid]) for (const row of g.z) for (const v of row) if (v !== null && v < zmin) zmin = v;
+    const scaled = (g) => ({ x: g.x, y: g.y, z: g.z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - zmin)))) });
+    this.grid = scaled(grid);
+    this.grid.detail = detail ? scaled(detail) : null;
+  }
+
+  /**
+   * A finer grid over part of the map (what a zoomed view shows), drawn over the grid inside its
+   * box on the same colour scale; null drops it. `onView(ranges)`, if set, hears of every new view.
+   */
+  setDetail(grid) {
+    this.detailData = grid && grid.y ? grid : null;
+    if (this.gridData && !this.oneD) { this._buildGrid(); this._drawMap(); }
   }
 
   setPath(id, xs, ys, { name = "path", color = null } = {}) {
@@ -871,6 +889,15 @@ export class ContourPlot {
     if (this._mapGridRev !== this._gridRev) { L.setGrid(this.oneD ? null : this.grid); this._mapGridRev = this._gridRev; }
     this._mapKey = key;
     L.draw(a);
+    if (a && !ranges) this._viewChanged({ x: [a.x0, a.x1], y: [a.y0, a.y1] }); // not mid-drag
+  }
+
+  _viewChanged(view) {
+    const key = JSON.stringify(view);
+    if (key === this._viewKey || !this.onView) return;
+    this._viewKey = key;
+    clearTimeout(this._viewTimer);
+    this._viewTimer = setTimeout(() => this.onView(view), VIEW_SETTLE_MS);
   }
 
   _flush() {
@@ -939,6 +966,7 @@ export class ContourPlot {
   destroy() {
     this._pacer.cancel();
     this._pointsPacer.cancel();
+    clearTimeout(this._viewTimer);
     Plotly().purge(this.el);
     if (this.mapLayer) {
       this.mapLayer.destroy();
