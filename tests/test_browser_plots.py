@@ -341,6 +341,42 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         self.screenshot("plots-points-zoomed")
         self.assertEqual(self.console_errors(), [])
 
+    def test_legend_entries_hide_and_show_what_they_name(self):
+        self.run_js("""
+          window.cp = new ConvergencePlot(el, { fstar: 0 });
+          cp.addSeries('a', 'DE'); cp.addSeries('b', 'L-BFGS-B');
+          cp.extend('a', [0, 1, 2], [3, 2, 1]); cp.extend('b', [0, 1, 2], [4, 1, 0.5]);""")
+        self.settle()
+        buttons = lambda: self.find("#test-card").find_elements(By.CSS_SELECTOR, ".plot-legend-item")  # noqa: E731
+        visible = "return el.data.filter(t => t.uid && t.uid.startsWith('series-')).map(t => t.visible)"
+        self.assertEqual([b.text for b in buttons()], ["DE", "L-BFGS-B"])
+        self.assertEqual(self.run_js(visible), [True, True])
+        buttons()[0].click()
+        self.wait().until(lambda d: self.run_js(visible) == [False, True])
+        self.assertEqual(buttons()[0].get_attribute("aria-pressed"), "false")
+        self.screenshot("plots-legend-hidden")
+        # keyboard: the entry is a button
+        self.browser.execute_script("arguments[0].focus()", buttons()[0])
+        buttons()[0].send_keys(Keys.ENTER)
+        self.wait().until(lambda d: self.run_js(visible) == [True, True])
+        self.assertEqual(buttons()[0].get_attribute("aria-pressed"), "true")
+        # the map's population (a canvas layer) and its paths hide the same way
+        self.run_js("""
+          cp.destroy();
+          window.ct = new ContourPlot(el, { minInterval: 0 });
+          ct.setGrid({ x: [-5, 0, 5], y: [-5, 0, 5], z: [[2, 1, 2], [1, 0, 1], [2, 1, 2]] });
+          ct.setPopulation([[1, 1], [-2, 3]]);
+          ct.setPath('run', [0, 1], [0, 1], { name: 'best point' });""")
+        self.settle()
+        self.assertEqual([b.text for b in buttons()], ["population", "best point"])
+        buttons()[0].click()
+        self.wait().until(lambda d: self.run_js("return 'population' in el.drawnPoints") is False)
+        buttons()[1].click()
+        self.wait().until(lambda d: self.run_js("return el.data.some(t => t.name === 'best point')") is False)
+        buttons()[0].click()
+        self.wait().until(lambda d: self.run_js("return el.drawnPoints.population && el.drawnPoints.population.x.length") == 2)
+        self.assertEqual(self.console_errors(), [])
+
     def test_the_zoomed_view_follows_a_live_path_without_jumping(self):
         # 200 frames of a path spiralling out from (1, 1); each frame the page gives the whole path.
         result = self.browser.execute_async_script("""

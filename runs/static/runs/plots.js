@@ -34,7 +34,8 @@
 //                                          //   above the plot); while zoomed, the view widens as the path leaves it
 //   ct.onView = ({ x, y }) => ...;         // the view settled on new ranges (a zoom, a pan, the path view)
 //   ct.setDetail({ x, y, z });             // a finer grid over part of the map, drawn over it (null drops it)
-// The legend (HTML, above the plot) lists only what is drawn: no population entry without a population.
+// The legend (HTML, above the plot) lists only what is drawn: no population entry without a population;
+// each entry is a button that hides and shows what it names (both plots).
 // Plotly draws the axes, paths and markers; the map and the population / line search are canvases
 // under it (maplayers.js), so that a new population redraws no Plotly plot. Updates are batched:
 // many calls cause one Plotly.react on a later animation frame, at most one per `minInterval` ms
@@ -165,8 +166,12 @@ function toolbar(el, label) {
 }
 
 /** Show `items` ({kind, name, color}) in a toolbar's legend; the DOM changes only when they do. */
-function setLegend(tools, items) {
-  const key = JSON.stringify(items);
+/**
+ * The legend above a plot: one button per item ({id, kind, name, color}) that hides and shows
+ * what it names (`hidden`, a Set of ids, is the plot's; `onToggle(id)` redraws it).
+ */
+function setLegend(tools, items, hidden = new Set(), onToggle = null) {
+  const key = JSON.stringify([items, [...hidden]]);
   if (key === tools.key) return;
   tools.key = key;
   tools.legend.replaceChildren(...items.map((it) => {
@@ -175,10 +180,22 @@ function setLegend(tools, items) {
     swatch.className = `plot-swatch plot-swatch-${it.kind}`;
     swatch.setAttribute("aria-hidden", "true");
     if (it.color) swatch.style.setProperty("--swatch", it.color);
-    li.append(swatch, document.createTextNode(it.name));
+    if (!onToggle) { li.append(swatch, document.createTextNode(it.name)); return li; }
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "plot-legend-item";
+    const shown = !hidden.has(it.id);
+    b.setAttribute("aria-pressed", shown ? "true" : "false");
+    b.title = `${shown ? "Hide" : "Show"} ${it.name}`;
+    b.append(swatch, document.createTextNode(it.name));
+    b.addEventListener("click", () => onToggle(it.id));
+    li.append(b);
     return li;
   }));
 }
+
+/** Hide `id` if shown, show it if hidden. */
+function toggle(set, id) { if (set.has(id)) set.delete(id); else set.add(id); }
 
 function toolButton(tools, text, title, onClick) {
   const b = document.createElement("button");
@@ -257,6 +274,7 @@ export class ConvergencePlot {
     this.height = height;
     // id -> {name, color, dash, xs, fs (full data), trace (what Plotly draws), queue (points not drawn yet)}
     this.series = new Map();
+    this.hidden = new Set(); // ids of series the user hid with the legend
     this.marker = null;
     this._negative = false; // some plotted value <= 0 with no f*: log axis impossible
     this._drawn = false;
@@ -320,7 +338,7 @@ export class ConvergencePlot {
     s.queue = null;
     s.trace = {
       type: "scatter", mode: "lines", name: plotText(s.name), uid: `series-${s.uid}`, x: p.x, y: p.y, text: p.text,
-      line: { color: s.color, width: 2, dash: s.dash || "solid" },
+      line: { color: s.color, width: 2, dash: s.dash || "solid" }, visible: !this.hidden.has(s.uid),
       // Counts as fmtCount writes them (d3's "," is the same grouping) without a string per point.
       hovertemplate: `<b>%{fullData.name}</b><br>${plotText(this.xTitle)} ${s.intX ? "%{x:,}<br>" : ""}%{text}<extra></extra>`,
     };
@@ -364,7 +382,7 @@ export class ConvergencePlot {
     if (this.marker === null) return null;
     const xs = [], ys = [], texts = [], colors = [];
     for (const s of this.series.values()) {
-      if (!s.xs.length) continue;
+      if (!s.xs.length || this.hidden.has(s.uid)) continue;
       let i = lowerBound(s.xs, this.marker);
       if (i >= s.xs.length || s.xs[i] > this.marker) i -= 1;
       if (i < 0) continue;
@@ -429,7 +447,8 @@ export class ConvergencePlot {
   _draw() {
     // Several series: each one that has points is listed (one series needs no legend).
     const shown = [...this.series.values()].filter((s) => s.xs.length);
-    setLegend(this.tools, shown.length > 1 ? shown.map((s) => ({ kind: "line", name: s.name, color: s.color })) : []);
+    setLegend(this.tools, shown.length > 1 ? shown.map((s) => ({ id: s.uid, kind: "line", name: s.name, color: s.color })) : [],
+      this.hidden, (id) => { toggle(this.hidden, id); this._full = true; this._schedule(); });
     if (this._tracesTitle !== this.xTitle) { this._full = true; this._tracesTitle = this.xTitle; }
     const st = this._layoutState();
     const key = JSON.stringify(st);
@@ -650,6 +669,7 @@ export class ContourPlot {
     this.oneD = false;
     this.range = null;      // the grid's bounds {x, y} (y null in 1-D: autorange)
     this.paths = new Map(); // id -> {name, color, xs, ys, trace (null: to build), box}
+    this.hidden = new Set(); // what the user hid with the legend: "population", "line-search", "minimum", "path-<id>"
     this.population = null;
     this.lineSearch = null;
     this.marker = null;
@@ -850,10 +870,10 @@ export class ContourPlot {
   /** What is drawn, in drawing order: only overlays that have points right now. */
   _legendItems() {
     const items = [];
-    if (this.population) items.push({ kind: "population", name: "population" });
-    for (const p of this.paths.values()) if (p.xs && p.xs.length) items.push({ kind: "path", name: p.name, color: p.color });
-    if (this.lineSearch) items.push({ kind: "line-search", name: "line search" });
-    if (this.minimum) items.push({ kind: "minimum", name: "known minimum" });
+    if (this.population) items.push({ id: "population", kind: "population", name: "population" });
+    for (const p of this.paths.values()) if (p.xs && p.xs.length) items.push({ id: `path-${p.id}`, kind: "path", name: p.name, color: p.color });
+    if (this.lineSearch) items.push({ id: "line-search", kind: "line-search", name: "line search" });
+    if (this.minimum) items.push({ id: "minimum", kind: "minimum", name: "known minimum" });
     return items;
   }
 
@@ -906,9 +926,10 @@ export class ContourPlot {
     if (this.grid && this.oneD) traces.push(this.grid);
     for (const p of this.paths.values()) {
       if (!p.xs || !p.xs.length) continue;
-      traces.push(p.trace || this._pathTrace(p));
+      const t = p.trace || this._pathTrace(p);
+      if (!this.hidden.has(`path-${p.id}`)) traces.push(t);
     }
-    if (this.minimum) {
+    if (this.minimum && !this.hidden.has("minimum")) {
       traces.push(this._points("minimum", "known minimum", [this.minimum],
         { size: 13, symbol: "star", color: "#fff", line: { color: "#212529", width: 1 } }, "known minimum"));
     }
@@ -918,7 +939,7 @@ export class ContourPlot {
     }
     this._renderTools();
     const r = this._ranges();
-    setLegend(this.tools, this.legend ? this._legendItems() : []);
+    setLegend(this.tools, this.legend ? this._legendItems() : [], this.hidden, (id) => { toggle(this.hidden, id); this._schedule(); });
     const st = {
       x: r.x, y: r.y, xt: this.xTitle, yt: this.oneD ? "f" : this.yTitle, d: this.oneD, m: this.message, h: this.height,
       rev: this._viewRev,
@@ -953,9 +974,11 @@ export class ContourPlot {
     if (!L) return;
     L.oneD = this.oneD;
     L.titles = [this.xTitle, this.oneD ? "f" : this.yTitle];
-    L.set("population", this.population);
-    L.set("line-search", this.lineSearch);
-    L.paths = [...this.paths.values()].filter((p) => p.trace).map((p) => ({ name: p.name, x: p.trace.x, y: p.trace.y }));
+    const shown = (id, v) => (this.hidden.has(id) ? null : v);
+    L.set("population", shown("population", this.population));
+    L.set("line-search", shown("line-search", this.lineSearch));
+    L.paths = [...this.paths.values()].filter((p) => p.trace && !this.hidden.has(`path-${p.id}`))
+      .map((p) => ({ name: p.name, x: p.trace.x, y: p.trace.y }));
     L.draw(axesOf(this.el, ranges));
   }
 
