@@ -11,6 +11,8 @@ Chromium and runs three scenarios, each watched by the Long Tasks API (every tas
            setMarker() and setPopulation() (150 members): the calls a live DE page makes.
   load     cp.setData() and ct.setPath() with all --steps points at once (a reloaded page).
   replay   the marker and the path's end move every frame for 300 frames (a replay playing).
+  slices   30 new grids (a slice following the best point of a 10-D run), 12 frames apart, with a
+           new 150-member population every frame: the map's own redraws ("map redraw").
 
 Prints, per scenario: frames, wall time, long tasks (count, longest, their share of the wall
 time), the p95 of the page's own per-frame call time, and how many points Plotly was given.
@@ -59,14 +61,23 @@ for (const name of ["react", "extendTraces", "newPlot", "relayout", "restyle"]) 
     return out;
   };
 }
+// The map's redraws (a Plotly contour in older plots.js, a canvas raster now), timed the same way.
+const mapDraws = [];
+const drawMap = ContourPlot.prototype._drawMap;
+ContourPlot.prototype._drawMap = function (...args) {
+  const t = performance.now();
+  const out = drawMap.apply(this, args);
+  mapDraws.push([performance.now() - t, t]);
+  return out;
+};
 const frame = () => new Promise((r) => requestAnimationFrame(r));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fAt = (i, n) => 24.2 * Math.exp(-12 * i / n) * (1 + 0.05 * Math.sin(i / 7)) + 1e-12;
 const xAt = (i, n) => { const t = i / n; return [1 - 2.2 * Math.exp(-6 * t) * Math.cos(i / 50), 1 - 0.5 * Math.exp(-6 * t) * Math.sin(i / 50)]; };
-function grid() {
+function grid(shift = 0) {
   const n = 70, x = [], y = [], z = [];
   for (let i = 0; i < n; i++) { x.push(-2 + 4 * i / (n - 1)); y.push(-1 + 4 * i / (n - 1)); }
-  for (const b of y) z.push(x.map((a) => (1 - a) ** 2 + 100 * (b - a * a) ** 2));
+  for (const b of y) z.push(x.map((a) => (1 - a) ** 2 + 100 * (b - a * a + shift) ** 2 + shift));
   return { x, y, z };
 }
 function p95(xs) { const s = xs.slice().sort((a, b) => a - b); return s.length ? s[Math.floor(0.95 * (s.length - 1))] : 0; }
@@ -97,6 +108,8 @@ async function measure(name, body) {
     per[id] = { calls: ms.length, kinds, p95: p95(ms), max: Math.max(0, ...ms) };
   }
   const total = mine.reduce((a, [, d]) => a + d, 0);
+  const maps = mapDraws.filter(([d, t]) => t >= t0 && d > 0.5).map(([d]) => d); // 0.5: a call that found nothing to draw
+  per.map = { calls: maps.length, kinds: {}, p95: p95(maps), max: Math.max(0, ...maps) };
   return { name, frames, wall_ms: t1 - t0, long_tasks: mine.length, longest_ms: Math.max(0, ...mine.map(([, d]) => d)),
     long_share: total / (t1 - t0), p95_call_ms: p95(calls), max_call_ms: Math.max(0, ...calls),
     drawn_convergence: drawn(document.getElementById("cp")), drawn_contour: drawn(document.getElementById("ct")), plotly: per };
@@ -145,6 +158,23 @@ window.bench = async ({ steps, batch }) => {
       ct.setMarker(px[end - 1], py[end - 1]);
       calls.push(performance.now() - t);
       frames++;
+    }
+    return frames;
+  }));
+  out.push(await measure("slices", async (calls) => {
+    // A 10-D DE run's map: a new slice through the best point every few hundred ms, its population
+    // of 150 members every frame between.
+    const { ct } = fresh();
+    let frames = 0;
+    for (let k = 1; k <= 30; k++) {
+      const t = performance.now();
+      ct.setGrid(grid(0.02 * k));
+      calls.push(performance.now() - t);
+      for (let f = 0; f < 12; f++) {
+        await frame();
+        ct.setPopulation(Array.from({ length: 150 }, (_, m) => [Math.sin(m + k + f) * 1.5, 1 + Math.cos(m * 3 + f) * 1.5]));
+        frames++;
+      }
     }
     return frames;
   }));
@@ -245,7 +275,7 @@ def main() -> None:
               f"{r['drawn_convergence']:>14,d}, {r['drawn_contour']:,d}")
     print("Plotly calls (synchronous part) per plot:")
     for r in results:
-        for plot, name in (("cp", "convergence"), ("ct", "contour")):
+        for plot, name in (("cp", "convergence"), ("ct", "contour"), ("map", "map redraw")):
             c = r["plotly"][plot]
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(c["kinds"].items()))
             print(f"  {r['name']:8s} {name:11s} {c['calls']:5d} calls ({kinds or 'none'}), p95 {c['p95']:.0f} ms, "
