@@ -55,6 +55,12 @@ class ComparePageTests(BrowserTestCase):
         lengths = lambda d: d.execute_script(  # noqa: E731
             "return document.getElementById('contour-shared').data.filter(t => t.mode === 'lines+markers').map(t => t.x.length)")
         self.wait().until(lambda d: lengths(d) == [4, 4])
+        # zoomed to the paths, the map gets a grid of its own (as on the run page)
+        row = self.browser.execute_script("return document.getElementById('contour-shared').closest('.contour-stack').previousElementSibling")
+        next(b for b in row.find_elements("css selector", "button") if b.text == "Zoom to path").click()
+        self.wait().until(lambda d: d.execute_script("return document.getElementById('contour-shared-map').dataset.detail") == "1")
+        next(b for b in row.find_elements("css selector", "button") if b.text == "Full bounds").click()
+        self.wait().until(lambda d: d.execute_script("return document.getElementById('contour-shared-map').dataset.detail") == "0")
 
         # switch the axis to function evaluations: a DE generation costs many evaluations
         self.find("label[for=axis-nfev]").click()

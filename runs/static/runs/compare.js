@@ -13,6 +13,7 @@
 import { ConvergencePlot, ContourPlot } from "./plots.js";
 import { RunSocket, getJSON, readJSONScript } from "./api.js";
 import { DASH, fmtCount, fmtF, fmtSeconds, fmtVec } from "./format.js";
+import { detailOnZoom } from "./objectivemap.js";
 
 const SERIES_POINTS = 2000;
 const PLAY_MS = 8000; // a full sweep of the scrubber takes this long
@@ -98,6 +99,8 @@ function initPlots() {
 
 function contourFor(r) { return overlay ? contours.get("shared") : contours.get(r.id); }
 
+const zooms = new Map(); // ContourPlot -> {zoom (detailOnZoom's), source (its grid now)}
+
 async function loadGrid(group) {
   // group: runs drawn on one contour. Limits: the runs' closed bounds, else their paths (padded).
   const r0 = group[0];
@@ -118,13 +121,22 @@ async function loadGrid(group) {
     }
     return [lo, hi];
   });
-  const q = new URLSearchParams({ params: JSON.stringify(r0.params || {}), dim: String(r0.dim || 2),
-    n: r0.dim === 1 ? "400" : "80", xlim: lim[0].join(",") });
-  if (lim[1]) q.set("ylim", lim[1].join(","));
+  const query = (xlim, ylim, n) => {
+    const q = new URLSearchParams({ params: JSON.stringify(r0.params || {}), dim: String(r0.dim || 2), n, xlim: xlim.join(",") });
+    if (ylim) q.set("ylim", ylim.join(","));
+    return `/api/problems/${encodeURIComponent(r0.problem)}/grid/?${q}`;
+  };
+  const url = query(lim[0], lim[1], r0.dim === 1 ? "400" : "80");
   try {
-    const grid = await getJSON(`/api/problems/${encodeURIComponent(r0.problem)}/grid/?${q}`);
+    const grid = await getJSON(url);
     plot.setGrid(grid);
     plot.setMessage(null);
+    if (lim[1]) { // a zoomed view gets a finer grid of its own
+      let z = zooms.get(plot);
+      if (!z) { z = { source: null }; z.zoom = detailOnZoom(plot, () => z.source); zooms.set(plot, z); }
+      z.source = { key: url, box: { x: lim[0], y: lim[1] }, url: (xlim, ylim) => query(xlim, ylim, "80") };
+      z.zoom.refresh();
+    }
     if (r0.x_star) plot.setMinimum(r0.x_star[0], r0.dim === 1 ? r0.f_star : r0.x_star[1]);
     if (r0.dim > 2) {
       const n = document.getElementById("contour-dim-note");

@@ -38,10 +38,10 @@ export class ObjectiveMap {
     this.box = null;
     if (!this.ct) {
       this.ct = new ContourPlot(this.$("#plot-contour"));
-      this.ct.onView = (view) => this._detail(view);
+      this.zoom = detailOnZoom(this.ct, () => this._source());
     }
     const ct = this.ct;
-    this.at = null; this.detailKey = null;
+    this.at = null;
     ct.setPopulation(null); ct.setLineSearch(null); ct.setMarker(null);
     ct.setPath("run", null); ct.setGrid(null);
     ct.setAxes(`x[${this.ix}]`, this.oneD ? "f" : `x[${this.iy}]`);
@@ -175,7 +175,6 @@ export class ObjectiveMap {
     this.gridKey = key;
     this.box = box;
     this.at = at;
-    this.detailKey = null;
     const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), xlim: box.x.join(",") });
     if (this.oneD) q.set("n", String(LINE_N));
     else {
@@ -187,7 +186,7 @@ export class ObjectiveMap {
       if (this.run !== run || this.gridKey !== key) return;
       this.ct.setGrid(grid);
       this.ct.setMessage(null);
-      if (this.shown) this._detail(this.shown); // the new grid's own detail for the view
+      this.zoom.refresh(); // the new grid's own detail for the view
       const sliced = this.dim > 2 ? ` — a slice through the ${current ? "current" : "best"} point` : "";
       this.$("#contour-note").textContent = this.oneD ? "f along x[0] over its bound" : `f over x[${this.ix}], x[${this.iy}]${sliced}`;
     } catch (e) {
@@ -198,34 +197,56 @@ export class ObjectiveMap {
     }
   }
 
-  /** A zoomed view: the objective again on a grid over just that view, so that it is not a blur of the coarse one. */
-  async _detail(view) {
-    this.shown = view; // the plot's view ranges
-    const box = this.box, run = this.run;
-    if (this.oneD || !box || !box.y || !this.gridKey) return;
-    const small = (r, b) => r[1] - r[0] < DETAIL_BELOW * (b[1] - b[0]);
-    if (!small(view.x, box.x) && !small(view.y, box.y)) {
-      if (this.detailKey !== null) { this.detailKey = null; this.ct.setDetail(null); }
-      return;
-    }
-    const clip = (r, b) => [Math.max(r[0], b[0]), Math.min(r[1], b[1])];
-    const xlim = clip(view.x, box.x), ylim = clip(view.y, box.y);
-    if (!(xlim[1] > xlim[0] && ylim[1] > ylim[0])) return;
-    const key = JSON.stringify([this.gridKey, xlim, ylim]);
-    if (key === this.detailKey) return;
-    this.detailKey = key;
-    const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), n: String(GRID_N),
-      ix: String(this.ix), iy: String(this.iy), xlim: xlim.join(","), ylim: ylim.join(",") });
-    if (this.at) q.set("at", JSON.stringify(this.at));
-    try {
-      const grid = await getJSON(`/api/problems/${encodeURIComponent(run.problem)}/grid/?${q}`);
-      if (this.detailKey === key && this.run === run) this.ct.setDetail(grid);
-    } catch (e) {
-      if (this.detailKey === key) this.detailKey = null; // the coarse map stays; a later view tries again
-    }
+  /** What detailOnZoom needs of the grid shown now. */
+  _source() {
+    const run = this.run, box = this.box;
+    if (this.oneD || !box || !box.y || !this.gridKey) return null;
+    return {
+      key: this.gridKey, box,
+      url: (xlim, ylim) => {
+        const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), n: String(GRID_N),
+          ix: String(this.ix), iy: String(this.iy), xlim: xlim.join(","), ylim: ylim.join(",") });
+        if (this.at) q.set("at", JSON.stringify(this.at));
+        return `/api/problems/${encodeURIComponent(run.problem)}/grid/?${q}`;
+      },
+    };
   }
 
   resize() { if (this.ct) this.ct.resize(); }
+}
+
+/**
+ * Makes a ContourPlot fetch the objective again on a grid over any zoomed view (narrower than
+ * DETAIL_BELOW of the grid's box), so that a zoom is not a blur of the coarse grid; the full view
+ * drops it. `source()` describes the grid shown now: {key, box: {x, y}, url(xlim, ylim)}, or null.
+ * Returns {refresh()}: call it after each new grid.
+ */
+export function detailOnZoom(ct, source) {
+  let shown = null, key = null;
+  const refresh = async (view = shown) => {
+    shown = view;
+    const src = source();
+    if (!shown || !src) return;
+    const small = (r, b) => r[1] - r[0] < DETAIL_BELOW * (b[1] - b[0]);
+    if (!small(shown.x, src.box.x) && !small(shown.y, src.box.y)) {
+      if (key !== null) { key = null; ct.setDetail(null); }
+      return;
+    }
+    const clip = (r, b) => [Math.max(r[0], b[0]), Math.min(r[1], b[1])];
+    const xlim = clip(shown.x, src.box.x), ylim = clip(shown.y, src.box.y);
+    if (!(xlim[1] > xlim[0] && ylim[1] > ylim[0])) return;
+    const k = JSON.stringify([src.key, xlim, ylim]);
+    if (k === key) return;
+    key = k;
+    try {
+      const grid = await getJSON(src.url(xlim, ylim));
+      if (key === k) ct.setDetail(grid);
+    } catch (e) {
+      if (key === k) key = null; // the coarse map stays; a later view tries again
+    }
+  };
+  ct.onView = (view) => refresh(view);
+  return { refresh: () => { key = null; return refresh(); } };
 }
 
 /** At most ~2000 points of a path, always keeping the first and the last. */
