@@ -281,6 +281,14 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         self.assertLessEqual(z["x"][0], 0.001)
         self.assertGreaterEqual(z["x"][1], 3.1)
         self.assertLess(z["y"][1], 45)
+        # a finer stretch of the line replaces the grid's inside its range (a zoomed view's detail)
+        self.run_js("""
+          const f = (x) => 10 + x * x - 10 * Math.cos(2 * Math.PI * x);
+          const x = Array.from({ length: 401 }, (_, i) => -0.5 + 4 * i / 400);
+          ct.setDetail({ x, z: x.map(f) });""")
+        self.settle()
+        line = self.run_js("const t = el.data[0]; return [t.x.length, t.x.every((v, i) => i === 0 || v > t.x[i - 1])]")
+        self.assertEqual(line, [201 - 78 + 401, True])  # 78 of the 201 grid points lie in [-0.5, 3.5]
         self.screenshot("plots-1d-zoomed")
         self.assertEqual(self.console_errors(), [])
 

@@ -242,6 +242,12 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.assertEqual(pop["x"], [m[0] for m in first["population"]])
         self.assertEqual(pop["y"], first["population_energies"])
         self.full_screenshot("run-1d")
+        # Zoomed to the path, the line gets a finer stretch over the view (240 points over the bound before).
+        line = "return document.getElementById('plot-contour').data.find(t => t.uid === 'grid').x.length"
+        n_full = self.browser.execute_script(line)
+        self.browser.execute_script(
+            "[...document.querySelectorAll('.plot-tools button')].find(b => b.textContent === 'Zoom to path').click()")
+        self.wait().until(lambda d: d.execute_script(line) > n_full)
         self.assertEqual(self.uncaught(), [])
 
     # -- compare with the other method --------------------------------------------------------------

@@ -131,12 +131,11 @@ async function loadGrid(group) {
     const grid = await getJSON(url);
     plot.setGrid(grid);
     plot.setMessage(null);
-    if (lim[1]) { // a zoomed view gets a finer grid of its own
-      let z = zooms.get(plot);
-      if (!z) { z = { source: null }; z.zoom = detailOnZoom(plot, () => z.source); zooms.set(plot, z); }
-      z.source = { key: url, box: { x: lim[0], y: lim[1] }, url: (xlim, ylim) => query(xlim, ylim, "80") };
-      z.zoom.refresh();
-    }
+    // a zoomed view gets a finer grid (1-D: line) of its own
+    let z = zooms.get(plot);
+    if (!z) { z = { source: null }; z.zoom = detailOnZoom(plot, () => z.source); zooms.set(plot, z); }
+    z.source = { key: url, box: { x: lim[0], y: lim[1] || null }, url: (xlim, ylim) => query(xlim, ylim, lim[1] ? "80" : "400") };
+    z.zoom.refresh();
     if (r0.x_star) plot.setMinimum(r0.x_star[0], r0.dim === 1 ? r0.f_star : r0.x_star[1]);
     if (r0.dim > 2) {
       const n = document.getElementById("contour-dim-note");

@@ -200,12 +200,13 @@ export class ObjectiveMap {
   /** What detailOnZoom needs of the grid shown now. */
   _source() {
     const run = this.run, box = this.box;
-    if (this.oneD || !box || !box.y || !this.gridKey) return null;
+    if (!box || !this.gridKey) return null;
     return {
-      key: this.gridKey, box,
+      key: this.gridKey, box: { x: box.x, y: this.oneD ? null : box.y },
       url: (xlim, ylim) => {
-        const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), n: String(GRID_N),
-          ix: String(this.ix), iy: String(this.iy), xlim: xlim.join(","), ylim: ylim.join(",") });
+        const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), xlim: xlim.join(",") });
+        if (this.oneD) q.set("n", String(LINE_N));
+        else { q.set("n", String(GRID_N)); q.set("ix", String(this.ix)); q.set("iy", String(this.iy)); q.set("ylim", ylim.join(",")); }
         if (this.at) q.set("at", JSON.stringify(this.at));
         return `/api/problems/${encodeURIComponent(run.problem)}/grid/?${q}`;
       },
@@ -218,7 +219,8 @@ export class ObjectiveMap {
 /**
  * Makes a ContourPlot fetch the objective again on a grid over any zoomed view (narrower than
  * DETAIL_BELOW of the grid's box), so that a zoom is not a blur of the coarse grid; the full view
- * drops it. `source()` describes the grid shown now: {key, box: {x, y}, url(xlim, ylim)}, or null.
+ * drops it. `source()` describes the grid shown now: {key, box: {x, y}, url(xlim, ylim)} (y null
+ * for the line of a 1-D problem), or null.
  * Returns {refresh()}: call it after each new grid.
  */
 export function detailOnZoom(ct, source) {
@@ -227,14 +229,14 @@ export function detailOnZoom(ct, source) {
     shown = view;
     const src = source();
     if (!shown || !src) return;
-    const small = (r, b) => r[1] - r[0] < DETAIL_BELOW * (b[1] - b[0]);
+    const small = (r, b) => !!b && r[1] - r[0] < DETAIL_BELOW * (b[1] - b[0]);
     if (!small(shown.x, src.box.x) && !small(shown.y, src.box.y)) {
       if (key !== null) { key = null; ct.setDetail(null); }
       return;
     }
     const clip = (r, b) => [Math.max(r[0], b[0]), Math.min(r[1], b[1])];
-    const xlim = clip(shown.x, src.box.x), ylim = clip(shown.y, src.box.y);
-    if (!(xlim[1] > xlim[0] && ylim[1] > ylim[0])) return;
+    const xlim = clip(shown.x, src.box.x), ylim = src.box.y ? clip(shown.y, src.box.y) : null; // 1-D: x only
+    if (!(xlim[1] > xlim[0] && (!ylim || ylim[1] > ylim[0]))) return;
     const k = JSON.stringify([src.key, xlim, ylim]);
     if (k === key) return;
     key = k;

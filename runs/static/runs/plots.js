@@ -722,7 +722,14 @@ export class ContourPlot {
     const grid = this.gridData;
     const X = plotText(this.xTitle);
     if (this.oneD) {
-      const { x, z } = grid;
+      let { x, z } = grid;
+      const d = this.detailData && !this.detailData.y ? this.detailData : null;
+      if (d && d.x.length) { // the finer line inside its range, the grid's outside it
+        const lo = d.x[0], hi = d.x[d.x.length - 1], keep = x.map((v) => v < lo || v > hi);
+        const pts = x.map((v, i) => [v, z[i]]).filter((_, i) => keep[i]).concat(d.x.map((v, i) => [v, d.z[i]]));
+        pts.sort((a, b) => a[0] - b[0]);
+        x = pts.map((p) => p[0]); z = pts.map((p) => p[1]);
+      }
       this.grid = {
         type: "scatter", mode: "lines", name: "f", uid: "grid", x, y: z, connectgaps: false,
         line: { color: "#495057", width: 1.5 },
@@ -743,11 +750,14 @@ export class ContourPlot {
 
   /**
    * A finer grid over part of the map (what a zoomed view shows), drawn over the grid inside its
-   * box on the same colour scale; null drops it. `onView(ranges)`, if set, hears of every new view.
+   * box on the same colour scale (1-D: a finer stretch of the line); null drops it. `onView(ranges)`,
+   * if set, hears of every new view.
    */
   setDetail(grid) {
-    this.detailData = grid && grid.y ? grid : null;
-    if (this.gridData && !this.oneD) { this._buildGrid(); this._drawMap(); }
+    this.detailData = grid && !grid.y === this.oneD ? grid : null;
+    if (!this.gridData) return;
+    this._buildGrid();
+    if (this.oneD) this._schedule(); else this._drawMap(); // the line is a trace of the overlay
   }
 
   setPath(id, xs, ys, { name = "path", color = null } = {}) {
@@ -895,7 +905,7 @@ export class ContourPlot {
     this._listening = true;
     // A zoom or pan in the overlay (drag, double click, the mode bar) moves the map and the points with it.
     const redraw = (ranges) => { this._drawMap(ranges); this._drawPoints(ranges); };
-    this.el.on("plotly_relayout", () => redraw());
+    this.el.on("plotly_relayout", () => { redraw(); this._reportView(); });
     this.el.on("plotly_relayouting", (e) => redraw(draggedRanges(e))); // a drag moves the axes as it goes
   }
 
@@ -909,10 +919,13 @@ export class ContourPlot {
     if (this._mapGridRev !== this._gridRev) { L.setGrid(this.oneD ? null : this.grid); this._mapGridRev = this._gridRev; }
     this._mapKey = key;
     L.draw(a);
-    if (a && !ranges) this._viewChanged({ x: [a.x0, a.x1], y: [a.y0, a.y1] }); // not mid-drag
   }
 
-  _viewChanged(view) {
+  /** Tell onView of the overlay's ranges once they have held for VIEW_SETTLE_MS. */
+  _reportView() {
+    const a = axesOf(this.el);
+    if (!a) return;
+    const view = { x: [a.x0, a.x1], y: [a.y0, a.y1] };
     const key = JSON.stringify(view);
     if (key === this._viewKey || !this.onView) return;
     this._viewKey = key;
@@ -967,6 +980,7 @@ export class ContourPlot {
     this._pointsPacer.cancel();
     this._drawMap();
     this._drawPoints();
+    this._reportView();
   }
 
   _drawPoints(ranges = null) {
