@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dj_database_url
 
-from optsite.env import env_bool, env_int, env_list
+from optsite.env import env_bool, env_int, env_list, env_origins
+from optsite.origins import host_of
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,31 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# Where browsers reach the site (scheme://host[:port], comma separated), e.g. the public URL
+# behind a reverse proxy. It says whether the site is served over HTTPS and which origins may
+# post forms (CSRF) and open sockets (optsite/origins.py); unset, the site is what it is asked as.
+OPTSITE_PUBLIC_URL = env_origins("OPTSITE_PUBLIC_URL")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [host_of(o) for o in OPTSITE_PUBLIC_URL] or ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS") + OPTSITE_PUBLIC_URL
+# Origins other than the site's own that may open logged-in sockets (each scheme, host and port).
+OPTSITE_ALLOWED_ORIGINS = env_origins("OPTSITE_ALLOWED_ORIGINS") + CSRF_TRUSTED_ORIGINS
+
+# HTTPS: on by default when the public URL is https and DEBUG is off; each part can be set alone.
+OPTSITE_HTTPS = env_bool("OPTSITE_HTTPS", bool(OPTSITE_PUBLIC_URL) and all(
+    o.startswith("https://") for o in OPTSITE_PUBLIC_URL)) and not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", OPTSITE_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", OPTSITE_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", OPTSITE_HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if OPTSITE_HTTPS else 0)
+# Both bind more than this site (every subdomain; browsers' built-in lists): never on by default.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Reverse proxies in front of daphne. Only then are their headers believed: X-Forwarded-Proto for
+# "this request came over HTTPS", and X-Forwarded-For (the address the nearest proxy saw, counted
+# from the right) for the client's address that login and sign-up throttling go by.
+OPTSITE_PROXIES = env_int("OPTSITE_PROXIES", 0, minimum=0, maximum=10)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OPTSITE_PROXIES else None
 
 INSTALLED_APPS = [
     "daphne",
@@ -37,11 +62,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "runs",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -175,9 +202,59 @@ CELERY_TASK_DEFAULT_QUEUE = "runs"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# Content-Security-Policy (django-csp): scripts, styles, fonts and connections only from the site
+# itself, no inline script. Two exceptions, both for styles and neither able to run code:
+# - style attributes ('unsafe-inline' in style-src-attr): KaTeX's HTML and the step table's spacer
+#   rows are written as markup with style="height: …" and widths that no fixed list could name;
+# - empty <style> elements (the hash of ""): Plotly creates one and fills it through the CSSOM
+#   (insertRule), which the policy does not govern; any <style> with text in it is refused.
+# Bootstrap's icons and Plotly's image export are data: URLs.
+_EMPTY_STYLE = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", _EMPTY_STYLE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Mail, for password reset. Without EMAIL_HOST it goes to the console, where no user can read
+# it, so the pages then offer no password reset (OPTSITE_PASSWORD_RESET turns it on regardless).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "").strip() or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "optsite <webmaster@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+OPTSITE_PASSWORD_RESET = env_bool("OPTSITE_PASSWORD_RESET", bool(EMAIL_HOST))
+
+# Everything worth reading goes to the process's stderr, with DEBUG on or off: server errors with
+# their tracebacks (django.request), daphne's and channels' own errors, failed logins (axes) and
+# the runs' loggers. Django's default sends 500s with DEBUG off only to ADMINS by mail.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"runs": {"handlers": ["console"], "level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "django": {"handlers": ["stderr"], "level": "WARNING"},
+        "django.request": {"level": "ERROR"},  # 4xx are answers in words, not faults
+        "daphne": {"handlers": ["stderr"], "level": "WARNING"},
+        "channels": {"handlers": ["stderr"], "level": "WARNING"},
+        "runs": {"handlers": ["stderr"], "level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")},
+    },
 }
