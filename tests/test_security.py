@@ -4,11 +4,25 @@ user names, and login and sign-up throttling."""
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
+import websocket
+from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client as PageClient
+from django.test import override_settings
 from selenium.webdriver.support.ui import Select
 
+from tests import servers
 from tests.browser import BrowserTestCase
+from tests.conftest import communicator
+from tests.faulty_site_urls import FAULT
+from tests.live_client import Client
+from tests.polling import wait_until
 from tests.runs_factory import real_run, spec_for
 
 # Recorded from the first line of every document on (a DevTools script runs before the page's own
@@ -123,17 +137,8 @@ class ContentSecurityPolicyTests(BrowserTestCase):
 
 
 # ---- a real daphne with DEBUG=0: the Origin check, and server errors in its log -----------------
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-import pytest  # noqa: E402
-import websocket  # noqa: E402
 
-from tests import servers  # noqa: E402
-from tests.faulty_site_urls import FAULT  # noqa: E402
-from tests.live_client import Client  # noqa: E402
-from tests.polling import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DAPHNE = Path(sys.executable).with_name("daphne")
@@ -230,10 +235,7 @@ def test_a_server_error_with_debug_off_is_logged_with_its_traceback(site):
 
 
 # ---- the Origin rule in process: allow-list, proxies ---------------------------------------------
-from channels.db import database_sync_to_async  # noqa: E402
-from django.test import override_settings  # noqa: E402
 
-from tests.conftest import communicator  # noqa: E402
 
 
 async def opens(user, origin: str, *, host: str = "localhost", headers=()) -> bool:
@@ -279,3 +281,51 @@ def test_origins_are_compared_as_browsers_write_them(text, origin):
     from optsite.origins import normalise
 
     assert normalise(text) == origin
+
+
+# ---- password reset: offered only when the site can send mail ------------------------------------
+
+
+
+@pytest.mark.django_db
+def test_without_mail_there_is_no_reset_link_and_the_reset_page_says_why(client, alice, settings):
+    assert settings.OPTSITE_PASSWORD_RESET is False  # no EMAIL_HOST: the default
+    login = client.get("/accounts/login/").content.decode()
+    assert "Forgot your password" not in login and "password_reset" not in login
+    for url in ("/accounts/password_reset/", "/accounts/password_reset/done/", "/accounts/reset/done/"):
+        r = client.get(url)
+        html = r.content.decode()
+        assert r.status_code == 404 and "Password reset is not available" in html, url
+        assert "cannot send you a link" in html and "manage.py changepassword" in html
+    r = client.post("/accounts/password_reset/", {"email": "alice@example.org"})
+    assert r.status_code == 404 and mail.outbox == []
+    assert "email" not in client.get("/accounts/signup/").content.decode().lower().replace("new-password", "")
+
+
+@pytest.mark.django_db
+def test_with_mail_a_user_resets_the_password_through_the_link_in_the_mail(settings):
+    settings.OPTSITE_PASSWORD_RESET = True  # EMAIL_HOST set; the test's mail goes to mail.outbox
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    client = PageClient()
+    assert 'href="/accounts/password_reset/" id="forgot-password">Forgot your password?' in \
+        client.get("/accounts/login/").content.decode()
+    # sign-up asks for the address (optional) that a reset link goes to
+    r = client.post("/accounts/signup/", {"username": "dora", "email": "dora@example.org",
+                                          "password1": "a new pass phrase 1", "password2": "a new pass phrase 1"})
+    assert r.status_code == 302 and get_user_model().objects.get(username="dora").email == "dora@example.org"
+    client.post("/accounts/logout/")
+    r = client.post("/accounts/password_reset/", {"email": "dora@example.org"}, follow=True)
+    assert "Check your mail" in r.content.decode()
+    (sent,) = mail.outbox
+    assert sent.to == ["dora@example.org"] and sent.subject == "Your new optsite password" and '"dora"' in sent.body
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", sent.body).group(1)
+    r = client.get(link, follow=True)
+    assert "Choose a new password" in r.content.decode()
+    r = client.post(r.redirect_chain[-1][0], {"new_password1": "another pass phrase 2",
+                                              "new_password2": "another pass phrase 2"}, follow=True)
+    assert "Your password is changed" in r.content.decode()
+    fresh = PageClient()
+    r = fresh.post("/accounts/login/", {"username": "dora", "password": "another pass phrase 2"})
+    assert r.status_code == 302 and r["Location"] == "/runs/"
+    # the link worked once
+    assert "This link does not work" in client.get(link, follow=True).content.decode()
