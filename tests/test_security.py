@@ -15,8 +15,10 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client as PageClient
 from django.test import override_settings
+from django.utils.html import escape
 from selenium.webdriver.support.ui import Select
 
+from optsite.accounts import LOOK_ALIKE
 from tests import servers
 from tests.browser import BrowserTestCase
 from tests.conftest import communicator
@@ -329,3 +331,47 @@ def test_with_mail_a_user_resets_the_password_through_the_link_in_the_mail(setti
     assert r.status_code == 302 and r["Location"] == "/runs/"
     # the link worked once
     assert "This link does not work" in client.get(link, follow=True).content.decode()
+
+
+# ---- user names that read as another's -----------------------------------------------------------
+def sign_up(client, username: str):
+    return client.post("/accounts/signup/", {"username": username, "password1": "a fine pass phrase 7",
+                                             "password2": "a fine pass phrase 7"})
+
+
+ALREADY = "A user with that username already exists."  # Django's, for the same name in other case
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, words", [
+    ("\N{CYRILLIC SMALL LETTER A}lice", LOOK_ALIKE),                 # Cyrillic а
+    ("\N{GREEK CAPITAL LETTER ALPHA}lice", LOOK_ALIKE),              # Greek Α
+    ("\uff41\uff4c\uff49\uff43\uff45", ALREADY),                      # fullwidth ａｌｉｃｅ: NFKC makes it alice
+    ("\uff41lice", ALREADY),
+    ("ALICE", ALREADY), ("Alice", ALREADY),
+    ("\N{CYRILLIC CAPITAL LETTER A}LICE", LOOK_ALIKE),               # capitals from two alphabets
+    ("a1ice", LOOK_ALIKE), ("aIice", LOOK_ALIKE),                     # digit one, capital I for l
+    ("ch\N{CYRILLIC SMALL LETTER A}rlie", LOOK_ALIKE),
+])
+def test_a_look_alike_of_an_existing_name_is_refused_at_the_field(client, alice, charlie, fast_passwords, name, words):
+    r = sign_up(client, name)
+    html = r.content.decode()
+    assert r.status_code == 400
+    field = re.search(r'id="id_username"[^>]*>\s*((?:<div class="invalid-feedback">[^<]*</div>\s*)+)', html).group(1)
+    assert field.count("invalid-feedback") == 1 and escape(words) in field, field
+    assert get_user_model().objects.count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["alicia", "alice2", "bob", "jos\N{LATIN SMALL LETTER E WITH ACUTE}",
+                                  "\N{CYRILLIC SMALL LETTER A}\N{CYRILLIC SMALL LETTER ER}\N{CYRILLIC SMALL LETTER IE}\N{CYRILLIC SMALL LETTER SHORT I}"])
+def test_names_that_merely_resemble_or_use_another_alphabet_are_welcome(client, alice, fast_passwords, name):
+    assert sign_up(client, name).status_code == 302
+    assert get_user_model().objects.filter(username=name).exists()
+
+
+@pytest.mark.django_db
+def test_fullwidth_letters_are_stored_as_plain_ones(client, fast_passwords):
+    assert sign_up(client, "\uff44\uff4f\uff52\uff41").status_code == 302
+    assert get_user_model().objects.filter(username="dora").exists()
+    assert sign_up(PageClient(), "dora").status_code == 400
