@@ -2,9 +2,11 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from optsite.env import env_bool, env_int, env_list, env_origins
 from optsite.origins import host_of
@@ -63,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "csp",
+    "axes",
     "runs",
 ]
 
@@ -77,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last: turns a lockout into the login page that says when to try again (optsite/throttle.py)
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "optsite.urls"
@@ -133,6 +138,9 @@ def channel_layers(redis_url: str) -> dict:
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CHANNEL_LAYERS = channel_layers(REDIS_URL)
+# The throttles' counters: in the process with one web process, in Redis shared by all of them.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+          if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -140,6 +148,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Failed logins (django-axes, optsite/throttle.py): after OPTSITE_LOGIN_FAILURES failures within
+# the cool-off, the address (and, by default, the account) is locked out for the cool-off, which
+# each attempt meanwhile starts anew. Locking the account stops a guesser who changes addresses,
+# at the price that such a guesser locks its owner out too: OPTSITE_LOGIN_LOCKOUT=address locks
+# addresses only. Failures are forgotten a cool-off after the last one, not at a success, which
+# would hand a guesser new tries whenever the owner logs in.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("OPTSITE_LOGIN_FAILURES", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("OPTSITE_LOGIN_COOLOFF", 900, minimum=1))
+_LOCKOUT = {"address": ["ip_address"], "address,account": ["ip_address", "username"]}
+try:
+    AXES_LOCKOUT_PARAMETERS = _LOCKOUT[",".join(env_list("OPTSITE_LOGIN_LOCKOUT", ["address", "account"]))]
+except KeyError:
+    raise ImproperlyConfigured("OPTSITE_LOGIN_LOCKOUT must be 'address,account' or 'address'") from None
+AXES_CLIENT_IP_CALLABLE = "optsite.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "optsite.throttle.login_locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Sign-ups (django-ratelimit on the cache): at most this many accounts per address per window.
+OPTSITE_SIGNUPS_PER_ADDRESS = env_int("OPTSITE_SIGNUPS_PER_ADDRESS", 5, minimum=1)
+OPTSITE_SIGNUP_WINDOW = env_int("OPTSITE_SIGNUP_WINDOW", 3600, minimum=1)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/runs/"
@@ -255,6 +285,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},  # 4xx are answers in words, not faults
         "daphne": {"handlers": ["stderr"], "level": "WARNING"},
         "channels": {"handlers": ["stderr"], "level": "WARNING"},
+        "axes": {"handlers": ["stderr"], "level": "WARNING"},  # failed logins and lockouts
         "runs": {"handlers": ["stderr"], "level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")},
     },
 }

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from optsite import throttle
 from optsite.accounts import SignupForm
 
 
@@ -17,9 +18,14 @@ from optsite.accounts import SignupForm
 def signup(request):
     if request.user.is_authenticated:
         return redirect("/runs/")
+    refusal = throttle.signup_refusal(request) if request.method == "POST" else None
+    if refusal:
+        form = SignupForm(initial={"username": request.POST.get("username", "")[:150]})
+        return render(request, "registration/signup.html", {"form": form, "throttled": refusal}, status=429)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
+        throttle.count_signup(request)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("/runs/new/")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)

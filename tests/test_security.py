@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,107 @@ def test_fullwidth_letters_are_stored_as_plain_ones(client, fast_passwords):
     assert sign_up(client, "\uff44\uff4f\uff52\uff41").status_code == 302
     assert get_user_model().objects.filter(username="dora").exists()
     assert sign_up(PageClient(), "dora").status_code == 400
+
+
+# ---- login and sign-up throttling (the site's own settings: 10 failures, 15 minutes, 5 sign-ups/h) --
+from datetime import timedelta  # noqa: E402
+
+from django.core.cache import cache  # noqa: E402
+
+from tests.conftest import PASSWORD as RIGHT  # noqa: E402
+
+UNTIL = re.compile(r"Try again after \d\d:\d\d UTC \(in (\d+) minutes?\)\.")
+
+
+@pytest.fixture(autouse=True)
+def counters():
+    """Sign-up counters live in the cache, which outlives a test's database: each test here
+    starts with none (the tests above sign up several accounts from one address)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def log_in(address: str, username: str, password: str, **headers):
+    return PageClient().post("/accounts/login/", {"username": username, "password": password},
+                             REMOTE_ADDR=address, **headers)
+
+
+def assert_locked_out(r):
+    html = r.content.decode()
+    assert r.status_code == 429 and "sessionid" not in r.cookies, r.status_code
+    assert "Too many failed logins from your address or for this account." in html
+    assert int(UNTIL.search(html).group(1)) == 15  # the cool-off, from now
+    assert 'id="id_username"' in html  # still the login page, to try again later
+
+
+@pytest.mark.django_db
+def test_failed_logins_lock_out_the_address_and_the_account_with_the_time_to_come_back(fast_passwords, alice, charlie):
+    for n in range(9):
+        assert log_in("10.0.0.1", "alice", f"guess {n}").status_code == 200
+    assert_locked_out(log_in("10.0.0.1", "alice", "guess 9"))
+    assert_locked_out(log_in("10.0.0.1", "alice", RIGHT))          # the right password no longer helps
+    assert_locked_out(log_in("10.0.0.1", "charlie", RIGHT))        # nor another account from there
+    assert_locked_out(log_in("10.0.0.2", "alice", RIGHT))          # nor the account from elsewhere
+    r = log_in("10.0.0.2", "charlie", RIGHT)                       # everyone else logs in as usual
+    assert r.status_code == 302 and r["Location"] == "/runs/" and "sessionid" in r.cookies
+
+
+@pytest.mark.django_db
+def test_an_address_guessing_many_accounts_is_locked_out_alone(fast_passwords, alice, charlie):
+    for n in range(10):
+        log_in("10.0.0.1", f"user{n}", "guess")
+    assert_locked_out(log_in("10.0.0.1", "alice", RIGHT))
+    assert log_in("10.0.0.2", "alice", RIGHT).status_code == 302
+
+
+@pytest.mark.django_db
+def test_with_address_only_lockout_the_owner_logs_in_from_elsewhere(fast_passwords, alice, settings):
+    settings.AXES_LOCKOUT_PARAMETERS = ["ip_address"]  # OPTSITE_LOGIN_LOCKOUT=address
+    for n in range(10):
+        log_in("10.0.0.1", "alice", f"guess {n}")
+    assert_locked_out(log_in("10.0.0.1", "alice", RIGHT))
+    assert log_in("10.0.0.2", "alice", RIGHT).status_code == 302
+
+
+@pytest.mark.django_db
+def test_after_the_cool_off_the_right_password_works_again(fast_passwords, alice, settings):
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=1)
+    for n in range(10):
+        log_in("10.0.0.1", "alice", f"guess {n}")
+    assert log_in("10.0.0.1", "alice", RIGHT).status_code == 429
+    time.sleep(1.5)  # untouched for longer than the cool-off (every attempt meanwhile would restart it)
+    assert log_in("10.0.0.1", "alice", RIGHT).status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_clients_own_forwarded_for_header_does_not_change_its_address(fast_passwords, alice):
+    for n in range(10):  # a new made-up address with every guess
+        log_in("10.0.0.1", "alice", "guess", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    assert_locked_out(log_in("10.0.0.1", "alice", RIGHT, HTTP_X_FORWARDED_FOR="192.0.2.99"))
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(fast_passwords, alice, charlie, settings):
+    settings.OPTSITE_PROXIES = 1
+    proxy = "127.0.0.1"
+    for n in range(10):  # whatever the client puts in front, the proxy appends what it saw
+        log_in(proxy, "alice", "guess", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.7")
+    assert_locked_out(log_in(proxy, "charlie", RIGHT, HTTP_X_FORWARDED_FOR="203.0.113.7"))
+    assert log_in(proxy, "charlie", RIGHT, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 302
+
+
+@pytest.mark.django_db
+def test_sign_ups_from_one_address_are_limited_with_the_time_to_come_back(fast_passwords):
+    def sign_up_from(address, name):
+        return PageClient().post("/accounts/signup/", {"username": name, "password1": "a fine pass phrase 7",
+                                                       "password2": "a fine pass phrase 7"}, REMOTE_ADDR=address)
+
+    for n in range(5):
+        assert sign_up_from("10.0.0.1", f"sock{n}").status_code == 302
+    r = sign_up_from("10.0.0.1", "sock5")
+    html = r.content.decode()
+    assert r.status_code == 429 and "5 accounts were made from your address in a short time." in html
+    assert 1 <= int(UNTIL.search(html).group(1)) <= 60 and 'value="sock5"' in html
+    assert not get_user_model().objects.filter(username="sock5").exists()
+    assert sign_up_from("10.0.0.2", "sock5").status_code == 302  # another address signs up as usual
