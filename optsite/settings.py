@@ -280,12 +280,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One handler, at the root: daphne's command line puts its own there, which would print
+    # every line twice beside a handler of our own on each logger.
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
-        "django": {"handlers": ["stderr"], "level": "WARNING"},
+        "django": {"level": "WARNING"},  # without Django's own handlers (mail to ADMINS, DEBUG only)
         "django.request": {"level": "ERROR"},  # 4xx are answers in words, not faults
-        "daphne": {"handlers": ["stderr"], "level": "WARNING"},
-        "channels": {"handlers": ["stderr"], "level": "WARNING"},
-        "axes": {"handlers": ["stderr"], "level": "WARNING"},  # failed logins and lockouts
-        "runs": {"handlers": ["stderr"], "level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")},
+        "daphne": {"level": "INFO"},  # where it listens
+        "runs": {"level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")},
+        # channels, axes (failed logins and lockouts) and the rest: warnings and errors, at the root
     },
 }
