@@ -49,8 +49,8 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if OPTSITE_HTTPS
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Reverse proxies in front of daphne. Only then are their headers believed: X-Forwarded-Proto for
-# "this request came over HTTPS", and X-Forwarded-For (the address the nearest proxy saw, counted
-# from the right) for the client's address that login and sign-up throttling go by.
+# "this request came over HTTPS", and X-Forwarded-For (the entry the outermost proxy wrote, the
+# OPTSITE_PROXIES-th from the right) for the client's address that the throttles go by.
 OPTSITE_PROXIES = env_int("OPTSITE_PROXIES", 0, minimum=0, maximum=10)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OPTSITE_PROXIES else None
 
@@ -138,9 +138,14 @@ def channel_layers(redis_url: str) -> dict:
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CHANNEL_LAYERS = channel_layers(REDIS_URL)
-# The throttles' counters: in the process with one web process, in Redis shared by all of them.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-          if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# "throttle" holds the sign-up counters: in the process in the default mode (one web process),
+# in Redis for the scale-out, shared by every web process. "default" stays in each process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+}
+RATELIMIT_USE_CACHE = "throttle"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import websocket
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.core.cache import caches
 from django.test import Client as PageClient
 from django.test import override_settings
 from django.utils.html import escape
@@ -22,6 +24,7 @@ from selenium.webdriver.support.ui import Select
 from optsite.accounts import LOOK_ALIKE
 from tests import servers
 from tests.browser import BrowserTestCase
+from tests.conftest import PASSWORD as RIGHT
 from tests.conftest import communicator
 from tests.faulty_site_urls import FAULT
 from tests.live_client import Client
@@ -379,12 +382,6 @@ def test_fullwidth_letters_are_stored_as_plain_ones(client, fast_passwords):
 
 
 # ---- login and sign-up throttling (the site's own settings: 10 failures, 15 minutes, 5 sign-ups/h) --
-from datetime import timedelta  # noqa: E402
-
-from django.core.cache import cache  # noqa: E402
-
-from tests.conftest import PASSWORD as RIGHT  # noqa: E402
-
 UNTIL = re.compile(r"Try again after \d\d:\d\d UTC \(in (\d+) minutes?\)\.")
 
 
@@ -392,9 +389,9 @@ UNTIL = re.compile(r"Try again after \d\d:\d\d UTC \(in (\d+) minutes?\)\.")
 def counters():
     """Sign-up counters live in the cache, which outlives a test's database: each test here
     starts with none (the tests above sign up several accounts from one address)."""
-    cache.clear()
+    caches["throttle"].clear()
     yield
-    cache.clear()
+    caches["throttle"].clear()
 
 
 def log_in(address: str, username: str, password: str, **headers):
