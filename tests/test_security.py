@@ -99,13 +99,13 @@ class ContentSecurityPolicyTests(BrowserTestCase):
         self.visit("/runs/", "#history")
         self.visit(f"/runs/{lb.pk}/", "#run-view")
         self.wait_for("#plot-convergence .scatterlayer .trace")
-        self.wait_for("#plot-contour .main-svg .cartesianlayer")
+        self.wait_for("#plot-contour .main-svg")
         # Plotly's own style rules (an empty <style> it fills through the CSSOM) are in force
         self.assertEqual(self.browser.execute_script(
             "return getComputedStyle(document.querySelector('#plot-convergence .modebar')).position"), "absolute")
         self.check("a finished run's page with its plots")
         self.visit(f"/runs/compare/?ids={lb.pk},{de.pk}", "#compare[data-ready='1']")
-        self.wait_for("#contour-shared-map .main-svg .cartesianlayer")
+        self.wait_for("#contour-shared .main-svg")
         self.check("compare")
 
         # a live run, launched from the new-run page and watched there to its end
