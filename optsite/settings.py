@@ -239,8 +239,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Content-Security-Policy (django-csp): scripts, styles, fonts and connections only from the site
 # itself, no inline script. Two exceptions, both for styles and neither able to run code:
-# - style attributes ('unsafe-inline' in style-src-attr): KaTeX's HTML and the step table's spacer
-#   rows are written as markup with style="height: …" and widths that no fixed list could name;
+# - style attributes ('unsafe-inline' in style-src-attr): KaTeX's HTML (katex.renderToString) is
+#   markup full of style="height: …", and the templates give runs' colours and a few sizes so;
 # - empty <style> elements (the hash of ""): Plotly creates one and fills it through the CSSOM
 #   (insertRule), which the policy does not govern; any <style> with text in it is refused.
 # Bootstrap's icons and Plotly's image export are data: URLs.
