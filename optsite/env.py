@@ -40,3 +40,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+
+def env_origins(name: str) -> list[str]:
+    """A comma-separated list of origins (scheme://host[:port]), each as a browser writes it."""
+    from optsite.origins import normalise
+
+    origins = []
+    for item in env_list(name, []):
+        origin = normalise(item)
+        if origin is None:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an origin such as https://optsite.example.org")
+        origins.append(origin)
+    return origins

@@ -2,11 +2,14 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from optsite.env import env_bool, env_int, env_list
+from optsite.env import env_bool, env_int, env_list, env_origins
+from optsite.origins import host_of
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,7 +28,31 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# Where browsers reach the site (scheme://host[:port], comma separated), e.g. the public URL
+# behind a reverse proxy. It says whether the site is served over HTTPS and which origins may
+# post forms (CSRF) and open sockets (optsite/origins.py); unset, the site is what it is asked as.
+OPTSITE_PUBLIC_URL = env_origins("OPTSITE_PUBLIC_URL")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [host_of(o) for o in OPTSITE_PUBLIC_URL] or ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS") + OPTSITE_PUBLIC_URL
+# Origins other than the site's own that may open logged-in sockets (each scheme, host and port).
+OPTSITE_ALLOWED_ORIGINS = env_origins("OPTSITE_ALLOWED_ORIGINS") + CSRF_TRUSTED_ORIGINS
+
+# HTTPS: on by default when the public URL is https and DEBUG is off; each part can be set alone.
+OPTSITE_HTTPS = env_bool("OPTSITE_HTTPS", bool(OPTSITE_PUBLIC_URL) and all(
+    o.startswith("https://") for o in OPTSITE_PUBLIC_URL)) and not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", OPTSITE_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", OPTSITE_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", OPTSITE_HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if OPTSITE_HTTPS else 0)
+# Both bind more than this site (every subdomain; browsers' built-in lists): never on by default.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Reverse proxies in front of daphne. Only then are their headers believed: X-Forwarded-Proto for
+# "this request came over HTTPS", and X-Forwarded-For (the entry the outermost proxy wrote, the
+# OPTSITE_PROXIES-th from the right) for the client's address that the throttles go by.
+OPTSITE_PROXIES = env_int("OPTSITE_PROXIES", 0, minimum=0, maximum=10)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OPTSITE_PROXIES else None
 
 INSTALLED_APPS = [
     "daphne",
@@ -37,11 +64,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
+    "axes",
     "runs",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -50,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last: turns a lockout into the login page that says when to try again (optsite/throttle.py)
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "optsite.urls"
@@ -106,6 +138,14 @@ def channel_layers(redis_url: str) -> dict:
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CHANNEL_LAYERS = channel_layers(REDIS_URL)
+# "throttle" holds the sign-up counters: in the process in the default mode (one web process),
+# in Redis for the scale-out, shared by every web process. "default" stays in each process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+}
+RATELIMIT_USE_CACHE = "throttle"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -113,6 +153,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Failed logins (django-axes, optsite/throttle.py): after OPTSITE_LOGIN_FAILURES failures within
+# the cool-off, the address (and, by default, the account) is locked out for the cool-off, which
+# each attempt meanwhile starts anew. Locking the account stops a guesser who changes addresses,
+# at the price that such a guesser locks its owner out too: OPTSITE_LOGIN_LOCKOUT=address locks
+# addresses only. Failures are forgotten a cool-off after the last one, not at a success, which
+# would hand a guesser new tries whenever the owner logs in.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("OPTSITE_LOGIN_FAILURES", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("OPTSITE_LOGIN_COOLOFF", 900, minimum=1))
+_LOCKOUT = {"address": ["ip_address"], "address,account": ["ip_address", "username"]}
+try:
+    AXES_LOCKOUT_PARAMETERS = _LOCKOUT[",".join(env_list("OPTSITE_LOGIN_LOCKOUT", ["address", "account"]))]
+except KeyError:
+    raise ImproperlyConfigured("OPTSITE_LOGIN_LOCKOUT must be 'address,account' or 'address'") from None
+AXES_CLIENT_IP_CALLABLE = "optsite.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "optsite.throttle.login_locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Sign-ups (django-ratelimit on the cache): at most this many accounts per address per window.
+OPTSITE_SIGNUPS_PER_ADDRESS = env_int("OPTSITE_SIGNUPS_PER_ADDRESS", 5, minimum=1)
+OPTSITE_SIGNUP_WINDOW = env_int("OPTSITE_SIGNUP_WINDOW", 3600, minimum=1)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/runs/"
@@ -175,9 +237,62 @@ CELERY_TASK_DEFAULT_QUEUE = "runs"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# Content-Security-Policy (django-csp): scripts, styles, fonts and connections only from the site
+# itself, no inline script. Two exceptions, both for styles and neither able to run code:
+# - style attributes ('unsafe-inline' in style-src-attr): KaTeX's HTML (katex.renderToString) is
+#   markup full of style="height: …", and the templates give runs' colours and a few sizes so;
+# - empty <style> elements (the hash of ""): Plotly creates one and fills it through the CSSOM
+#   (insertRule), which the policy does not govern; any <style> with text in it is refused.
+# Bootstrap's icons and Plotly's image export are data: URLs.
+_EMPTY_STYLE = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", _EMPTY_STYLE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Mail, for password reset. Without EMAIL_HOST it goes to the console, where no user can read
+# it, so the pages then offer no password reset (OPTSITE_PASSWORD_RESET turns it on regardless).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "").strip() or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "optsite <webmaster@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+OPTSITE_PASSWORD_RESET = env_bool("OPTSITE_PASSWORD_RESET", bool(EMAIL_HOST))
+
+# Everything worth reading goes to the process's stderr, with DEBUG on or off: server errors with
+# their tracebacks (django.request), daphne's and channels' own errors, failed logins (axes) and
+# the runs' loggers. Django's default sends 500s with DEBUG off only to ADMINS by mail.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"runs": {"handlers": ["console"], "level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One handler, at the root: daphne's command line puts its own there, which would print
+    # every line twice beside a handler of our own on each logger.
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "django": {"level": "WARNING"},  # without Django's own handlers (mail to ADMINS, DEBUG only)
+        "django.request": {"level": "ERROR"},  # 4xx are answers in words, not faults
+        "daphne": {"level": "INFO"},  # where it listens
+        "runs": {"level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")},
+        # channels, axes (failed logins and lockouts) and the rest: warnings and errors, at the root
+    },
 }

@@ -7,6 +7,11 @@ from optsite import views
 urlpatterns = [
     path("", RedirectView.as_view(url="/runs/", permanent=False)),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/password_reset/", views.password_reset, name="password_reset"),
+    path("accounts/password_reset/done/", views.password_reset_done, name="password_reset_done"),
+    path("accounts/reset/<uidb64>/<token>/", views.password_reset_confirm, name="password_reset_confirm"),
+    path("accounts/reset/done/", views.password_reset_complete, name="password_reset_complete"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("runs.urls")),

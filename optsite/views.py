@@ -1,8 +1,16 @@
+"""Accounts: sign-up, login, and password reset (offered only when the site can send mail)."""
+
+from functools import wraps
+
+from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import UserCreationForm
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+
+from optsite import throttle
+from optsite.accounts import SignupForm
 
 
 @login_not_required
@@ -10,9 +18,41 @@ from django.views.decorators.http import require_http_methods
 def signup(request):
     if request.user.is_authenticated:
         return redirect("/runs/")
-    form = UserCreationForm(request.POST or None)
+    refusal = throttle.signup_refusal(request) if request.method == "POST" else None
+    if refusal:
+        form = SignupForm(initial={"username": request.POST.get("username", "")[:150]})
+        return render(request, "registration/signup.html", {"form": form, "throttled": refusal}, status=429)
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
+        throttle.count_signup(request)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("/runs/new/")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+class LoginView(auth_views.LoginView):
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "password_reset": settings.OPTSITE_PASSWORD_RESET}
+
+
+def _needs_mail(view):
+    """Without mail a reset link reaches nobody: say so instead of pretending to send one."""
+
+    @login_not_required
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not settings.OPTSITE_PASSWORD_RESET:
+            return render(request, "registration/password_reset_unavailable.html", status=404)
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+password_reset = _needs_mail(auth_views.PasswordResetView.as_view(
+    email_template_name="registration/password_reset_email.txt",
+    subject_template_name="registration/password_reset_subject.txt",
+))
+password_reset_done = _needs_mail(auth_views.PasswordResetDoneView.as_view())
+password_reset_confirm = _needs_mail(auth_views.PasswordResetConfirmView.as_view())
+password_reset_complete = _needs_mail(auth_views.PasswordResetCompleteView.as_view())

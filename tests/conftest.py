@@ -69,7 +69,8 @@ def communicator(path: str, user=None, origin: str = "http://localhost") -> Webs
     """A WebsocketCommunicator on the real ASGI application (auth and origin checks included)."""
     from optsite.asgi import application
 
-    headers = [(b"origin", origin.encode())]
+    # As a browser on http://localhost sends them: the Origin is judged against the Host (optsite/origins.py).
+    headers = [(b"host", b"localhost"), (b"origin", origin.encode())]
     if user is not None:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_cookie(user)}".encode()))
     return WebsocketCommunicator(application, path, headers=headers)

@@ -1,3 +1,6 @@
+import re
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from tests.browser import PASSWORD, BrowserTestCase
@@ -36,6 +39,28 @@ class SignupAndLoginTests(BrowserTestCase):
         self.find("nav form button[type=submit]").click()
         self.wait_for("#id_username")
         self.assertIn("/accounts/login/", self.browser.current_url)
+
+
+class LoginThrottleTests(BrowserTestCase):
+    def test_too_many_failed_logins_say_when_to_try_again(self):
+        self.create_user("alice")
+        for n in range(settings.AXES_FAILURE_LIMIT):  # the site's own limit (10 by default)
+            self.browser.get(self.url("/accounts/login/"))
+            self.find("#id_username").send_keys("alice")
+            self.find("#id_password").send_keys(f"guess {n}")
+            self.find("form button[type=submit]").click()
+            self.wait_for("#id_username")
+        message = self.wait_visible("#throttled").text
+        self.assertIn("Too many failed logins from your address or for this account.", message)
+        self.assertRegex(message, r"Try again after \d\d:\d\d UTC \(in 15 minutes\)\.")
+        self.assertEqual(self.find("#id_username").get_attribute("value"), "alice")
+        self.screenshot("login-throttled")
+        # the right password does not get in meanwhile
+        self.find("#id_password").send_keys(PASSWORD)
+        self.find("form button[type=submit]").click()
+        self.wait_visible("#throttled")
+        self.assertFalse(self.find_all("#nav-user"))
+        self.assertTrue(re.search(r"/accounts/login/$", self.browser.current_url))
 
 
 class PhoneAccountTests(BrowserTestCase):
