@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runs import dispatch, recovery, stored_steps
@@ -49,6 +49,8 @@ def limits():
         max_maxiter=settings.OPTSITE_MAX_MAXITER,
         max_popsize=settings.OPTSITE_MAX_POPSIZE,
         max_evaluations=settings.OPTSITE_MAX_EVALUATIONS,
+        max_maxcor=settings.OPTSITE_MAX_MAXCOR,
+        max_checkpoint_bytes=settings.OPTSITE_MAX_CHECKPOINT_BYTES,
     )
 
 
@@ -65,6 +67,7 @@ def validate(data) -> "object":
 
 
 def _check_capacity(owner) -> None:
+    """The per-user and the site-wide caps on active runs (call inside _lock_owner's transaction)."""
     cap = settings.OPTSITE_MAX_CONCURRENT_RUNS
     active = Run.objects.filter(owner=owner, status__in=Run.ACTIVE).count()
     if active >= cap:
@@ -76,11 +79,28 @@ def _check_capacity(owner) -> None:
             "Stop one, or wait for one to end, then launch again.",
             {"runs": [f"You already have {runs}; this server runs at most {cap:,} at once for each user."]},
         )
+    site_cap = settings.OPTSITE_MAX_ACTIVE_RUNS
+    everyone = Run.objects.filter(status__in=Run.ACTIVE).count()
+    if everyone >= site_cap:
+        raise ServiceError(
+            "limit",
+            f"This server already has {everyone:,} active runs of all its users, as many as it takes at "
+            f"once (the limit is {site_cap:,}). Try again when some have ended.",
+            {"runs": [f"The server is full: at most {site_cap:,} runs may be active at once, of all users."]},
+        )
+
+
+# Any constant: the key of the PostgreSQL advisory lock that orders the site-wide count.
+_SITE_LOCK = 0x6F707473
 
 
 def _lock_owner(owner) -> None:
-    # Serialise capacity checks per user (PostgreSQL; SQLite's IMMEDIATE transactions already do).
+    # Serialise capacity checks per user and for the site (PostgreSQL; SQLite's IMMEDIATE
+    # transactions already do).
     get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SITE_LOCK])
 
 
 def _announce(run_id: int, *kinds: str) -> None:
