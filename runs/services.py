@@ -19,6 +19,7 @@ from django.utils import timezone
 from runs import dispatch, recovery, stored_steps
 from runs.encoding import dumps
 from runs.models import Run, Step
+from runs.optim.echo import shown
 from runs.publishing import group_of, publish
 from runs.run_objects import load_run_dict, run_to_dict
 
@@ -154,8 +155,8 @@ def get_run_for(user, run_id) -> Run | None:
         run_id = int(run_id)
     except (TypeError, ValueError):
         return None
-    if not getattr(user, "is_authenticated", False):
-        return None
+    if not 0 < run_id < 2 ** 63 or not getattr(user, "is_authenticated", False):
+        return None  # an id no database row can have (a 400-digit one overflows the driver)
     return Run.objects.select_related("owner").defer("checkpoint").filter(pk=run_id, owner=user).first()
 
 
@@ -167,7 +168,7 @@ def runs_for(user):
 def _owned(user, run_id) -> Run:
     run = get_run_for(user, run_id)
     if run is None:
-        raise ServiceError("not_found", f"There is no run {run_id} of yours.")
+        raise ServiceError("not_found", f"There is no run {shown(run_id)} of yours.")
     return run
 
 
@@ -179,7 +180,7 @@ def control_run(*, user, run_id: int, action: str) -> tuple[bool, dict]:
     with the steps), so callers must not answer with `run`; otherwise nothing changed.
     """
     if action not in ("stop", "pause", "resume"):
-        raise ServiceError("bad_message", f"Unknown control {action!r}.")
+        raise ServiceError("bad_message", f"Unknown control {shown(action)}.")
     run = _owned(user, run_id)
     with transaction.atomic():
         if action == "resume":
@@ -187,7 +188,7 @@ def control_run(*, user, run_id: int, action: str) -> tuple[bool, dict]:
         # The row lock (SQLite: the IMMEDIATE transaction) orders controls with the worker's writes.
         row = Run.objects.select_for_update().filter(pk=run.pk).first()
         if row is None:
-            raise ServiceError("not_found", f"There is no run {run_id} of yours.")
+            raise ServiceError("not_found", f"There is no run {shown(run_id)} of yours.")
         accepted = _CONTROLS[action](row)
         # As this call leaves it (a worker may take a queued run the moment this commits).
         payload = run_to_dict(Run.objects.select_related("owner").defer("checkpoint").get(pk=run.pk))

@@ -325,7 +325,7 @@ def test_the_json_api_keeps_json_errors(alice_client, charlie):
         assert isinstance(r.json()["error"], str) and r.json()["error"], url
     # a script that asks for JSON anywhere gets JSON, too
     r = alice_client.get("/runs/new/known-minimum/?problem=nope", HTTP_ACCEPT="application/json")
-    assert r.status_code == 404 and r.json() == {"error": "no such problem"}
+    assert r.status_code == 404 and r.json() == {"error": "There is no problem 'nope'; see /api/problems/."}
 
 
 @override_settings(DEBUG=False)

@@ -13,8 +13,8 @@ from .echo import bounded_errors, shown
 from .methods import METHODS, Method, Option
 from .problems import PROBLEMS
 
-__all__ = ["Limits", "Spec", "SpecError", "validate_spec", "estimate_evaluations",
-           "estimate_checkpoint_bytes"]
+__all__ = ["Limits", "Spec", "SpecError", "validate_spec", "validate_params",
+           "estimate_evaluations", "estimate_checkpoint_bytes"]
 
 SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options")
 
@@ -217,6 +217,39 @@ def estimate_evaluations(spec: Spec) -> int:
     return min(by_fun, by_iter)
 
 
+def _params(c: _Collector, p, raw) -> dict | None:
+    """The problem's coefficients: its defaults overlaid with `raw`, each checked against its range."""
+    if raw is not None and not isinstance(raw, dict):
+        c.add("params", "must be an object of coefficient values")
+        return None
+    if p is None:
+        return None
+    params = p.defaults()
+    for k, v in (raw or {}).items():
+        spec_p = next((q for q in p.params if q.name == k), None)
+        if spec_p is None:
+            names = ", ".join(q.name for q in p.params) or "none"
+            c.add(f"params.{k}", f"unknown parameter for {p.name} (it has: {names})")
+            continue
+        val = c.number(f"params.{k}", v, lo=spec_p.min, hi=spec_p.max)
+        if val is not None:
+            params[k] = val
+    return params
+
+
+def validate_params(problem: str, raw) -> dict:
+    """A problem's coefficients as validate_spec checks them (for the contour grid and f*, which
+    take params without a whole spec); SpecError keyed "params.a" otherwise."""
+    c = _Collector()
+    p = PROBLEMS.get(problem) if isinstance(problem, str) else None
+    if p is None:
+        c.add("problem", f"unknown problem {_fmt(problem)}; choose one of {', '.join(PROBLEMS)}")
+    params = _params(c, p, raw)
+    if c.errors:
+        raise SpecError(c.errors)
+    return params
+
+
 def validate_spec(data, limits: Limits = Limits()) -> Spec:
     """Check `data` (decoded JSON) and return a normalised Spec, or raise SpecError with every
     problem found, keyed by field ("bounds[1]", "options.maxiter", "params.a", ...)."""
@@ -241,22 +274,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
     elif p is None:
         c.add("problem", f"unknown problem {_fmt(pname)}; choose one of {', '.join(PROBLEMS)}")
 
-    # params
-    params = None
-    raw = data.get("params")
-    if raw is not None and not isinstance(raw, dict):
-        c.add("params", "must be an object of coefficient values")
-    elif p is not None:
-        params = p.defaults()
-        for k, v in (raw or {}).items():
-            spec_p = next((q for q in p.params if q.name == k), None)
-            if spec_p is None:
-                names = ", ".join(q.name for q in p.params) or "none"
-                c.add(f"params.{k}", f"unknown parameter for {p.name} (it has: {names})")
-                continue
-            val = c.number(f"params.{k}", v, lo=spec_p.min, hi=spec_p.max)
-            if val is not None:
-                params[k] = val
+    params = _params(c, p, data.get("params"))
 
     # dim
     dim = None
