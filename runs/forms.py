@@ -157,6 +157,11 @@ def prefilled_state(prefill: dict) -> tuple[dict, str | None]:
             if not dropped:
                 break
     state = initial_state(kept)
+    if "dim" in prefill and prefill["dim"] != state["dim"]:  # the form fell back to the problem's default
+        try:
+            validate_spec({"method": state["method"], "problem": state["problem"], "dim": prefill["dim"]}, _limits())
+        except SpecError as exc:
+            words[:0] = [f"dim: {exc.errors['dim'][0]}"] if "dim" in exc.errors else []
     if not words:
         return state, None
     more = f" (and {len(words) - 3} more)" if len(words) > 3 else ""

@@ -505,3 +505,18 @@ def test_compare_summary_csv_says_what_is_not_ranked(alice_client, runs):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert all(r["best in"] == "" for r in rows)
     assert all("fun: not ranked: the runs do not share one problem" in r["not ranked"] for r in rows)
+
+
+def test_rows_refuse_hostile_ids_in_words(alice_client, runs):
+    for ids, words in (("9" * 400, "is not a run number"), ("%D9%A3", "is not a run number"),
+                       (",".join(["1"] * 201), "At most 200")):
+        r = alice_client.get(f"/runs/rows/?ids={ids}")
+        assert r.status_code == 400 and words in r.json()["errors"]["ids"][0] and len(r.content) < 1_000
+
+
+def test_compare_refuses_hostile_ids_in_words(alice_client, runs):
+    for ids in ("9" * 400 + ",1", "%C2%B2,1", ",".join(["1"] * 5000)):
+        r = alice_client.get(f"/runs/compare/?ids={ids}")
+        assert r.status_code == 400 and "Cannot compare" in r.content.decode() and len(r.content) < 50_000
+        r = alice_client.get(f"/runs/compare/summary.csv?ids={ids}")
+        assert r.status_code == 400 and len(r.content) < 500
