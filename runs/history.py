@@ -288,7 +288,9 @@ def _owned(request, run_id) -> Run:
 
 def _next(request, default="/runs/") -> str:
     nxt = request.POST.get("next") or request.GET.get("next") or default
-    if url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # a path of this site only: redirect() reads anything else ("abc", "7") as a view's name
+    if nxt.startswith("/") and url_has_allowed_host_and_scheme(
+            nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return nxt
     return default
 

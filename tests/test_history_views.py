@@ -146,6 +146,15 @@ def test_relabel_refuses_open_redirects(alice_client, runs):
     assert response["Location"] == "/runs/"
 
 
+def test_relabel_and_delete_go_back_only_to_a_path(alice_client, runs):
+    # redirect() reads a bare word as a view's name: "7" or "abc" raised NoReverseMatch (500)
+    for nxt in ("7", "abc", "2147483646", "//evil.example/"):
+        response = alice_client.post(f"/runs/{runs[0].pk}/relabel/", {"label": "a", "next": nxt})
+        assert response.status_code == 302 and response["Location"] == "/runs/", nxt
+    response = alice_client.post(f"/runs/{runs[1].pk}/delete/", {"next": "abc"})
+    assert response.status_code == 302 and response["Location"] == "/runs/"
+
+
 def test_relabel_needs_post(alice_client, runs):
     assert alice_client.get(f"/runs/{runs[0].pk}/relabel/").status_code == 405
 
