@@ -23,7 +23,7 @@ import time
 import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-STAT_HEAD = re.compile(r"^(tests/test_fuzz_\w+\.py)::(\w+):\s*$")
+STAT_HEAD = re.compile(r"^(tests/test_fuzz_\w+\.py)::(\S+):\s*$")  # test[param] for a parametrized one
 STAT_COUNTS = re.compile(r"(\d+) passing examples?, (\d+) failing examples?, (\d+) invalid examples?")
 
 
@@ -109,6 +109,16 @@ def main() -> int:
     print(fmt.format(*head))
     for r in rows:
         print(fmt.format(*r[:10], f"{r[10]:.1f}"))
+    by_property: dict[str, list] = {}
+    for r in rows:
+        total = by_property.setdefault(r[0].split("[")[0], [0, 0, 0, 0, 0, 0, 0, 0])
+        for i, v in enumerate((1, r[2], r[3], r[4], r[5], r[7], r[8], r[9])):
+            total[i] += v
+    if any(n > 1 for n, *_ in by_property.values()):
+        print()
+        for base, (n, ran, ok, bad, invalid, e5, tb, closed) in by_property.items():
+            print(fmt.format(f"{base} (all {n})" if n > 1 else base, "", ran, ok, bad, invalid, "",
+                             e5, tb, closed, ""))
     print(fmt.format("all properties", "", totals["cases"], totals["passing"], totals["failing"], totals["invalid"],
                      "", totals["5xx"], totals["tracebacks"], totals["closed"], f"{seconds:.1f}"))
     fixed = [(n, c["outcome"]) for n, c in others.items()]
