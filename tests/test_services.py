@@ -258,6 +258,20 @@ def test_the_headless_command_runs_a_spec_through_the_services(alice, tmp_path):
     assert Step.objects.filter(run_id=run["id"]).count() == 51
 
 
+def test_the_headless_command_refuses_hostile_spec_files_in_words(alice, tmp_path):
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "spec.json"
+    for text, words in (("[" * 2000 + "]" * 2000, "nested deeper than 32 levels"),
+                        ('{"method": "de", "problem": "sphere", "bounds": [[NaN, 1]]}', "NaN is not a JSON value"),
+                        ('{"method": "de", "problem": "sphere", "bounds": [[-1, 1], [-1, 1]], "options": {"seed": '
+                         + "9" * 400 + "}}", "options.seed")):
+        path.write_text(text)
+        with pytest.raises(CommandError, match=words):
+            call_command("run_spec", str(path), "--user", "alice", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Run.objects.exists()
+
+
 # ---- controls: recorded in the database, taken by the worker that holds the run -------------
 async def next_event(layer, channel, kind, timeout=10.0):
     """Events up to and including the first of type `kind`."""
