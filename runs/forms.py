@@ -133,6 +133,7 @@ def prefilled_state(prefill: dict) -> tuple[dict, str | None]:
     fields = ("params", "bounds", "x0", "options")
     kept = {k: (dict(v) if isinstance(v, dict) else v) for k, v in prefill.items()}
     words: list[str] = []
+    # each pass drops at least one part (a field, or one param or option): never more passes than parts
     for _ in range(2 + len(fields) + sum(len(v) for v in kept.values() if isinstance(v, dict))):
         state = initial_state(kept)
         candidate = {"method": state["method"], "problem": state["problem"], "dim": state["dim"],
