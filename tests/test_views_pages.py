@@ -254,6 +254,11 @@ def test_existing_refuses_hostile_specs_in_words(alice_client):
                          "options.maxcor")):
         r = alice_client.get("/runs/new/existing/?spec=" + quote(text))
         assert r.status_code == 400 and field in r.json()["errors"], r.json()
+    # echoes are bounded: a method of 600,000 characters, 20,000 bad bound pairs
+    for spec in ({"method": "m" * 600_000, "problem": "sphere"},
+                 {"method": "de", "problem": "sphere", "dim": 2, "bounds": [[3, 1]] * 20_000}):
+        r = alice_client.get("/runs/new/existing/?spec=" + quote(json.dumps(spec)))
+        assert r.status_code == 400 and len(r.content) < 5_000, len(r.content)
 
 
 @pytest.mark.django_db(transaction=True)
