@@ -206,7 +206,13 @@ OPTSITE_MAX_DIM = env_int("OPTSITE_MAX_DIM", 200, minimum=1)
 OPTSITE_MAX_MAXITER = env_int("OPTSITE_MAX_MAXITER", 20_000, minimum=1)
 OPTSITE_MAX_POPSIZE = env_int("OPTSITE_MAX_POPSIZE", 100, minimum=1)
 OPTSITE_MAX_EVALUATIONS = env_int("OPTSITE_MAX_EVALUATIONS", 10_000_000, minimum=1)
+# L-BFGS-B's maxcor costs memory and checkpoint bytes with its square; any run's checkpoint
+# (rewritten with every batch of steps) is held to OPTSITE_MAX_CHECKPOINT_BYTES.
+OPTSITE_MAX_MAXCOR = env_int("OPTSITE_MAX_MAXCOR", 500, minimum=1)
+OPTSITE_MAX_CHECKPOINT_BYTES = env_int("OPTSITE_MAX_CHECKPOINT_BYTES", 64 * 2 ** 20, minimum=2 ** 16)
 OPTSITE_MAX_CONCURRENT_RUNS = env_int("OPTSITE_MAX_CONCURRENT_RUNS", 4, minimum=1)
+# Active runs (queued, running, paused) of all users together: sign-ups cannot multiply the queue.
+OPTSITE_MAX_ACTIVE_RUNS = env_int("OPTSITE_MAX_ACTIVE_RUNS", 100, minimum=1)
 # Workers (runs/dispatch.py). Without REDIS_URL the server starts this many worker processes
 # itself (0: one per CPU); with it, runs are Celery tasks on the queue "runs".
 OPTSITE_WORKERS = env_int("OPTSITE_WORKERS", 0, minimum=0)

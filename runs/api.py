@@ -2,7 +2,8 @@
 
 Unauthenticated requests to /api/ get 401 JSON (a script should not be redirected to an HTML
 login page); /runs/<id>/steps.csv is a browser download and keeps the login redirect.
-Bad query parameters answer 400 {"error": words, "errors": {param: [words]}}.
+Bad query parameters answer 400 {"error": words, "errors": {param: [words]}} (runs/query.py reads
+them); a method other than GET answers 405 in JSON.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from functools import wraps
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from runs import services
+from runs import query, services
 from runs.models import Step
+from runs.optim.echo import shown
+from runs.query import BadQuery as BadRequest
 
 DEFAULT_STEPS_LIMIT = 1000  # one page of /api/runs/<id>/steps/ without `limit`
 MAX_STEPS_LIMIT = 10_000  # the largest page; a larger `limit` is capped to it
@@ -29,30 +32,21 @@ GRID_DEFAULT_N, GRID_MAX_N = 80, 200
 LINE_MAX_N = 2000  # points of a 1-D line: n evaluations, not n²
 
 
-class BadRequest(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        self.errors = errors
-        field, words = next(iter(errors.items()))
-        super().__init__(f"{field}: {words[0]}")
-
-
-def _json(data, status: int = 200) -> HttpResponse:
-    return HttpResponse(services.dumps(data), status=status, content_type="application/json")
+_json = query.json_response
 
 
 def api(view):
-    """GET only, 401 JSON without a login, 400 JSON for a BadRequest, 404 JSON for a missing run."""
+    """GET only (405 JSON), 401 JSON without a login, 400 JSON for a BadRequest, 404 JSON for a
+    missing run."""
 
     @login_not_required
-    @require_GET
+    @query.json_get
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return _json({"error": "Log in first (POST /accounts/login/); this endpoint needs a session."}, 401)
         try:
             return view(request, *args, **kwargs)
-        except BadRequest as exc:
-            return _json({"error": str(exc), "errors": exc.errors}, 400)
         except Http404 as exc:
             return _json({"error": str(exc) or "Not found."}, 404)
 
@@ -62,7 +56,7 @@ def api(view):
 def _owned(request, run_id):
     run = services.get_run_for(request.user, run_id)
     if run is None:
-        raise Http404(f"There is no run {run_id} of yours.")
+        raise Http404(f"There is no run {shown(run_id)} of yours.")
     return run
 
 
@@ -79,18 +73,8 @@ def _stream(request, chunks, content_type: str, **kwargs) -> StreamingHttpRespon
     return StreamingHttpResponse(chunks, content_type=content_type, **kwargs)
 
 
-def _int(request, name: str, default, *, lo: int, hi: int | None = None) -> int | None:
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest({name: [f"Expected a whole number, got {raw!r}."]}) from None
-    if value < lo or (hi is not None and value > hi):
-        span = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise BadRequest({name: [f"Must be {span}."]})
-    return value
+def _int(request, name: str, default, *, lo: int, hi: int = query.MAX_INT, cap: bool = False) -> int | None:
+    return query.integer(request, name, default, lo=lo, hi=hi, cap=cap)
 
 
 # ---- catalogues ---------------------------------------------------------------------------
@@ -112,7 +96,7 @@ def methods(request):
 @api
 def run_list(request):
     runs = services.runs_for(request.user)
-    limit = _int(request, "limit", None, lo=1)
+    limit = _int(request, "limit", None, lo=1, cap=True)
     if limit is not None:
         runs = runs[:limit]
     return _json([services.run_to_dict(run) for run in runs])
@@ -129,7 +113,7 @@ def _flag(request, name: str) -> bool:
         return False
     if raw in ("1", "true", "yes"):
         return True
-    raise BadRequest({name: [f"Expected 1 or 0, got {request.GET[name]!r}."]})
+    raise BadRequest({name: [f"Expected 1 or 0, got {shown(request.GET[name])}."]})
 
 
 @api
@@ -138,7 +122,7 @@ def run_steps(request, run_id: int):
     `limit` of them (default 1000, at most 10000); light steps, or complete with bulky=1."""
     run = _owned(request, run_id)
     after = _int(request, "after", -1, lo=-1)
-    limit = min(_int(request, "limit", DEFAULT_STEPS_LIMIT, lo=1), MAX_STEPS_LIMIT)
+    limit = _int(request, "limit", DEFAULT_STEPS_LIMIT, lo=1, hi=MAX_STEPS_LIMIT, cap=True)
     bulky = _flag(request, "bulky")
 
     def chunks():
@@ -164,11 +148,11 @@ def run_steps(request, run_id: int):
 
 
 def _one_step(run, seq: int | None) -> HttpResponse:
-    found = services.step_text(run_id=run.pk, seq=seq)
+    found = None if seq is not None and seq > query.MAX_INT else services.step_text(run_id=run.pk, seq=seq)
     if found is None:
         if seq is None:
             raise Http404(f"Run {run.pk} has no steps yet.")
-        raise Http404(f"Run {run.pk} has no step {seq} (yet): it has {run.n_steps} "
+        raise Http404(f"Run {run.pk} has no step {shown(seq)} (yet): it has {run.n_steps} "
                       f"step{'' if run.n_steps == 1 else 's'}, seq 0 to {run.n_steps - 1}." if run.n_steps
                       else f"Run {run.pk} has no step {seq}: it has no steps yet.")
     return HttpResponse(f'{{"run_id":{run.pk},"step":{found[1]}}}', content_type="application/json")
@@ -225,7 +209,7 @@ def csv_extra_keys(run_id: int) -> list[str]:
 def steps_csv(request, run_id: int):
     run = services.get_run_for(request.user, run_id)
     if run is None:
-        raise Http404(f"There is no run {run_id} of yours.")
+        raise Http404(f"There is no run {shown(run_id)} of yours.")
     dim = int(run.spec.get("dim") or 0)
     extras = csv_extra_keys(run.pk)
     header = ["seq", "nit", "phase", "fun", "nfev", "njev", "elapsed",
@@ -260,21 +244,16 @@ def steps_csv(request, run_id: int):
 
 
 # ---- the contour grid ---------------------------------------------------------------------
-def _json_param(request, name: str, kind: type, default):
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise BadRequest({name: ["Not valid JSON."]}) from None
-    if not isinstance(value, kind):
-        raise BadRequest({name: [f"Expected a JSON {'object' if kind is dict else 'list'}."]})
-    return value
+_json_param = query.json_value
 
 
 def _finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _limits(request, name: str, default: list[float]) -> tuple[float, float]:
@@ -303,18 +282,17 @@ def problem_grid(request, name: str):
 
     from runs.optim import PROBLEMS
 
+    from runs.optim.spec import SpecError, validate_params
+
     problem = PROBLEMS.get(name)
     if problem is None:
-        raise Http404(f"There is no problem {name!r}; see /api/problems/.")
+        raise Http404(f"There is no problem {shown(name)}; see /api/problems/.")
     errors: dict[str, list[str]] = {}
-    params = _json_param(request, "params", dict, {})
-    known = {p.name: p for p in problem.params}
-    for key, value in params.items():
-        p = known.get(key)
-        if p is None:
-            errors[f"params.{key}"] = [f"Unknown parameter (this problem has: {', '.join(known) or 'none'})."]
-        elif not _finite_number(value) or not p.min <= value <= p.max:
-            errors[f"params.{key}"] = [f"Expected a number between {p.min:g} and {p.max:g}."]
+    try:  # the run spec's own check of coefficients
+        params = validate_params(name, _json_param(request, "params", dict, {}))
+    except SpecError as exc:
+        errors.update(exc.errors)
+        params = problem.defaults()
     max_dim = min(problem.max_dim or 10**9, services.limits().max_dim)
     dim = _int(request, "dim", problem.default_dim, lo=problem.min_dim, hi=max_dim)
     if dim == 1:

@@ -22,24 +22,30 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from runs import downsample
+from runs import downsample, query
 from runs.models import Run, Step
 from runs.optim import finite_number
+from runs.optim.echo import shown
 
 EXPORT_CHUNK = 2000  # steps per database round trip and per streamed piece
 DEFAULT_POINTS = 1000
+MAX_X_DIMS = 10_000  # components one series may name (?x=0,1,...)
 SERIES_CACHE_SECONDS = 600
 
 
 # -- shared helpers -----------------------------------------------------------------------------
 def owned_run(request, run_id) -> Run:
     """The user's run `run_id`, or 404 (never reveal that someone else's run exists)."""
-    return get_object_or_404(Run, pk=run_id, owner=request.user)
+    from runs.services import get_run_for
+
+    run = get_run_for(request.user, run_id)
+    if run is None:
+        raise Http404(f"There is no run {shown(run_id)} of yours.")
+    return run
 
 
 @lru_cache(maxsize=512)
@@ -228,26 +234,26 @@ def export_json(request, run_id: int):
     return response
 
 
-@require_GET
+@query.json_get
 def series(request, run_id: int):
     """Columns of at most `points` steps, min/max-preserving, for the plots of (large) runs."""
     run = owned_run(request, run_id)
-    try:
-        points = downsample.clamp_points(int(request.GET.get("points", DEFAULT_POINTS)))
-        lo = int(request.GET["from"]) if request.GET.get("from", "") != "" else None
-        hi = int(request.GET["to"]) if request.GET.get("to", "") != "" else None
-    except ValueError:
-        return JsonResponse({"error": "points, from and to must be whole numbers"}, status=400)
+    # a points value out of range is clamped (however long); from/to are seq numbers
+    points = downsample.clamp_points(query.integer(request, "points", DEFAULT_POINTS, cap=True))
+    lo = query.integer(request, "from")
+    hi = query.integer(request, "to")
     x_param = request.GET.get("x", "all").strip().lower()
     if x_param in ("all", "none"):
         x_dims = x_param
     else:
+        parts = [i for i in x_param.split(",") if i.strip() != ""]
+        if len(parts) > MAX_X_DIMS:
+            raise query.BadQuery({"x": [f"At most {MAX_X_DIMS:,} components (got {len(parts):,})."]})
         try:
-            x_dims = sorted({int(i) for i in x_param.split(",") if i.strip() != ""})
-        except ValueError:
-            return JsonResponse({"error": "x must be all, none or a list of component numbers like 0,1"}, status=400)
-        if any(i < 0 for i in x_dims):
-            return JsonResponse({"error": "x components start at 0"}, status=400)
+            x_dims = sorted({query.whole("x", i, lo=0, hi=MAX_X_DIMS) for i in parts})
+        except query.BadQuery:
+            raise query.BadQuery({"x": ["Must be all, none or a list of component numbers like 0,1 "
+                                        f"(each from 0 to {MAX_X_DIMS:,})."]}) from None
 
     # An ended run never changes: its answers are cached (the replay page asks again on every
     # axis change). The key holds everything the answer depends on.

@@ -9,10 +9,11 @@ Input names follow the spec's error keys so an error lands at its field: "params
 
 from __future__ import annotations
 
-import json
 import math
 
-from runs.optim import get_problem, method_catalogue, problem_catalogue
+from runs.optim import SpecError, get_problem, method_catalogue, problem_catalogue, validate_spec
+from runs.optim.echo import clip
+from runs.optim.jsoninput import InputError, loads
 
 # Options shown up front; the rest sit under "More options". seed has its own field.
 PRIMARY_OPTIONS = {"de": ("maxiter", "popsize", "tol", "polish"), "lbfgsb": ("maxiter", "maxfun", "gtol", "jac")}
@@ -36,11 +37,22 @@ def catalogues() -> tuple[list[dict], list[dict]]:
     return problem_catalogue(), [{**m, "form_help": form_help(m)} for m in method_catalogue()]
 
 
+def _side(v):
+    """A bound's side as a number, or None (open, or not a usable number as typed)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return float(v) if math.isfinite(v) else None
+        except OverflowError:
+            return None
+    return None
+
+
 def default_x0(bounds: list) -> list:
     """A quarter of the way into each bound: the centre is the minimum of many test problems
-    (sphere, Rastrigin, Ackley ...), which would make a dull first run."""
+    (sphere, Rastrigin, Ackley ...), which would make a dull first run. Sides that are not numbers
+    (a re-shown form with a mistyped bound) count as open."""
     out = []
-    for lo, hi in bounds:
+    for lo, hi in ((_side(b[0]), _side(b[1])) for b in bounds):
         if lo is None or hi is None:
             out.append(0.0 if lo is None and hi is None else (hi - 1.0 if lo is None else lo + 1.0))
         else:
@@ -53,9 +65,9 @@ def parse_prefill(raw: str | None) -> tuple[dict, str | None]:
     if not raw:
         return {}, None
     try:
-        data = json.loads(raw)
-    except ValueError:
-        return {}, "The spec in the link is not valid JSON; the form shows the defaults."
+        data = loads(raw)
+    except InputError as exc:
+        return {}, f"The spec in the link is not valid JSON ({exc}); the form shows the defaults."
     if not isinstance(data, dict):
         return {}, "The spec in the link is not a JSON object; the form shows the defaults."
     return data, None
@@ -99,9 +111,69 @@ def initial_state(prefill: dict) -> dict:
     return {
         "problem": problem, "method": method, "dim": dim, "params": params, "bounds": bounds,
         "x0": x0, "options": options, "label": label[:200],
-        "bounds_same": len({(b[0], b[1]) for b in bounds}) == 1 and dim > 1,
+        "bounds_same": len({(repr(b[0]), repr(b[1])) for b in bounds}) == 1 and dim > 1,
         "cloned_from": int(source) if source.isascii() and source.isdigit() and len(source) <= 18 else None,
     }
+
+
+def _field_of(key: str) -> tuple[str, str | None]:
+    """("options", "maxiter") for "options.maxiter" or "options.mutation[1]", ("bounds", None)
+    for "bounds[3]": which part of a prefill an error is about."""
+    head, _, rest = key.partition(".")
+    head = head.split("[")[0]
+    return head, (rest.split("[")[0] or None) if head in ("params", "options") else None
+
+
+def prefilled_state(prefill: dict) -> tuple[dict, str | None]:
+    """initial_state for a link's prefill (?spec=, a clone), with what the one validator refuses
+    in it left out, and its words for what was left out (None when everything was used).
+
+    The prefill is judged as a spec for the problem, method and dimension the form will show, so
+    a bound the validator would refuse never reaches the form (nor default_x0)."""
+    fields = ("params", "bounds", "x0", "options")
+    kept = {k: (dict(v) if isinstance(v, dict) else v) for k, v in prefill.items()}
+    words: list[str] = []
+    # each pass drops at least one part (a field, or one param or option): never more passes than parts
+    for _ in range(2 + len(fields) + sum(len(v) for v in kept.values() if isinstance(v, dict))):
+        state = initial_state(kept)
+        candidate = {"method": state["method"], "problem": state["problem"], "dim": state["dim"],
+                     **{k: kept[k] for k in fields if k in kept}}
+        try:
+            validate_spec(candidate, _limits())
+            break
+        except SpecError as exc:
+            dropped = False
+            for key, msgs in exc.errors.items():
+                head, name = _field_of(key)
+                if head not in kept or key == "…":
+                    continue  # a required field the link left out: the form's default fills it
+                if name is None or not isinstance(kept[head], dict):
+                    kept.pop(head)
+                elif name in kept[head]:
+                    kept[head].pop(name)
+                else:
+                    continue
+                dropped = True
+                words.append(f"{key}: {msgs[0]}")
+            if not dropped:
+                break
+    state = initial_state(kept)
+    if "dim" in prefill and prefill["dim"] != state["dim"]:  # the form fell back to the problem's default
+        try:
+            validate_spec({"method": state["method"], "problem": state["problem"], "dim": prefill["dim"]}, _limits())
+        except SpecError as exc:
+            words[:0] = [f"dim: {exc.errors['dim'][0]}"] if "dim" in exc.errors else []
+    if not words:
+        return state, None
+    more = f" (and {len(words) - 3} more)" if len(words) > 3 else ""
+    return state, clip("Parts of the spec in the link were not used, the form shows the defaults there: "
+                       + "; ".join(words[:3]) + more + ".")
+
+
+def _limits():
+    from runs import services  # the site's caps; the form itself imports no settings
+
+    return services.limits()
 
 
 # -- rendering ---------------------------------------------------------------------------------

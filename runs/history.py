@@ -21,12 +21,14 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from runs import comparison, exports, outcomes, services
+from runs import comparison, exports, outcomes, query, services
 from runs.models import Run, Step
+from runs.optim.echo import shown
 from runs.run_objects import queue_position, resumes_by_itself
 from runs.templatetags.history_tags import method_title, problem_label
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
+ROWS_MAX = 200  # rows one /runs/rows/ request may ask for (a page shows at most 100)
 DEFAULT_PER_PAGE = 25
 MAX_LABEL = Run._meta.get_field("label").max_length
 COMPARE_MIN, COMPARE_MAX = 2, 4
@@ -261,13 +263,10 @@ def _catalogue_problems():
         return []
 
 
-@require_GET
+@query.json_get
 def history_rows(request):
     """Fresh HTML rows for ?ids=1,2 (the user's only): history.js polls this for active runs."""
-    try:
-        ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip()][:200]
-    except ValueError:
-        return JsonResponse({"error": "ids must be run numbers separated by commas"}, status=400)
+    ids = query.run_ids("ids", request.GET.get("ids", ""), most=ROWS_MAX)
     runs = Run.objects.filter(owner=request.user, pk__in=ids).defer("checkpoint")
     back = request.GET.get("next", "/runs/")
     out = {}
@@ -289,7 +288,9 @@ def _owned(request, run_id) -> Run:
 
 def _next(request, default="/runs/") -> str:
     nxt = request.POST.get("next") or request.GET.get("next") or default
-    if url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # a path of this site only: redirect() reads anything else ("abc", "7") as a view's name
+    if nxt.startswith("/") and url_has_allowed_host_and_scheme(
+            nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return nxt
     return default
 
@@ -358,9 +359,11 @@ def parse_compare_ids(request) -> list[int]:
     raw = ",".join(request.GET.getlist("ids"))
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     ids = []
+    if len(parts) > COMPARE_MAX:
+        raise CompareIdsError(f"You picked {len(parts):,} runs; compare at most {COMPARE_MAX} at a time.")
     for p in parts:
-        if not p.isdigit() or len(p) > 18:
-            raise CompareIdsError(f"“{p[:40]}” is not a run number: use ?ids=3,4 with the numbers of your runs.")
+        if not (p.isascii() and p.isdigit()) or len(p) > 18:
+            raise CompareIdsError(f"{shown(p)} is not a run number: use ?ids=3,4 with the numbers of your runs.")
         ids.append(int(p))
     seen = set()
     for i in ids:

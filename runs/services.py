@@ -13,12 +13,13 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runs import dispatch, recovery, stored_steps
 from runs.encoding import dumps
 from runs.models import Run, Step
+from runs.optim.echo import shown
 from runs.publishing import group_of, publish
 from runs.run_objects import load_run_dict, run_to_dict
 
@@ -49,6 +50,8 @@ def limits():
         max_maxiter=settings.OPTSITE_MAX_MAXITER,
         max_popsize=settings.OPTSITE_MAX_POPSIZE,
         max_evaluations=settings.OPTSITE_MAX_EVALUATIONS,
+        max_maxcor=settings.OPTSITE_MAX_MAXCOR,
+        max_checkpoint_bytes=settings.OPTSITE_MAX_CHECKPOINT_BYTES,
     )
 
 
@@ -65,6 +68,7 @@ def validate(data) -> "object":
 
 
 def _check_capacity(owner) -> None:
+    """The per-user and the site-wide caps on active runs (call inside _lock_owner's transaction)."""
     cap = settings.OPTSITE_MAX_CONCURRENT_RUNS
     active = Run.objects.filter(owner=owner, status__in=Run.ACTIVE).count()
     if active >= cap:
@@ -76,11 +80,28 @@ def _check_capacity(owner) -> None:
             "Stop one, or wait for one to end, then launch again.",
             {"runs": [f"You already have {runs}; this server runs at most {cap:,} at once for each user."]},
         )
+    site_cap = settings.OPTSITE_MAX_ACTIVE_RUNS
+    everyone = Run.objects.filter(status__in=Run.ACTIVE).count()
+    if everyone >= site_cap:
+        raise ServiceError(
+            "limit",
+            f"This server already has {everyone:,} active runs of all its users, as many as it takes at "
+            f"once (the limit is {site_cap:,}). Try again when some have ended.",
+            {"runs": [f"The server is full: at most {site_cap:,} runs may be active at once, of all users."]},
+        )
+
+
+# Any constant: the key of the PostgreSQL advisory lock that orders the site-wide count.
+_SITE_LOCK = 0x6F707473
 
 
 def _lock_owner(owner) -> None:
-    # Serialise capacity checks per user (PostgreSQL; SQLite's IMMEDIATE transactions already do).
+    # Serialise capacity checks per user and for the site (PostgreSQL; SQLite's IMMEDIATE
+    # transactions already do).
     get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SITE_LOCK])
 
 
 def _announce(run_id: int, *kinds: str) -> None:
@@ -134,8 +155,8 @@ def get_run_for(user, run_id) -> Run | None:
         run_id = int(run_id)
     except (TypeError, ValueError):
         return None
-    if not getattr(user, "is_authenticated", False):
-        return None
+    if not 0 < run_id < 2 ** 63 or not getattr(user, "is_authenticated", False):
+        return None  # an id no database row can have (a 400-digit one overflows the driver)
     return Run.objects.select_related("owner").defer("checkpoint").filter(pk=run_id, owner=user).first()
 
 
@@ -147,7 +168,7 @@ def runs_for(user):
 def _owned(user, run_id) -> Run:
     run = get_run_for(user, run_id)
     if run is None:
-        raise ServiceError("not_found", f"There is no run {run_id} of yours.")
+        raise ServiceError("not_found", f"There is no run {shown(run_id)} of yours.")
     return run
 
 
@@ -159,7 +180,7 @@ def control_run(*, user, run_id: int, action: str) -> tuple[bool, dict]:
     with the steps), so callers must not answer with `run`; otherwise nothing changed.
     """
     if action not in ("stop", "pause", "resume"):
-        raise ServiceError("bad_message", f"Unknown control {action!r}.")
+        raise ServiceError("bad_message", f"Unknown control {shown(action)}.")
     run = _owned(user, run_id)
     with transaction.atomic():
         if action == "resume":
@@ -167,7 +188,7 @@ def control_run(*, user, run_id: int, action: str) -> tuple[bool, dict]:
         # The row lock (SQLite: the IMMEDIATE transaction) orders controls with the worker's writes.
         row = Run.objects.select_for_update().filter(pk=run.pk).first()
         if row is None:
-            raise ServiceError("not_found", f"There is no run {run_id} of yours.")
+            raise ServiceError("not_found", f"There is no run {shown(run_id)} of yours.")
         accepted = _CONTROLS[action](row)
         # As this call leaves it (a worker may take a queued run the moment this commits).
         payload = run_to_dict(Run.objects.select_related("owner").defer("checkpoint").get(pk=run.pk))

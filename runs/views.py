@@ -6,15 +6,15 @@ needs as json_script blocks (catalogues, the run, f*), and let runs/static/runs/
 
 from __future__ import annotations
 
-import json
-
-from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from runs import forms
+from runs import forms, query
+from runs.exports import owned_run
 from runs.models import Run
 from runs.optim import get_problem
+from runs.optim.echo import shown
+from runs.optim.jsoninput import InputError, loads
 from runs.templatetags.history_tags import num, status_note
 
 # Step-table rows the page draws while a run is live (a fixed number: the table's cost does not
@@ -33,7 +33,7 @@ def _run_dict(run: Run) -> dict:
 def _known_minimum(problem: str, params: dict | None, dim: int | None) -> dict | None:
     try:
         return get_problem(problem).known_minimum(params or {}, dim)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
 
 
@@ -87,38 +87,42 @@ def new_run(request):
     for key in ("problem", "method", "label", "from"):
         if request.GET.get(key):
             prefill[key] = request.GET[key]
-    if request.GET.get("dim", "").isdigit():
-        prefill["dim"] = int(request.GET["dim"])
-    context = _fill_context(forms.initial_state(prefill))
-    context["prefill_warning"] = warning
+    dim = request.GET.get("dim", "")
+    if dim.isascii() and dim.isdigit() and len(dim) <= 6:  # else the problem's default (a link must open)
+        prefill["dim"] = int(dim)
+    state, unused = forms.prefilled_state(prefill)
+    context = _fill_context(state)
+    context["prefill_warning"] = " ".join(w for w in (warning, unused) if w) or None
     return render(request, "runs/new.html", context)
 
 
-@require_GET
+@query.json_get
 def known_minimum(request):
     """{"known_minimum": {"x", "f"} | null} for ?problem=&dim=&params=<JSON>: the form shows it and
     the live view plots f − f* with it (it depends on the coefficients and the dimension)."""
+    from runs.optim.spec import SpecError, validate_params
+
+    name = request.GET.get("problem", "")
+    raw = query.json_value(request, "params", dict, {})
+    dim = query.integer(request, "dim", None, lo=1, hi=10_000)
     try:
-        params = json.loads(request.GET.get("params") or "{}")
-        dim = int(request.GET["dim"]) if request.GET.get("dim") else None
-    except ValueError:
-        return JsonResponse({"error": "params must be JSON and dim a whole number"}, status=400)
-    if not isinstance(params, dict) or (dim is not None and not 1 <= dim <= 10_000):
-        return JsonResponse({"error": "params must be a JSON object and dim a positive number"}, status=400)
-    try:
-        problem = get_problem(request.GET.get("problem", ""))
+        problem = get_problem(name)
     except KeyError:
-        raise Http404("no such problem")
+        return query.json_response({"error": f"There is no problem {shown(name)}; see /api/problems/."}, 404)
     try:
-        return JsonResponse({"known_minimum": problem.known_minimum(params, dim)})
-    except (TypeError, ValueError, KeyError):
-        return JsonResponse({"known_minimum": None})
+        params = validate_params(name, raw)
+    except SpecError as exc:
+        raise query.BadQuery(exc.errors) from None
+    try:
+        return query.json_response({"known_minimum": problem.known_minimum(params, dim)})
+    except (TypeError, ValueError, KeyError):  # a dimension the problem does not have
+        return query.json_response({"known_minimum": None})
 
 
 @require_GET
 def run_detail(request, run_id: int):
     """One run: live when it is active, replay when it has ended. Owner only (404 otherwise)."""
-    run = get_object_or_404(Run, pk=run_id, owner=request.user)
+    run = owned_run(request, run_id)
     spec = run.spec or {}
     problems, methods = forms.catalogues()
     run_json = _run_dict(run)
@@ -134,7 +138,7 @@ def run_detail(request, run_id: int):
     })
 
 
-@require_GET
+@query.json_get
 def existing_run(request):
     """{"run": {"id", "url", "status", "n_steps"} | null}: the user's newest run with the same spec
     as ?spec=<JSON> that did not fail (runs are deterministic: it holds what a new one would).
@@ -146,14 +150,13 @@ def existing_run(request):
     from runs import services
 
     try:
-        data = json.loads(request.GET.get("spec") or "")
-    except ValueError:
-        return JsonResponse({"error": "spec must be a run spec as JSON", "errors": {"spec": ["Expected JSON."]}},
-                        status=400)
+        data = loads(request.GET.get("spec") or "")
+    except InputError as exc:
+        raise query.BadQuery({"spec": [f"Expected a run spec as JSON: {exc}."]}) from None
     try:
         wanted = services.validate(data).to_dict()
     except services.ServiceError as e:
-        return JsonResponse({"error": e.message, "code": e.code, "errors": e.errors or {}}, status=400)
+        return query.json_response({"error": e.message, "code": e.code, "errors": e.errors or {}}, 400)
     candidates = (Run.objects.filter(owner=request.user, method=wanted["method"], problem=wanted["problem"])
                   .exclude(status=Run.Status.FAILED).order_by("-pk").only("pk", "status", "spec", "n_steps"))
     rank = {Run.Status.FINISHED: 0, Run.Status.STOPPED: 2}
@@ -166,6 +169,6 @@ def existing_run(request):
         if same and (best is None or rank.get(run.status, 1) < rank.get(best.status, 1)):
             best = run
     if best is None:
-        return JsonResponse({"run": None})
-    return JsonResponse({"run": {"id": best.pk, "url": f"/runs/{best.pk}/", "status": best.status,
-                                 "n_steps": best.n_steps}})
+        return query.json_response({"run": None})
+    return query.json_response({"run": {"id": best.pk, "url": f"/runs/{best.pk}/", "status": best.status,
+                                        "n_steps": best.n_steps}})

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -248,3 +249,50 @@ def test_the_1d_grid_is_f_along_x0(alice_client):
     assert [default["x"][0], default["x"][-1]] == get_problem("rastrigin").default_bounds(1)[0]
     bad = alice_client.get("/api/problems/rastrigin/grid/?dim=1&ix=1")
     assert bad.status_code == 400 and "ix" in bad.json()["errors"]
+
+
+# -- hostile query strings and path parts: 400/404/405 in JSON, in words, never a 500 ----------
+HUGE = "9" * 400
+
+
+@pytest.mark.parametrize("url, field", [
+    (f"/api/runs/?limit={HUGE}", None),  # a page size asked too large is the largest page
+    ("/api/runs/RUN/steps/?after=" + HUGE, "after"),
+    ("/api/runs/RUN/steps/?limit=" + HUGE, None),
+    ("/api/runs/RUN/steps/?after=%D9%A3", "after"),  # an Arabic-Indic 3: int() reads it, we do not
+    ("/api/runs/RUN/steps/?after=1_000", "after"),
+    ("/api/runs/RUN/series/?from=" + HUGE, "from"),
+    ("/api/runs/RUN/series/?to=-" + HUGE, "to"),
+    ("/api/runs/RUN/series/?x=0," + HUGE, "x"),
+    ("/api/runs/RUN/series/?points=" + HUGE, None),
+    ("/api/problems/rosenbrock/grid/?params=" + quote('{"a":' + HUGE + "}"), "params.a"),
+    ("/api/problems/rosenbrock/grid/?params=" + quote("[" * 2000 + "]" * 2000), "params"),
+    ("/api/problems/rosenbrock/grid/?at=" + quote("[" + HUGE + ",1]"), "at"),
+    ("/api/problems/rosenbrock/grid/?at=" + quote("[NaN,1]"), "at"),
+    ("/api/problems/rosenbrock/grid/?dim=" + HUGE, "dim"),
+])
+def test_hostile_query_parameters_are_refused_in_words(alice, alice_client, url, field):
+    run_id = finished_run(alice, DE)
+    before = stored(run_id)
+    r = alice_client.get(url.replace("RUN", str(run_id)))
+    if field is None:
+        assert r.status_code == 200
+        return
+    assert r.status_code == 400 and r["Content-Type"] == "application/json", r.content[:200]
+    assert field in r.json()["errors"] and r.json()["error"].startswith(field)
+    assert len(r.content) < 2_000 and HUGE[:80] not in r.content.decode()
+    assert stored(run_id) == before
+
+
+def test_hostile_path_parts_are_404_in_bounded_words(alice, alice_client):
+    run_id = finished_run(alice, DE)
+    for url in (f"/api/runs/{HUGE}/", f"/api/runs/{HUGE}/steps/", f"/api/runs/{2 ** 63}/",
+                f"/api/runs/{run_id}/steps/{HUGE}/", "/api/problems/" + "x" * 5000 + "/grid/"):
+        r = alice_client.get(url)
+        assert r.status_code == 404 and r["Content-Type"] == "application/json", url
+        assert len(r.content) < 500 and "has no" in r.json()["error"] or "There is no" in r.json()["error"], r.json()
+
+
+def test_a_post_to_the_api_is_405_in_json(alice_client):
+    r = alice_client.post("/api/runs/")
+    assert r.status_code == 405 and r["Allow"] == "GET, HEAD" and "use GET" in r.json()["error"]

@@ -146,6 +146,15 @@ def test_relabel_refuses_open_redirects(alice_client, runs):
     assert response["Location"] == "/runs/"
 
 
+def test_relabel_and_delete_go_back_only_to_a_path(alice_client, runs):
+    # redirect() reads a bare word as a view's name: "7" or "abc" raised NoReverseMatch (500)
+    for nxt in ("7", "abc", "2147483646", "//evil.example/"):
+        response = alice_client.post(f"/runs/{runs[0].pk}/relabel/", {"label": "a", "next": nxt})
+        assert response.status_code == 302 and response["Location"] == "/runs/", nxt
+    response = alice_client.post(f"/runs/{runs[1].pk}/delete/", {"next": "abc"})
+    assert response.status_code == 302 and response["Location"] == "/runs/"
+
+
 def test_relabel_needs_post(alice_client, runs):
     assert alice_client.get(f"/runs/{runs[0].pk}/relabel/").status_code == 405
 
@@ -505,3 +514,18 @@ def test_compare_summary_csv_says_what_is_not_ranked(alice_client, runs):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert all(r["best in"] == "" for r in rows)
     assert all("fun: not ranked: the runs do not share one problem" in r["not ranked"] for r in rows)
+
+
+def test_rows_refuse_hostile_ids_in_words(alice_client, runs):
+    for ids, words in (("9" * 400, "is not a run number"), ("%D9%A3", "is not a run number"),
+                       (",".join(["1"] * 201), "At most 200")):
+        r = alice_client.get(f"/runs/rows/?ids={ids}")
+        assert r.status_code == 400 and words in r.json()["errors"]["ids"][0] and len(r.content) < 1_000
+
+
+def test_compare_refuses_hostile_ids_in_words(alice_client, runs):
+    for ids in ("9" * 400 + ",1", "%C2%B2,1", ",".join(["1"] * 5000)):
+        r = alice_client.get(f"/runs/compare/?ids={ids}")
+        assert r.status_code == 400 and "Cannot compare" in r.content.decode() and len(r.content) < 50_000
+        r = alice_client.get(f"/runs/compare/summary.csv?ids={ids}")
+        assert r.status_code == 400 and len(r.content) < 500

@@ -1,4 +1,5 @@
 """python -m runs.optim: JSON lines, save/resume equal to an uninterrupted run, exit codes."""
+import io
 import json
 import os
 import pathlib
@@ -93,3 +94,51 @@ def test_steps_are_complete_and_light_leaves_the_bulky_fields_out(method, bulky)
     assert not any(k in s["extra"] for s in light for k in bulky)
     strip = [{**s, "extra": {k: v for k, v in s["extra"].items() if k not in bulky}} for s in full]
     assert no_time(light) == no_time(strip)
+
+
+# -- malformed input: exit 2 naming the field, never a traceback --------------------------------
+HUGE = "9" * 400
+
+
+@pytest.mark.parametrize("text, field", [
+    ('{"method": "de", "problem": "sphere", "bounds": [[-1, 1], [-1, 1]], "options": {"maxiter": ' + HUGE + "}}",
+     "options.maxiter"),
+    ('{"method": "de", "problem": "sphere", "bounds": [[-1, 1], [-1, 1]], "options": {"seed": ' + HUGE + "}}",
+     "options.seed"),
+    ('{"method": "de", "problem": "sphere", "bounds": [[-1, 1], [-1, 1]], "options": {"seed": 4294967296}}',
+     "options.seed"),
+    ('{"method": "lbfgsb", "problem": "sphere", "x0": [1, 1], "options": {"maxcor": ' + HUGE + "}}", "options.maxcor"),
+    ('{"method": "lbfgsb", "problem": "sphere", "x0": [1, 1], "options": {"maxcor": 1000000000}}', "options.maxcor"),
+    ('{"method": "lbfgsb", "problem": "sphere", "x0": [1, 1], "options": {"maxls": 2147483648}}', "options.maxls"),
+    ('{"method": "de", "problem": "sphere", "dim": ' + HUGE + ', "bounds": [[-1, 1]]}', "dim"),
+    ('{"method": "de", "problem": "sphere", "bounds": [[NaN, 1], [-1, 1]]}', "spec"),
+    ("[" * 2000 + "]" * 2000, "spec"),
+    ('{"method": "' + "m" * 600_000 + '", "problem": "sphere"}', "method"),
+])
+def test_a_malformed_spec_exits_2_naming_its_field(tmp_path, text, field):
+    # in-process (an exception would be the traceback); tests/test_fuzz_http.py runs a few for real
+    path = tmp_path / "spec.json"
+    path.write_text(text)
+    code, err = in_process(str(path))
+    assert code == 2
+    assert f": {field}: " in err.splitlines()[0] and len(err) < 5_000, err[:500]
+
+
+def in_process(*args) -> tuple[int, str]:
+    from runs.optim import cli as module
+
+    out, err = io.StringIO(), io.StringIO()
+    return module.main(list(args), stdout=out, stderr=err), err.getvalue()
+
+
+def test_a_spec_that_is_not_utf8_or_a_state_that_is_not_a_state_exits_2(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_bytes(b'{"method": "\xff"}')
+    code, err = in_process(str(path))
+    assert code == 2 and "not UTF-8" in err
+    state = tmp_path / "run.state"
+    state.write_bytes(b"PK\x03\x04 not really a zip")
+    code, err = in_process("--resume", str(state))
+    assert code == 2 and "not a state saved with --save" in err
+    code, err = in_process(str(tmp_path / "nope.json"))
+    assert code == 1 and "cannot read" in err

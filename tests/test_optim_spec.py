@@ -1,11 +1,14 @@
 """validate_spec: one path for socket, form and CLI; every error keyed by field, in words."""
+import json
 import math
+
+import numpy as np
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runs.optim import (METHODS, PROBLEMS, Limits, SpecError, method_catalogue,
+from runs.optim import (METHODS, PROBLEMS, UNLIMITED, Limits, SpecError, method_catalogue,
                         validate_spec)
 
 
@@ -184,3 +187,143 @@ def test_garbage_never_crashes(data):
         validate_spec(data)
     except SpecError as e:
         assert e.errors and e.message
+
+
+# -- hostile input: huge integers, bounded echoes, specs scipy itself would refuse ------------
+HUGE = 10 ** 400  # an integer JSON may carry (runs.optim.jsoninput returns it as an int)
+
+
+@pytest.mark.parametrize("data, field", [
+    ({**DE, "dim": HUGE}, "dim"),
+    ({**DE, "params": {"a": HUGE}}, "params.a"),
+    ({**DE, "params": {"b": -HUGE}}, "params.b"),
+    ({**DE, "bounds": [[-HUGE, 2], [-2, 2]]}, "bounds[0]"),
+    ({**LB, "x0": [HUGE, 0.5]}, "x0[0]"),
+    *[({**DE, "options": {name: HUGE}}, f"options.{name}")
+      for name in ("maxiter", "popsize", "seed", "tol", "atol", "mutation", "recombination")],
+    ({**DE, "options": {"mutation": [0.5, HUGE]}}, "options.mutation[1]"),
+    *[({**LB, "options": {name: HUGE}}, f"options.{name}")
+      for name in ("maxcor", "maxiter", "maxls", "ftol", "gtol", "eps")],
+])
+def test_a_huge_integer_is_refused_in_words_at_its_field(data, field):
+    e = errors_of(data)
+    assert field in e.errors
+    words = " ".join(e.errors[field])
+    assert "401 digits" in words or "more than the limit" in words, words
+    assert len(e.message) < 400 and str(HUGE)[:80] not in e.message
+
+
+def test_a_huge_maxfun_is_what_scipy_runs():
+    # scipy compares nfev with maxfun in Python: any size runs, and the iteration cap decides
+    s = validate_spec({**LB, "options": {"maxfun": HUGE, "maxiter": 50}})
+    from runs.optim.oracle import assert_matches_scipy
+
+    assert_matches_scipy(s)
+
+
+def test_seeds_are_what_scipy_takes():
+    from scipy.optimize import differential_evolution
+
+    with pytest.raises(ValueError):  # scipy's own answer to a legacy seed of 2**32
+        differential_evolution(lambda x: x @ x, [(-1, 1)], seed=2 ** 32, maxiter=1)
+    e = errors_of({**DE, "options": {"seed": 2 ** 32}})
+    assert "at most 4,294,967,295" in e.errors["options.seed"][0]
+    assert validate_spec({**DE, "options": {"seed": 2 ** 32 - 1}}).options["seed"] == 2 ** 32 - 1
+    # rng= is numpy's default_rng: any non-negative integer, and scipy runs it
+    from runs.optim.oracle import assert_matches_scipy
+
+    for rng in (2 ** 32, 2 ** 64, 2 ** 200):
+        s = validate_spec({**DE, "options": {"rng": rng, "maxiter": 5}})
+        assert s.options["rng"] == rng
+        assert_matches_scipy(s)
+
+
+def test_maxls_beyond_a_c_int_is_refused_as_scipy_refuses_it():
+    from scipy.optimize import minimize
+
+    with pytest.raises(OverflowError):
+        minimize(lambda x: x @ x, [1.0, 1.0], method="L-BFGS-B", options={"maxls": 2 ** 31})
+    e = errors_of({**LB, "options": {"maxls": 2 ** 31}})
+    assert e.code == "invalid_spec" and "32-bit" in e.errors["options.maxls"][0]
+    validate_spec({**LB, "options": {"maxls": 2 ** 31 - 1}}, UNLIMITED)
+
+
+def test_maxcor_is_capped():
+    e = errors_of({**LB, "options": {"maxcor": 10 ** 9}})
+    assert e.code == "limit" and "limit of 500" in e.errors["options.maxcor"][0]
+    assert errors_of({**LB, "options": {"maxcor": 501}}).code == "limit"
+    assert errors_of({**LB, "options": {"maxcor": 11}}, Limits(max_maxcor=10)).code == "limit"
+    validate_spec({**LB, "dim": 200, "x0": [0.5] * 200, "options": {"maxcor": 500}})
+
+
+def test_levy_far_out_runs_as_scipy_runs_it():
+    # math.sin(inf) raised inside the gradient at x0 = 1e308; scipy's own loop then ends ABNORMAL
+    from runs.optim.oracle import assert_matches_scipy
+
+    steps, result = assert_matches_scipy(validate_spec(
+        {"method": "lbfgsb", "problem": "levy", "x0": [1e308, 1e308]}))
+    assert not result.success
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(PROBLEMS)), st.data())
+def test_no_objective_or_gradient_raises_at_any_finite_point(name, data):
+    p = PROBLEMS[name]
+    dim = p.min_dim if p.max_dim == p.min_dim else data.draw(st.integers(p.min_dim, 5))
+    x = np.array(data.draw(st.lists(st.floats(allow_nan=False, allow_infinity=False),
+                                    min_size=dim, max_size=dim)))
+    with np.errstate(all="ignore"):
+        f = p.objective()(x)
+        g = None if p.gradient() is None else p.gradient()(x)
+    assert np.ndim(f) == 0 and (g is None or np.shape(g) == (dim,))
+
+
+def test_a_huge_echo_gives_a_small_error():
+    e = errors_of({"method": "x" * 600_000, "problem": "sphere", "bounds": [[-1, 1]] * 2})
+    assert len(e.message) < 500 and "600,002 characters" in e.errors["method"][0]
+    e = errors_of({"method": "de", "problem": "sphere", "dim": 2, "bounds": [[3, 1]] * 20_000})
+    assert len(json.dumps(e.errors)) < 10_000 and "20,000" in e.message
+    assert "…" in e.errors and "more field" in e.errors["…"][0]
+    e = errors_of({"method": "de", "problem": "sphere", ("k" * 10 ** 5): 1, "bounds": [[-1, 1]] * 2})
+    assert len(json.dumps(e.errors)) < 2_000
+
+
+# -- checkpoint size: estimated from the spec, checked against what the steppers write -------
+CHECKPOINT_SPECS = [
+    *[{"method": "de", "problem": "rastrigin", "dim": d, "bounds": [[-5, 5]] * d,
+       "options": {"maxiter": 3, "popsize": p, "init": i, "seed": 1, **extra}}
+      for d in (1, 2, 7, 30) for p in (1, 15) for i in ("latinhypercube", "sobol")
+      for extra in ({}, {"rng": 2 ** 200, "seed": None})],
+    *[{"method": "lbfgsb", "problem": "rosenbrock", "dim": d, "x0": [0.3] * d,
+       "bounds": b, "options": {"maxcor": m, "maxiter": 5}}
+      for d in (2, 40) for m in (1, 10, 300) for b in (None, [[-2, 2]] * d)],
+]
+
+
+@pytest.mark.parametrize("data", CHECKPOINT_SPECS, ids=lambda d: f"{d['method']}-{d['dim']}")
+def test_the_checkpoint_estimate_bounds_every_real_checkpoint(data):
+    from runs.optim import encode_checkpoint, make_stepper
+    from runs.optim.spec import estimate_checkpoint_bytes
+
+    spec = validate_spec(data)
+    estimate = estimate_checkpoint_bytes(spec)
+    stepper = make_stepper(spec)
+    sizes = [len(encode_checkpoint(stepper.checkpoint()))]
+    for _ in stepper:
+        sizes.append(len(encode_checkpoint(stepper.checkpoint())))
+    assert stepper.done
+    # never under, and close above: off by a few kilobytes of headers at most
+    assert max(sizes) <= estimate <= max(sizes) * 1.01 + 8_000, (estimate, max(sizes))
+
+
+def test_a_spec_whose_checkpoint_is_too_big_is_a_limit_naming_what_to_lower():
+    small = Limits(max_checkpoint_bytes=2 ** 20)
+    e = errors_of({**LB, "dim": 2, "options": {"maxcor": 300}}, small)  # ~7.6 MiB of work array
+    assert e.code == "limit" and "lower maxcor or dim" in e.errors["options.maxcor"][0]
+    assert "1.0 MiB" in e.errors["options.maxcor"][0]
+    e = errors_of({"method": "de", "problem": "sphere", "dim": 40, "bounds": [[-1, 1]] * 40,
+                   "options": {"popsize": 100, "maxiter": 1}}, small)
+    assert e.code == "limit" and "lower popsize or dim" in e.errors["options.popsize"][0]
+    # the default admits the PROTOCOL's largest DE population: dim 200 x popsize 100
+    validate_spec({"method": "de", "problem": "sphere", "dim": 200, "bounds": [[-1, 1]] * 200,
+                   "options": {"popsize": 100, "maxiter": 1, "polish": False}})

@@ -175,6 +175,57 @@ def test_create_run_validates_and_caps(alice, charlie, settings):
     services.create_run(owner=charlie, data=FAST)  # per user
 
 
+def test_the_site_caps_active_runs_of_all_users_together(alice, charlie, settings):
+    settings.OPTSITE_MAX_ACTIVE_RUNS = 2
+    first, second = launch(alice, LONG), launch(charlie, LONG)
+    before = Run.objects.count()
+    with pytest.raises(services.ServiceError) as caught:
+        services.launch(owner=alice, data=LONG)
+    e = caught.value
+    assert e.code == "limit" and "limit is 2" in e.message and "all users" in e.errors["runs"][0]
+    assert Run.objects.count() == before  # nothing stored for the refusal
+    # an interrupted run counts again when it is resumed
+    assert services.stop_run_and_wait(run_id=second, timeout=30)
+    interrupted = Run.objects.create(owner=charlie, method="de", problem="rosenbrock", status="interrupted",
+                                     spec=validate_spec(LONG).to_dict())
+    third = launch(alice, LONG)
+    with pytest.raises(services.ServiceError) as caught:
+        services.resume_run(user=charlie, run_id=interrupted.pk)
+    assert caught.value.code == "limit"
+    assert Run.objects.get(pk=interrupted.pk).status == "interrupted"
+    assert {first, third} <= set(Run.objects.filter(status__in=Run.ACTIVE).values_list("pk", flat=True))
+
+
+def test_the_site_limits_on_maxcor_and_checkpoint_bytes_come_from_settings(alice, settings):
+    lbfgsb = {"method": "lbfgsb", "problem": "rosenbrock", "x0": [0.5, 0.5]}
+    settings.OPTSITE_MAX_MAXCOR = 5
+    with pytest.raises(services.ServiceError) as caught:
+        services.create_run(owner=alice, data={**lbfgsb, "options": {"maxcor": 6}})
+    assert caught.value.code == "limit" and "limit of 5" in caught.value.errors["options.maxcor"][0]
+    settings.OPTSITE_MAX_CHECKPOINT_BYTES = 2 ** 16
+    with pytest.raises(services.ServiceError) as caught:
+        services.create_run(owner=alice, data={"method": "de", "problem": "sphere", "dim": 20,
+                                               "bounds": [[-1, 1]] * 20, "options": {"maxiter": 1}})
+    assert caught.value.code == "limit" and "lower popsize or dim" in caught.value.errors["options.popsize"][0]
+    assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("rng", [2 ** 32, 2 ** 70])
+def test_a_large_rng_seed_runs_in_a_worker_as_scipy_runs_it(alice, rng):
+    from scipy.optimize import differential_evolution
+
+    from runs.optim import get_problem
+
+    spec = {"method": "de", "problem": "rastrigin", "bounds": [[-5, 5]] * 2, "options": {"rng": rng, "maxiter": 20}}
+    run_id = launch(alice, spec)
+    assert services.wait_for_run(run_id=run_id, timeout=60)
+    run = Run.objects.get(pk=run_id)
+    ref = differential_evolution(get_problem("rastrigin").objective(), [(-5, 5)] * 2, rng=rng, maxiter=20)
+    assert run.status == "finished", run.error
+    assert run.result["x"] == ref.x.tolist() and run.result["fun"] == ref.fun and run.result["nfev"] == ref.nfev
+    assert services.run_to_dict(run)["options"]["rng"] == rng
+
+
 def test_run_to_dict_is_protocols_run(alice):
     run = services.create_run(owner=alice, data=FAST)
     d = services.run_to_dict(run)
@@ -205,6 +256,20 @@ def test_the_headless_command_runs_a_spec_through_the_services(alice, tmp_path):
     run = json.loads(out.getvalue())
     assert run["status"] == "finished" and run["n_steps"] == 51
     assert Step.objects.filter(run_id=run["id"]).count() == 51
+
+
+def test_the_headless_command_refuses_hostile_spec_files_in_words(alice, tmp_path):
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "spec.json"
+    for text, words in (("[" * 2000 + "]" * 2000, "nested deeper than 32 levels"),
+                        ('{"method": "de", "problem": "sphere", "bounds": [[NaN, 1]]}', "NaN is not a JSON value"),
+                        ('{"method": "de", "problem": "sphere", "bounds": [[-1, 1], [-1, 1]], "options": {"seed": '
+                         + "9" * 400 + "}}", "options.seed")):
+        path.write_text(text)
+        with pytest.raises(CommandError, match=words):
+            call_command("run_spec", str(path), "--user", "alice", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Run.objects.exists()
 
 
 # ---- controls: recorded in the database, taken by the worker that holds the run -------------

@@ -199,6 +199,80 @@ def test_post_without_javascript_over_the_active_run_cap_says_so_and_links_the_a
     assert Run.objects.filter(owner=alice).count() == 2
 
 
+@pytest.mark.parametrize("bounds", [[[[1], 2], [3, 4]], [["a", "b"], [1, 2]], [[None, "x"], [1, 2]]])
+@pytest.mark.parametrize("method", ["de", "lbfgsb"])
+def test_a_link_with_malformed_bounds_opens_the_form_and_says_why_in_the_validators_words(alice_client, method, bounds):
+    spec = {"method": method, "problem": "sphere", "bounds": bounds, "options": {"maxiter": 7}}
+    r = alice_client.get("/runs/new/?spec=" + quote(json.dumps(spec)))
+    assert r.status_code == 200
+    html = r.content.decode()
+    warning = re.search(r'<div class="alert alert-warning[^>]*>([^<]*)</div>', html).group(1)
+    assert "bounds[0]:" in warning and "the form shows the defaults" in warning
+    assert 'name="bounds.0.lo" id="bounds-0-lo" value="-5.12"' in html or 'value="-5.12"' in html
+    assert 'value="7"' in html  # what did fit is kept
+
+
+def test_a_link_with_huge_numbers_or_deep_nesting_opens_the_form(alice_client):
+    huge = "9" * 400
+    for text in ('{"method":"de","problem":"rosenbrock","params":{"a":' + huge + "}}",
+                 '{"method":"de","problem":"rosenbrock","dim":' + huge + "}",
+                 '{"method":"lbfgsb","problem":"rosenbrock","x0":[' + huge + ",1]}",
+                 "[" * 2000 + "]" * 2000):
+        r = alice_client.get("/runs/new/?spec=" + quote(text))
+        assert r.status_code == 200 and "alert-warning" in r.content.decode(), text[:60]
+    r = alice_client.get("/runs/new/?spec=" + quote('{"method":"de","problem":"rosenbrock","params":{"a":' + huge + "}}"))
+    assert "params.a: must be a finite number, not an integer of 400 digits" in r.content.decode()
+    assert alice_client.get("/runs/new/?dim=%D9%A3&from=" + huge).status_code == 200  # an Arabic-Indic 3
+
+
+def test_a_post_with_a_bad_bound_and_no_x0_shows_the_error_at_the_bound(alice_client):
+    r = alice_client.post("/runs/new/", {"problem": "sphere", "method": "lbfgsb", "dim": "2",
+                                         "bounds.0.lo": "a", "bounds.0.hi": "1"})
+    assert r.status_code == 400
+    row = r.content.decode()
+    row = row[row.index('data-field="bounds[0]"'):row.index('data-field="bounds[1]"')]
+    assert "is-invalid" in row and "Lower bound must be a finite number or null, not &#x27;a&#x27;" in row
+    assert not Run.objects.exists()
+
+
+def test_known_minimum_refuses_huge_and_deep_params_in_words(alice_client):
+    r = alice_client.get("/runs/new/known-minimum/?problem=rosenbrock&params=" + quote('{"a": ' + "9" * 400 + "}"))
+    assert r.status_code == 400 and "an integer of 400 digits" in r.json()["errors"]["params.a"][0]
+    r = alice_client.get("/runs/new/known-minimum/?problem=sphere&params=" + quote("[" * 2000 + "]" * 2000))
+    assert r.status_code == 400 and "nested deeper than 32 levels" in r.json()["errors"]["params"][0]
+    r = alice_client.get("/runs/new/known-minimum/?problem=sphere&dim=" + "9" * 400)
+    assert r.status_code == 400 and "dim" in r.json()["errors"]
+    r = alice_client.post("/runs/new/known-minimum/?problem=sphere")
+    assert r.status_code == 405 and "use GET" in r.json()["error"]
+
+
+def test_existing_refuses_hostile_specs_in_words(alice_client):
+    for text, field in (("[" * 2000 + "]" * 2000, "spec"),
+                        ('{"method":"de","problem":"rosenbrock","bounds":[[-1,1],[-1,1]],"options":{"seed":'
+                         + "9" * 400 + "}}", "options.seed"),
+                        ('{"method":"lbfgsb","problem":"rosenbrock","x0":[1,1],"options":{"maxcor":1000000000}}',
+                         "options.maxcor")):
+        r = alice_client.get("/runs/new/existing/?spec=" + quote(text))
+        assert r.status_code == 400 and field in r.json()["errors"], r.json()
+    # echoes are bounded: a method of 600,000 characters, 20,000 bad bound pairs
+    for spec in ({"method": "m" * 600_000, "problem": "sphere"},
+                 {"method": "de", "problem": "sphere", "dim": 2, "bounds": [[3, 1]] * 20_000}):
+        r = alice_client.get("/runs/new/existing/?spec=" + quote(json.dumps(spec)))
+        assert r.status_code == 400 and len(r.content) < 5_000, len(r.content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_post_over_the_site_wide_cap_says_so(alice_client, charlie, settings):
+    settings.OPTSITE_MAX_ACTIVE_RUNS = 2
+    for _ in range(2):
+        make_run(charlie, status="paused")
+    r = alice_client.post("/runs/new/", {"problem": "sphere", "method": "de", "dim": "2",
+                                         "bounds.0.lo": "-1", "bounds.0.hi": "1", "bounds.1.lo": "-1", "bounds.1.hi": "1"})
+    assert r.status_code == 400
+    assert "at most 2 runs may be active at once, of all users" in r.content.decode()
+    assert Run.objects.count() == 2
+
+
 def test_spec_from_post_reads_every_kind_of_input():
     from django.http import QueryDict
 
@@ -325,7 +399,7 @@ def test_the_json_api_keeps_json_errors(alice_client, charlie):
         assert isinstance(r.json()["error"], str) and r.json()["error"], url
     # a script that asks for JSON anywhere gets JSON, too
     r = alice_client.get("/runs/new/known-minimum/?problem=nope", HTTP_ACCEPT="application/json")
-    assert r.status_code == 404 and r.json() == {"error": "no such problem"}
+    assert r.status_code == 404 and r.json() == {"error": "There is no problem 'nope'; see /api/problems/."}
 
 
 @override_settings(DEBUG=False)

@@ -6,6 +6,8 @@ import json
 import sys
 
 from .checkpoint import decode_checkpoint, encode_checkpoint
+from .echo import clip
+from .jsoninput import InputError, loads
 from .spec import SpecError, validate_spec
 
 EXAMPLE = """\
@@ -21,7 +23,8 @@ Output: one JSON object per line, {"type": "step", ...} per step and finally
 population_energies, L-BFGS-B's line_search) are in "extra"; --light leaves them out.
 A saved run resumed prints exactly what the uninterrupted run would have printed after the
 saved steps (only "elapsed" differs).
-Exit status: 0 done, 2 invalid spec or arguments (the error names the field), 1 other errors.
+Exit status: 0 done, 2 invalid spec, state file or arguments (the error names the field),
+1 other errors (a file that cannot be read or written, a run that fails).
 """
 
 
@@ -59,18 +62,28 @@ def main(argv=None, stdout=None, stderr=None) -> int:
     if args.max_steps is not None and args.max_steps < 0:
         err.write("error: --max-steps must be at least 0\n")
         return 2
+    name = args.resume or args.spec
     try:
         if args.resume:
             with open(args.resume, "rb") as fh:
-                cp = decode_checkpoint(fh.read())
+                raw = fh.read()
+        elif args.spec == "-":
+            raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+        else:
+            with open(args.spec, "rb") as fh:
+                raw = fh.read()
+    except OSError as e:
+        err.write(f"error: cannot read {clip(name)}: {e.strerror or e}\n")
+        return 1
+    try:
+        if args.resume:
+            cp = _state(raw)
             data = cp["state"]["spec"]
         else:
-            fh = sys.stdin if args.spec == "-" else open(args.spec, encoding="utf-8")
-            with fh:
-                data = json.load(fh)
-    except (OSError, ValueError, KeyError) as e:
-        err.write(f"error: cannot read {args.resume or args.spec}: {e}\n")
-        return 1 if not isinstance(e, json.JSONDecodeError) else 2
+            data = loads(raw)  # the site's strict reader: no NaN, no 2,000-level nesting
+    except InputError as e:
+        err.write(f"error (invalid_spec): {clip(name)} is not a run spec: spec: {e}\n")
+        return 2
     try:
         spec = validate_spec(data)
     except SpecError as e:
@@ -79,8 +92,34 @@ def main(argv=None, stdout=None, stderr=None) -> int:
             for msg in msgs:
                 err.write(f"  {field}: {msg}\n")
         return 2
-    stepper = restore_stepper(spec, cp) if args.resume else make_stepper(spec)
+    try:
+        stepper = restore_stepper(spec, cp) if args.resume else make_stepper(spec)
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        err.write(f"error: {clip(name)} does not hold a state this spec can resume from: {clip(str(e))}\n")
+        return 2
 
+    try:
+        return _run(args, stepper, cp if args.resume else None, out)
+    except OSError as e:
+        err.write(f"error: cannot write {clip(args.save or 'the output')}: {e.strerror or e}\n")
+        return 1
+    except Exception as e:  # the run itself failed: say so in words, as the site does
+        err.write(f"error: the run failed: {type(e).__name__}: {clip(str(e))}\n")
+        return 1
+
+
+def _state(raw: bytes) -> dict:
+    """A --save file's checkpoint, or InputError in words (it may be anything)."""
+    try:
+        cp = decode_checkpoint(raw)
+    except Exception as e:  # zip, npy and JSON each fail their own way on a stranger's file
+        raise InputError(f"not a state saved with --save ({type(e).__name__})") from None
+    if not (isinstance(cp.get("state"), dict) and isinstance(cp["state"].get("spec"), dict)):
+        raise InputError("a state saved with --save holds the run's spec; this one has none")
+    return cp
+
+
+def _run(args, stepper, cp, out) -> int:
     printed = 0
     while args.max_steps is None or printed < args.max_steps:
         try:
@@ -90,7 +129,7 @@ def main(argv=None, stdout=None, stderr=None) -> int:
         _emit(out, "step", step.to_dict() if args.light else step.to_full_dict())
         printed += 1
     # a state saved after the result was printed resumes to nothing more
-    if stepper.done and not (args.resume and cp["state"]["done"]):
+    if stepper.done and not (cp is not None and cp["state"].get("done")):
         _emit(out, "result", stepper.result.to_dict())
     if args.save:
         with open(args.save, "wb") as fh:

@@ -28,6 +28,7 @@ class Option:
     max_exclusive: bool = False
     min_exclusive: bool = False
     choices: tuple = ()
+    max_reason: str = ""  # why max is what it is, where scipy sets it
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "type": self.kind, "default": self.default,
@@ -101,7 +102,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
                min=0, min_exclusive=True),
         Option("maxfun", "int", 15000, "maximum number of function evaluations", min=1),
         Option("maxiter", "int", 15000, "maximum number of iterations", min=1),
-        Option("maxls", "int", 20, "maximum number of line-search steps per iteration", min=1),
+        # scipy hands maxls to setulb as a C int: beyond it, minimize() raises OverflowError
+        Option("maxls", "int", 20, "maximum number of line-search steps per iteration", min=1,
+               max=2 ** 31 - 1, max_reason="scipy's L-BFGS-B takes a 32-bit integer"),
         Option("jac", "jac", None,
                '"analytic" (default when the problem has a gradient), "2-point" or "3-point"',
                choices=("analytic", "2-point", "3-point")),

@@ -249,13 +249,19 @@ def _griewank_g():
 
 
 # ---- levy -------------------------------------------------------------------------------
+def _sin(v) -> float:
+    """math.sin, but nan where the argument overflowed to ±inf (math.sin raises there; numpy's
+    answer is nan): far out, x = 1e308, the run goes on as scipy's would, with nan values."""
+    return math.sin(v) if math.isfinite(v) else math.nan
+
+
 def _levy_f():
     def f(x):
         w = 1.0 + (x - 1.0) / 4.0
         wi, wn = w[:-1], w[-1]
-        return (math.sin(PI * w[0]) ** 2
+        return (_sin(PI * w[0]) ** 2
                 + np.sum((wi - 1) ** 2 * (1 + 10 * np.sin(PI * wi + 1) ** 2))
-                + (wn - 1) ** 2 * (1 + math.sin(2 * PI * wn) ** 2))
+                + (wn - 1) ** 2 * (1 + _sin(2 * PI * wn) ** 2))
     return f
 
 
@@ -263,13 +269,13 @@ def _levy_g():
     def g(x):
         w = 1.0 + (x - 1.0) / 4.0
         dw = np.zeros_like(w)
-        dw[0] += PI * math.sin(2 * PI * w[0])
+        dw[0] += PI * _sin(2 * PI * w[0])
         wi = w[:-1]
         dw[:-1] += (2 * (wi - 1) * (1 + 10 * np.sin(PI * wi + 1) ** 2)
                     + (wi - 1) ** 2 * 10 * PI * np.sin(2 * (PI * wi + 1)))
         wn = w[-1]
-        dw[-1] += (2 * (wn - 1) * (1 + math.sin(2 * PI * wn) ** 2)
-                   + (wn - 1) ** 2 * 2 * PI * math.sin(4 * PI * wn))
+        dw[-1] += (2 * (wn - 1) * (1 + _sin(2 * PI * wn) ** 2)
+                   + (wn - 1) ** 2 * 2 * PI * _sin(4 * PI * wn))
         return dw / 4.0
     return g
 

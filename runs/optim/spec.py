@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .echo import bounded_errors, shown
 from .methods import METHODS, Method, Option
 from .problems import PROBLEMS
 
-__all__ = ["Limits", "Spec", "SpecError", "validate_spec", "estimate_evaluations"]
+__all__ = ["Limits", "Spec", "SpecError", "validate_spec", "validate_params",
+           "estimate_evaluations", "estimate_checkpoint_bytes"]
 
 SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options")
 
@@ -25,24 +27,35 @@ class Limits:
     max_maxiter: int = 20_000
     max_popsize: int = 100
     max_evaluations: int = 10_000_000
+    # L-BFGS-B keeps maxcor correction pairs and an 11 maxcor² work array: memory and checkpoint
+    # bytes grow with its square
+    max_maxcor: int = 500
+    # what one checkpoint (rewritten with every batch of steps) may weigh
+    max_checkpoint_bytes: int = 64 * 2 ** 20
 
 
 # For a spec that was accepted once (a stored run's): the caps of its day are not re-applied.
 UNLIMITED = Limits(max_dim=sys.maxsize, max_maxiter=sys.maxsize, max_popsize=sys.maxsize,
-                   max_evaluations=sys.maxsize)
+                   max_evaluations=sys.maxsize, max_maxcor=sys.maxsize,
+                   max_checkpoint_bytes=sys.maxsize)
+
+# What scipy itself refuses at start: RandomState seeds are 32-bit, setulb's maxls a C int.
+MAX_SEED = 2 ** 32 - 1
+MAX_C_INT = 2 ** 31 - 1
 
 
 class SpecError(ValueError):
     """An invalid spec: `.code` ("invalid_spec" | "limit"), `.errors` {field: [words]}, `.message`."""
 
     def __init__(self, errors: dict[str, list[str]], code: str = "invalid_spec"):
-        self.errors = errors
-        self.code = code
-        first_field, first = next(iter(errors.items()))
+        # a spec of 20,000 bad pairs has as many errors: count them all, list a bounded few
         more = sum(len(v) for v in errors.values()) - 1
+        self.errors = bounded_errors(errors)
+        self.code = code
+        first_field, first = next(iter(self.errors.items()))
         lead = ("The run asks for more than this server allows" if code == "limit"
                 else "The run spec is invalid")
-        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        tail = f" (and {more:,} more problem{'s' if more > 1 else ''})" if more else ""
         self.message = f"{lead}: {first_field}: {first[0]}{tail}."
         super().__init__(self.message)
 
@@ -76,9 +89,18 @@ class Spec:
 
 
 def _fmt(v) -> str:
+    """A value as a message quotes it: whole floats as integers, anything clipped (echo.shown)."""
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:
         return str(int(v))
-    return repr(v) if isinstance(v, (int, float, str)) else json.dumps(v, default=str)
+    return shown(v)
+
+
+def _float(v) -> float | None:
+    """float(v) for a JSON number; None where it has no float (an integer of 400 digits)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return None
 
 
 def _is_number(v) -> bool:
@@ -100,10 +122,11 @@ class _Collector:
         if not _is_number(v):
             self.add(field, f"must be a number, not {_fmt(v)}")
             return None
-        v = float(v)
-        if not math.isfinite(v):
-            self.add(field, "must be a finite number")
+        as_float = _float(v)
+        if as_float is None or not math.isfinite(as_float):
+            self.add(field, f"must be a finite number, not {_fmt(v)}")
             return None
+        v = as_float
         if lo is not None and (v < lo or (lo_open and v == lo)):
             self.add(field, f"must be {'greater than' if lo_open else 'at least'} {_fmt(lo)}"
                             f" (got {_fmt(v)})")
@@ -114,13 +137,21 @@ class _Collector:
             return None
         return v
 
-    def integer(self, field, v, *, lo=None):
-        if not _is_number(v) or not math.isfinite(float(v)) or not float(v).is_integer():
+    def integer(self, field, v, *, lo=None, hi=None, why=""):
+        """A whole number within [lo, hi] (a JSON 1.0 counts), or None after an error; `why` says
+        where hi comes from."""
+        if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            v = int(v)  # exact, however many digits: no detour through float
+        elif _is_number(v) and math.isfinite(float(v)) and float(v).is_integer():
+            v = int(v)
+        else:
             self.add(field, f"must be a whole number, not {_fmt(v)}")
             return None
-        v = int(v)
         if lo is not None and v < lo:
-            self.add(field, f"must be at least {lo} (got {v})")
+            self.add(field, f"must be at least {lo} (got {_fmt(v)})")
+            return None
+        if hi is not None and v > hi:
+            self.add(field, f"must be at most {hi:,}{why} (got {_fmt(v)})")
             return None
         return v
 
@@ -128,7 +159,9 @@ class _Collector:
 def _option(c: _Collector, m: Method, o: Option, v, has_gradient: bool):
     f = f"options.{o.name}"
     if o.kind == "int":
-        return c.integer(f, v, lo=o.min)
+        hi = o.max if o.max is not None else None
+        return c.integer(f, v, lo=o.min, hi=None if hi is None else int(hi),
+                         why=f" ({o.max_reason})" if o.max_reason else "")
     if o.kind == "float":
         return c.number(f, v, lo=o.min, hi=o.max, lo_open=o.min_exclusive,
                         hi_open=o.max_exclusive)
@@ -148,6 +181,9 @@ def _option(c: _Collector, m: Method, o: Option, v, has_gradient: bool):
     if o.kind == "seed":
         if v is None:
             return None
+        if o.name == "seed":  # scipy's seed= is a legacy RandomState: 32 bits; rng= takes any size
+            return c.integer(f, v, lo=0, hi=MAX_SEED,
+                             why=" (a legacy RandomState seed is 32-bit; rng takes larger seeds)")
         return c.integer(f, v, lo=0)
     if o.kind == "mutation":
         if isinstance(v, (list, tuple)):
@@ -181,6 +217,39 @@ def estimate_evaluations(spec: Spec) -> int:
     return min(by_fun, by_iter)
 
 
+def _params(c: _Collector, p, raw) -> dict | None:
+    """The problem's coefficients: its defaults overlaid with `raw`, each checked against its range."""
+    if raw is not None and not isinstance(raw, dict):
+        c.add("params", "must be an object of coefficient values")
+        return None
+    if p is None:
+        return None
+    params = p.defaults()
+    for k, v in (raw or {}).items():
+        spec_p = next((q for q in p.params if q.name == k), None)
+        if spec_p is None:
+            names = ", ".join(q.name for q in p.params) or "none"
+            c.add(f"params.{k}", f"unknown parameter for {p.name} (it has: {names})")
+            continue
+        val = c.number(f"params.{k}", v, lo=spec_p.min, hi=spec_p.max)
+        if val is not None:
+            params[k] = val
+    return params
+
+
+def validate_params(problem: str, raw) -> dict:
+    """A problem's coefficients as validate_spec checks them (for the contour grid and f*, which
+    take params without a whole spec); SpecError keyed "params.a" otherwise."""
+    c = _Collector()
+    p = PROBLEMS.get(problem) if isinstance(problem, str) else None
+    if p is None:
+        c.add("problem", f"unknown problem {_fmt(problem)}; choose one of {', '.join(PROBLEMS)}")
+    params = _params(c, p, raw)
+    if c.errors:
+        raise SpecError(c.errors)
+    return params
+
+
 def validate_spec(data, limits: Limits = Limits()) -> Spec:
     """Check `data` (decoded JSON) and return a normalised Spec, or raise SpecError with every
     problem found, keyed by field ("bounds[1]", "options.maxiter", "params.a", ...)."""
@@ -205,22 +274,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
     elif p is None:
         c.add("problem", f"unknown problem {_fmt(pname)}; choose one of {', '.join(PROBLEMS)}")
 
-    # params
-    params = None
-    raw = data.get("params")
-    if raw is not None and not isinstance(raw, dict):
-        c.add("params", "must be an object of coefficient values")
-    elif p is not None:
-        params = p.defaults()
-        for k, v in (raw or {}).items():
-            spec_p = next((q for q in p.params if q.name == k), None)
-            if spec_p is None:
-                names = ", ".join(q.name for q in p.params) or "none"
-                c.add(f"params.{k}", f"unknown parameter for {p.name} (it has: {names})")
-                continue
-            val = c.number(f"params.{k}", v, lo=spec_p.min, hi=spec_p.max)
-            if val is not None:
-                params[k] = val
+    params = _params(c, p, data.get("params"))
 
     # dim
     dim = None
@@ -232,10 +286,10 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                 allowed = (f"exactly {p.min_dim}" if p.max_dim == p.min_dim else
                            f"at least {p.min_dim}" if p.max_dim is None else
                            f"between {p.min_dim} and {p.max_dim}")
-                c.add("dim", f"{p.name} needs a dimension {allowed} (got {dim})")
+                c.add("dim", f"{p.name} needs a dimension {allowed} (got {_fmt(dim)})")
                 dim = None
             elif dim > limits.max_dim:
-                c.add("dim", f"{dim} is more than the limit of {limits.max_dim}", limit=True)
+                c.add("dim", f"{_fmt(dim)} is more than the limit of {limits.max_dim:,}", limit=True)
                 dim = None
 
     # bounds
@@ -266,7 +320,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                         ok = False
                     sides.append(None)
                     continue
-                if not _is_number(v) or not math.isfinite(float(v)):
+                if not _is_number(v) or (f_v := _float(v)) is None or not math.isfinite(f_v):
                     c.add(f, f"{side} bound must be a finite number"
                              f"{' or null' if open_ok else ''}, not {_fmt(v)}")
                     ok = False
@@ -332,12 +386,16 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             c.add("options.rng", "give seed (legacy RandomState) or rng (Generator), not both")
         mi = options.get("maxiter")
         if isinstance(mi, int) and mi > limits.max_maxiter:
-            c.add("options.maxiter", f"{mi} is more than the limit of {limits.max_maxiter}",
+            c.add("options.maxiter", f"{_fmt(mi)} is more than the limit of {limits.max_maxiter:,}",
                   limit=True)
         ps = options.get("popsize")
         if isinstance(ps, int) and ps > limits.max_popsize:
-            c.add("options.popsize", f"{ps} is more than the limit of {limits.max_popsize}",
+            c.add("options.popsize", f"{_fmt(ps)} is more than the limit of {limits.max_popsize:,}",
                   limit=True)
+        mc = options.get("maxcor")
+        if isinstance(mc, int) and mc > limits.max_maxcor:
+            c.add("options.maxcor", f"{_fmt(mc)} is more than the limit of {limits.max_maxcor:,} "
+                  "(memory and checkpoints grow with its square)", limit=True)
         strategy = options.get("strategy")
         if (isinstance(strategy, str) and strategy.startswith("rand2") and isinstance(ps, int)
                 and dim is not None and isinstance(options.get("init"), str)
@@ -360,4 +418,42 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             f"the run could take about {est:,} function evaluations, more than the limit of "
             f"{limits.max_evaluations:,}; lower maxiter"
             + (", popsize or dim" if m.name == "de" else ", maxfun or maxls")]}, "limit")
+    size = estimate_checkpoint_bytes(spec)
+    if size > limits.max_checkpoint_bytes:
+        field = "options.popsize" if m.name == "de" else "options.maxcor"
+        raise SpecError({field: [
+            f"the run's checkpoint would take about {_mib(size)}, more than the limit of "
+            f"{_mib(limits.max_checkpoint_bytes)}; lower "
+            + ("popsize or dim" if m.name == "de" else "maxcor or dim")]}, "limit")
     return spec
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2 ** 20:,.1f} MiB"
+
+
+# Bytes an .npz adds per array (zip64 headers, the .npy header), and the JSON state beside the
+# spec (with a legacy RandomState, its 624-word key): measured on numpy 2.4, rounded up.
+_NPZ_PER_ARRAY = 300
+_STATE_BASE, _RANDOMSTATE = 2_000, 7_000
+
+
+def estimate_checkpoint_bytes(spec: Spec) -> int:
+    """An upper estimate of the size of the run's checkpoint (runs.optim.checkpoint), from the
+    arrays each stepper saves (de.py, lbfgsb.py) and the spec it carries. It holds at every
+    step: the arrays' sizes are fixed by the spec from the start."""
+    n, o = spec.dim, spec.options
+    result = [n, 1, n]  # result_x, result_fun, result_jac once the run has ended
+    if spec.method == "de":
+        members = _members(n, o["popsize"], o["init"])
+        # population, energies, feasible (1 byte), constraint_violation, random_population_index
+        sizes = [members * n * 8, members * 8, members, members * 8, members * 8]
+    else:
+        m = o["maxcor"]
+        floats = [n, 1, n, 2 * m * n + 5 * n + 11 * m * m + 8 * m, 29, n, 1, n]  # x f g wa dsave sf_*
+        ints = [3 * n, 2, 2, 4, 44]  # iwa task ln_task lsave isave (int32)
+        sizes = [k * 8 for k in floats] + [k * 4 for k in ints]
+    sizes += [k * 8 for k in result]
+    spec_text = len(json.dumps(spec.to_dict(), separators=(",", ":")))
+    state = _STATE_BASE + (_RANDOMSTATE if spec.method == "de" and o["rng"] is None else 0)
+    return sum(sizes) + _NPZ_PER_ARRAY * (len(sizes) + 1) + state + spec_text
