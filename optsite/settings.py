@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "optsite.login_required.LoginRequiredMiddleware",  # Django's, with a `next` that always fits
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # last: turns a lockout into the login page that says when to try again (optsite/throttle.py)
@@ -289,14 +289,22 @@ OPTSITE_PASSWORD_RESET = env_bool("OPTSITE_PASSWORD_RESET", bool(EMAIL_HOST))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "refusal": {"()": "optsite.logformat.WithoutTraceback", "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "refusals": {"class": "logging.StreamHandler", "formatter": "refusal"},
+    },
     # One handler, at the root: daphne's command line puts its own there, which would print
     # every line twice beside a handler of our own on each logger.
     "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
         "django": {"level": "WARNING"},  # without Django's own handlers (mail to ADMINS, DEBUG only)
         "django.request": {"level": "ERROR"},  # 4xx are answers in words, not faults
+        # requests refused as suspicious: one line each, no traceback (they are answers, not faults)
+        "django.security": {"handlers": ["refusals"], "level": "WARNING", "propagate": False},
         "daphne": {"level": "INFO"},  # where it listens
         "runs": {"level": os.environ.get("OPTSITE_LOG_LEVEL", "INFO")},
         # channels, axes (failed logins and lockouts) and the rest: warnings and errors, at the root

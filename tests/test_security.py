@@ -241,6 +241,23 @@ def test_a_server_error_with_debug_off_is_logged_with_its_traceback(site):
     assert "Traceback (most recent call last)" in log and f"ZeroDivisionError: {FAULT}" in log
 
 
+def test_a_request_refused_as_suspicious_is_logged_in_one_line_without_a_traceback(site):
+    import urllib.error
+    import urllib.request
+
+    # More than DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) fields in a query: Django refuses it with 400
+    # and logs it on django.security, with the exception attached; an answer, not a fault.
+    query = "&".join(f"f{i}=1" for i in range(1_500))
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(f"{site.http}/accounts/login/?{query}", timeout=10)
+    assert answer.value.code == 400
+    assert wait_until(lambda: "django.security.TooManyFieldsSent" in site.stderr(), timeout=10), site.stderr()
+    log = site.stderr()
+    line = next(line for line in log.splitlines() if "django.security.TooManyFieldsSent" in line)
+    assert "number of GET/POST parameters exceeded" in line
+    assert "Traceback (most recent call last)" not in log.split(line, 1)[1]
+
+
 # ---- the Origin rule in process: allow-list, proxies ---------------------------------------------
 
 
