@@ -16,12 +16,15 @@ import { hasBulky } from "./stepstore.js";
 import { ACTIVE } from "./runtext.js";
 
 const SERIES_POINTS = 2000;
-const PLOT_SHARE = 0.1; // of the time, at most, spent extending the convergence plot
+// At most these shares of the time go to redrawing, each by what its last redraw took: a
+// thousand steps a second then cost the page no more than ten.
+const PLOT_SHARE = 0.1; // the convergence plot
 const PLOT_MIN_MS = 200, PLOT_MAX_MS = 2000;
-const MAP_MS = 1000; // map updates while live (each redraws the whole contour)
+const MAP_MS = 1000; // map updates while live (each redraws the whole contour), at the least this far apart
+const MAP_SHARE = 0.05;
 // The table and the readout while live: nobody reads 60 updates a second, and each one lays out
 // and paints the table again (at L-BFGS-B's thousand steps a second, the page's largest cost).
-const TEXT_MS = 125;
+const TEXT_MS = 125, TEXT_SHARE = 0.05;
 const SLICE_MS = 3000; // dim > 2: how often the slice follows the best point
 const PATH_MAX = 4000; // live path points kept (halved when full; the newest point is always drawn)
 
@@ -187,17 +190,15 @@ export class LiveFeed {
     }
     if (this.cpX.length) {
       if (now >= this.nextPlot) {
-        const t0 = performance.now();
-        view.cp.extend("run", this.cpX, this.cpF);
+        view.cp.extend("run", this.cpX, this.cpF); // drawn by the plot on a later frame
         this.cpX = []; this.cpF = [];
-        const cost = performance.now() - t0;
-        this.nextPlot = now + Math.min(PLOT_MAX_MS, Math.max(PLOT_MIN_MS, cost / PLOT_SHARE));
+        this.nextPlot = now + Math.min(PLOT_MAX_MS, Math.max(PLOT_MIN_MS, view.cp.drawCost / PLOT_SHARE));
       } else wait = Math.min(wait, this.nextPlot - now);
     }
     if (this.mapDirty) {
       if (now >= this.nextMap) {
         this.mapDirty = false;
-        this.nextMap = now + MAP_MS;
+        this.nextMap = now + Math.max(MAP_MS, view.map.ct.drawCost / MAP_SHARE);
         this._drawMap(now);
       } else wait = Math.min(wait, this.nextMap - now);
     }
@@ -206,8 +207,7 @@ export class LiveFeed {
 
   /** The table's newest rows and the readout of the newest step. */
   _texts(now) {
-    const view = this.view;
-    this.nextText = now + TEXT_MS;
+    const view = this.view, t0 = performance.now();
     if (this.newRows.length) {
       view.table.prepend(this.newRows, this.count);
       this.newRows = [];
@@ -221,6 +221,7 @@ export class LiveFeed {
       view.root.dataset.latestSeq = String(this.latest.seq);
       view.root.dataset.received = String(this.received);
     }
+    this.nextText = now + Math.max(TEXT_MS, (performance.now() - t0) / TEXT_SHARE);
   }
 
   _drawMap(now) {

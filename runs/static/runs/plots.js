@@ -290,6 +290,9 @@ export class ConvergencePlot {
     if (el.on) el.on("plotly_relayout", this._onRelayout);
   }
 
+  /** What the last redraw took (ms): a page that feeds the plot paces itself by it. */
+  get drawCost() { return this._pacer.cost; }
+
   get _useLog() { return this.logScale && !(this.fstar === null && this._negative); }
 
   _yTitle() {
@@ -695,6 +698,9 @@ export class ContourPlot {
     this._renderTools();
     this._flush();
   }
+
+  /** What the last redraw of the overlay took (ms). */
+  get drawCost() { return this._pacer.cost; }
 
   setAxes(xTitle, yTitle) {
     if (xTitle === this.xTitle && yTitle === this.yTitle) return;
