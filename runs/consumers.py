@@ -45,6 +45,8 @@ GONE = 4404
 # The close code for a client that let more than OPTSITE_SOCKET_BACKLOG bytes wait for it: it may
 # reconnect with ?after=<the last seq it has>.
 SLOW = 4429
+# How long a dropped client has to read up to the close frame before its connection is cut.
+CLOSE_WITHIN = 10.0
 # How often a paced replay looks whether the client has read what waits for it.
 PACE = 0.02
 # Ids and seqs are database integers (signed 64-bit): anything larger names nothing.
@@ -119,18 +121,20 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
         return None if self.backlog is None else self.backlog.queued()
 
     async def drop(self, queued: int):
-        """Too much waits for this client: say why (after what waits), close, free it all."""
+        """Too much waits for this client: forget what it has not begun to receive (a reconnect
+        with ?after= reads it from the database), say why, and close."""
         self.dropped = True
-        log.warning("dropped a socket whose client did not read: %d bytes were waiting for it (%s)",
-                    queued, clip(self.scope.get("path", ""), 80))
+        forgotten = self.backlog.forget_unsent(close_within=CLOSE_WITHIN)
+        log.warning("dropped a socket whose client did not read: %d bytes waited for it, %d of them "
+                    "forgotten (%s)", queued, forgotten, clip(self.scope.get("path", ""), 80))
         mib = self.backlog_limit / 2**20
         await super().send(text_data=dumps({
             "type": "error", "code": "limit", "errors": {},
             "message": f"More than {mib:g} MiB waited to be sent to this socket: the client did not read "
                        f"fast enough. Reconnect with ?after=<the last seq you have> to go on."}))
-        # Daphne sends the close frame after what waits, and cuts the connection if the client
-        # does not answer within a second: that frees everything held for it.
-        await super().send(close=SLOW)
+        # A client that does not read even the close frame within CLOSE_WITHIN is cut off, and what
+        # still waited for it freed.
+        await self.close(code=SLOW)
 
     async def room(self) -> bool:
         """Wait until the client has read what waits for it down to half the limit; False if the

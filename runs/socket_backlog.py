@@ -32,6 +32,16 @@ class Backlog:
             waiting += len(data)
         return waiting
 
+    def forget_unsent(self, close_within: float) -> int:
+        """Drop the frames that wait whole (none of their bytes sent: autobahn writes one frame at a
+        time) and give the client `close_within` seconds to read up to the close frame that follows.
+        Returns the bytes forgotten."""
+        transport = self.protocol.transport
+        forgotten = transport._tempDataLen
+        transport._tempDataBuffer, transport._tempDataLen = [], 0
+        self.protocol.closeHandshakeTimeout = close_within
+        return forgotten
+
 
 def _readable(protocol) -> bool:
     transport = getattr(protocol, "transport", None)
@@ -41,7 +51,12 @@ def _readable(protocol) -> bool:
 
 
 def of(send) -> Backlog | None:
-    """The backlog behind an ASGI `send` callable, if it is daphne's over plain TCP."""
-    if isinstance(send, functools.partial) and send.args and _readable(send.args[0]):
-        return Backlog(send.args[0])
+    """The backlog behind an ASGI `send` callable, if it is daphne's over plain TCP (reached
+    through Channels' session middleware, which wraps it to save the session)."""
+    for _ in range(8):
+        if isinstance(send, functools.partial):
+            return Backlog(send.args[0]) if send.args and _readable(send.args[0]) else None
+        send = getattr(getattr(send, "__self__", None), "real_send", None)
+        if send is None:
+            return None
     return None
