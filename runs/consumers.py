@@ -112,6 +112,8 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
         if self.dropped:
             return
         queued = self.queued()
+        if queued is None and self.backlog is not None:
+            return  # closing: nothing more can reach the client (and autobahn would raise)
         if text_data is not None and queued is not None and queued + len(text_data) > self.backlog_limit:
             await self.drop(queued)
             return
@@ -158,6 +160,11 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
     @classmethod
     async def encode_json(cls, content):
         return dumps(content)
+
+    async def websocket_receive(self, message):
+        if self.backlog is not None:
+            self.backlog.pace_reading()
+        await super().websocket_receive(message)
 
     async def send_json(self, content, close=False):
         # AsyncJsonWebsocketConsumer's own would send past the bound above
@@ -406,9 +413,11 @@ class RunStreamConsumer(BoundedSocket):
         except asyncio.CancelledError:
             raise
         except Exception:
+            self.live = True
+            if self.backlog is not None and self.queued() is None:
+                return  # the client went away meanwhile
             log.exception("replaying run %s failed", self.run_id)
             await self.send_error("bad_message", "The server could not replay the run; subscribe again.")
-            self.live = True
         finally:
             if self.replaying is asyncio.current_task():
                 self.replaying = None

@@ -87,6 +87,8 @@ def handshake(server, path: str, cookie: str | None = None, timeout: float = 10.
                 messages.append(json.loads(data))
     except websocket.WebSocketTimeoutException:
         pass
+    except (websocket.WebSocketConnectionClosedException, ConnectionError) as exc:
+        messages.append({"type": "closed", "why": repr(exc)})  # cut off without a close frame
     finally:
         conn.close()
     return Handshake(101, messages, code)
