@@ -85,7 +85,10 @@ def fuzzed():
 
 
 # ---- frames ----------------------------------------------------------------------------------
-HUGE_INTS = st.integers(min_value=20, max_value=4200).map(lambda n: 10**n - 1) | st.integers(2**63, 2**70)
+# Integers past every field's range: past a C long, a double (309 digits), up to the 4,300 digits
+# Python converts (more are refused by the reader itself).
+HUGE_INTS = (st.sampled_from([20, 39, 309, 400, 1000, 4300]) | st.integers(20, 4300)).map(lambda n: 10**n - 1) \
+    | st.integers(2**63, 2**70)
 NUMBERS = st.integers() | HUGE_INTS | st.floats(allow_nan=False, allow_infinity=False)
 SCALARS = st.none() | st.booleans() | NUMBERS | st.text(max_size=40)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
@@ -114,6 +117,16 @@ FRAMES = st.one_of(
               st.sampled_from(["maxiter", "popsize", "seed", "tol", "mutation", "strategy", "nope"]),
               JSON).map(lambda t: ("text", t)),
     st.builds(lambda v: message("start", {"spec": DE_SPEC, "label": v}), JSON).map(lambda t: ("text", t)),
+    # huge integers where a number belongs: in the spec, its options, its bounds, and `after`
+    st.builds(lambda field, v: message("start", {"spec": spec_variant(field, v)}),
+              st.sampled_from(["dim", "x0", "bounds"]), HUGE_INTS.map(lambda n: n) | HUGE_INTS.map(lambda n: [[-n, n]] * 2)
+              ).map(lambda t: ("text", t)),
+    st.builds(lambda key, v: message("start", {"spec": {**DE_SPEC, "options": {key: v}}}),
+              st.sampled_from(["maxiter", "popsize", "seed", "tol", "mutation", "recombination"]),
+              HUGE_INTS | HUGE_INTS.map(lambda n: -n)).map(lambda t: ("text", t)),
+    st.builds(lambda v: message("start", {"spec": {**DE_SPEC, "params": {"a": v, "b": 100}}}),
+              HUGE_INTS).map(lambda t: ("text", t)),
+    (HUGE_INTS | HUGE_INTS.map(lambda n: -n)).map(lambda n: ("text", message("subscribe", {"after": n}))),
     st.integers(33, 3000).map(lambda n: ("text", '{"type": "start", "spec": ' + "[" * n + "]" * n + "}")),
     st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e999"]).map(
         lambda token: ("text", '{"type": "subscribe", "after": ' + token + "}")),
