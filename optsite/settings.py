@@ -145,8 +145,9 @@ OPTSITE_MAX_MAXITER = env_int("OPTSITE_MAX_MAXITER", 20_000, minimum=1)
 OPTSITE_MAX_POPSIZE = env_int("OPTSITE_MAX_POPSIZE", 100, minimum=1)
 OPTSITE_MAX_EVALUATIONS = env_int("OPTSITE_MAX_EVALUATIONS", 10_000_000, minimum=1)
 OPTSITE_MAX_CONCURRENT_RUNS = env_int("OPTSITE_MAX_CONCURRENT_RUNS", 4, minimum=1)
-# Bytes a WebSocket may have waiting for its client (runs/consumers.py): replays go at the client's
-# pace under half of it; a client still further behind is dropped (close code 4429).
+# Bytes a WebSocket may have waiting for its client (runs/consumers.py): steps go out only while less
+# than half of it waits (the rest are read from the database at the client's pace); a socket whose
+# answers would pass it is dropped (close code 4429).
 OPTSITE_SOCKET_BACKLOG = env_int("OPTSITE_SOCKET_BACKLOG", 8 * 1024 * 1024, minimum=2 * 1024 * 1024)
 # Workers (runs/dispatch.py). Without REDIS_URL the server starts this many worker processes
 # itself (0: one per CPU); with it, runs are Celery tasks on the queue "runs".
