@@ -10,8 +10,9 @@ replay again and again, and what is still held after it has gone.
 3. Samples the daphne process's RSS every 20 ms for --hold seconds, closes the socket, and samples
    for --after seconds more. Prints the baseline, the peak and the RSS after the close (MiB), and
    what the client would have received had it read (the replay's size).
-4. Then a second client sends --flood frames of 900 KB (an invalid spec: 60,000 bad bounds, each
-   costing the server a validation) as fast as it can, reading nothing: the same figures.
+4. Then a second client sends --flood frames of 0.5 MB (an invalid spec: 60,000 bad bounds, each
+   costing the server a validation) as fast as it can for --hold seconds, reading nothing: the
+   same figures.
 
 --tree runs the same attack against another checkout (e.g. one without the bound) for comparison.
 """
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--subscribes", type=int, default=8)
     parser.add_argument("--hold", type=float, default=20.0, help="seconds the client stays without reading")
     parser.add_argument("--after", type=float, default=5.0, help="seconds sampled after it has closed")
-    parser.add_argument("--flood", type=int, default=200, help="900 KB frames the second client sends")
+    parser.add_argument("--flood", type=int, default=200, help="0.5 MB frames the second client sends")
     parser.add_argument("--tree", help="the checkout whose server to run (default: this one)")
     args = parser.parse_args()
     if args.tree:
@@ -109,11 +110,11 @@ def main() -> None:
         ws.close(timeout=1)
         ws.shutdown()
         after = sample(site.pid, args.after)
-        flood(site, args)
-        log = (site.tmp / "daphne.log").read_text(errors="replace")
         print(f"daphne RSS: baseline {base:.1f} MiB; peak while the client did not read {max(held):.1f} MiB "
               f"(+{max(held) - base:.1f}); {after[-1]:.1f} MiB {args.after:g} s after it closed "
               f"(+{after[-1] - base:.1f}); {args.subscribes} subscribes after -1, {args.hold:g} s unread")
+        flood(site, args)
+        log = (site.tmp / "daphne.log").read_text(errors="replace")
         print(f"tracebacks in the server's log: {log.count('Traceback')}")
         for block in log.split("Traceback")[1:]:
             print("  ...", block.strip().splitlines()[-1])
