@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=20.0, help="seconds the client stays without reading")
     parser.add_argument("--after", type=float, default=5.0, help="seconds sampled after it has closed")
     parser.add_argument("--flood", type=int, default=200, help="0.5 MB frames the second client sends")
+    parser.add_argument("--only", choices=["reader", "flood"], help="one attack alone, on a fresh server")
     parser.add_argument("--tree", help="the checkout whose server to run (default: this one)")
     args = parser.parse_args()
     if args.tree:
@@ -92,6 +93,9 @@ def main() -> None:
             "options": {"maxiter": args.steps, "tol": 0, "popsize": 1, "polish": False, "seed": 3}}
     print(livesite.machine_line())
     with livesite.Site(workers=1) as site:
+        if args.only == "flood":
+            flood(site, args)
+            return
         stream = site.stream()
         livesite.start_run(stream, spec)
         _, run = livesite.finished(stream, timeout=1800)
@@ -113,7 +117,8 @@ def main() -> None:
         print(f"daphne RSS: baseline {base:.1f} MiB; peak while the client did not read {max(held):.1f} MiB "
               f"(+{max(held) - base:.1f}); {after[-1]:.1f} MiB {args.after:g} s after it closed "
               f"(+{after[-1] - base:.1f}); {args.subscribes} subscribes after -1, {args.hold:g} s unread")
-        flood(site, args)
+        if args.only is None:
+            flood(site, args)
         log = (site.tmp / "daphne.log").read_text(errors="replace")
         print(f"tracebacks in the server's log: {log.count('Traceback')}")
         for block in log.split("Traceback")[1:]:
