@@ -213,6 +213,10 @@ OPTSITE_MAX_CHECKPOINT_BYTES = env_int("OPTSITE_MAX_CHECKPOINT_BYTES", 64 * 2 **
 OPTSITE_MAX_CONCURRENT_RUNS = env_int("OPTSITE_MAX_CONCURRENT_RUNS", 4, minimum=1)
 # Active runs (queued, running, paused) of all users together: sign-ups cannot multiply the queue.
 OPTSITE_MAX_ACTIVE_RUNS = env_int("OPTSITE_MAX_ACTIVE_RUNS", 100, minimum=1)
+# Bytes a WebSocket may have waiting for its client (runs/consumers.py): steps go out only while less
+# than half of it waits (the rest are read from the database at the client's pace); a socket whose
+# answers would pass it is dropped (close code 4429).
+OPTSITE_SOCKET_BACKLOG = env_int("OPTSITE_SOCKET_BACKLOG", 8 * 1024 * 1024, minimum=2 * 1024 * 1024)
 # Workers (runs/dispatch.py). Without REDIS_URL the server starts this many worker processes
 # itself (0: one per CPU); with it, runs are Celery tasks on the queue "runs".
 OPTSITE_WORKERS = env_int("OPTSITE_WORKERS", 0, minimum=0)

@@ -8,21 +8,27 @@ published, so the database always has them). Steps go out light; only the newest
 "steps" message carries its bulky fields (population, line search): what a page draws.
 A deleted run's watchers hear "deleted"; a watch socket is then closed with code 4404 (as is
 one that asks for a run that is not there), which tells a client not to reconnect.
+
+What a socket sends is bounded: replies quote a client's input clipped (runs.optim.echo), a
+replay is read from the database at the pace the client reads (runs/socket_backlog.py), and a
+client that lets more than OPTSITE_SOCKET_BACKLOG bytes wait for it is dropped (code 4429).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from runs import publishing, services
+from runs import publishing, services, socket_backlog
 from runs.encoding import dumps
 from runs.models import Run
+from runs.optim.echo import bounded_errors, clip, shown
+from runs.optim.jsoninput import InputError, loads
 from runs.run_objects import load_run_dict
 from runs.stored_steps import stored_messages
 
@@ -36,6 +42,15 @@ REPLAY_CHUNK = 2000
 CONTROLS = ("stop", "pause", "resume")
 # The close code for a run that is not there (deleted, missing, someone else's): do not reconnect.
 GONE = 4404
+# The close code for a client that let more than OPTSITE_SOCKET_BACKLOG bytes wait for it: it may
+# reconnect with ?after=<the last seq it has>.
+SLOW = 4429
+# How long a dropped client has to read up to the close frame before its connection is cut.
+CLOSE_WITHIN = 10.0
+# How often a paced replay looks whether the client has read what waits for it.
+PACE = 0.02
+# Ids and seqs are database integers (signed 64-bit): anything larger names nothing.
+MAX_INT = 2**63 - 1
 
 
 class BadMessage(Exception):
@@ -49,10 +64,18 @@ def _after(value, field: str = "after") -> int:
     """A client's `after`: the last seq it has, -1 (or null/absent) for none."""
     if value is None:
         return -1
-    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-        raise BadMessage(f"`{field}` must be a whole number >= -1 (the last seq you have).",
-                         {field: ["Expected a whole number >= -1."]})
+    if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_INT:
+        raise BadMessage(f"`{field}` must be a whole number from -1 to {MAX_INT} (the last seq you have), "
+                         f"not {shown(value)}.", {field: ["Expected a whole number >= -1."]})
     return value
+
+
+def _run_id(text: str) -> int | None:
+    """The run id of a watch path, or None when the path names no run that can exist."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_INT else None
 
 
 @database_sync_to_async
@@ -72,8 +95,104 @@ def deleted_message(run_id: int) -> dict:
     return {"type": "deleted", "run_id": run_id, "message": f"Run {run_id} was deleted."}
 
 
-class RunStreamConsumer(AsyncJsonWebsocketConsumer):
-    """Relays one run's group to the socket: steps once each, in order; status; finished."""
+def _authenticated(scope) -> bool:
+    return getattr(scope.get("user"), "is_authenticated", False)
+
+
+class BoundedSocket(AsyncJsonWebsocketConsumer):
+    """A socket whose every reply is bounded, and whose client may not fall too far behind."""
+
+    async def websocket_connect(self, message):
+        self.dropped = False  # dropped for being too slow: nothing more is sent
+        self.backlog = socket_backlog.of(self.base_send)
+        self.backlog_limit = settings.OPTSITE_SOCKET_BACKLOG
+        await super().websocket_connect(message)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self.dropped:
+            return
+        queued = self.queued()
+        if queued is None and self.backlog is not None:
+            return  # closing: nothing more can reach the client (and autobahn would raise)
+        if text_data is not None and queued is not None and queued + len(text_data) > self.backlog_limit:
+            await self.drop(queued)
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    def queued(self) -> int | None:
+        return None if self.backlog is None else self.backlog.queued()
+
+    async def drop(self, queued: int):
+        """Too much waits for this client: forget what it has not begun to receive (a reconnect
+        with ?after= reads it from the database), say why, and close."""
+        self.dropped = True
+        forgotten = self.backlog.forget_unsent(close_within=CLOSE_WITHIN)
+        log.warning("dropped a socket whose client did not read: %d bytes waited for it, %d of them "
+                    "forgotten (%s)", queued, forgotten, clip(self.scope.get("path", ""), 80))
+        mib = self.backlog_limit / 2**20
+        await super().send(text_data=dumps({
+            "type": "error", "code": "limit", "errors": {},
+            "message": f"More than {mib:g} MiB waited to be sent to this socket: the client did not read "
+                       f"fast enough. Reconnect with ?after=<the last seq you have> to go on."}))
+        # A client that does not read even the close frame within CLOSE_WITHIN is cut off, and what
+        # still waited for it freed.
+        await self.close(code=SLOW)
+
+    async def room(self) -> bool:
+        """Wait until the client has read what waits for it down to half the limit; False if the
+        socket is closing (or was dropped) meanwhile."""
+        while not self.dropped:
+            if self.backlog is None:
+                return True
+            queued = self.backlog.queued()
+            if queued is None:
+                return False
+            if queued <= self.backlog_limit // 2:
+                return True
+            await asyncio.sleep(PACE)
+        return False
+
+    async def send_error(self, code: str, message: str, errors: dict | None = None):
+        # whatever a validator said: a reply never grows with the input
+        await self.send_json({"type": "error", "code": code, "message": clip(message),
+                              "errors": bounded_errors(errors) or {}})
+
+    @classmethod
+    async def encode_json(cls, content):
+        return dumps(content)
+
+    async def websocket_receive(self, message):
+        if self.backlog is not None:
+            self.backlog.pace_reading()
+        await super().websocket_receive(message)
+
+    async def send_json(self, content, close=False):
+        # AsyncJsonWebsocketConsumer's own would send past the bound above
+        await self.send(text_data=await self.encode_json(content), close=close)
+
+
+class NoSuchSocket(BoundedSocket):
+    """Every other /ws/ path: refused in words, never a server error."""
+
+    async def connect(self):
+        if not _authenticated(self.scope):
+            await self.close()  # before accept: the handshake answers 403, as for the real sockets
+            return
+        await self.accept()
+        await self.send_error("not_found", f"There is no socket at {shown(self.scope.get('path', ''))}; "
+                              "the sockets are /ws/runs/ and /ws/runs/<id>/.")
+        await self.close(code=GONE)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        pass  # it is closing
+
+
+class RunStreamConsumer(BoundedSocket):
+    """Relays one run's group to the socket: steps once each, in order; status; finished.
+
+    While a replay is being read (a task, one at a time per socket), the group's events wait in
+    `held`, small: a "steps" event only as the seq it reaches (the database has the steps).
+    """
 
     run_id: int | None = None
 
@@ -82,6 +201,8 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         self.live = True  # False while a replay is being read: events wait in `held`
         self.held: list[dict] = []
         self.ended = False  # "finished" sent and no status since
+        self.stated: dict | None = None  # the last Run this socket sent (run, started, status, finished)
+        self.replaying: asyncio.Task | None = None
         self.loop = asyncio.get_running_loop()
         publishing.remember_loop(self.loop)
         await super().websocket_connect(message)
@@ -96,15 +217,15 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
             if text_data is None:
                 raise BadMessage("Send JSON text frames, not binary ones.")
             try:
-                content = json.loads(text_data)
-            except ValueError:
-                raise BadMessage("That is not valid JSON.") from None
+                content = loads(text_data)
+            except InputError as exc:
+                raise BadMessage(f"That message is not acceptable JSON: {exc}.") from None
             if not isinstance(content, dict):
                 raise BadMessage("A message must be a JSON object with a \"type\".")
             kind = content.get("type")
             if not isinstance(kind, str) or kind not in self.message_types:
                 names = ", ".join(sorted(self.message_types))
-                raise BadMessage(f"Unknown message type {kind!r}; this socket takes: {names}.",
+                raise BadMessage(f"Unknown message type {shown(kind)}; this socket takes: {names}.",
                                  {"type": [f"One of: {names}."]})
             await getattr(self, f"on_{kind}")(content)
         except BadMessage as exc:
@@ -115,20 +236,15 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
             log.exception("socket message failed")
             await self.send_error("bad_message", "The server could not handle that message.")
 
-    async def send_error(self, code: str, message: str, errors: dict | None = None):
-        await self.send_json({"type": "error", "code": code, "message": message, "errors": errors or {}})
-
-    @classmethod
-    async def encode_json(cls, content):
-        return dumps(content)
-
     async def control(self, action: str):
         if self.run_id is None:
             raise services.ServiceError("conflict", f"There is no run on this socket to {action}.")
         accepted, run = await database_sync_to_async(services.control_run)(
             user=self.user, run_id=self.run_id, action=action)
-        if not accepted:  # nothing changed: say how things stand (changes come via the group)
-            await self.send_json({"type": "status", "run": run})
+        if not accepted:  # nothing changed: say how things stand, in the stream's order
+            answer = {"type": "control.answer", "run_id": self.run_id, "run": run}
+            if not self._hold(answer):
+                await self.relay_answer(answer)
 
     async def on_stop(self, content):
         await self.control("stop")
@@ -139,46 +255,86 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
     async def on_resume(self, content):
         await self.control("resume")
 
-    # -- the group's events --
+    # -- the group's events: relayed now, or held while a replay is being read --
     def _hold(self, event) -> bool:
         if event.get("run_id") != self.run_id:
             return True  # an old run's leftovers
-        if not self.live:
+        if self.live:
+            return False
+        if event["type"] == "run.steps":  # only where it reaches: the steps are read back when due
+            upto = event["first"] + len(event["steps"]) - 1
+            if self.held and self.held[-1]["type"] == "run.steps":
+                self.held[-1]["upto"] = max(self.held[-1]["upto"], upto)
+            else:
+                self.held.append({"type": "run.steps", "run_id": event["run_id"], "upto": upto})
+        else:
             self.held.append(event)
-            return True
-        return False
+        return True
 
     async def run_steps(self, event):
-        if self._hold(event):
+        if not self._hold(event):
+            await self.relay_steps(event)
+
+    async def run_status(self, event):
+        if not self._hold(event):
+            await self.relay_status(event)
+
+    async def run_finished(self, event):
+        if not self._hold(event):
+            await self.relay_finished(event)
+
+    async def relay(self, event):
+        await getattr(self, "relay_" + event["type"].split(".", 1)[1])(event)
+
+    async def relay_steps(self, event):
+        if "upto" in event:  # held: read back from the database
+            await self.send_stored(upto=event["upto"])
             return
         first, texts = event["first"], event["steps"]
         last = first + len(texts) - 1
         if last <= self.position:
             return
-        if first > self.position + 1:  # a message was lost (full channel): the database has it
-            await self.send_stored(upto=first - 1)
+        queued = self.queued()
+        if first > self.position + 1 or (queued is not None and queued > self.backlog_limit // 2):
+            # a message was lost (full channel), or the client is behind: the database has them,
+            # read at the client's pace while the group's events keep being taken
+            self.begin_replay(None, upto=last)
+            return
         skip = self.position + 1 - first
         # one event is one message (runs/publishing.py cut it), its newest step complete
         await self.send_steps(texts[skip:] if skip > 0 else texts, last, committed=event.get("committed"))
 
-    async def run_status(self, event):
-        if self._hold(event):
-            return
+    async def relay_status(self, event):
         run = event["run"]
         if run["status"] in Run.ACTIVE:
             self.ended = False
-        await self.send_json({"type": "status", "run": run})
+        await self.say("status", run)
 
-    async def run_finished(self, event):
-        if self._hold(event):
-            return
+    async def relay_finished(self, event):
         run = event["run"]
         if run["n_steps"] - 1 > self.position:
             await self.send_stored(upto=run["n_steps"] - 1)
         if not self.ended:
             self.ended = True
-            await self.send_json({"type": "finished", "run": run})
+            await self.say("finished", run)
             await self.after_finished()
+
+    async def relay_answer(self, event):
+        """The answer to a control that changed nothing. The run was read from the database, which
+        may be ahead of the stream (steps and statuses published, not yet relayed): it is said only
+        once the steps before it are sent and if this socket has said the same status, else this
+        socket's own last word stands (what changed follows in order)."""
+        run = event["run"]
+        if self.stated is not None and self.stated["status"] != run["status"]:
+            await self.say("status", self.stated)
+            return
+        if run["n_steps"] - 1 > self.position:
+            await self.send_stored(upto=run["n_steps"] - 1)
+        await self.say("status", run)
+
+    async def say(self, kind: str, run: dict):
+        self.stated = run
+        await self.send_json({"type": kind, "run": run})
 
     async def after_finished(self):
         pass
@@ -189,7 +345,9 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def say_deleted(self):
         """The run is gone: say so at once (not held back by a replay: nothing of it is left to send)."""
+        self.cancel_replay()
         self.held = []
+        self.live = True
         await self.send_json(deleted_message(self.run_id))
         await self.after_deleted()
 
@@ -206,32 +364,67 @@ class RunStreamConsumer(AsyncJsonWebsocketConsumer):
         self.position = last
 
     async def send_stored(self, upto: int | None = None):
-        """The stored steps after those sent, up to `upto`, a chunk of rows at a time."""
+        """The stored steps after those sent, up to `upto`, a chunk of rows at a time, each message
+        only once the client has read most of what waits for it."""
         while upto is None or self.position < upto:
+            if not await self.room():
+                return
             messages = await _stored(self.run_id, self.position, upto)
             if not messages:
                 return
             for last, texts in messages:
+                if not await self.room():
+                    return
                 await self.send_steps(texts, last)
 
-    async def replay(self, after: int):
-        """Stored steps after `after`, then live ones: group joined first, duplicates dropped."""
+    # -- replays: one at a time per socket --
+    def begin_replay(self, after: int | None, upto: int | None = None):
+        """Stored steps after `after`, then live ones (a task, so that the group's events keep
+        being taken meanwhile); a replay under way is given up for this one. after=None: from
+        where the socket is, up to `upto` (a client that fell behind, a lost message)."""
+        self.cancel_replay()
         self.live = False
-        self.position = after
-        self.ended = False
-        run = await _run_dict_or_none(self.run_id)  # status read BEFORE the steps: if ended, all are stored
-        if run is None:  # deleted meanwhile
+        self.replaying = asyncio.ensure_future(self.replay(after, upto))
+
+    def cancel_replay(self):
+        task, self.replaying = self.replaying, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def replay(self, after: int | None, upto: int | None = None):
+        """Group joined first, duplicates dropped; the held events follow in their order."""
+        try:
+            if after is None:
+                await self.send_stored(upto=upto)
+            else:
+                self.position = after
+                self.ended = False
+                run = await _run_dict_or_none(self.run_id)  # status read BEFORE the steps: if ended, all are stored
+                if run is None:  # deleted meanwhile
+                    await self.say_deleted()
+                    return
+                await self.send_stored(upto=run["n_steps"] - 1)
+                if run["status"] not in Run.ACTIVE:
+                    self.ended = True
+                    await self.say("finished", run)
+            while self.held and not self.dropped:
+                await self.relay(self.held.pop(0))
+            self.live = True  # no await since `held` was found empty: nothing can slip in between
+        except asyncio.CancelledError:
+            raise
+        except Exception:
             self.live = True
-            await self.say_deleted()
-            return
-        await self.send_stored()
-        if run["status"] not in Run.ACTIVE:
-            self.ended = True
-            await self.send_json({"type": "finished", "run": run})
-        self.live = True
-        held, self.held = self.held, []
-        for event in held:
-            await self.dispatch(event)
+            if self.backlog is not None and self.queued() is None:
+                return  # the client went away meanwhile
+            log.exception("replaying run %s failed", self.run_id)
+            await self.send_error("bad_message", "The server could not replay the run; subscribe again.")
+        finally:
+            if self.replaying is asyncio.current_task():
+                self.replaying = None
+
+    async def websocket_disconnect(self, message):
+        self.cancel_replay()
+        await super().websocket_disconnect(message)
 
 
 class LaunchConsumer(RunStreamConsumer):
@@ -240,7 +433,7 @@ class LaunchConsumer(RunStreamConsumer):
     message_types = {"start", *CONTROLS}
 
     async def connect(self):
-        if not getattr(self.user, "is_authenticated", False):
+        if not _authenticated(self.scope):
             await self.close()  # before accept: the handshake answers 403
             return
         await self.accept()
@@ -258,14 +451,14 @@ class LaunchConsumer(RunStreamConsumer):
             raise services.ServiceError("invalid_spec", "A start message needs a \"spec\".",
                                         {"spec": ["This field is required."]})
         label = content.get("label") or ""
-        if not isinstance(label, str) or len(label) > 200:
+        if not isinstance(label, str) or len(label) > 200 or "\x00" in label:
             raise services.ServiceError("invalid_spec", "The label must be text of at most 200 characters.",
                                         {"label": ["Text of at most 200 characters."]})
         run = await database_sync_to_async(services.create_run)(
             owner=self.user, data=content["spec"], label=label.strip())
         await self.follow(run.pk)
         payload = await database_sync_to_async(services.start_run)(run_id=run.pk)
-        await self.send_json({"type": "started", "run": payload})
+        await self.say("started", payload)
 
     def _still_active(self) -> bool:
         return Run.objects.filter(pk=self.run_id, status__in=Run.ACTIVE).exists()
@@ -274,7 +467,7 @@ class LaunchConsumer(RunStreamConsumer):
         if self.run_id is not None:
             await self.channel_layer.group_discard(f"run-{self.run_id}", self.channel_name)
         self.run_id = run_id
-        self.position, self.ended, self.live, self.held = -1, False, True, []
+        self.position, self.ended, self.live, self.held, self.stated = -1, False, True, [], None
         # Joined before the run is queued: every published step reaches this socket.
         await self.channel_layer.group_add(f"run-{run_id}", self.channel_name)
 
@@ -294,15 +487,16 @@ class WatchConsumer(RunStreamConsumer):
     message_types = {"subscribe", *CONTROLS}
 
     async def connect(self):
-        if not getattr(self.user, "is_authenticated", False):
+        if not _authenticated(self.scope):
             await self.close()
             return
         await self.accept()
         wanted = self.scope["url_route"]["kwargs"]["run_id"]
-        run = await database_sync_to_async(services.get_run_for)(self.user, wanted)
+        run_id = _run_id(wanted)
+        run = None if run_id is None else await database_sync_to_async(services.get_run_for)(self.user, run_id)
         if run is None:
             # Someone else's run looks exactly like a missing one: said, then closed for good.
-            await self.send_error("not_found", f"There is no run {wanted} of yours.")
+            await self.send_error("not_found", f"There is no run {clip(wanted, 40)} of yours.")
             await self.close(code=GONE)
             return
         self.run_id = run.pk
@@ -311,7 +505,7 @@ class WatchConsumer(RunStreamConsumer):
         if payload is None:  # deleted in between
             await self.say_deleted()
             return
-        await self.send_json({"type": "run", "run": payload})
+        await self.say("run", payload)
         self.live = False  # hold live events until the replay has been sent
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         if "after" in query:
@@ -321,7 +515,7 @@ class WatchConsumer(RunStreamConsumer):
                 await self.send_error("bad_message", "`after` in the URL must be a whole number >= -1.",
                                       {"after": ["Expected a whole number >= -1."]})
                 after = -1
-            await self.replay(after)
+            self.begin_replay(after)
         else:
             self.replay_token = object()
             self.loop.call_later(REPLAY_GRACE, self._replay_due, self.replay_token)
@@ -334,7 +528,7 @@ class WatchConsumer(RunStreamConsumer):
         # Only if no "subscribe" came first (that one cleared the token and replayed already).
         if getattr(self, "replay_token", None) is not None:
             self.replay_token = None
-            await self.replay(-1)
+            self.begin_replay(-1)
 
     async def disconnect(self, code):
         self.replay_token = None
@@ -356,4 +550,4 @@ class WatchConsumer(RunStreamConsumer):
     async def on_subscribe(self, content):
         after = _after(content.get("after"))
         self.replay_token = None
-        await self.replay(after)
+        self.begin_replay(after)

@@ -4,6 +4,7 @@ WebSockets (websocket-client) whose messages a thread reads into a queue."""
 import http.cookiejar
 import json
 import queue
+import socket
 import threading
 import time
 import urllib.parse
@@ -43,6 +44,55 @@ class Client:
         name = getattr(server, "name", None) or _base(server)
         return Socket(_base(server), path, f"sessionid={self.cookie('sessionid')}", name)
 
+    def raw(self, server, path: str, rcvbuf: int | None = None) -> websocket.WebSocket:
+        """A socket nobody reads until the test does (`rcvbuf`: a small receive buffer, so that
+        what the client does not read waits in the server rather than in this machine's kernel)."""
+        base = _base(server)
+        options = () if rcvbuf is None else ((socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf),)
+        return websocket.create_connection(base.replace("http://", "ws://", 1) + path, origin=base,
+                                           cookie=f"sessionid={self.cookie('sessionid')}", timeout=30,
+                                           sockopt=options)
+
+    def handshake(self, server, path: str) -> "Handshake":
+        return handshake(server, path, f"sessionid={self.cookie('sessionid')}")
+
+
+class Handshake:
+    """How a server answered a WebSocket handshake: `status` (101 if accepted), then, if accepted,
+    the messages it sent and the close code it ended with (None: it did not close by itself)."""
+
+    def __init__(self, status: int, messages: list[dict] | None = None, close_code: int | None = None):
+        self.status, self.messages, self.close_code = status, messages or [], close_code
+
+    def __repr__(self):
+        return f"Handshake(status={self.status}, messages={self.messages}, close_code={self.close_code})"
+
+
+def handshake(server, path: str, cookie: str | None = None, timeout: float = 10.0) -> Handshake:
+    """Open a socket on `path`, read what the server says until it closes (or `timeout`)."""
+    base = _base(server)
+    try:
+        conn = websocket.create_connection(base.replace("http://", "ws://", 1) + path, origin=base,
+                                           cookie=cookie, timeout=timeout)
+    except websocket.WebSocketBadStatusException as exc:
+        return Handshake(exc.status_code)
+    messages, code = [], None
+    try:
+        while True:
+            opcode, data = conn.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                break
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                messages.append(json.loads(data))
+    except websocket.WebSocketTimeoutException:
+        pass
+    except (websocket.WebSocketConnectionClosedException, ConnectionError) as exc:
+        messages.append({"type": "closed", "why": repr(exc)})  # cut off without a close frame
+    finally:
+        conn.close()
+    return Handshake(101, messages, code)
+
 
 class Socket:
     """A WebSocket whose messages a thread reads into a queue (no back-pressure on the server)."""
@@ -60,13 +110,25 @@ class Socket:
     def _read(self):
         try:
             while True:
-                text = self.conn.recv()
-                self.inbox.put((time.monotonic(), json.loads(text)))
-        except Exception as exc:  # closed (by us, or the server went away)
-            self.inbox.put((time.monotonic(), {"type": "closed", "why": repr(exc)}))
+                opcode, data = self.conn.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                    self.inbox.put((time.monotonic(), {"type": "closed", "code": code, "why": "close frame"}))
+                    return
+                if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                    self.inbox.put((time.monotonic(), json.loads(data)))
+        except Exception as exc:  # closed without a close frame (by us, or the server went away)
+            self.inbox.put((time.monotonic(), {"type": "closed", "code": None, "why": repr(exc)}))
 
     def send(self, message: dict) -> None:
         self.conn.send(json.dumps(message))
+
+    def send_text(self, text: str) -> None:
+        """A frame exactly as given (not necessarily JSON)."""
+        self.conn.send(text)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.conn.send_binary(data)
 
     def next(self, timeout: float = 20.0) -> tuple[float, dict]:
         try:
@@ -129,6 +191,20 @@ def seqs(messages: list[dict]) -> list[int]:
 
 def no_elapsed(step: dict) -> dict:
     return {k: v for k, v in step.items() if k != "elapsed"}
+
+
+def read_all(conn: websocket.WebSocket) -> tuple[list[dict], int | None]:
+    """Everything a raw socket receives until the server closes it: (messages, close code)."""
+    messages = []
+    try:
+        while True:
+            opcode, data = conn.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return messages, (int.from_bytes(data[:2], "big") if len(data) >= 2 else None)
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                messages.append(json.loads(data))
+    except (websocket.WebSocketConnectionClosedException, ConnectionError):
+        return messages, None
 
 
 def brief(message: dict) -> dict:

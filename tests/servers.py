@@ -95,3 +95,65 @@ def postgres_server():
             yield f"postgres://optsite@127.0.0.1:{port}/postgres"
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+class Daphne:
+    """`daphne optsite.asgi:application` with its own worker pool on a throwaway SQLite file, as in
+    production (DEBUG=0), its log in a file; users made with createsuperuser. A context manager."""
+
+    ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def __init__(self, users: dict[str, str], env: dict | None = None, workers: int = 2):
+        import sys
+
+        self.python = sys.executable
+        self.users, self.extra_env, self.workers = users, env or {}, workers
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Daphne":
+        self.tmp = tempfile.mkdtemp(prefix="optsite-daphne-")
+        self.db = os.path.join(self.tmp, "db.sqlite3")
+        self.log_path = os.path.join(self.tmp, "daphne.log")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPTSITE_") and k not in ("REDIS_URL",)}
+        env.update({"DJANGO_SETTINGS_MODULE": "optsite.settings", "DATABASE_URL": f"sqlite:///{self.db}",
+                    "ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0", "PYTHONUNBUFFERED": "1",
+                    "SECRET_KEY": "optsite-live-test-key-not-secret-0123456789abcdefghijklmnopq",
+                    "OPTSITE_WORKERS": str(self.workers), "OPTSITE_RUN_MONITOR": "0",
+                    "OPTSITE_MAX_CONCURRENT_RUNS": "50", **self.extra_env})
+        self.env = env
+        try:
+            subprocess.run([self.python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=self.ROOT, env=env,
+                           check=True, capture_output=True, timeout=120)
+            for name, password in self.users.items():
+                subprocess.run([self.python, "manage.py", "createsuperuser", "--noinput", "--username", name,
+                                "--email", f"{name}@example.org"], cwd=self.ROOT, check=True, capture_output=True,
+                               env={**env, "DJANGO_SUPERUSER_PASSWORD": password}, timeout=120)
+            self.port = free_port()
+            daphne = os.path.join(os.path.dirname(self.python), "daphne")
+            self._log = open(self.log_path, "wb")
+            self.process = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(self.port),
+                                             "optsite.asgi:application"], cwd=self.ROOT, env=env,
+                                            stdout=self._log, stderr=subprocess.STDOUT)
+            wait_for_port(self.port, timeout=60, process=self.process)
+        except BaseException:
+            self.__exit__()
+            raise
+        self.http = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            _stop(self.process)
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def log(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def query(self, sql: str, *args) -> list[tuple]:
+        import sqlite3
+
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=20) as con:
+            return con.execute(sql, args).fetchall()

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+import websocket
 from channels.db import database_sync_to_async
 from scipy.optimize import differential_evolution, minimize
 
@@ -450,3 +451,184 @@ async def test_watchers_of_a_deleted_run_hear_deleted_and_the_watch_socket_close
     assert (await gone.receive_json_from())["code"] == "not_found"
     await closed_with(gone, 4404)
     await comm.disconnect()
+
+
+# ---- order: the answer to a control that changes nothing ----------------------------------
+# A status may only follow the one before it the way a run moves; steps only while it runs.
+MOVES = {("running", "paused"), ("paused", "queued"), ("queued", "running"), ("running", "queued"),
+         ("running", "stopped")}
+
+
+def assert_in_stream_order(messages):
+    """Steps once each, in seq order; statuses in an order the run can take; no steps while paused."""
+    assert seqs(messages) == list(range(len(seqs(messages)))), seqs(messages)
+    said = None
+    for m in messages:
+        if m["type"] == "status":
+            status = m["run"]["status"]
+            assert said is None or status == said or (said, status) in MOVES, (said, status)
+            said = status
+            assert m["run"]["n_steps"] - 1 <= max(seqs(messages[:messages.index(m)]) or [-1]), \
+                f"status {status} at n_steps {m['run']['n_steps']} came before its steps"
+        elif m["type"] == "steps":
+            assert said in (None, "running"), f"steps {m['steps'][0]['seq']}.. after status {said}"
+
+
+async def test_an_answer_to_a_control_that_changes_nothing_never_overtakes_the_stream(alice):
+    comm = await connect("/ws/runs/", alice)
+    await start(comm, LONG_SPEC)
+    got = await collect(comm, until="steps")
+    for _ in range(4):  # each pause, each resume, chased by controls that change nothing
+        for action, settled in (("pause", "paused"), ("resume", "running")):
+            await comm.send_json_to({"type": action})
+            for _ in range(15):
+                await comm.send_json_to({"type": action})
+            answers = 0
+            while True:  # the 15 answers, and the status the control led to
+                got.append(message := await comm.receive_json_from(timeout=20))
+                answers += message["type"] == "status"
+                if answers >= 15 and message["type"] == "status" and message["run"]["status"] == settled:
+                    break
+    await comm.send_json_to({"type": "stop"})
+    got += await collect(comm)
+    assert_in_stream_order(got[:-1])
+    assert got[-1]["run"]["status"] == "stopped"
+    assert seqs(got) == [s["seq"] for s in await stored(got[-1]["run"]["id"])]
+    await comm.disconnect()
+
+
+# ---- against a real daphne: paths, hostile frames, clients that do not read -------------------
+LIVE_PASSWORD = "live sockets, real daphne"
+BACKLOG = 2 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def site():
+    from tests.servers import Daphne
+
+    with Daphne({"alice": LIVE_PASSWORD}, env={"OPTSITE_SOCKET_BACKLOG": str(BACKLOG)}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def live_alice(site):
+    from tests.live_client import Client
+
+    return Client(site, "alice", LIVE_PASSWORD)  # one login (a password hash) for the module
+
+
+def assert_clean_log(site):
+    text = site.log()
+    assert "Traceback" not in text and " 500 " not in text and "ERROR" not in text, text[-4000:]
+
+
+@pytest.mark.parametrize("path", ["/ws/nope/", "/ws/runs/abc/", "/ws/runs/-1/", "/ws/runs/0/",
+                                  "/ws/runs/99999999999999999999/", "/ws/runs/12/steps/", "/ws/runs", "/ws/",
+                                  "/runs/", "/ws/runs/%00/"])
+def test_an_unknown_socket_path_is_refused_in_words_never_a_500(site, live_alice, path):
+    from tests.live_client import handshake
+
+    assert handshake(site, path).status == 403  # without a login: nothing more is said
+    answer = live_alice.handshake(site, path)
+    assert answer.status == 101 and answer.close_code == 4404, answer
+    [error] = answer.messages
+    assert error["type"] == "error" and error["code"] == "not_found" and error["message"]
+    assert_clean_log(site)
+
+
+HUGE = "9" * 400
+HOSTILE = [  # (frame, code, words the message has)
+    ("[" * 2000 + "]" * 2000, "bad_message", "nested deeper than 32 levels"),
+    ('{"type": "stop", "x": NaN}', "bad_message", "NaN is not a JSON value"),
+    ('{"type": "stop", "x": -Infinity}', "bad_message", "-Infinity is not a JSON value"),
+    ('{"type": "stop", "x": 1e400}', "bad_message", "too large for a float"),
+    ('{"type": "stop", "x": ' + "9" * 5000 + "}", "bad_message", "more than 4,300 digits"),
+    ('{"type": "\\ud800"}', "bad_message", "surrogate"),
+    (json.dumps({"type": "x" * 1_000_000}), "bad_message", "Unknown message type"),
+    (json.dumps({"type": "start", "spec": {"method": "m" * 600_000, "problem": "rosenbrock"}}), "invalid_spec",
+     "method"),
+    (json.dumps({"type": "start", "spec": {**DE_SPEC, "bounds": [[1, 0]] * 20_000}}), "invalid_spec", "bounds"),
+    (json.dumps({"type": "start", "spec": DE_SPEC, "label": "é" * 300_000}, ensure_ascii=False), "invalid_spec", "label"),
+    (json.dumps({"type": "start", "spec": DE_SPEC, "label": "a\x00b"}), "invalid_spec", "label"),
+    ("\x00\x01 not json", "bad_message", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("frame, code, words", HOSTILE, ids=[f"{i}" for i in range(len(HOSTILE))])
+def test_a_hostile_frame_gets_a_bounded_error_in_words_and_the_socket_goes_on(site, live_alice, frame, code, words):
+    alice = live_alice
+    before = site.query("SELECT COUNT(*) FROM runs_run")
+    launch = alice.socket(site, "/ws/runs/")
+    launch.send_text(frame)
+    _, error = launch.next()
+    assert error["type"] == "error" and error["code"] == code and words in error["message"], error
+    assert len(json.dumps(error)) < 4096  # never an echo of the input
+    launch.send({"type": "pause"})  # still open and answering
+    assert launch.next()[1]["code"] == "conflict"
+    launch.close()
+    assert site.query("SELECT COUNT(*) FROM runs_run") == before
+    assert_clean_log(site)
+
+
+def finished_run(site, client, spec) -> dict:
+    launch = client.socket(site, "/ws/runs/")
+    launch.send({"type": "start", "spec": spec})
+    _, got = launch.until("finished", timeout=120)
+    launch.close()
+    return got[-1]["run"]
+
+
+def test_subscribes_sent_at_once_replay_once_from_the_last_one(site, live_alice):
+    """Eight "subscribe after -1" from a client that does not read: one replay, not eight."""
+    run = finished_run(site, live_alice, {**LONG_SPEC, "options": {**LONG_SPEC["options"], "maxiter": 600}})
+    n = run["n_steps"]
+    watch = live_alice.raw(site, f"/ws/runs/{run['id']}/", rcvbuf=16384)
+    for _ in range(8):
+        watch.send(json.dumps({"type": "subscribe", "after": -1}))
+    watch.send(json.dumps({"type": "subscribe", "after": n - 3}))  # the last word: only the last two steps
+    watch.settimeout(5)
+    messages = []
+    try:
+        while True:
+            messages.append(json.loads(watch.recv()))
+            if messages[-1]["type"] == "finished":
+                break
+    finally:
+        watch.close()
+    assert messages[0]["type"] == "run"
+    assert [m["type"] for m in messages].count("finished") == 1
+    assert seqs(messages) == [n - 2, n - 1]
+    assert_clean_log(site)
+
+
+def test_a_client_that_lets_too_much_wait_is_dropped_with_4429_and_can_go_on(site, live_alice):
+    from tests.live_client import read_all
+    from tests.polling import wait_until
+
+    alice = live_alice
+    launch = alice.raw(site, "/ws/runs/", rcvbuf=16384)
+    # each frame (0.5 KB) is answered by a long error in words (20 bad bounds), which it does not read
+    bad = json.dumps({"type": "start", "spec": {**DE_SPEC, "bounds": [[1, 0]] * 30}})
+    launch.settimeout(2)
+    for _ in range(200):
+        try:
+            for _ in range(100):
+                launch.send(bad)
+        except websocket.WebSocketTimeoutException:
+            pass  # the server is busy answering (or no longer reads a socket it is closing)
+        if "dropped a socket" in site.log():
+            break
+    assert wait_until(lambda: "dropped a socket" in site.log()), "never dropped"
+    launch.settimeout(30)
+    messages, code = read_all(launch)
+    assert code == 4429, (code, messages[-2:])
+    assert all(m["code"] == "invalid_spec" for m in messages[:-1]) and len(messages) > 1
+    assert messages[-1]["code"] == "limit" and "?after=" in messages[-1]["message"]
+    # the server goes on: a new socket launches a run
+    again = alice.socket(site, "/ws/runs/")
+    again.send({"type": "start", "spec": DE_SPEC})
+    _, got = again.until("finished")
+    assert got[-1]["run"]["status"] == "finished"
+    again.close()
+    text = site.log()
+    assert "Traceback" not in text and " 500 " not in text, text[-4000:]

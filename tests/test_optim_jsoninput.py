@@ -45,3 +45,14 @@ def test_depth_counts_containers_without_recursing():
     for _ in range(50_000):
         value = [value]
     assert depth(value) > MAX_DEPTH  # stops counting past the limit, never recurses
+
+
+@pytest.mark.parametrize("text", [r'"\ud800"', r'{"label": "a\udfffb"}', r'{"\uDC00": 1}', r'["\ud83d"]'])
+def test_it_refuses_a_lone_surrogate_that_no_utf8_text_can_hold(text):
+    with pytest.raises(InputError) as caught:
+        loads(text)
+    assert "lone UTF-16 surrogate" in str(caught.value)
+
+
+def test_it_reads_a_surrogate_pair_as_the_character_it_is():
+    assert loads(r'{"label": "\ud83d\ude00 \u00e9"}') == {"label": "\U0001F600 é"}

@@ -2,15 +2,17 @@
 
 One reader for every way in, so that each refuses the same things in the same words: text that is
 not JSON, NaN and Infinity (not JSON, though Python's reader takes them), numbers too large for a
-float or with more digits than Python converts, and nesting deeper than any spec needs. Values it
-returns are plain JSON values; what they mean is the validators' business (a 400-digit integer is
-returned as an int, for the validator to name its field).
+float or with more digits than Python converts, nesting deeper than any spec needs, and strings
+with a lone UTF-16 surrogate escape ("\\ud800": no UTF-8 text, database or reply can hold one).
+Values it returns are plain JSON values; what they mean is the validators' business (a 400-digit
+integer is returned as an int, for the validator to name its field).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 # Specs nest four levels (spec > bounds > pair > number); messages one more. 32 is ample, and
@@ -36,6 +38,9 @@ def _no_constant(name: str):
 def _clip(text: str, n: int = 24) -> str:
     return text if len(text) <= n else f"{text[:n]}… ({len(text):,} characters)"
 
+
+# A \\uD800-\\uDFFF escape: only then can a string hold a lone surrogate (checked after decoding).
+_SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
 
 _decoder = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
 
@@ -77,4 +82,14 @@ def loads(text: str | bytes | bytearray):
         raise InputError(f"a number has more than {sys.get_int_max_str_digits():,} digits") from None
     if depth(value) > MAX_DEPTH:
         raise InputError(f"nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise InputError("a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not valid Unicode")
     return value
+
+
+def _has_lone_surrogate(value) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
