@@ -138,7 +138,10 @@ def drive_run(run_id: int) -> str | None:
             return None
         publisher.drain()
         if outcome == INTERRUPTED and settings.OPTSITE_AUTO_RESUME:
-            recovery.requeue([run_id], enqueue=queue_run)  # another worker continues it at once
+            try:
+                recovery.requeue([run_id], enqueue=queue_run)  # another worker continues it at once
+            except DatabaseError:  # the storage failed the run: the servers' monitor queues it later
+                log.warning("run %s: interrupted; could not queue it again yet", run_id)
     finally:
         close_thread_loop()
     return outcome

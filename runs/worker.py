@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from django.db import connection
 
-from runs import leases
+from runs import leases, storage_faults
 from runs.driver import RunDriver
 
 log = logging.getLogger("runs.worker")
@@ -73,6 +73,7 @@ class Worker:
 
     def _serve(self) -> None:
         renewed = time.monotonic()
+        failing = None  # the storage fault being waited out, said once rather than every tick
         while True:
             self._wake.wait(CONTROL_POLL)
             self._wake.clear()
@@ -86,6 +87,15 @@ class Worker:
                     if not leases.renew(driver.run_id, self.holder) and self.driver is driver:
                         driver.request("lost")
                     renewed = time.monotonic()
-            except Exception:  # the database is away for a moment: the next tick tries again
-                log.warning("worker %s: service tick failed", self.holder, exc_info=True)
+                if failing is not None:
+                    log.info("worker %s: the database answers again", self.holder)
+                    failing = None
+            except Exception as exc:  # the database is away for a moment: the next tick tries again
+                reason = storage_faults.storage_reason(exc)
+                if reason is None:
+                    log.warning("worker %s: service tick failed", self.holder, exc_info=True)
+                elif reason != failing:
+                    log.warning("worker %s: cannot renew its lease or read controls: %s", self.holder,
+                                storage_faults.describe(exc))
+                failing = reason
                 connection.close()
