@@ -51,8 +51,9 @@ FLUSH_STEPS = 256
 # A flush may cost at most about 1/FLUSH_BUDGET of the run (a big checkpoint flushes less often).
 FLUSH_BUDGET = 20
 
-# What drive() returns.
-ENDED, PAUSED, INTERRUPTED, LOST = "ended", "paused", "interrupted", "lost"
+# What drive() returns; runs/worker.py adds RETRY: the storage would not let it take the run, which
+# stays queued and is to be handed out again a moment later.
+ENDED, PAUSED, INTERRUPTED, LOST, RETRY = "ended", "paused", "interrupted", "lost", "retry"
 
 
 @functools.cache

@@ -119,7 +119,7 @@ def drive_run(run_id: int) -> str | None:
     from django.db import DatabaseError, connection
 
     from runs import recovery
-    from runs.driver import INTERRUPTED
+    from runs.driver import INTERRUPTED, RETRY
     from runs.publishing import Publisher, close_thread_loop, group_of
 
     worker = this_worker()
@@ -133,6 +133,10 @@ def drive_run(run_id: int) -> str | None:
             log.warning("run %s: database unreachable; queued again", run_id, exc_info=True)
             with contextlib.suppress(DatabaseError):
                 connection.close()
+            time.sleep(DATABASE_RETRY)
+            queue_run(run_id)
+            return None
+        if outcome == RETRY:  # the storage refused the claim: this wake-up goes back to the queue
             time.sleep(DATABASE_RETRY)
             queue_run(run_id)
             return None

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from django.db import connection
 
 from runs import leases, storage_faults
-from runs.driver import RunDriver
+from runs.driver import RETRY, RunDriver
 
 log = logging.getLogger("runs.worker")
 
@@ -40,9 +40,18 @@ class Worker:
 
     def drive(self, run_id: int, publish: Callable[[dict], None]) -> str | None:
         """Claim the run and drive it until it lets go; None if it was not to be had (already
-        taken, stopped or deleted meanwhile: a duplicate or late delivery is harmless)."""
+        taken, stopped or deleted meanwhile: a duplicate or late delivery is harmless), RETRY if
+        the storage refused the claim (the run is still queued: hand it out again later)."""
         try:
-            if not leases.claim(run_id, self.holder):
+            try:
+                claimed = leases.claim(run_id, self.holder)
+            except Exception as exc:
+                if not storage_faults.is_storage_fault(exc):
+                    raise
+                log.warning("worker %s: could not take run %s: %s; it stays queued", self.holder, run_id,
+                            storage_faults.describe(exc))
+                return RETRY
+            if not claimed:
                 return None
             driver = RunDriver(run_id=run_id, holder=self.holder, publish=publish)
             self.driver = driver
