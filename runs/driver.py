@@ -84,7 +84,7 @@ class RunDriver:
         self._publish = publish
         self.stepper = None
         self._lock = threading.Lock()
-        self._woken = threading.Event()  # a control came: a write waiting to be tried again looks
+        self._woken = threading.Event()  # set by every control: a write waiting to be tried again looks at it
         self._commands: list[str] = []
         self._pending = False  # read once per step without a lock: a stale False costs one step
         self._stopping = False
