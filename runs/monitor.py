@@ -14,7 +14,7 @@ import threading
 from django.conf import settings
 from django.db import connection
 
-from runs import dispatch, recovery
+from runs import dispatch, recovery, storage_faults
 
 log = logging.getLogger("runs.monitor")
 
@@ -58,7 +58,10 @@ def _loop() -> None:
             failing = None
         except Exception as exc:  # the database away, no tables yet: the next tick tries again
             if type(exc) is not failing:  # once per kind of trouble, not every second
-                log.warning("run monitor: %s", exc, exc_info=True)
+                if storage_faults.is_storage_fault(exc):  # the storage's: said in words, no traceback
+                    log.warning("run monitor: %s; trying again every %s s", storage_faults.describe(exc), EVERY)
+                else:
+                    log.warning("run monitor: %s", exc, exc_info=True)
                 failing = type(exc)
         finally:
             connection.close()

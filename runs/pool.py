@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection, wait
 from django.conf import settings
 from django.db import connection
 
-from runs import leases, recovery
+from runs import leases, recovery, storage_faults
 from runs.driver import RETRY
 from runs.publishing import Publisher, group_of
 from runs.run_objects import queued_runs
@@ -164,8 +164,11 @@ class LocalPool:
         while not self._closed:
             try:
                 self._tick()
-            except Exception:  # the database is away for a moment: try again
-                log.warning("local pool: supervisor tick failed", exc_info=True)
+            except Exception as exc:  # the database is away for a moment: try again
+                if storage_faults.is_storage_fault(exc):
+                    log.warning("local pool: %s; trying again", storage_faults.describe(exc))
+                else:
+                    log.warning("local pool: supervisor tick failed", exc_info=True)
                 connection.close()
                 time.sleep(0.5)
         connection.close()
