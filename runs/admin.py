@@ -9,6 +9,8 @@ from django.contrib.admin.utils import unquote
 
 from runs import services
 from runs.models import Run, Step
+from runs.publishing import group_of, publish
+from runs.run_objects import run_to_dict
 
 # How long a delete waits for an active run to stop (its worker may be waiting out a storage
 # fault); then it deletes anyway, and the worker, finding its lease gone, writes nothing more.
@@ -18,8 +20,13 @@ STOP_WAIT = 30.0
 def _stop(run: Run) -> None:
     """Stop an active run and wait until it has ended. Never inside a transaction: on SQLite that
     holds the write lock, and the worker could not write the stop it waits for."""
-    if run.is_active:
-        services.stop_run_and_wait(run_id=run.pk, timeout=STOP_WAIT)
+    if not run.is_active or not services.stop_run_and_wait(run_id=run.pk, timeout=STOP_WAIT):
+        return
+    # The worker's "finished" comes by its own way (the pool's socket, Redis) and the delete's
+    # "deleted" could overtake it: say it from here too, first. A socket says "finished" once.
+    ended = Run.objects.select_related("owner").defer("checkpoint").filter(pk=run.pk).first()
+    if ended is not None:
+        publish(group_of(run.pk), {"type": "run.finished", "run_id": run.pk, "run": run_to_dict(ended)})
 
 
 class StepInline(admin.TabularInline):
