@@ -11,7 +11,8 @@ disk is then still shown by the tests that raise OSError(ENOSPC) at the lease wr
 (an injected fault, not a real disk).
 
 The pool is started again for this module with two processes and small timeouts (a busy timeout
-of 1 s, retries for 5 s), passed to them through their environment. scipy (through the pure
+of 1 s, retries for 10 s), passed to them through their environment; the server's monitor thread
+runs as in a server. scipy (through the pure
 stepper, checked against scipy in tests/test_optim_*.py) is the oracle: whatever the storage did,
 a run's stored steps and result are the uninterrupted run's.
 """
@@ -49,7 +50,8 @@ SPEC = {"method": "de", "problem": "rosenbrock", "dim": 10, "bounds": [[-5, 5]] 
         "options": {"maxiter": 700, "tol": 0, "seed": 7, "popsize": 5, "strategy": "rand1bin"}}
 LONG = {"method": "de", "problem": "rosenbrock", "dim": 20, "bounds": [[-5, 5]] * 20,
         "options": {"maxiter": 20000, "tol": 0, "polish": False, "seed": 2, "popsize": 1}}
-WORKERS, BUSY_TIMEOUT, RETRY_SECONDS = 2, 1, 5
+# Retries outlast a lease (6 s): a lock may be held past both and still be waited out.
+WORKERS, BUSY_TIMEOUT, RETRY_SECONDS = 2, 1, 10
 WORKER_ENV = {"OPTSITE_SQLITE_BUSY_TIMEOUT": str(BUSY_TIMEOUT), "OPTSITE_STORAGE_RETRY_SECONDS": str(RETRY_SECONDS),
               "OPTSITE_STORAGE_RETRY_WAIT_MS": "100"}
 # Long enough for every worker to give up on its run (and to find it cannot record that).
@@ -111,6 +113,15 @@ def pool_env():
         dispatch.close_pool()
         _env(saved_env)
         settings.OPTSITE_WORKERS = saved_workers
+
+
+@pytest.fixture
+def server_monitor(settings):
+    """The monitor thread every server process runs (off in the other tests), for real."""
+    settings.OPTSITE_RUN_MONITOR = True
+    monitor.start()
+    yield
+    monitor.stop()
 
 
 @pytest.fixture
@@ -227,10 +238,8 @@ def assert_interrupted_with_their_checkpoints(ids) -> None:
         assert stored(run_id) == steps[:run.n_steps]
 
 
-def sweep_until_interrupted(ids) -> None:
-    """What a server's monitor does every second, until the leases nobody renews have run out."""
-    done = set()
-    assert wait_until(lambda: done.update(services.sweep_orphans()) or done >= set(ids), timeout=30, every=0.5)
+def ended(ids) -> bool:
+    return not Run.objects.filter(pk__in=ids, status__in=Run.ACTIVE).exists()
 
 
 # ---- the tell ---------------------------------------------------------------------------------
@@ -356,12 +365,14 @@ def test_a_run_whose_checkpoint_is_broken_fails_in_words_and_is_not_retried(alic
 
 
 # ---- the pool's processes, real faults ------------------------------------------------------
-@pytest.mark.usefixtures("workers")
-def test_a_write_lock_held_past_the_busy_timeout_is_waited_out(alice):
+@pytest.mark.usefixtures("workers", "server_monitor")
+def test_a_write_lock_held_past_the_busy_timeout_and_the_lease_is_waited_out(alice):
+    """Held longer than a lease too: the leases run out while nobody can renew them, and the
+    monitor must not take that for dead workers once the lock goes."""
     ids = launch(alice)
     with write_lock(database_path()):
         before = counts(ids)
-        time.sleep(2.5 * BUSY_TIMEOUT)  # every worker's writes time out, and again
+        time.sleep(leases.LEASE_SECONDS + 2)  # every worker's writes time out, again and again
         assert counts(ids) == before  # nothing could be written ...
         assert statuses(ids) == ["running"] * WORKERS  # ... and nobody gave up
     assert all(services.wait_for_run(run_id=i, timeout=90) for i in ids)
@@ -369,7 +380,7 @@ def test_a_write_lock_held_past_the_busy_timeout_is_waited_out(alice):
     assert [Run.objects.get(pk=i).interruptions for i in ids] == [0] * WORKERS
 
 
-@pytest.mark.usefixtures("workers")
+@pytest.mark.usefixtures("workers", "server_monitor")
 def test_a_write_lock_held_past_every_retry_interrupts_the_runs_which_resume_exactly(alice, settings):
     """Giving up, the workers cannot even record it (the lock is still held): the runs stay
     `running` under leases nobody renews, until the monitor's sweep finds them."""
@@ -379,7 +390,7 @@ def test_a_write_lock_held_past_every_retry_interrupts_the_runs_which_resume_exa
     with write_lock(database_path()):
         assert wait_until(pool.idle, timeout=GIVING_UP)  # every worker gave up its run
         assert statuses(ids) == ["running"] * WORKERS
-    sweep_until_interrupted(ids)
+    assert wait_until(lambda: ended(ids), timeout=60, every=0.1)
     assert_interrupted_with_their_checkpoints(ids)
     for run_id in ids:
         assert services.resume_run(user=alice, run_id=run_id)[0]
@@ -387,7 +398,8 @@ def test_a_write_lock_held_past_every_retry_interrupts_the_runs_which_resume_exa
     assert_exactly_scipys(ids)
 
 
-def test_a_full_disk_interrupts_the_runs_and_once_freed_they_resume_by_themselves(small_disk, alice, workers):
+def test_a_full_disk_interrupts_the_runs_and_once_freed_they_resume_by_themselves(small_disk, alice, workers,
+                                                                                    server_monitor):
     ids = launch(alice)
     pool = dispatch.local_pool()
     small_disk.fill()
@@ -396,14 +408,13 @@ def test_a_full_disk_interrupts_the_runs_and_once_freed_they_resume_by_themselve
         assert not Run.objects.filter(pk__in=ids, status="failed").exists()
     finally:
         small_disk.free()
-    # The monitor's tick: expired leases -> interrupted, and interrupted runs queued again.
-    assert wait_until(lambda: monitor.tick() or Run.objects.filter(pk__in=ids, interruptions=1).count() == WORKERS,
-                      timeout=30, every=0.5)
-    assert all(services.wait_for_run(run_id=i, timeout=90) for i in ids)
+    # The monitor: expired leases -> interrupted, and interrupted runs queued again.
+    assert wait_until(lambda: ended(ids), timeout=120, every=0.1)
     assert_exactly_scipys(ids)
+    assert [Run.objects.get(pk=i).interruptions for i in ids] == [1] * WORKERS
 
 
-@pytest.mark.usefixtures("workers")
+@pytest.mark.usefixtures("workers", "server_monitor")
 def test_a_read_only_database_interrupts_the_runs_and_keeps_the_queue_until_it_is_writable(alice, settings):
     """Every worker gives its run up; the queued run a freed worker is handed cannot be taken (the
     claim is a write) and is handed out again and again; once the file is writable, all go on."""
@@ -416,11 +427,10 @@ def test_a_read_only_database_interrupts_the_runs_and_keeps_the_queue_until_it_i
         assert wait_until(lambda: waiting in pool.retrying(), timeout=GIVING_UP)
         assert counts(ids) == before
         assert statuses([*ids, waiting]) == ["running"] * WORKERS + ["queued"]
-    # The monitor's ticks until all have ended: the runs given up are interrupted and queued again
-    # (a worker that had not given up yet simply goes on), the waiting one is taken.
+    # The monitor: the runs given up are interrupted and queued again (a worker that had not
+    # given up yet simply goes on); the waiting one is taken.
     everyone = [*ids, waiting]
-    assert wait_until(lambda: monitor.tick() or not Run.objects.filter(pk__in=everyone, status__in=Run.ACTIVE)
-                      .exists(), timeout=120, every=0.5)
+    assert wait_until(lambda: ended(everyone), timeout=120, every=0.1)
     assert_exactly_scipys(everyone)
     assert sum(Run.objects.get(pk=i).interruptions for i in ids) >= 1  # a worker was freed by giving up
 
