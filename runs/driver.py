@@ -137,6 +137,8 @@ class RunDriver:
         except leases.LeaseLost:
             log.warning("run %s: lease lost; %s lets it go without writing", self.run_id, self.holder)
             return LOST
+        except Run.DoesNotExist:  # deleted between its claim and its first read
+            return LOST
         except StorageGaveUp as exc:
             return self._let_go(exc)
         except Exception as exc:
@@ -202,7 +204,7 @@ class RunDriver:
             if command == "interrupt":
                 # The worker is going away: keep what was computed; the run resumes elsewhere.
                 self._flush(status=Run.Status.INTERRUPTED, **leases.RELEASED)
-                self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+                self._publish_run("finished")
                 return INTERRUPTED
         if self._stopping:
             return None  # stop wins over pause: the stepper ends at the next step
@@ -305,7 +307,7 @@ class RunDriver:
             connection.close()
             with transaction.atomic():
                 leases.let_go_interrupted(self.run_id, self.holder)
-            self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+            self._publish_run("finished")
         except leases.LeaseLost:
             return LOST
         except Exception as again:
@@ -318,17 +320,24 @@ class RunDriver:
         return INTERRUPTED
 
     def _publish_status(self) -> None:
-        self._publish({"type": "run.status", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+        self._publish_run("status")
+
+    def _publish_run(self, *kinds: str) -> None:
+        """Publish the run as just committed, as these events; nothing if it was deleted since
+        (the delete told its watchers)."""
+        try:
+            run = load_run_dict(self.run_id)
+        except Run.DoesNotExist:
+            return
+        for kind in kinds:
+            self._publish({"type": f"run.{kind}", "run_id": self.run_id, "run": run})
 
     def _finish(self, result) -> str:
         data = result.to_dict()  # JSON-ready: non-finite numbers are already None
         status = Run.Status.STOPPED if result.stopped else Run.Status.FINISHED
         self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None, control_requests="",
                     **leases.RELEASED)
-        run = load_run_dict(self.run_id)
-        if status == Run.Status.STOPPED:
-            self._publish({"type": "run.status", "run_id": self.run_id, "run": run})
-        self._publish({"type": "run.finished", "run_id": self.run_id, "run": run})
+        self._publish_run(*(["status"] if status == Run.Status.STOPPED else []), "finished")
         return ENDED
 
     def _fail(self, exc: Exception) -> str:
@@ -345,7 +354,7 @@ class RunDriver:
                 self._buffer.clear()  # the failure may be in the steps themselves
                 with transaction.atomic():
                     leases.write(self.run_id, self.holder, **final)
-            self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+            self._publish_run("finished")
         except leases.LeaseLost:
             return LOST
         except Exception:

@@ -22,6 +22,7 @@ import contextlib
 import errno
 import functools
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -350,6 +351,24 @@ def test_a_run_the_storage_fails_for_good_is_interrupted_with_its_last_checkpoin
     assert RunDriver(run_id=run.pk, holder="test@here:2", publish=lambda e: None).drive() == "ended"
     run.refresh_from_db()
     assert (run.status, run.result) == ("finished", result) and stored(run.pk) == steps
+
+
+def test_a_run_deleted_as_it_ends_is_let_go_quietly(alice, caplog):
+    """Deleted (as the admin does, once it has stopped) between the worker's last commit and its
+    "finished": the worker says nothing more and logs no failure."""
+    spec = {**SPEC, "options": {**SPEC["options"], "maxiter": 30}}
+    run = _claimed_run(alice, spec)
+    events = []
+
+    def publish(event):
+        events.append(event)
+        if event["type"] == "run.steps" and Run.objects.filter(pk=run.pk, status="finished").exists():
+            services.delete_run(run=Run.objects.get(pk=run.pk))
+
+    assert RunDriver(run_id=run.pk, holder="test@here:1", publish=publish).drive() == "ended"
+    assert not Run.objects.filter(pk=run.pk).exists()
+    assert "run.finished" not in [e["type"] for e in events]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 def test_a_run_whose_checkpoint_is_broken_fails_in_words_and_is_not_retried(alice):
