@@ -323,18 +323,20 @@ def test_an_injected_full_disk_is_waited_out(alice, monkeypatch, settings):
 
 
 def test_a_run_the_storage_fails_for_good_is_interrupted_with_its_last_checkpoint(alice, monkeypatch, settings):
-    """Injected: from some batch on, the disk is full for the steps (OSError ENOSPC at their write);
-    the small write that lets the run go still fits. Interrupted, not failed, with the checkpoint
-    of its last stored step; resumed, it ends exactly as if nothing had happened."""
+    """Injected: after its first batch, the disk is full for the steps (OSError ENOSPC at their
+    write); the small write that lets the run go still fits. Interrupted, not failed, with the
+    checkpoint of its last stored step; resumed, it ends exactly as if nothing had happened."""
     settings.OPTSITE_STORAGE_RETRY_SECONDS, settings.OPTSITE_STORAGE_RETRY_WAIT_MS = 0, 1
-    spec = {**SPEC, "options": {**SPEC["options"], "maxiter": 60}}
+    spec = SPEC  # 701 steps: several batches (at most 256 steps each)
     run = _claimed_run(alice, spec)
-    real_write = leases.write
+    real_write, batches = leases.write, []
 
     def full_for_steps(run_id, holder, **fields):
-        if fields.get("n_steps", 0) > 20:
+        if "n_steps" in fields and batches:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(run_id, holder, **fields)
+        real_write(run_id, holder, **fields)
+        if "n_steps" in fields:
+            batches.append(fields["n_steps"])
 
     monkeypatch.setattr(leases, "write", full_for_steps)
     events = []
@@ -342,7 +344,8 @@ def test_a_run_the_storage_fails_for_good_is_interrupted_with_its_last_checkpoin
     run.refresh_from_db()
     assert (run.status, run.error, run.lease_holder, run.interruptions) == ("interrupted", "", "", 1)
     steps, result = uninterrupted(spec)
-    assert 0 < run.n_steps <= 20 and stored(run.pk) == steps[:run.n_steps] and run.checkpoint is not None
+    assert run.n_steps == batches[0] < len(steps) and stored(run.pk) == steps[:run.n_steps]
+    assert run.checkpoint is not None
     assert events[-1]["type"] == "run.finished" and events[-1]["run"]["status"] == "interrupted"
 
     monkeypatch.setattr(leases, "write", real_write)  # the disk has room again
