@@ -356,19 +356,25 @@ def test_a_run_the_storage_fails_for_good_is_interrupted_with_its_last_checkpoin
     assert (run.status, run.result) == ("finished", result) and stored(run.pk) == steps
 
 
-def test_a_run_deleted_as_it_ends_is_let_go_quietly(alice, caplog):
-    """Deleted (as the admin does, once it has stopped) between the worker's last commit and its
-    "finished": the worker says nothing more and logs no failure."""
+def test_a_run_deleted_as_it_ends_is_let_go_quietly(alice, monkeypatch, caplog):
+    """Deleted (as the admin does once it has stopped) between the worker's last commit and its
+    "finished": the worker says nothing more and logs no failure. The delete is made to happen at
+    that moment by doing it just before the driver reads the run back."""
+    import runs.driver
+
     spec = {**SPEC, "options": {**SPEC["options"], "maxiter": 30}}
     run = _claimed_run(alice, spec)
+    real_load = runs.driver.load_run_dict
+
+    def deleted_first(run_id):
+        ended = Run.objects.filter(pk=run_id, status="finished").first()
+        if ended is not None:
+            services.delete_run(run=ended)
+        return real_load(run_id)
+
+    monkeypatch.setattr(runs.driver, "load_run_dict", deleted_first)
     events = []
-
-    def publish(event):
-        events.append(event)
-        if event["type"] == "run.steps" and Run.objects.filter(pk=run.pk, status="finished").exists():
-            services.delete_run(run=Run.objects.get(pk=run.pk))
-
-    assert RunDriver(run_id=run.pk, holder="test@here:1", publish=publish).drive() == "ended"
+    assert RunDriver(run_id=run.pk, holder="test@here:1", publish=events.append).drive() == "ended"
     assert not Run.objects.filter(pk=run.pk).exists()
     assert "run.finished" not in [e["type"] for e in events]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
