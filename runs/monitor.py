@@ -5,10 +5,11 @@ runs); then every second it sweeps runs whose worker's lease expired and queues 
 interrupted run that should be going on. Off with OPTSITE_RUN_MONITOR=0 (the tests drive it).
 
 A lease that ran out while the storage failed says nothing about its worker: it could not renew
-it, and may be waiting to write its batch (runs/driver.py). So after a storage fault, and after a
-sweep that had to wait long for the write lock (the lock was held: the fault is just ending), the
-monitor sweeps again only once the database has answered for QUIET_AFTER_FAULT: a worker that is
-alive renews its lease by then, and one that is not is found a few seconds later than usual.
+it, and may be waiting to write its batch (runs/driver.py). So after a storage fault (or a sweep
+that got the write lock only after a long wait: the lock was held until then), the monitor makes
+a harmless write of its own every tick, and sweeps again only once such writes have gone through
+for QUIET_AFTER_FAULT: a worker that is alive has renewed its lease by then, and one that is not
+is found a few seconds later than usual.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ LOCK_WAIT = 1.0
 _thread: threading.Thread | None = None
 _stopping: threading.Event | None = None
 _registered = False
-_quiet_until = 0.0
+_faulted = False  # a storage fault was seen and the database has not taken writes long enough since
+_writable_since: float | None = None
 
 
 class _LockWasHeld(Exception):
@@ -42,10 +44,10 @@ class _LockWasHeld(Exception):
 
 
 def start() -> None:
-    global _thread, _stopping, _registered, _quiet_until
+    global _thread, _stopping, _registered, _faulted, _writable_since
     if not settings.OPTSITE_RUN_MONITOR or _thread is not None:
         return
-    _stopping, _quiet_until = threading.Event(), 0.0
+    _stopping, _faulted, _writable_since = threading.Event(), False, None
     _thread = threading.Thread(target=_loop, args=(_stopping,), name="optsite-run-monitor", daemon=True)
     _thread.start()
     if not _registered:
@@ -72,16 +74,36 @@ def _sweep() -> None:
     recovery.interrupted(marked, enqueue=dispatch.enqueue)  # after the commit: publish, queue again
 
 
+def _probe_write() -> None:
+    """A write that changes nothing (SQLite: the header's user_version, set to itself); it fails
+    while the storage does. Elsewhere, a query: the faults there are lost connections."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA user_version")
+            cursor.execute(f"PRAGMA user_version = {int(cursor.fetchone()[0])}")
+        else:
+            cursor.execute("SELECT 1")
+
+
 def tick() -> None:
-    """One round: sweep expired leases (unless the storage failed lately), resume what should go on."""
-    global _quiet_until
+    """One round: sweep expired leases (not while the storage is recovering from a fault), and
+    queue again the interrupted runs that should go on."""
+    global _faulted, _writable_since
     try:
-        if time.monotonic() >= _quiet_until:
+        if _faulted:
+            _probe_write()
+            now = time.monotonic()
+            if _writable_since is None:
+                _writable_since = now
+            if now - _writable_since >= QUIET_AFTER_FAULT:
+                _sweep()
+                _faulted, _writable_since = False, None
+        else:
             _sweep()
         recovery.resume_left_behind(enqueue=dispatch.enqueue)
     except Exception as exc:
         if isinstance(exc, _LockWasHeld) or storage_faults.is_storage_fault(exc):
-            _quiet_until = time.monotonic() + QUIET_AFTER_FAULT
+            _faulted, _writable_since = True, None
         raise
 
 
