@@ -228,6 +228,16 @@ OPTSITE_AUTO_RESUME = env_bool("OPTSITE_AUTO_RESUME", True)
 OPTSITE_MAX_AUTO_RESUMES = env_int("OPTSITE_MAX_AUTO_RESUMES", 10, minimum=0)
 # Every server process sweeps runs whose worker's lease expired (runs/recovery.py); tests turn it off.
 OPTSITE_RUN_MONITOR = env_bool("OPTSITE_RUN_MONITOR", True)
+# A run's write that fails for the storage's sake (database locked, disk full or read-only, I/O
+# error: runs/storage_faults.py) is tried again for this many seconds, the wait between tries
+# starting at OPTSITE_STORAGE_RETRY_WAIT_MS and doubling up to 5 s; then the run is let go as
+# interrupted, to resume from its last stored checkpoint.
+OPTSITE_STORAGE_RETRY_SECONDS = env_int("OPTSITE_STORAGE_RETRY_SECONDS", 120, minimum=0)
+OPTSITE_STORAGE_RETRY_WAIT_MS = env_int("OPTSITE_STORAGE_RETRY_WAIT_MS", 500, minimum=1)
+# SQLite: how long a write waits for another's lock before it counts as a storage fault.
+OPTSITE_SQLITE_BUSY_TIMEOUT = env_int("OPTSITE_SQLITE_BUSY_TIMEOUT", 20, minimum=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"]["timeout"] = OPTSITE_SQLITE_BUSY_TIMEOUT
 
 # Celery (scale-out mode only): long tasks, one at a time per worker process, acknowledged when
 # done. A task is only a wake-up call: the run's lease in the database decides who drives it, so

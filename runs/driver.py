@@ -10,7 +10,16 @@ disk). Controls reach it from other threads through `request()`; it obeys them b
 
 `drive()` returns when the run has ended (finished, stopped, failed), paused (a paused run holds
 no worker: its checkpoint is stored and resume queues it again), been interrupted (the worker is
-shutting down) or lost its lease (another worker may drive it now: this one writes nothing more).
+shutting down, or the storage would not take its writes) or lost its lease (another worker may
+drive it now: this one writes nothing more).
+
+Storage faults (runs/storage_faults.py: the database locked past its busy timeout, a full disk, a
+read-only or failing file) are not the run's: the batch is written again, the same transaction,
+until it goes through or OPTSITE_STORAGE_RETRY_SECONDS have passed. Then the run is let go as
+`interrupted`, with what was committed (its steps and the checkpoint that matches them), and
+resumes from there exactly. If even that cannot be written, the run is left `running` under a lease
+nobody renews: a server's monitor marks it interrupted once the database takes writes again
+(runs/recovery.py). Only faults that are not the storage's make a run `failed`.
 """
 
 from __future__ import annotations
@@ -22,10 +31,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from runs import leases
+from runs import leases, storage_faults
 from runs.encoding import dumps
 from runs.models import Run, Step
 from runs.optim import BulkEncoder, finite_number
@@ -41,8 +51,9 @@ FLUSH_STEPS = 256
 # A flush may cost at most about 1/FLUSH_BUDGET of the run (a big checkpoint flushes less often).
 FLUSH_BUDGET = 20
 
-# What drive() returns.
-ENDED, PAUSED, INTERRUPTED, LOST = "ended", "paused", "interrupted", "lost"
+# What drive() returns; runs/worker.py adds RETRY: the storage would not let it take the run, which
+# stays queued and is to be handed out again a moment later.
+ENDED, PAUSED, INTERRUPTED, LOST, RETRY = "ended", "paused", "interrupted", "lost", "retry"
 
 
 @functools.cache
@@ -60,6 +71,10 @@ class _StopWaits(Exception):
     """A stop was recorded while this driver was about to pause: it stops instead."""
 
 
+class StorageGaveUp(Exception):
+    """A write kept failing for the storage's sake until its time was up (or the worker left)."""
+
+
 class RunDriver:
     """Steps one claimed run and writes its steps; `publish(event)` sends an event after a commit."""
 
@@ -69,6 +84,7 @@ class RunDriver:
         self._publish = publish
         self.stepper = None
         self._lock = threading.Lock()
+        self._woken = threading.Event()  # set by every control: a write waiting to be tried again looks at it
         self._commands: list[str] = []
         self._pending = False  # read once per step without a lock: a stale False costs one step
         self._stopping = False
@@ -90,6 +106,7 @@ class RunDriver:
             self._pending = True
             if action == "stop":
                 self._stopping = True
+        self._woken.set()
         stepper = self.stepper
         if action == "stop" and stepper is not None:
             stepper.request_stop()  # thread-safe: ends a long step early, scipy's way
@@ -120,8 +137,14 @@ class RunDriver:
         except leases.LeaseLost:
             log.warning("run %s: lease lost; %s lets it go without writing", self.run_id, self.holder)
             return LOST
-        except Exception as exc:  # the solver or the database failed: the run fails, in words
-            log.exception("run %s failed", self.run_id)
+        except Run.DoesNotExist:  # deleted between its claim and its first read
+            return LOST
+        except StorageGaveUp as exc:
+            return self._let_go(exc)
+        except Exception as exc:
+            if storage_faults.is_storage_fault(exc):  # a read, which is not tried again
+                return self._let_go(exc)
+            log.exception("run %s failed", self.run_id)  # the solver or a bug: the run fails, in words
             return self._fail(exc)
 
     def _drive(self) -> str:
@@ -181,7 +204,7 @@ class RunDriver:
             if command == "interrupt":
                 # The worker is going away: keep what was computed; the run resumes elsewhere.
                 self._flush(status=Run.Status.INTERRUPTED, **leases.RELEASED)
-                self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+                self._publish_run("finished")
                 return INTERRUPTED
         if self._stopping:
             return None  # stop wins over pause: the stepper ends at the next step
@@ -214,14 +237,17 @@ class RunDriver:
                 fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
             rows = [(self.run_id, s.seq, s.nit, s.phase, finite_number(s.fun), s.nfev, s.njev, s.elapsed, text, blob)
                     for s, text, blob in buffer]
-        with transaction.atomic():
-            if pausing and "stop" in (Run.objects.select_for_update().filter(pk=self.run_id)
-                                      .values_list("control_requests", flat=True).first() or ""):
-                raise _StopWaits  # recorded before this pause could commit: stop, do not pause
-            leases.write(self.run_id, self.holder, **fields)  # first: no lease, nothing written
-            if buffer:
-                with connection.cursor() as cursor:
-                    cursor.executemany(_insert_steps_sql(), rows)
+
+        def write():
+            with transaction.atomic():
+                if pausing and "stop" in (Run.objects.select_for_update().filter(pk=self.run_id)
+                                          .values_list("control_requests", flat=True).first() or ""):
+                    raise _StopWaits  # recorded before this pause could commit: stop, do not pause
+                leases.write(self.run_id, self.holder, **fields)  # first: no lease, nothing written
+                if buffer:
+                    with connection.cursor() as cursor:
+                        cursor.executemany(_insert_steps_sql(), rows)
+        retried = self._write(write)
         committed = time.time()
         del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list
         if buffer:
@@ -234,21 +260,84 @@ class RunDriver:
                 self._publish(event)
         end = time.perf_counter()
         self._last_flush = end
-        if buffer:  # a running average: one slow disk moment does not throttle the run
+        if buffer and not retried:  # a running average: one slow disk moment does not throttle the run
             self._flush_cost = 0.8 * self._flush_cost + 0.2 * (end - t0)
 
+    def _write(self, write: Callable[[], None]) -> bool:
+        """Run `write` (one transaction), again while it fails for the storage's sake and the time
+        allows; True if it had to be tried again. StorageGaveUp when the time is up or the worker
+        is leaving; LeaseLost when the run was deleted or taken over meanwhile."""
+        backoff = None
+        while True:
+            try:
+                write()
+            except Exception as exc:
+                if not storage_faults.is_storage_fault(exc):
+                    raise
+                now = time.monotonic()
+                if backoff is None:
+                    backoff = storage_faults.Backoff(now)
+                    log.warning("run %s: could not write: %s; trying again for up to %s s", self.run_id,
+                                storage_faults.describe(exc), settings.OPTSITE_STORAGE_RETRY_SECONDS)
+                wait = backoff.next_wait(now)
+                with self._lock:
+                    commands = set(self._commands)
+                if "lost" in commands:
+                    raise leases.LeaseLost(f"run {self.run_id}") from exc
+                if wait is None or "interrupt" in commands:
+                    raise StorageGaveUp(storage_faults.storage_reason(exc)) from exc
+                # A fresh connection for the next try: the old one may be the broken part (a
+                # dropped PostgreSQL connection, a file reopened read-only).
+                connection.close()
+                self._woken.wait(wait)
+                self._woken.clear()
+                continue
+            if backoff is not None:
+                log.warning("run %s: written after all; it goes on", self.run_id)
+            return backoff is not None
+
+    def _let_go(self, exc: Exception) -> str:
+        """The storage will not take this run's writes: it is interrupted with what was committed
+        (steps, counters and the checkpoint that matches them), to resume from there exactly."""
+        reason = exc.args[0] if isinstance(exc, StorageGaveUp) else storage_faults.storage_reason(exc)
+        log.warning("run %s: %s; let go as interrupted, to resume from its last stored checkpoint",
+                    self.run_id, reason)
+        self._buffer.clear()  # not stored: computed again from the checkpoint when it resumes
+        try:
+            connection.close()
+            with transaction.atomic():
+                leases.let_go_interrupted(self.run_id, self.holder)
+            self._publish_run("finished")
+        except leases.LeaseLost:
+            return LOST
+        except Exception as again:
+            if not storage_faults.is_storage_fault(again):
+                log.exception("run %s: could not record the interruption", self.run_id)
+            else:
+                log.warning("run %s: could not record the interruption either: %s; its lease runs out "
+                            "and a server's monitor marks it interrupted once the database takes writes",
+                            self.run_id, storage_faults.describe(again))
+        return INTERRUPTED
+
     def _publish_status(self) -> None:
-        self._publish({"type": "run.status", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+        self._publish_run("status")
+
+    def _publish_run(self, *kinds: str) -> None:
+        """Publish the run as just committed, as these events; nothing if it was deleted since
+        (the delete told its watchers)."""
+        try:
+            run = load_run_dict(self.run_id)
+        except Run.DoesNotExist:
+            return
+        for kind in kinds:
+            self._publish({"type": f"run.{kind}", "run_id": self.run_id, "run": run})
 
     def _finish(self, result) -> str:
         data = result.to_dict()  # JSON-ready: non-finite numbers are already None
         status = Run.Status.STOPPED if result.stopped else Run.Status.FINISHED
         self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None, control_requests="",
                     **leases.RELEASED)
-        run = load_run_dict(self.run_id)
-        if status == Run.Status.STOPPED:
-            self._publish({"type": "run.status", "run_id": self.run_id, "run": run})
-        self._publish({"type": "run.finished", "run_id": self.run_id, "run": run})
+        self._publish_run(*(["status"] if status == Run.Status.STOPPED else []), "finished")
         return ENDED
 
     def _fail(self, exc: Exception) -> str:
@@ -265,7 +354,7 @@ class RunDriver:
                 self._buffer.clear()  # the failure may be in the steps themselves
                 with transaction.atomic():
                     leases.write(self.run_id, self.holder, **final)
-            self._publish({"type": "run.finished", "run_id": self.run_id, "run": load_run_dict(self.run_id)})
+            self._publish_run("finished")
         except leases.LeaseLost:
             return LOST
         except Exception:

@@ -71,18 +71,27 @@ def renew(run_id: int, holder: str) -> bool:
         heartbeat=now, lease_expires=_expiry(now)))
 
 
-def _interrupt(runs) -> list[int]:
-    """Mark these running runs interrupted and free their leases; returns their ids.
+def _interrupted() -> dict:
+    """The fields of a run that lost its worker: interrupted, its lease free, counted.
 
     A stop that waited for the lost worker stays asked for (the resumed run stops at once); a
-    waiting pause does not (whoever resumes it wants it to go on).
+    waiting pause does not (whoever resumes it wants it to go on). Steps, counters and the
+    checkpoint stay as last committed: they match, so the run resumes exactly.
     """
     kept = Case(When(control_requests__contains="stop", then=Value("stop")), default=Value(""))
+    return dict(status=Run.Status.INTERRUPTED, interruptions=F("interruptions") + 1, control_requests=kept, **RELEASED)
+
+
+def _interrupt(runs) -> list[int]:
+    """Mark these running runs interrupted and free their leases; returns their ids."""
     # Row by row, each UPDATE re-checking the condition: a run renewed meanwhile is left alone,
     # and the ids returned are exactly those interrupted here.
-    return [run_id for run_id in runs.values_list("pk", flat=True)
-            if runs.filter(pk=run_id).update(status=Run.Status.INTERRUPTED, interruptions=F("interruptions") + 1,
-                                             control_requests=kept, **RELEASED)]
+    return [run_id for run_id in runs.values_list("pk", flat=True) if runs.filter(pk=run_id).update(**_interrupted())]
+
+
+def let_go_interrupted(run_id: int, holder: str) -> None:
+    """The holder gives its run up as interrupted (the storage failed it); LeaseLost if not held."""
+    write(run_id, holder, **_interrupted())
 
 
 def interrupt_expired(*, silent_for: float | None = None) -> list[int]:

@@ -22,7 +22,8 @@ from multiprocessing.connection import Connection, wait
 from django.conf import settings
 from django.db import connection
 
-from runs import leases, recovery
+from runs import leases, recovery, storage_faults
+from runs.driver import RETRY
 from runs.publishing import Publisher, group_of
 from runs.run_objects import queued_runs
 
@@ -30,6 +31,9 @@ log = logging.getLogger("runs.pool")
 
 # A process that has not said "ready" this long after its start is replaced.
 START_TIMEOUT = 60.0
+# A run a process could not take because the storage refused (runs/worker.py: RETRY) is handed
+# out again after this long.
+RETRY_AFTER = 1.0
 
 
 class _Process:
@@ -74,6 +78,7 @@ class LocalPool:
         self.kill_timeout = kill_timeout
         self.processes: list[_Process] = []
         self._waiting: set[int] = set()  # queued here, not yet handed to a process
+        self._later: dict[int, float] = {}  # refused by the storage: back to _waiting at that time
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -106,7 +111,12 @@ class LocalPool:
     def idle(self) -> bool:
         """No run waits here and no process drives one."""
         with self._lock:
-            return not self._waiting and all(p.run_id is None for p in self.processes)
+            return not self._waiting and not self._later and all(p.run_id is None for p in self.processes)
+
+    def retrying(self) -> set[int]:
+        """Runs a process could not take because the storage refused, waiting to be handed out again."""
+        with self._lock:
+            return set(self._later)
 
     def worker_pids(self) -> dict[str, int]:
         return {p.holder: p.pid for p in self.processes if p.holder}
@@ -154,8 +164,11 @@ class LocalPool:
         while not self._closed:
             try:
                 self._tick()
-            except Exception:  # the database is away for a moment: try again
-                log.warning("local pool: supervisor tick failed", exc_info=True)
+            except Exception as exc:  # the database is away for a moment: try again
+                if storage_faults.is_storage_fault(exc):
+                    log.warning("local pool: %s; trying again", storage_faults.describe(exc))
+                else:
+                    log.warning("local pool: supervisor tick failed", exc_info=True)
                 connection.close()
                 time.sleep(0.5)
         connection.close()
@@ -183,6 +196,7 @@ class LocalPool:
                 self._lost(process)
         if not self._closed:
             self._recover()
+            self._retry_due()
             self._dispatch()
 
     def _handle(self, process: _Process, message) -> None:
@@ -192,6 +206,9 @@ class LocalPool:
             self._publisher.send(group_of(event["run_id"]), event)
         elif kind == "done":
             process.run_id = None
+            if message[2] == RETRY:
+                with self._lock:
+                    self._later[message[1]] = time.monotonic() + RETRY_AFTER
         elif kind == "ready":
             process.holder = message[1]
             log.info("local pool: worker %s ready", process.holder)
@@ -226,6 +243,13 @@ class LocalPool:
             holder = self._dead[0]
             recovery.interrupted(leases.interrupt_held_by(holder), enqueue=self.enqueue)
             self._dead.pop(0)
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for run_id in [r for r, at in self._later.items() if at <= now]:
+                del self._later[run_id]
+                self._waiting.add(run_id)
 
     def _dispatch(self) -> None:
         idle = [p for p in self.processes if p.holder and p.run_id is None]

@@ -119,7 +119,7 @@ def drive_run(run_id: int) -> str | None:
     from django.db import DatabaseError, connection
 
     from runs import recovery
-    from runs.driver import INTERRUPTED
+    from runs.driver import INTERRUPTED, RETRY
     from runs.publishing import Publisher, close_thread_loop, group_of
 
     worker = this_worker()
@@ -136,9 +136,16 @@ def drive_run(run_id: int) -> str | None:
             time.sleep(DATABASE_RETRY)
             queue_run(run_id)
             return None
+        if outcome == RETRY:  # the storage refused the claim: this wake-up goes back to the queue
+            time.sleep(DATABASE_RETRY)
+            queue_run(run_id)
+            return None
         publisher.drain()
         if outcome == INTERRUPTED and settings.OPTSITE_AUTO_RESUME:
-            recovery.requeue([run_id], enqueue=queue_run)  # another worker continues it at once
+            try:
+                recovery.requeue([run_id], enqueue=queue_run)  # another worker continues it at once
+            except DatabaseError:  # the storage failed the run: the servers' monitor queues it later
+                log.warning("run %s: interrupted; could not queue it again yet", run_id)
     finally:
         close_thread_loop()
     return outcome

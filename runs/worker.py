@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from django.db import connection
 
-from runs import leases
-from runs.driver import RunDriver
+from runs import leases, storage_faults
+from runs.driver import RETRY, RunDriver
 
 log = logging.getLogger("runs.worker")
 
@@ -40,9 +40,18 @@ class Worker:
 
     def drive(self, run_id: int, publish: Callable[[dict], None]) -> str | None:
         """Claim the run and drive it until it lets go; None if it was not to be had (already
-        taken, stopped or deleted meanwhile: a duplicate or late delivery is harmless)."""
+        taken, stopped or deleted meanwhile: a duplicate or late delivery is harmless), RETRY if
+        the storage refused the claim (the run is still queued: hand it out again later)."""
         try:
-            if not leases.claim(run_id, self.holder):
+            try:
+                claimed = leases.claim(run_id, self.holder)
+            except Exception as exc:
+                if not storage_faults.is_storage_fault(exc):
+                    raise
+                log.warning("worker %s: could not take run %s: %s; it stays queued", self.holder, run_id,
+                            storage_faults.describe(exc))
+                return RETRY
+            if not claimed:
                 return None
             driver = RunDriver(run_id=run_id, holder=self.holder, publish=publish)
             self.driver = driver
@@ -73,6 +82,7 @@ class Worker:
 
     def _serve(self) -> None:
         renewed = time.monotonic()
+        failing = None  # the storage fault being waited out, said once rather than every tick
         while True:
             self._wake.wait(CONTROL_POLL)
             self._wake.clear()
@@ -86,6 +96,15 @@ class Worker:
                     if not leases.renew(driver.run_id, self.holder) and self.driver is driver:
                         driver.request("lost")
                     renewed = time.monotonic()
-            except Exception:  # the database is away for a moment: the next tick tries again
-                log.warning("worker %s: service tick failed", self.holder, exc_info=True)
+                if failing is not None:
+                    log.info("worker %s: the database answers again", self.holder)
+                    failing = None
+            except Exception as exc:  # the database is away for a moment: the next tick tries again
+                reason = storage_faults.storage_reason(exc)
+                if reason is None:
+                    log.warning("worker %s: service tick failed", self.holder, exc_info=True)
+                elif reason != failing:
+                    log.warning("worker %s: cannot renew its lease or read controls: %s", self.holder,
+                                storage_faults.describe(exc))
+                failing = reason
                 connection.close()
