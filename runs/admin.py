@@ -9,25 +9,6 @@ from django.contrib.admin.utils import unquote
 
 from runs import services
 from runs.models import Run, Step
-from runs.publishing import group_of, publish
-from runs.run_objects import run_to_dict
-
-# How long a delete waits for an active run to stop (its worker may be waiting out a storage
-# fault); then it deletes anyway, and the worker, finding its lease gone, writes nothing more.
-STOP_WAIT = 30.0
-
-
-def _stop(run: Run) -> None:
-    """Stop an active run and wait until it has ended. Never inside a transaction: on SQLite that
-    holds the write lock, and the worker could not write the stop it waits for."""
-    if not run.is_active or not services.stop_run_and_wait(run_id=run.pk, timeout=STOP_WAIT):
-        return
-    # The worker's "finished" comes by its own way (the pool's socket, Redis) and the delete's
-    # "deleted" could overtake it: say it from here too, first. A socket says "finished" once.
-    ended = Run.objects.select_related("owner").defer("checkpoint").filter(pk=run.pk).first()
-    if ended is not None:
-        publish(group_of(run.pk), {"type": "run.finished", "run_id": run.pk, "run": run_to_dict(ended)})
-
 
 class StepInline(admin.TabularInline):
     model = Step
@@ -69,7 +50,7 @@ class RunAdmin(admin.ModelAdmin):
         if request.method == "POST":
             run = self.get_object(request, unquote(object_id))
             if run is not None and self.has_delete_permission(request, run):
-                _stop(run)
+                services.stop_for_delete(run)
         return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request, obj):
@@ -78,7 +59,6 @@ class RunAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         # The "delete selected" action, which runs outside a transaction.
         for run in queryset:
-            _stop(run)
             services.delete_run(run=run)
 
 

@@ -28,7 +28,7 @@ ENDED = Run.ENDED
 __all__ = [
     "ServiceError", "limits", "validate", "create_run", "start_run", "launch", "control_run", "stop_run",
     "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
-    "step_text", "steps_json", "wait_for_run", "sweep_orphans", "relabel_run", "delete_run", "dumps", "ENDED",
+    "step_text", "steps_json", "wait_for_run", "sweep_orphans", "relabel_run", "stop_for_delete", "delete_run", "dumps", "ENDED",
 ]
 
 
@@ -330,13 +330,36 @@ def relabel_run(*, run: Run, label: str) -> Run:
     return run
 
 
-def delete_run(*, run: Run) -> int:
-    """Delete a run and all its steps; returns the step count.
+# How long a delete waits for an active run to stop (its worker may be waiting out a storage
+# fault); then it deletes anyway, and the worker, finding its lease gone, writes nothing more.
+DELETE_STOP_WAIT = 30.0
 
-    A worker that drives it finds its lease gone at its next write and lets it go, writing
+
+def stop_for_delete(run: Run, timeout: float = DELETE_STOP_WAIT) -> None:
+    """Stop a run about to be deleted, if it is active, and wait until it has ended, so that its
+    launch socket hears "finished" before its watchers hear "deleted". Never inside a transaction:
+    on SQLite that holds the write lock, and the worker could not write the stop it waits for."""
+    if not Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).exists():
+        return
+    if not stop_run_and_wait(run_id=run.pk, timeout=timeout):
+        return
+    # The worker's "finished" comes by its own way (the pool's socket, Redis) and the delete's
+    # "deleted" could overtake it: say it from here too, first. A socket says "finished" once.
+    ended = Run.objects.select_related("owner").defer("checkpoint").filter(pk=run.pk).first()
+    if ended is not None:
+        publish(group_of(run.pk), {"type": "run.finished", "run_id": run.pk, "run": run_to_dict(ended)})
+
+
+def delete_run(*, run: Run) -> int:
+    """Stop a run if it is active (stop_for_delete), then delete it and all its steps; returns the
+    step count. Call it outside a transaction (the admin stops the run before its own).
+
+    A worker that still drives it finds its lease gone at its next write and lets it go, writing
     nothing (runs/leases.py): no step can land after the delete. After the commit, the run's
     watchers are told ("run.deleted": a watch socket says "deleted" and closes).
     """
+    if not transaction.get_connection().in_atomic_block:
+        stop_for_delete(run)
     run_id = run.pk
     with transaction.atomic():
         n = Step.objects.filter(run_id=run_id).count()

@@ -222,6 +222,22 @@ def test_deleting_a_running_run_frees_its_worker_and_stores_nothing_more(alice):
     assert not Run.objects.filter(pk=run_id).exists() and not Step.objects.filter(run_id=run_id).exists()
 
 
+async def test_a_run_deleted_while_it_runs_is_stopped_first_its_sockets_hear_finished_then_deleted(alice):
+    # As from the history page or the API (the admin does the same): services.delete_run.
+    run = await database_sync_to_async(services.create_run)(owner=alice, data=LONG)
+    layer, channel = await listen(run.pk)
+    await database_sync_to_async(services.start_run)(run_id=run.pk)
+    assert await asyncio.to_thread(wait_until, lambda: running_with_steps(run.pk, 10))
+    row = await database_sync_to_async(Run.objects.get)(pk=run.pk)
+    await database_sync_to_async(services.delete_run)(run=row)
+    events = []
+    while not events or events[-1]["type"] != "run.deleted":
+        events.append(await asyncio.wait_for(layer.receive(channel), 30))
+    finished = [e for e in events if e["type"] == "run.finished"]
+    assert finished and finished[0]["run"]["status"] == "stopped" and finished[0]["run"]["result"] is not None
+    assert not await database_sync_to_async(Run.objects.filter(pk=run.pk).exists)()
+
+
 def test_the_sweep_interrupts_only_runs_whose_lease_ran_out(alice, settings):
     settings.OPTSITE_AUTO_RESUME = False  # look at the sweep alone
     spec = validate_spec(KILL_SPEC).to_dict()
