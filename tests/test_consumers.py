@@ -440,8 +440,12 @@ async def test_watchers_of_a_deleted_run_hear_deleted_and_the_watch_socket_close
     deleted = {"type": "deleted", "run_id": run["id"], "message": f"Run {run['id']} was deleted."}
     seen = await collect(watch, until="deleted")
     assert seen[-1] == deleted
+    # a running run is stopped before it goes: the watcher hears it end, then that it is gone
+    assert [m["run"]["status"] for m in seen if m["type"] == "finished"] == ["stopped"]
     await closed_with(watch, 4404)
-    assert (await collect(comm, until="deleted"))[-1] == deleted
+    # the launch socket's last word about its run is "finished" (PROTOCOL)
+    ended = await collect(comm, until="finished")
+    assert ended[-1]["run"]["status"] == "stopped"
     # the launch socket stays open: it may launch another run
     again = await start(comm, DE_SPEC)
     assert again["id"] != run["id"]
