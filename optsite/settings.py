@@ -274,6 +274,7 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:", "blob:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
+        "worker-src": ["'self'"],  # the map's raster (maprender.js)
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "form-action": ["'self'"],

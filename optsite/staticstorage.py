@@ -14,6 +14,12 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
     # Every `import … from "./x.js"` is rewritten, comments included: a module whose comment shows
     # an import of itself never settles ("Max post-process passes exceeded").
     support_js_module_import_aggregation = True
+    # A module worker's script, `new URL("./x.js", import.meta.url)`, is hashed like an import.
+    patterns = CompressedManifestStaticFilesStorage.patterns + ((
+        "*.js",
+        ((r"""(?P<matched>new URL\(["'](?P<url>[./].*?)["'],\s*import\.meta\.url\))""",
+          """new URL("%(url)s", import.meta.url)"""),),
+    ),)
 
 
 def collect_if_stale() -> bool:

@@ -82,6 +82,8 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.wait().until(lambda d: (self.plot_len("plot-contour", "best point") or 0) >= 2)
         self.wait().until(lambda d: d.execute_script(  # the map, drawn on its canvas
             "return Number(document.getElementById('plot-contour-map').dataset.drawn) > 0"))
+        # by its worker, off the main thread (the policy lets the site's own worker script run)
+        self.assertEqual(self.find("#plot-contour-map").get_attribute("data-maker"), "worker")
         # After the end the view becomes a replay of the stored run, at its last step (the polish).
         self.wait_visible("#replay")
         self.wait_for("#steps-body tr.current")

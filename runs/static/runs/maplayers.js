@@ -2,17 +2,18 @@
 // one step. Plotly draws the overlay (axes, paths, markers); these draw what made its redraws
 // long: a filled contour of a 70 × 70 grid took 60–100 ms in Plotly (marching squares, smoothed SVG
 // paths, a colour bar) and a DE population of 450 SVG markers most of each overlay redraw. Here the
-// map is a raster of the same bands (a few ms) and the points a canvas path (well under one).
+// map is a raster of the same bands, made by a worker (maprender.js) off the main thread, and the
+// points a canvas path (well under a millisecond).
 //
 // Both draw on the overlay's axes: `axesOf(overlay)` reads its plot area and ranges after each draw.
 import { fmtF, fmtX } from "./format.js";
+import { packGrid, raster } from "./maprender.js";
 
 // Plotly's "Viridis" stops, so that the map keeps the colours it had.
 const VIRIDIS = ["#440154", "#48186a", "#472d7b", "#424086", "#3b528b", "#33638d", "#2c728e", "#26828e", "#21918c",
   "#1fa088", "#28ae80", "#3fbc73", "#5ec962", "#84d44b", "#addc30", "#d8e219", "#fde725"].map((h) =>
   [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
 const BANDS = 24;               // about as many as the contour's ncontours gave
-const LINE = [255, 255, 255, 0.3]; // the faint white line between bands
 const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"; // the plots' own
 const MAX_PIXELS = 1.2e6;       // of the map's raster: on a large HiDPI screen it is drawn at a lower scale
 
@@ -55,23 +56,6 @@ function fit(canvas, a) {
   return g;
 }
 
-/** For each of n pixel centres from v0 to v1: the grid cell (index into `grid`) and the fraction in it; -1 outside. */
-function cells(grid, v0, v1, n) {
-  const idx = new Int32Array(n), frac = new Float64Array(n), last = grid.length - 1;
-  const up = grid[last] > grid[0];
-  let j = 0;
-  for (let i = 0; i < n; i++) {
-    const v = v0 + ((i + 0.5) / n) * (v1 - v0);
-    if (up ? v < grid[0] || v > grid[last] : v > grid[0] || v < grid[last]) { idx[i] = -1; continue; }
-    // pixel centres are monotonic: walk the grid instead of searching it
-    if (j > 0 && (up ? v < grid[j] : v > grid[j])) j = 0;
-    while (j < last - 1 && (up ? v > grid[j + 1] : v < grid[j + 1])) j++;
-    idx[i] = j;
-    frac[i] = (v - grid[j]) / (grid[j + 1] - grid[j]);
-  }
-  return { idx, frac };
-}
-
 /** The objective's map as filled bands of log10(1 + f − min f), with its colour bar in the right margin. */
 export class MapLayer {
   constructor(stack, overlay) {
@@ -83,12 +67,26 @@ export class MapLayer {
     stack.prepend(this.canvas);
     this.grid = null;
     this.rev = 0;
+    this.axes = null;     // the view last asked for
+    this.shown = null;    // {bitmap, rev, x0, x1, y0, y1}: the newest raster that arrived
+    this.job = null;      // the raster the view needs, not asked of the worker yet
+    this.pending = false; // the worker is making one
+    this.jobs = 0;
+    this.worker = null;
+    try {
+      this.worker = new Worker(new URL("./maprender.js", import.meta.url), { type: "module" });
+      this.worker.onmessage = (e) => this._arrived(e.data);
+      this.worker.onerror = () => this._inline(); // drawn here instead, as before workers
+    } catch (e) {
+      this.worker = null;
+    }
   }
 
   /** {x, y, z, detail} with z already on the map's scale (nulls are holes), or null. `detail`, a
    * finer {x, y, z} over part of it (or null), is drawn instead of it inside its box. */
   setGrid(grid) {
     this.grid = null;
+    this.rev += 1;
     if (grid) {
       let lo = Infinity, hi = -Infinity;
       for (const g of grid.detail ? [grid, grid.detail] : [grid]) {
@@ -98,56 +96,88 @@ export class MapLayer {
         const step = hi > lo ? niceStep((hi - lo) / BANDS) : 1;
         const start = Math.floor(lo / step) * step, n = Math.max(1, Math.ceil((hi - start) / step));
         const colors = Array.from({ length: n }, (_, k) => viridis(hi > lo ? (start + (k + 0.5) * step - lo) / (hi - lo) : 0.5));
-        this.grid = { x: grid.x, y: grid.y, z: grid.z, detail: grid.detail || null, lo, hi, start, step, colors };
+        this.grid = { lo, hi, start, step, colors, packed: { ...packGrid({ ...grid, start, step, colors }), rev: this.rev } };
+        if (this.worker) this.worker.postMessage({ grid: this.grid.packed });
       }
     }
-    this.rev += 1;
+    if (!this.grid) this.shown = null; // nothing to stand in for a map that has gone
   }
 
+  /**
+   * Draw on the axes `a`: at once the newest raster there is, moved and scaled to them (the map
+   * as it was a moment ago, or the previous grid's), and the colour bar; the raster of exactly this
+   * view and grid when the worker has made it.
+   */
   draw(a) {
-    const g = fit(this.canvas, a);
-    this.canvas.dataset.drawn = String(this.grid && a ? this.rev : 0);
-    this.canvas.dataset.detail = this.grid && this.grid.detail ? "1" : "0";
+    this.axes = a;
+    this.canvas.dataset.detail = this.grid && this.grid.packed.detail ? "1" : "0";
+    this._paint();
+    if (!a || !this.grid) { this.job = null; return; }
+    const scale = Math.min(window.devicePixelRatio || 1, Math.sqrt(MAX_PIXELS / (a.w * a.h)));
+    const job = {
+      id: ++this.jobs, rev: this.rev, x0: a.x0, x1: a.x1, y0: a.y0, y1: a.y1,
+      pw: Math.max(1, Math.round(a.w * scale)), ph: Math.max(1, Math.round(a.h * scale)),
+    };
+    if (this._exact(job)) { this.job = null; return; }
+    this.job = job;
+    this._send();
+  }
+
+  _exact(job) {
+    const r = this.shown;
+    return !!r && r.rev === job.rev && r.x0 === job.x0 && r.x1 === job.x1 && r.y0 === job.y0 && r.y1 === job.y1
+      && r.bitmap.width === job.pw && r.bitmap.height === job.ph;
+  }
+
+  /** One raster at a time: a view that changes while the worker draws waits for it, then only the newest is drawn. */
+  _send() {
+    if (this.pending || !this.job) return;
+    const job = this.job;
+    this.job = null;
+    if (!this.worker) { this._arrived(this._local(job)); return; }
+    this.pending = true;
+    this.worker.postMessage({ job });
+  }
+
+  _local(job) {
+    const px = raster(this.grid.packed, job);
+    const off = new OffscreenCanvas(job.pw, job.ph);
+    off.getContext("2d").putImageData(new ImageData(px, job.pw, job.ph), 0, 0);
+    return { ...job, bitmap: off };
+  }
+
+  _arrived(msg) {
+    this.pending = false;
+    if (msg.bitmap && msg.rev === this.rev) {
+      if (this.shown && this.shown.bitmap.close) this.shown.bitmap.close();
+      this.shown = msg;
+      this._paint();
+    } else if (msg.bitmap && msg.bitmap.close) msg.bitmap.close(); // a grid that has gone
+    this._send();
+  }
+
+  /** The worker could not start (or failed): every raster is made here from now on. */
+  _inline() {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+    this.pending = false;
+    const a = this.axes;
+    if (a) this.draw(a);
+  }
+
+  _paint() {
+    const a = this.axes, g = fit(this.canvas, a), r = this.shown;
+    const exact = !!(r && a && r.rev === this.rev && r.x0 === a.x0 && r.x1 === a.x1 && r.y0 === a.y0 && r.y1 === a.y1);
+    this.canvas.dataset.drawn = String(this.grid && exact ? this.rev : 0);
+    this.canvas.dataset.maker = this.worker ? "worker" : "page"; // what makes the rasters (tests ask)
     if (!a || !this.grid) return;
-    const G = this.grid, dpr = window.devicePixelRatio || 1;
-    const scale = Math.min(dpr, Math.sqrt(MAX_PIXELS / (a.w * a.h)));
-    const pw = Math.max(1, Math.round(a.w * scale)), ph = Math.max(1, Math.round(a.h * scale));
-    const img = new ImageData(pw, ph), px = img.data;
-    const band = new Int16Array(pw * ph).fill(-1);
-    const { start, step, colors } = G, nb = colors.length;
-    // The detail first; the grid where the detail has nothing (outside its box, or a hole).
-    for (const g of G.detail ? [G.detail, G] : [G]) {
-      const cx = cells(g.x, a.x0, a.x1, pw), cy = cells(g.y, a.y1, a.y0, ph), z = g.z; // rows from the top
-      for (let r = 0; r < ph; r++) {
-        const j = cy.idx[r];
-        if (j < 0) continue;
-        const fy = cy.frac[r], row0 = z[j], row1 = z[j + 1];
-        for (let c = 0; c < pw; c++) {
-          const i = cx.idx[c];
-          if (i < 0 || band[r * pw + c] >= 0) continue;
-          const z00 = row0[i], z10 = row0[i + 1], z01 = row1[i], z11 = row1[i + 1];
-          if (z00 === null || z10 === null || z01 === null || z11 === null) continue; // a hole, as Plotly leaves it
-          const fx = cx.frac[c];
-          const v = (z00 * (1 - fx) + z10 * fx) * (1 - fy) + (z01 * (1 - fx) + z11 * fx) * fy;
-          band[r * pw + c] = Math.min(nb - 1, Math.max(0, Math.floor((v - start) / step)));
-        }
-      }
+    if (r) {
+      g.save();
+      g.beginPath(); g.rect(a.l, a.t, a.w, a.h); g.clip();
+      const X0 = a.px(r.x0), X1 = a.px(r.x1), Y0 = a.py(r.y1), Y1 = a.py(r.y0);
+      g.drawImage(r.bitmap, X0, Y0, X1 - X0, Y1 - Y0);
+      g.restore();
     }
-    for (let r = 0; r < ph; r++) {
-      for (let c = 0; c < pw; c++) {
-        const k = band[r * pw + c];
-        if (k < 0) continue;
-        const o = 4 * (r * pw + c), col = colors[k];
-        const edge = (c > 0 && band[r * pw + c - 1] >= 0 && band[r * pw + c - 1] !== k)
-          || (r > 0 && band[(r - 1) * pw + c] >= 0 && band[(r - 1) * pw + c] !== k);
-        const m = edge ? LINE[3] : 0;
-        px[o] = col[0] + m * (LINE[0] - col[0]); px[o + 1] = col[1] + m * (LINE[1] - col[1]);
-        px[o + 2] = col[2] + m * (LINE[2] - col[2]); px[o + 3] = 255;
-      }
-    }
-    const off = new OffscreenCanvas(pw, ph);
-    off.getContext("2d").putImageData(img, 0, 0);
-    g.drawImage(off, a.l, a.t, a.w, a.h);
     this._colorBar(g, a);
   }
 
@@ -176,7 +206,11 @@ export class MapLayer {
     g.restore();
   }
 
-  destroy() { this.canvas.remove(); }
+  destroy() {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+    this.canvas.remove();
+  }
 }
 
 // What a point layer draws, per kind.
