@@ -217,8 +217,9 @@ class Bench:
         for w in (0, 1):
             self.open(w, run_id)
         for w in (0, 1):
-            self.wait(lambda: int(self.dataset(w, "received") or 0) > 0, 60, f"steps in window {w + 1}")
-        time.sleep(1.0)  # past the first draws
+            self.wait(lambda: int(self.dataset(w, "received") or 0) > 0 and self.dataset(w, "series") == "drawn",
+                      60, f"steps and the series in window {w + 1}")
+        time.sleep(1.0)  # past the first draws: the page's load is measured by reload()
         out = {"case": name, "run": run_id}
         out.update(self.streaming(run_id))
         out.update(self.controls(run_id))

@@ -109,8 +109,10 @@ export class RunView {
     this._renderResult();
     if (knownMinimum === undefined) this._fetchKnownMinimum();
     this.loadGrid();
-    if (!run.n_steps) this.table.empty(mode === "live" ? waitingText(run.status) : "This run has no stored steps.");
-    else if (mode === "replay") this.replay.open();
+    if (!run.n_steps) {
+      this.table.empty(mode === "live" ? waitingText(run.status) : "This run has no stored steps.");
+      this.root.dataset.series = "drawn"; // no history to fill behind what arrives
+    } else if (mode === "replay") this.replay.open();
     else this.feed.catchUp(run);
   }
 
