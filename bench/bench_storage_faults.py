@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from livesite import HOST, Site, bare_scipy, finished, load_note, machine_line, pick_cases, same_result, start_run  # noqa: E402
+from servers import sqlite_write_lock  # noqa: E402  (tests/servers.py: livesite puts tests/ on the path)
 
 # 10-D Rosenbrock, 50 members, 3,000 generations: about 10 s of one core, long enough to outlast
 # the start of a fault.
@@ -72,13 +73,8 @@ def rows(db: Path, ids: list[int]) -> dict[int, tuple]:
 @contextlib.contextmanager
 def fault(kind: str, db: Path, mount: str | None):
     if kind == "lock":
-        holder = sqlite3.connect(db, timeout=60, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_write_lock(db, timeout=60):
             yield
-        finally:
-            holder.rollback()
-            holder.close()
     elif kind == "full":
         with sqlite3.connect(db, timeout=60) as con:
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -9,9 +9,22 @@ import glob
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
+
+
+@contextlib.contextmanager
+def sqlite_write_lock(path, timeout: float = 30.0):
+    """Another writer holding SQLite's write lock (as a backup or a long migration would)."""
+    holder = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
 
 
 def free_port() -> int:

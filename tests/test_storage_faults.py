@@ -43,6 +43,7 @@ from runs.models import Run, Step
 from runs.optim import encode_checkpoint, make_stepper, validate_spec
 from tests.conftest import communicator
 from tests.polling import wait_until
+from tests.servers import sqlite_write_lock
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
 
@@ -66,18 +67,6 @@ def _sqlite_file(path: str) -> None:
         probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         probe.close()
-
-
-@contextlib.contextmanager
-def write_lock(path: str):
-    """Another writer holding SQLite's write lock (as a backup or a long migration would)."""
-    holder = sqlite3.connect(path, timeout=30, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.rollback()
-        holder.close()
 
 
 @contextlib.contextmanager
@@ -398,7 +387,7 @@ def test_a_write_lock_held_past_the_busy_timeout_and_the_lease_is_waited_out(ali
     """Held longer than a lease too: the leases run out while nobody can renew them, and the
     monitor must not take that for dead workers once the lock goes."""
     ids = launch(alice)
-    with write_lock(database_path()):
+    with sqlite_write_lock(database_path()):
         before = counts(ids)
         time.sleep(leases.LEASE_SECONDS + 2)  # every worker's writes time out, again and again
         assert counts(ids) == before  # nothing could be written ...
@@ -415,7 +404,7 @@ def test_a_write_lock_held_past_every_retry_interrupts_the_runs_which_resume_exa
     settings.OPTSITE_AUTO_RESUME = False  # look at the interrupted runs before resuming them
     ids = launch(alice)
     pool = dispatch.local_pool()
-    with write_lock(database_path()):
+    with sqlite_write_lock(database_path()):
         assert wait_until(pool.idle, timeout=GIVING_UP)  # every worker gave up its run
         assert statuses(ids) == ["running"] * WORKERS
     assert wait_until(lambda: ended(ids), timeout=60, every=0.1)
