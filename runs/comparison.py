@@ -56,8 +56,10 @@ def gradient_use(run: Run) -> str:
     if run.method == "de":
         return "finite differences in the final polish only" if options.get("polish", True) else "none"
     if run.method == "lbfgsb":
-        jac = options.get("jac") or "analytic"
-        return "analytic" if jac == "analytic" else f"{jac} finite differences"
+        jac = options.get("jac", "analytic")
+        if jac == "analytic":
+            return "analytic"
+        return "forward differences, absolute step eps" if jac is None else f"{jac} finite differences"
     return "unknown"
 
 

@@ -197,10 +197,22 @@ def _sentence(msg: str) -> str:
     return msg[:1].upper() + msg[1:] if msg else msg
 
 
-def option_field(method: str, o: dict, value, errors: dict, problem_has_gradient: bool = True) -> dict:
-    """One option input: scipy's default as the placeholder, an empty value meaning 'default'."""
+# A select's value for a choice that is null (jac: scipy's default without a gradient).
+NULL_CHOICE = "null"
+_MISSING = object()
+
+
+def _choice_value(c) -> str:
+    return NULL_CHOICE if c is None else str(c)
+
+
+def option_field(method: str, o: dict, value, errors: dict, problem: dict | None = None) -> dict:
+    """One option input: scipy's default as the placeholder, an empty value meaning 'default'.
+    `value` is _MISSING where the spec does not give the option (a null is a value of its own)."""
     key = f"options.{o['name']}"
     default = o.get("default")
+    given = value is not _MISSING
+    value = value if given else None
     f = {
         "key": key, "name": key, "id": f"opt-{method}-{o['name']}", "label": o["name"],
         "help": o.get("description", ""), "errors": _errors_for(errors, key)
@@ -213,11 +225,12 @@ def option_field(method: str, o: dict, value, errors: dict, problem_has_gradient
     elif o["type"] in ("choice", "jac"):
         f["widget"] = "select"
         choices = list(o.get("choices", []))
-        if o["type"] == "jac":
-            default = "analytic" if problem_has_gradient else "2-point"
-            f["placeholder"] = default
-        f["choices"] = [(c, f"{c} (default)" if c == default else c) for c in choices]
-        f["value"] = _text(value) if value is not None else default
+        labels = o.get("labels") or [str(c) for c in choices]
+        if o["type"] == "jac":  # scipy's default without a gradient where the problem has none
+            default = "analytic" if problem is None or problem["has_gradient"] else None
+        f["placeholder"] = _choice_value(default)
+        f["choices"] = [(_choice_value(c), f"{t} (default)" if c == default else t) for c, t in zip(choices, labels)]
+        f["value"] = _choice_value(value if given and (value is not None or None in choices) else default)
     else:
         f["widget"] = "text"
         f["inputmode"] = "numeric" if o["type"] in ("int", "seed") else "decimal"
@@ -247,7 +260,7 @@ def form_fields(state: dict, errors: dict | None = None) -> dict:
     for m in methods:
         vals = state["options"] if m["name"] == state["method"] else {}
         errs = errors if m["name"] == state["method"] else {}
-        fields = [option_field(m["name"], o, vals.get(o["name"]), errs, current["has_gradient"])
+        fields = [option_field(m["name"], o, vals.get(o["name"], _MISSING), errs, current)
                   for o in m["options"] if o["name"] != "seed"]
         primary = PRIMARY_OPTIONS.get(m["name"], ())
         options[m["name"]] = {
@@ -333,7 +346,7 @@ def spec_from_post(post) -> tuple[dict, str]:
             if raw == "":
                 continue
             if o["type"] in ("choice", "jac"):
-                opts[o["name"]] = raw
+                opts[o["name"]] = None if raw == NULL_CHOICE and None in o.get("choices", []) else raw
             elif o["type"] == "mutation" and "," in raw:
                 opts[o["name"]] = [_number(s) for s in raw.split(",")]
             else:

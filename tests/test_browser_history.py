@@ -135,7 +135,7 @@ class OutcomeLayoutAndCountTests(BrowserTestCase):
         self.alice = self.create_user("alice")
         self.converged = real_run(self.alice, spec_for("lbfgsb"), label="L-BFGS-B from (-1.2, 1)")
         self.limit = real_run(self.alice, spec_for("de"), label="DE, popsize 8, maxiter 30")
-        self.abnormal = real_run(self.alice, spec_for("lbfgsb", options={"jac": "2-point", "eps": 0.1}),
+        self.abnormal = real_run(self.alice, spec_for("lbfgsb", options={"jac": None, "eps": 0.1}),
                                  label="coarse differences")
         self.marked = real_run(self.alice, spec_for("de", "himmelblau", bounds=[[-5, 5], [-5, 5]], options={"maxiter": 1000}),
                                label="<b>bold</b> & <i>not</i>")

@@ -123,6 +123,37 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.screenshot("live-lbfgsb-finished")
         self.assertEqual(self.console_errors(), [])
 
+    def test_jac_is_chosen_in_words_and_null_runs_scipys_default_without_a_gradient(self):
+        from runs.optim import UNLIMITED, validate_spec
+        from runs.optim.oracle import scipy_reference
+
+        self.create_user("alice")
+        self.log_in("alice")
+        self.browser.get(self.url("/runs/new/"))
+        self.choose_method("lbfgsb")
+        jac = Select(self.find("#opt-lbfgsb-jac"))
+        texts = {o.get_attribute("value"): o.text for o in jac.options}
+        self.assertEqual(list(texts), ["analytic", "2-point", "3-point", "cs", "null"])
+        self.assertEqual(texts["analytic"], "analytic gradient (default)")
+        self.assertIn("absolute step eps", texts["null"])
+        jac.select_by_value("null")
+        run_id = self.launch()
+        self.wait_status("finished")
+        run = Run.objects.get(pk=run_id)
+        self.assertIsNone(run.spec["options"]["jac"])
+        _, ref = scipy_reference(validate_spec(run.spec, UNLIMITED))  # minimize(jac=None)
+        self.assertEqual((run.result["x"], run.result["nfev"]), (ref.x.tolist(), ref.nfev))
+        self.wait_text("#run-subtitle", "forward differences, step eps 1e−8")  # the site writes minus signs
+        # A complex step is offered only where f takes complex numbers (Ackley's abs does not).
+        self.browser.get(self.url("/runs/new/"))
+        self.choose_method("lbfgsb")
+        Select(self.find("#id_problem")).select_by_value("ackley")
+        cs = self.find("#opt-lbfgsb-jac option[value=cs]")
+        self.assertFalse(cs.is_enabled())
+        Select(self.find("#id_problem")).select_by_value("rosenbrock")
+        self.assertTrue(self.find("#opt-lbfgsb-jac option[value=cs]").is_enabled())
+        self.assertEqual(self.console_errors(), [])
+
     def test_errors_appear_at_the_field(self):
         self.create_user("alice")
         self.log_in("alice")

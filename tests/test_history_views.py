@@ -322,7 +322,7 @@ def stopped_run(owner, spec: dict, after: int = 3, label: str = "") -> Run:
     return store(owner, s.to_dict(), rows, result=stepper.result.to_dict(), label=label, status="stopped")
 
 
-ABNORMAL_SPEC = spec_for("lbfgsb", options={"jac": "2-point", "eps": 0.1})  # a coarse gradient: no descent
+ABNORMAL_SPEC = spec_for("lbfgsb", options={"jac": None, "eps": 0.1})  # a coarse gradient: no descent
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from runs.optim import (SpecError, decode_checkpoint, encode_checkpoint, get_pro
 from runs.optim.lbfgsb import projected_gradient_norm
 from runs.optim.oracle import assert_matches_scipy, steps_without_time as _dicts
 
-JACS = ["analytic", "2-point", "3-point"]
+# minimize(jac=...) as scipy takes it; None: no jac given (forward differences, absolute step eps)
+JACS = ["analytic", "2-point", "3-point", "cs", None]
 
 
 def lb(problem="rosenbrock", x0=None, dim=None, bounds="none", params=None, **options):
@@ -50,7 +51,41 @@ CASES = [
 @pytest.mark.parametrize("jac", JACS)
 @pytest.mark.parametrize("problem,x0,bounds,params", CASES)
 def test_it_matches_scipy(problem, x0, bounds, params, jac):
+    if jac == "cs" and not get_problem(problem).complex_step:
+        with pytest.raises(SpecError) as e:  # its f would drop the imaginary part
+            lb(problem, x0, bounds=bounds, params=params, jac=jac)
+        assert "complex" in e.value.errors["options.jac"][0]
+        return
     assert_matches_scipy(lb(problem, x0, bounds=bounds, params=params, jac=jac, maxiter=60))
+
+
+def test_2_point_is_scipys_relative_step_and_null_its_absolute_default():
+    # Not the same numbers: minimize(jac="2-point") differs from minimize() without a jac.
+    relative = assert_matches_scipy(lb("rosenbrock", [-1.2, 1.0, 0.5], jac="2-point"))[1]
+    default = assert_matches_scipy(lb("rosenbrock", [-1.2, 1.0, 0.5], jac=None))[1]
+    assert (relative.nfev, relative.fun) != (default.nfev, default.fun)
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "sphere", "rastrigin", "ackley", "himmelblau", "levy",
+                                     "beale", "griewank", "six_hump_camel", "goldstein_price",
+                                     "styblinski_tang", "booth"])
+def test_complex_step_is_offered_exactly_where_f_takes_complex_numbers(problem):
+    import warnings
+
+    from scipy.optimize._numdiff import approx_derivative
+    p = get_problem(problem)
+    f, g = p.objective(), p.gradient()
+    rng = np.random.default_rng(3)
+    exact = True
+    for _ in range(5):
+        x = rng.uniform(*np.array(p.default_bounds(p.default_dim), dtype=float).T)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # ComplexWarning: the imaginary part was dropped
+            try:
+                exact &= np.allclose(approx_derivative(f, x, method="cs"), g(x), rtol=1e-7, atol=1e-9)
+            except Warning:
+                exact = False
+    assert p.complex_step == exact
 
 
 @pytest.mark.parametrize("options", [
@@ -58,7 +93,10 @@ def test_it_matches_scipy(problem, x0, bounds, params, jac):
     dict(maxcor=25, maxls=2),
     dict(maxfun=7),
     dict(maxiter=3),
-    dict(jac="2-point", eps=1e-4),
+    dict(jac=None, eps=1e-4),
+    dict(jac="2-point", finite_diff_rel_step=1e-4),
+    dict(jac="3-point", finite_diff_rel_step=1e-3),
+    dict(jac="2-point", eps=1e-4),  # eps is for jac null only, as in scipy
     dict(gtol=10.0),  # converges with no iteration: only step 0
 ])
 def test_options_match_scipy(options):
@@ -136,7 +174,7 @@ def test_non_finite_objective_does_what_scipy_does(jac, value):
 
 
 def test_nan_at_the_start_gives_a_clear_reason():
-    steps, r = assert_matches_scipy(lb("rosenbrock", [-1.2, 1.0], jac="2-point"),
+    steps, r = assert_matches_scipy(lb("rosenbrock", [-1.2, 1.0], jac=None),
                                     objective=lambda x: np.nan)
     d = r.to_dict()
     assert d["fun"] is None and "non-finite" in d["reason"] and not d["success"]
@@ -205,7 +243,7 @@ def lb_specs(draw):
     dom = p.default_bounds(dim)
     x0 = [draw(st.floats(lo, hi)) for lo, hi in dom]
     spec = {"method": "lbfgsb", "problem": problem, "dim": dim, "x0": x0,
-            "options": {"jac": draw(st.sampled_from(JACS)),
+            "options": {"jac": draw(st.sampled_from([j for j in JACS if j != "cs" or p.complex_step])),
                         "maxiter": draw(st.integers(1, 30)),
                         "maxcor": draw(st.integers(1, 12)),
                         "maxls": draw(st.integers(1, 25)),

@@ -32,9 +32,14 @@ def test_defaults_are_scipys():
                          "updating": "immediate"}
     assert s.params == {"a": 1.0, "b": 100.0} and s.dim == 2 and s.x0 is None
     s = validate_spec(LB)
-    assert s.options == {"maxcor": 10, "ftol": 2.2204460492503131e-09, "gtol": 1e-5,
-                         "eps": 1e-8, "maxfun": 15000, "maxiter": 15000, "maxls": 20,
-                         "jac": "analytic"}
+    # scipy's own defaults, read from the function minimize(method="L-BFGS-B") calls
+    import inspect
+
+    from scipy.optimize._lbfgsb_py import _minimize_lbfgsb
+    scipy_defaults = {k: v.default for k, v in inspect.signature(_minimize_lbfgsb).parameters.items()}
+    assert s.options == {**{k: scipy_defaults[k] for k in (
+        "maxcor", "ftol", "gtol", "eps", "maxfun", "maxiter", "maxls", "finite_diff_rel_step")},
+        "jac": "analytic"}
     assert s.bounds is None
 
 
@@ -102,7 +107,9 @@ def test_all_errors_are_collected():
     ({**LB, "x0": [0, math.nan]}, "x0[1]"),
     ({**LB, "x0": [0, 1e400]}, "x0[1]"),
     ({**LB, "bounds": [[1, 0], [None, None]]}, "bounds[0]"),
-    ({**LB, "options": {"jac": "cs"}}, "options.jac"),
+    ({**LB, "problem": "ackley", "options": {"jac": "cs"}}, "options.jac"),  # abs: no complex step
+    ({**LB, "options": {"jac": "5-point"}}, "options.jac"),
+    ({**LB, "options": {"finite_diff_rel_step": 0}}, "options.finite_diff_rel_step"),
     ({**LB, "options": {"eps": 0}}, "options.eps"),
     ({**LB, "options": {"maxls": 0}}, "options.maxls"),
     ({**LB, "options": {"popsize": 5}}, "options.popsize"),

@@ -59,9 +59,10 @@ class LBFGSBStepper(Stepper):
                 raise ValueError('jac "analytic" needs a gradient')
             self._jac = self._grad
         else:
-            # "2-point" is minimize's default (jac=None: forward differences, absolute step
-            # eps); "3-point" is minimize(jac="3-point") (relative step, eps unused)
-            self._jac = None if o["jac"] == "2-point" else "3-point"
+            # None is minimize's default (forward differences, absolute step eps); "2-point",
+            # "3-point" and "cs" are minimize(jac=...) (relative steps, finite_diff_rel_step)
+            self._jac = o["jac"]
+        self._rel_step = o.get("finite_diff_rel_step")
         self._m = int(o["maxcor"])
         self._factr = o["ftol"] / np.finfo(float).eps
         self._pgtol = o["gtol"]
@@ -114,7 +115,7 @@ class LBFGSBStepper(Stepper):
         # evaluates f and g at x, like _minimize_lbfgsb does at x0
         self._sf = _prepare_scalar_function(
             self._fun, x, jac=self._jac, args=(), epsilon=self._eps, bounds=self._bounds,
-            finite_diff_rel_step=None, workers=None)
+            finite_diff_rel_step=self._rel_step, workers=None)
         self._fg = self._sf.fun_and_grad
 
     # -- stepping -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Option", "Method", "METHODS", "method_catalogue", "DE_STRATEGIES"]
+__all__ = ["Option", "Method", "METHODS", "method_catalogue", "DE_STRATEGIES", "JAC_CHOICES"]
 
 # scipy.optimize.DifferentialEvolutionSolver's binomial and exponential strategies
 DE_STRATEGIES = (
@@ -15,6 +15,21 @@ DE_STRATEGIES = (
     "randtobest1bin", "randtobest1exp", "currenttobest1bin", "currenttobest1exp",
     "best2bin", "best2exp",
 )
+
+
+# jac as scipy.optimize.minimize takes it: the problem's gradient, scipy's finite-difference
+# strings (relative steps, finite_diff_rel_step), or null: what scipy does when no jac is given
+# (forward differences with the absolute step eps).
+JAC_CHOICES = ("analytic", "2-point", "3-point", "cs", None)
+JAC_LABELS = (
+    "analytic gradient",
+    "2-point: forward differences, relative step",
+    "3-point: central differences, relative step",
+    "cs: complex step",
+    "forward differences, absolute step eps (scipy's default without a gradient)",
+)
+JAC_DESCRIPTION = ('the gradient: "analytic" (the default where the problem has one), scipy\'s "2-point", '
+                   '"3-point" or "cs", or null for scipy\'s default without one (forward differences, step eps)')
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,8 @@ class Option:
     min_exclusive: bool = False
     choices: tuple = ()
     max_reason: str = ""  # why max is what it is, where scipy sets it
+    labels: tuple = ()  # words for each of the choices, in their order (the form shows these)
+    nullable: bool = False  # null is a value of its own (a float option whose default is null)
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "type": self.kind, "default": self.default,
@@ -41,6 +58,10 @@ class Option:
             d["max_exclusive"] = self.max_exclusive
         if self.choices:
             d["choices"] = list(self.choices)
+        if self.labels:
+            d["labels"] = list(self.labels)
+        if self.nullable:
+            d["nullable"] = True
         return d
 
 
@@ -98,16 +119,17 @@ METHODS: dict[str, Method] = {m.name: m for m in [
                "stop when the relative reduction of f is at most ftol", min=0),
         Option("gtol", "float", 1e-05,
                "stop when the projected gradient's largest component is at most gtol", min=0),
-        Option("eps", "float", 1e-08, 'absolute finite-difference step for jac "2-point"',
+        Option("eps", "float", 1e-08, "absolute finite-difference step for jac null (scipy's default)",
                min=0, min_exclusive=True),
+        Option("finite_diff_rel_step", "float", None,
+               'relative step for jac "2-point", "3-point" and "cs"; null: scipy\'s automatic step',
+               min=0, min_exclusive=True, nullable=True),
         Option("maxfun", "int", 15000, "maximum number of function evaluations", min=1),
         Option("maxiter", "int", 15000, "maximum number of iterations", min=1),
         # scipy hands maxls to setulb as a C int: beyond it, minimize() raises OverflowError
         Option("maxls", "int", 20, "maximum number of line-search steps per iteration", min=1,
                max=2 ** 31 - 1, max_reason="scipy's L-BFGS-B takes a 32-bit integer"),
-        Option("jac", "jac", None,
-               '"analytic" (default when the problem has a gradient), "2-point" or "3-point"',
-               choices=("analytic", "2-point", "3-point")),
+        Option("jac", "jac", None, JAC_DESCRIPTION, choices=JAC_CHOICES, labels=JAC_LABELS),
     )),
 ]}
 

@@ -45,11 +45,11 @@ def scipy_reference(spec: Spec, *, objective=None, gradient=None, stop_at: int |
             init=o["init"], atol=o["atol"], updating=o["updating"],
             x0=None if spec.x0 is None else np.array(spec.x0), **kw)
         return iterates, res
-    jac = {"analytic": g, "2-point": None, "3-point": "3-point"}[o["jac"]]
+    jac = g if o["jac"] == "analytic" else o["jac"]  # None and scipy's strings as they are
     bounds = None if spec.bounds is None else [tuple(b) for b in spec.bounds]
     res = minimize(f, np.array(spec.x0), jac=jac, method="L-BFGS-B", bounds=bounds,
                    callback=callback, options={k: o[k] for k in (
-                       "maxcor", "ftol", "gtol", "eps", "maxfun", "maxiter", "maxls")})
+                       "maxcor", "ftol", "gtol", "eps", "maxfun", "maxiter", "maxls", "finite_diff_rel_step")})
     return iterates, res
 
 

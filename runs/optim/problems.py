@@ -44,6 +44,8 @@ class Problem:
     make_f: Callable[..., Callable]
     make_grad: Callable[..., Callable] | None
     minimum: Callable[..., tuple | None]  # (params, dim) -> (x*, f*) or None
+    # f gives the exact derivative along a complex step (jac "cs"): no abs, no cast to float
+    complex_step: bool = True
 
     @property
     def has_gradient(self) -> bool:
@@ -82,6 +84,7 @@ class Problem:
             "default_bounds": self.default_bounds(),
             "known_minimum": self.known_minimum(),
             "has_gradient": self.has_gradient,
+            "complex_step": self.complex_step,
         }
 
 
@@ -352,7 +355,7 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in [
          Param("b", 0.2, 0.0, 100.0, "width of the outer funnel"),
          Param("c", 2 * PI, 0.0, 1000.0, "frequency of the ripples")),
         2, 1, _ANY, _box(-32.768, 32.768), _ackley_f, _ackley_g,
-        lambda p, d: ([0.0] * d, 0.0)),
+        lambda p, d: ([0.0] * d, 0.0), complex_step=False),
     Problem(
         "himmelblau", "Himmelblau", "f(x, y) = (x^2 + y - 11)^2 + (x + y^2 - 7)^2",
         r"f(x, y) = (x^2 + y - 11)^2 + (x + y^2 - 7)^2", (),
@@ -384,7 +387,8 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in [
         " + (w_n - 1)^2 (1 + sin^2(2 pi w_n))",
         r"f(x) = \sin^2(\pi w_1) + \sum_{i=1}^{n-1}(w_i-1)^2\left[1+10\sin^2(\pi w_i+1)\right]"
         r" + (w_n-1)^2\left[1+\sin^2(2\pi w_n)\right],\ w_i = 1 + \frac{x_i-1}{4}", (),
-        2, 1, _ANY, _box(-10.0, 10.0), _levy_f, _levy_g, lambda p, d: ([1.0] * d, 0.0)),
+        2, 1, _ANY, _box(-10.0, 10.0), _levy_f, _levy_g, lambda p, d: ([1.0] * d, 0.0),
+        complex_step=False),
     Problem(
         "six_hump_camel", "Six-hump camel",
         "f(x, y) = (4 - 2.1 x^2 + x^4/3) x^2 + x y + (-4 + 4 y^2) y^2",

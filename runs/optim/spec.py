@@ -156,7 +156,9 @@ class _Collector:
         return v
 
 
-def _option(c: _Collector, m: Method, o: Option, v, has_gradient: bool):
+def _option(c: _Collector, m: Method, o: Option, v, problem):
+    """One option's value checked (None when it is wrong: c has the error); `problem` may be None
+    (an unknown name, reported apart)."""
     f = f"options.{o.name}"
     if o.kind == "int":
         hi = o.max if o.max is not None else None
@@ -171,11 +173,16 @@ def _option(c: _Collector, m: Method, o: Option, v, has_gradient: bool):
             return None
         return v
     if o.kind in ("choice", "jac"):
-        if v not in o.choices or not isinstance(v, str):
-            c.add(f, f"must be one of {', '.join(repr(x) for x in o.choices)}, not {_fmt(v)}")
+        if not isinstance(v, str) or v not in o.choices:
+            named = ", ".join("null" if x is None else repr(x) for x in o.choices)
+            c.add(f, f"must be one of {named}, not {_fmt(v)}")
             return None
-        if o.kind == "jac" and v == "analytic" and not has_gradient:
-            c.add(f, 'this problem has no analytic gradient: use "2-point" or "3-point"')
+        if o.kind == "jac" and v == "analytic" and problem is not None and not problem.has_gradient:
+            c.add(f, 'this problem has no analytic gradient: use "2-point", "3-point", "cs" or null')
+            return None
+        if o.kind == "jac" and v == "cs" and problem is not None and not problem.complex_step:
+            c.add(f, f"{problem.title}'s f does not take complex numbers (it uses abs or a cast to "
+                     'float): a complex step would be wrong; use "2-point" or "3-point"')
             return None
         return v
     if o.kind == "seed":
@@ -211,7 +218,7 @@ def estimate_evaluations(spec: Spec) -> int:
         if o["polish"]:  # L-BFGS-B defaults: maxfun 15000 checked per iteration, 2-point FD
             evals += 15000 + 22 * (n + 1)
         return evals
-    per_point = {"analytic": 1, "2-point": n + 1, "3-point": 2 * n + 1}[o["jac"]]
+    per_point = {"analytic": 1, None: n + 1, "2-point": n + 1, "3-point": 2 * n + 1, "cs": n + 1}[o["jac"]]
     by_fun = o["maxfun"] + (o["maxls"] + 1) * per_point  # maxfun is checked once per iteration
     by_iter = (o["maxiter"] * (o["maxls"] + 1) + 1) * per_point
     return min(by_fun, by_iter)
@@ -366,20 +373,21 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
     elif m is not None:
         options = {o.name: (list(o.default) if isinstance(o.default, list) else o.default)
                    for o in m.options}
-        if m.name == "lbfgsb":
-            options["jac"] = "analytic" if (p is None or p.has_gradient) else "2-point"
+        if m.name == "lbfgsb":  # without a gradient, what scipy does when given no jac
+            options["jac"] = "analytic" if (p is None or p.has_gradient) else None
         for k, v in (raw or {}).items():
             o = m.option(k)
             if o is None:
                 c.add(f"options.{k}", f"unknown option for {m.name}; options are "
                                       f"{', '.join(x.name for x in m.options)}")
                 continue
-            if v is None and o.kind not in ("seed",):
-                if o.kind == "jac":
-                    continue  # null: the default for this problem
-                c.add(f"options.{k}", "must not be null")
+            if v is None:
+                if o.kind in ("seed", "jac") or o.nullable:
+                    options[k] = None  # a value of its own (jac: scipy's default without a gradient)
+                else:
+                    c.add(f"options.{k}", "must not be null")
                 continue
-            val = _option(c, m, o, v, p is None or p.has_gradient)
+            val = _option(c, m, o, v, p)
             if val is not None or o.kind == "seed":
                 options[k] = val
         if options.get("seed") is not None and options.get("rng") is not None:

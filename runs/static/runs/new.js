@@ -32,6 +32,10 @@ const methodName = () => ($("input[name=method]:checked") || {}).value;
 const dimValue = () => parseInt($("#id_dim").value, 10);
 const visible = (el) => !el.closest("[hidden]");
 
+// A select's value for a null choice (jac null: scipy's default without a gradient), as runs/forms.py writes it.
+const NULL_CHOICE = "null";
+const choiceValue = (c) => (c === null ? NULL_CHOICE : String(c));
+
 /** "" -> null, a number -> the number, anything else -> NaN. */
 function parseNum(text) {
   const t = String(text ?? "").trim().replace(/^−/, "-");
@@ -120,12 +124,15 @@ function onProblemChange() {
   dim.value = String(p.default_dim);
   dim.readOnly = p.max_dim === p.min_dim;
   $("#dim-help").textContent = p.max_dim === p.min_dim ? `fixed at ${p.min_dim}` : `${p.min_dim} to ${p.max_dim || 200}`;
-  // The jac default depends on whether the problem has a gradient.
+  // The jac default depends on whether the problem has a gradient; a complex step on whether f takes complex numbers.
   for (const jac of $$('select[name="options.jac"]')) {
-    const def = p.has_gradient ? "analytic" : "2-point";
+    const opt = M.get(jac.id.replace(/^opt-(.+)-jac$/, "$1")).options.find((o) => o.name === "jac");
+    const def = p.has_gradient ? "analytic" : NULL_CHOICE;
     for (const o of jac.options) {
-      o.textContent = o.value === def ? `${o.value} (default)` : o.value;
-      o.disabled = o.value === "analytic" && !p.has_gradient;
+      const i = opt.choices.findIndex((c) => choiceValue(c) === o.value);
+      const label = opt.labels ? opt.labels[i] : o.value;
+      o.textContent = o.value === def ? `${label} (default)` : label;
+      o.disabled = (o.value === "analytic" && !p.has_gradient) || (o.value === "cs" && !p.complex_step);
     }
     jac.value = def;
   }
@@ -298,7 +305,10 @@ function collect() {
     if (!el) continue;
     const k = `options.${o.name}`;
     if (o.type === "bool") { if (el.checked !== o.default) spec.options[o.name] = el.checked; continue; }
-    if (o.type === "choice" || o.type === "jac") { spec.options[o.name] = el.value; continue; }
+    if (o.type === "choice" || o.type === "jac") {
+      spec.options[o.name] = el.value === NULL_CHOICE && (o.choices || []).includes(null) ? null : el.value;
+      continue;
+    }
     const raw = el.value.trim();
     if (raw === "") continue;
     if (o.type === "mutation" && raw.includes(",")) {

@@ -67,3 +67,11 @@ export function defaultBounds(problem, dim) {
   const d = (problem && problem.default_bounds) || [[-5, 5]];
   return Array.from({ length: dim }, (_, i) => [...(d[i] || d[d.length - 1])]);
 }
+
+/** How a run takes its gradient, as its subtitle says it ("jac analytic"; null: scipy's default). */
+export function jacText(o) {
+  if (o.jac === null) return `forward differences, step eps ${fmtX(o.eps)}`;
+  const rel = o.finite_diff_rel_step !== null && o.finite_diff_rel_step !== undefined && o.jac !== "analytic"
+    ? ` (relative step ${fmtX(o.finite_diff_rel_step)})` : "";
+  return `jac ${o.jac}${rel}`;
+}

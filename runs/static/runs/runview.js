@@ -29,7 +29,8 @@ import { Replay } from "./replay.js";
 import { StepStore } from "./stepstore.js";
 import { StepTable } from "./steptable.js";
 import {
-  ACTIVE, PENDING_NOTE, STATUS_CLASS, boundsText, defaultBounds, methodTitle, plural, statusNote, stepNo, waitingText,
+  ACTIVE, PENDING_NOTE, STATUS_CLASS, boundsText, defaultBounds, jacText, methodTitle, plural, statusNote, stepNo,
+  waitingText,
 } from "./runtext.js";
 
 export { ACTIVE, RunWatch, boundsText, defaultBounds };
@@ -165,7 +166,7 @@ export class RunView {
     if (r.x0) bits.push(`x0 ${fmtVec(r.x0, 4)}`);
     const o = r.options || {};
     if (r.method === "de") bits.push(`popsize ${fmtCount(o.popsize)}, tol ${fmtF(o.tol)}, seed ${o.seed ?? (o.rng !== null && o.rng !== undefined ? `rng ${o.rng}` : "none")}`);
-    if (r.method === "lbfgsb") bits.push(`jac ${escapeHTML(String(o.jac))}, gtol ${fmtF(o.gtol)}`);
+    if (r.method === "lbfgsb") bits.push(`${escapeHTML(jacText(o))}, gtol ${fmtF(o.gtol)}`);
     this.$("#run-subtitle").innerHTML = bits.join(" · ");
     this.$("#btn-csv").href = `/runs/${r.id}/steps.csv`;
     this.compare.update(r);
