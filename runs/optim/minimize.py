@@ -310,6 +310,9 @@ class MinimizeStepper(Stepper):
         if r is not None:
             r.kill()
             r.join()
+            self._runner = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
         self.done = True
 
     # -- stepping ---------------------------------------------------------------------------
