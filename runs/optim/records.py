@@ -165,9 +165,10 @@ class Result:
     jac: np.ndarray | None
     reason: str
     stopped: bool
+    nhev: int | None = None  # Hessian evaluations, for the minimize methods that count them
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "x": _array(np.asarray(self.x, dtype=float)),
             "fun": finite_number(self.fun),
             "nit": self.nit,
@@ -180,6 +181,9 @@ class Result:
             "reason": self.reason,
             "stopped": self.stopped,
         }
+        if self.nhev is not None:  # only then: results without it keep their old shape
+            d["nhev"] = self.nhev
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
@@ -192,5 +196,5 @@ class Result:
             nit=d["nit"], nfev=d["nfev"], njev=d["njev"], success=d["success"],
             status=d["status"], message=d["message"],
             jac=None if jac is None else np.array([nan if v is None else v for v in jac], dtype=float),
-            reason=d["reason"], stopped=d["stopped"],
+            reason=d["reason"], stopped=d["stopped"], nhev=d.get("nhev"),
         )
