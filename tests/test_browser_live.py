@@ -163,7 +163,7 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.set_field("#bounds-all-hi", "-5")
         self.find("#btn-launch").click()
         feedback = self.wait_visible("#bounds-all .invalid-feedback")
-        self.assertIn("less than", feedback.text)
+        self.assertIn("greater than", feedback.text)
         self.assertIn("is-invalid", self.find("#bounds-all-lo").get_attribute("class"))
         self.screenshot("new-run-errors-client")
         # Typing in the field clears its error.

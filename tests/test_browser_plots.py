@@ -74,6 +74,26 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         buttons = self.find(f"#{plot}").find_elements(By.XPATH, "preceding::div[@class='plot-tools'][1]//button")
         return next(b for b in buttons if b.text == text)
 
+    def test_a_coordinate_fixed_by_equal_bounds_is_not_a_map_axis_unless_it_must_be(self):
+        map_drawn = "return Number(document.getElementById('plot-contour-map').dataset.drawn) > 0"
+        de = real_run(self.alice, {"method": "de", "problem": "rastrigin", "dim": 3,
+                                   "bounds": [[-5, 5], [1, 1], [-5, 5]], "options": {"maxiter": 8, "seed": 2}})
+        self.open_run(de)
+        self.assertEqual([self.find("#contour-ix").get_attribute("value"), self.find("#contour-iy").get_attribute("value")],
+                         ["0", "2"])
+        self.wait().until(lambda d: d.execute_script(map_drawn))
+        # 2-D with one coordinate fixed: the map spans a little around its value, the path on that line.
+        lb = real_run(self.alice, spec_for("lbfgsb", bounds=[[-5, 5], [2, 2]], x0=[0.5, 2], options={"jac": None}))
+        self.open_run(lb)
+        self.wait().until(lambda d: d.execute_script(map_drawn))
+        y = self.ranges("plot-contour")["y"]
+        self.assertTrue(y[0] < 2 < y[1] and y[1] - y[0] < 3, y)
+        path = self.browser.execute_script(
+            "return document.getElementById('plot-contour').data.find(t => t.name === 'best point').y")
+        self.assertTrue(path and all(v == 2 for v in path), path)
+        self.screenshot("plots-fixed-coordinate")
+        self.assertEqual(self.console_errors(), [])
+
     def test_log_axes_are_labelled_at_decades_and_x_turns_logarithmic(self):
         run = real_run(self.alice, spec_for("lbfgsb"))  # f − f* from 24 down to ~1e-14
         self.open_run(run)

@@ -68,7 +68,7 @@ def test_invalid_spec_exits_2_naming_the_field(tmp_path):
     bad = {**SPECS["de"], "bounds": [[-5, 5], [5, 2]], "options": {"maxiter": True}}
     out = cli("-", stdin=json.dumps(bad))
     assert out.returncode == 2 and out.stdout == ""
-    assert "bounds[1]" in out.stderr and "lower bound 5 must be less than upper bound 2" in out.stderr
+    assert "bounds[1]" in out.stderr and "lower bound 5 must not be greater than upper bound 2" in out.stderr
     assert "options.maxiter" in out.stderr
     assert cli("-", stdin="{not json").returncode == 2
     assert cli().returncode == 2

@@ -322,3 +322,13 @@ def test_resumed_run_has_the_same_populations():
     for x, y in zip(head + tail, ref, strict=True):
         assert np.array_equal(x["population"], y["population"])
         assert np.array_equal(x["population_energies"], y["population_energies"])
+
+
+@pytest.mark.parametrize("polish", [True, False])
+@pytest.mark.parametrize("bounds", [[[-5, 5], [2, 2]], [[-5, 5], [2, 2], [-3, 3]], [[1, 1], [2, 2]]])
+def test_equal_bounds_fix_a_coordinate_as_scipy_does(bounds, polish):
+    from runs.optim.oracle import assert_matches_scipy
+    spec = validate_spec({"method": "de", "problem": "rosenbrock", "dim": len(bounds), "bounds": bounds,
+                          "options": {"maxiter": 30, "seed": 1, "polish": polish}})
+    steps, r = assert_matches_scipy(spec)
+    assert all(s.x[i] == lo for s in steps for i, (lo, hi) in enumerate(bounds) if lo is not None and lo == hi)

@@ -266,3 +266,34 @@ def lb_specs(draw):
 @given(lb_specs())
 def test_generated_specs_match_scipy(spec):
     assert_matches_scipy(spec)
+
+
+# ---- coordinates fixed by equal bounds -------------------------------------------------
+FIXED_BOUNDS = [
+    [[-5, 5], [2, 2]],
+    [[-5, 5], [2, 2], [None, 3]],
+    [[0.5, 0.5], [None, None], [-1, 2]],
+    [[1, 1], [2, 2]],  # every coordinate fixed: minimize answers without iterating
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("jac", JACS)
+@pytest.mark.parametrize("bounds", FIXED_BOUNDS)
+def test_equal_bounds_fix_a_coordinate_as_minimize_does(bounds, jac):
+    # With a numerical gradient minimize drops the fixed coordinates from the problem: the
+    # stepper does the same, and a resume after any step goes on bitwise.
+    spec = lb("rosenbrock", [0.5] * len(bounds), bounds=bounds, jac=jac)
+    steps, r = assert_matches_scipy(spec)
+    assert all(s.x[i] == lo for s in steps for i, (lo, hi) in enumerate(bounds) if lo is not None and lo == hi)
+    if len(steps) > 2:
+        assert_matches_scipy(spec, stop_at=1)
+    ref = _dicts(steps)
+    for k in range(len(steps) + 1):
+        a = make_stepper(spec)
+        head = [next(a) for _ in range(k)]
+        b = restore_stepper(spec, encode_checkpoint(a.checkpoint()))
+        assert _dicts(head) + _dicts(list(b)) == ref, f"resume after {k} steps differs"
+        assert b.result.to_dict() == r.to_dict()
+    if all(lo is not None and lo == hi for lo, hi in bounds):
+        assert r.nit == 0 and r.nfev == 1 and r.success and "fixed" in r.reason

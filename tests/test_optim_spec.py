@@ -55,13 +55,13 @@ def test_to_dict_round_trips():
 def test_lower_bound_above_upper_is_keyed_by_pair():
     e = errors_of({**DE, "bounds": [[-2, 2], [5, 2]]})
     assert e.code == "invalid_spec"
-    assert e.errors == {"bounds[1]": ["lower bound 5 must be less than upper bound 2"]}
+    assert e.errors == {"bounds[1]": ["lower bound 5 must not be greater than upper bound 2"]}
     assert "bounds[1]" in e.message
 
 
 def test_all_errors_are_collected():
     e = errors_of({"method": "de", "problem": "rosenbrock", "dim": 3,
-                   "bounds": [[0, 1], [1, 1]], "x0": [0, "a"], "params": {"a": True, "z": 1},
+                   "bounds": [[0, 1], [1, 0]], "x0": [0, "a"], "params": {"a": True, "z": 1},
                    "options": {"maxiter": 1.5, "popsize": False, "strategy": "best9",
                                "mutation": [0.5, 2.5], "recombination": 1.2,
                                "init": "grid", "updating": "later", "seed": -1,

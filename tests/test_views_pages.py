@@ -173,7 +173,7 @@ def test_post_without_javascript_shows_errors_at_the_field(alice_client):
     assert "The run was not started" in html
     # the reversed bounds are reported under coordinate 0's row, maxiter under its input
     row = html[html.index('data-field="bounds[0]"'):html.index('data-field="bounds[1]"')]
-    assert "is-invalid" in row and "must be less than upper bound" in row
+    assert "is-invalid" in row and "must not be greater than upper bound" in row
     opt = html[html.index('data-field="options.maxiter"'):]
     opt = opt[:opt.index("</div>\n</div>")]
     assert "is-invalid" in opt and "Must be a whole number" in opt

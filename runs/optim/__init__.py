@@ -5,7 +5,7 @@ from __future__ import annotations
 from .bulk import BulkDecoder, BulkEncoder, BulkError
 from .checkpoint import decode_checkpoint, encode_checkpoint
 from .de import DEStepper
-from .lbfgsb import LBFGSBStepper
+from .lbfgsb import LBFGSBStepper, lbfgsb_stepper
 from .methods import METHODS, method_catalogue
 from .problems import PROBLEMS, get_problem, problem_catalogue
 from .records import Result, Step, finite_number, jsonable
@@ -22,7 +22,8 @@ __all__ = [
     "BulkEncoder", "BulkDecoder", "BulkError",
 ]
 
-STEPPERS: dict[str, type[Stepper]] = {"de": DEStepper, "lbfgsb": LBFGSBStepper}
+# method -> what makes its stepper (a class, or a function that picks one)
+STEPPERS = {"de": DEStepper, "lbfgsb": lbfgsb_stepper}
 
 
 def make_stepper(spec: Spec, *, objective=None, gradient=None) -> Stepper:

@@ -140,7 +140,7 @@ class DEStepper(Stepper):
             step = Step(self._seq, self._nit, np.array(x, dtype=float), float(fun), s._nfev,
                         njev, None if jac is None else np.array(jac, dtype=float), "polish", {
                             "accepted": accepted, "nfev": int(res.nfev), "njev": njev,
-                            "nit": int(res.nit), "success": bool(res.success),
+                            "nit": int(res.get("nit", 0)), "success": bool(res.success),
                             "message": str(res.message), "fun": float(res.fun),
                             "x": np.array(res.x, dtype=float)},
                         # the population as the polish leaves it (member 0 replaced if accepted)

@@ -7,6 +7,7 @@ NEW_X, with the same scalar function (caching, finite differences, counters).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from scipy.optimize import _lbfgsb
@@ -257,3 +258,96 @@ class LBFGSBStepper(Stepper):
                 arrays["f"], dtype=np.float64)
         else:
             self._f = np.array(arrays["f"], dtype=np.float64)
+
+
+def fixed_coordinates(spec) -> np.ndarray | None:
+    """The coordinates whose bounds are equal (a boolean mask), or None if there are none."""
+    if spec.bounds is None:
+        return None
+    mask = np.array([lo is not None and lo == hi for lo, hi in spec.bounds])
+    return mask if mask.any() else None
+
+
+def lbfgsb_stepper(spec, **kw) -> Stepper:
+    """The stepper for an L-BFGS-B spec. minimize() takes the fixed coordinates out of the problem
+    when the gradient is numerical (differences across a zero-width box would divide by zero), and
+    answers at once when every coordinate is fixed: so does this, for the same numbers."""
+    mask = fixed_coordinates(spec)
+    if mask is not None and (mask.all() or spec.options["jac"] != "analytic"):
+        return FixedCoordinatesStepper(spec, mask, **kw)
+    return LBFGSBStepper(spec, **kw)
+
+
+class FixedCoordinatesStepper(Stepper):
+    """L-BFGS-B over the free coordinates, as minimize() runs it when bounds fix some: an inner
+    LBFGSBStepper on the reduced problem, its steps and result put back into the full space (the
+    gradient's fixed components NaN, as minimize's result has them)."""
+
+    method = "lbfgsb"
+
+    def __init__(self, spec, mask, **kw):
+        super().__init__(spec, **kw)
+        self._mask = mask
+        self._values = np.array([lo for (lo, _), m in zip(spec.bounds, mask) if m], dtype=float)
+        self._inner = None
+        if not mask.all():
+            free = ~mask
+            inner = replace(spec, dim=int(free.sum()), bounds=tuple(b for b, m in zip(spec.bounds, mask) if not m),
+                            x0=tuple(v for v, m in zip(spec.x0, mask) if not m))
+            fun = self._fun
+            self._inner = LBFGSBStepper(inner, objective=lambda x: fun(self._full(x)))
+
+    def _full(self, x, fill=None):
+        # as minimize's _Remove_From_Func: the fixed values (or `fill`) around x, in x's dtype
+        out = np.zeros(self._mask.shape, dtype=np.asarray(x).dtype if fill is None else float)
+        out[self._mask] = self._values if fill is None else fill
+        out[~self._mask] = x
+        return out
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        if self._inner is not None:
+            self._inner.request_stop()
+
+    def _advance(self):
+        if self._inner is None:
+            return self._all_fixed()
+        try:
+            s = next(self._inner)
+        except StopIteration:
+            r = self._inner.result
+            self.result = replace(r, x=self._full(r.x), jac=None if r.jac is None else self._full(r.jac, np.nan))
+            return None
+        ls = s.bulky.get("line_search")
+        bulky = dict(s.bulky)
+        if ls is not None:
+            bulky["line_search"] = {"x": np.array([self._full(x) for x in ls["x"]]).reshape(-1, self._mask.size),
+                                    "f": ls["f"]}
+        return Step(self._seq, s.nit, self._full(s.x), s.fun, s.nfev, s.njev,
+                    None if s.jac is None else self._full(s.jac, np.nan), s.phase, s.extra, bulky=bulky)
+
+    def _all_fixed(self):
+        # minimize's _optimize_result_for_equal_bounds: f once at the bounds, no iteration
+        if self._seq:
+            return None
+        x = self._full(np.empty(0))
+        fun = self._fun(x)
+        self.result = Result(x=x.copy(), fun=fun, nit=0, nfev=1, njev=0, success=True, status=0,
+                             message="All independent variables were fixed by bounds.", jac=None,
+                             reason="Every coordinate is fixed by its bounds: there is nothing to optimize.",
+                             stopped=False)
+        return Step(0, 0, x, fun, 1, 0, None, "init", {
+            "pg_norm": None, "step_length": None, "step_norm": None, "nfev_iter": 1, "njev_iter": 0},
+            bulky={"line_search": {"x": np.empty((0, x.size)), "f": np.empty(0)}})
+
+    def _save(self, arrays, state):
+        state["inner"] = None
+        if self._inner is not None:
+            cp = self._inner.checkpoint()
+            arrays.update({f"inner_{k}": v for k, v in cp["arrays"].items()})
+            state["inner"] = cp["state"]
+
+    def _load(self, arrays, state):
+        if self._inner is not None:
+            self._inner._restore({"arrays": {k[6:]: v for k, v in arrays.items() if k.startswith("inner_")},
+                                  "state": state["inner"]})

@@ -335,8 +335,8 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                     continue
                 sides.append(float(v))
             lo, hi = sides
-            if lo is not None and hi is not None and not lo < hi:
-                c.add(f, f"lower bound {_fmt(lo)} must be less than upper bound {_fmt(hi)}")
+            if lo is not None and hi is not None and lo > hi:  # equal: a fixed coordinate, as scipy allows
+                c.add(f, f"lower bound {_fmt(lo)} must not be greater than upper bound {_fmt(hi)}")
                 ok = False
             out.append((lo, hi))
         if ok:

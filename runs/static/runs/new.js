@@ -281,7 +281,7 @@ function collect() {
       const k = `bounds[${i}]`;
       if (Number.isNaN(a) || Number.isNaN(b)) err(k, "bounds must be numbers");
       else if (m.needs_bounds && (a === null || b === null)) err(k, `${m.title} needs both a lower and an upper bound`);
-      else if (a !== null && b !== null && !(a < b)) err(k, `lower bound ${a} must be less than upper bound ${b}`);
+      else if (a !== null && b !== null && a > b) err(k, `lower bound ${a} must not be greater than upper bound ${b}`);
       return [a, b];
     });
     if (m.needs_bounds || bounds.some((b) => b[0] !== null || b[1] !== null)) spec.bounds = bounds;

@@ -32,8 +32,12 @@ export class ObjectiveMap {
     this.run = run;
     this.dim = dim;
     this.known = known;
-    this.ix = 0;
-    this.iy = Math.min(1, dim - 1);
+    // The first two coordinates the bounds leave free (a fixed one would draw a line, not a map).
+    const b = run.bounds, fixed = (i) => !!(b && b[i] && b[i][0] !== null && b[i][0] === b[i][1]);
+    const free = Array.from({ length: dim }, (_, i) => i).filter((i) => !fixed(i));
+    const axes = [...free, ...Array.from({ length: dim }, (_, i) => i).filter(fixed)];
+    this.ix = axes[0];
+    this.iy = dim > 1 ? axes[1] : 0;
     this.gridKey = null;
     this.box = null;
     if (!this.ct) {
@@ -140,6 +144,10 @@ export class ObjectiveMap {
   _box(points) {
     const run = this.run, b = run.bounds;
     const side = (i, k) => {
+      if (b && b[i] && b[i][0] !== null && b[i][0] === b[i][1]) { // fixed: the value, with room around it
+        const v = b[i][0], pad = Math.max(1, 0.25 * Math.abs(v));
+        return [v - pad, v + pad];
+      }
       if (b && b[i] && b[i][0] !== null && b[i][1] !== null) return b[i];
       const vals = [];
       if (run.x0) vals.push(run.x0[i]);
