@@ -3,13 +3,13 @@ what they ran, in their spec and in their checkpoint's, and resume exactly; and 
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.migrations.exceptions import IrreversibleError
-from django.db.migrations.executor import MigrationExecutor
 
 from runs.optim import (UNLIMITED, decode_checkpoint, encode_checkpoint, make_stepper, restore_stepper,
                         validate_spec)
 from runs.optim.oracle import steps_without_time
+
+from tests.migrating import at_migration, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,16 +17,10 @@ OLD, NEW = ("runs", "0004_light_steps"), ("runs", "0005_jac_as_scipy_means_it")
 X0 = [-1.2, 1.0, 0.5]
 
 
-def migrate(target):
-    MigrationExecutor(connection).migrate([target])
-    return MigrationExecutor(connection).loader.project_state([target]).apps
-
-
 @pytest.fixture
 def at_0004():
-    apps = migrate(OLD)
-    yield apps
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("runs")[0])
+    with at_migration(OLD) as apps:
+        yield apps
 
 
 def old_spec(jac: str) -> dict:

@@ -5,11 +5,11 @@ import json
 import math
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from runs.optim import make_stepper, validate_spec
 from runs.stored_steps import step_texts
+
+from tests.migrating import at_migration, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,17 +38,10 @@ def old_format_steps(spec: dict) -> list[dict]:
     return out
 
 
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.migrate([target])
-    return MigrationExecutor(connection).loader.project_state([target]).apps
-
-
 @pytest.fixture
 def at_0003():
-    apps = migrate(OLD)
-    yield apps
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("runs")[0])
+    with at_migration(OLD) as apps:
+        yield apps
 
 
 def store_old(apps, owner_id, spec, steps):
