@@ -60,7 +60,12 @@ def gradient_use(run: Run) -> str:
         if jac == "analytic":
             return "analytic"
         return "forward differences, absolute step eps" if jac is None else f"{jac} finite differences"
-    return "unknown"
+    if "jac" not in options:
+        return "none"  # Nelder–Mead, Powell, COBYLA, COBYQA
+    jac = options["jac"]
+    if jac == "analytic":
+        return "analytic"
+    return "forward differences, absolute step eps" if jac is None else f"{jac} finite differences"
 
 
 def _counts_gradients_in_nfev(use: str) -> bool:

@@ -26,11 +26,19 @@ def form_help(m: dict) -> dict:
     t = m["title"]
     return {
         "bounds": f"{t} searches inside these bounds: give both sides of each." if m["needs_bounds"]
-        else f"Optional for {t}: leave a side empty for no bound.",
+        else f"Optional for {t}: leave a side empty for no bound." if m["takes_bounds"]
+        else f"{t} takes no bounds (as in scipy): these are not sent, and kept for another method.",
         "x0": f"Where {t} starts. Default: a quarter of the way into each bound (the centre is the "
               "minimum of many test functions)." if m["needs_x0"]
         else f"Optional for {t}: leave empty, or give a point for it to try first.",
     }
+
+
+def method_groups(methods: list[dict]) -> list[dict]:
+    """The methods by family, in FAMILIES' order: the new-run form's method picker."""
+    from runs.optim.methods import FAMILIES
+    return [{"title": title, "methods": [m for m in methods if m["family"] == key]} for key, title in FAMILIES
+            if any(m["family"] == key for m in methods)]
 
 
 def catalogues() -> tuple[list[dict], list[dict]]:
@@ -222,12 +230,16 @@ def option_field(method: str, o: dict, value, errors: dict, problem: dict | None
     if o["type"] == "bool":
         f["widget"] = "checkbox"
         f["checked"] = bool(default if value is None else value)
-    elif o["type"] in ("choice", "jac"):
+    elif o["type"] in ("choice", "jac", "hess"):
         f["widget"] = "select"
         choices = list(o.get("choices", []))
         labels = o.get("labels") or [str(c) for c in choices]
         if o["type"] == "jac":  # scipy's default without a gradient where the problem has none
             default = "analytic" if problem is None or problem["has_gradient"] else None
+        if o["type"] == "hess":
+            from runs.optim import METHODS, PROBLEMS
+            from runs.optim.spec import default_hess
+            default = default_hess(METHODS[method], PROBLEMS.get(problem["name"]) if problem else None)
         f["placeholder"] = _choice_value(default)
         f["choices"] = [(_choice_value(c), f"{t} (default)" if c == default else t) for c, t in zip(choices, labels)]
         f["value"] = _choice_value(value if given and (value is not None or None in choices) else default)
@@ -345,7 +357,7 @@ def spec_from_post(post) -> tuple[dict, str]:
             raw = post.get(name, "").strip()
             if raw == "":
                 continue
-            if o["type"] in ("choice", "jac"):
+            if o["type"] in ("choice", "jac", "hess"):
                 opts[o["name"]] = None if raw == NULL_CHOICE and None in o.get("choices", []) else raw
             elif o["type"] == "mutation" and "," in raw:
                 opts[o["name"]] = [_number(s) for s in raw.split(",")]

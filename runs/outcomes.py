@@ -86,6 +86,11 @@ RULES = (
     Rule("converged", "finished", {"success": True}),
     Rule("line_search", "finished", {"message__startswith": "ABNORMAL"}, method="lbfgsb"),
     Rule("limit", "finished", {"status": 1}),
+    # minimize's other methods number their limits their own way (scipy's status, read off
+    # runs with a small maxiter / maxfev each)
+    *(Rule("limit", "finished", {"status": code}, method=m) for m, codes in (
+        ("nelder-mead", (2,)), ("powell", (2,)), ("tnc", (3,)), ("cobyla", (3,)), ("cobyqa", (5, 6)),
+        ("slsqp", (9,)), ("trust-constr", (0,))) for code in codes),
     Rule("abnormal", "finished"),
     Rule("stopped", "stopped"),
     Rule("failed", "failed"),

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - requirements.txt pins orjson
     from json import loads
 
 # The extras that are stored apart from the light step (runs.optim: Step.bulky).
-BULKY_FIELDS = ("population", "population_energies", "line_search")
+BULKY_FIELDS = ("population", "population_energies", "line_search", "trials", "simplex")
 
 
 def split_step(d: dict) -> tuple[dict, dict]:

@@ -57,6 +57,7 @@ def _fill_context(state: dict, errors: dict | None = None) -> dict:
         "fields": fields,
         "problems": problems,
         "methods": methods,
+        "method_groups": forms.method_groups(methods),
         "problem": current,
         "minimum_text": minimum_text(_known_minimum(state["problem"], state["params"], state["dim"])),
         "general_errors": forms.general_errors(errors or {}),

@@ -154,6 +154,34 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.assertTrue(self.find("#opt-lbfgsb-jac option[value=cs]").is_enabled())
         self.assertEqual(self.console_errors(), [])
 
+    def test_launch_each_family_of_minimize_methods_and_watch_it_to_the_end(self):
+        self.create_user("alice")
+        self.log_in("alice")
+        for method in ("bfgs", "nelder-mead", "trust-exact"):
+            self.browser.get(self.url("/runs/new/"))
+            self.choose_method(method)
+            if method == "bfgs":  # no bounds in scipy's BFGS: the form keeps them, unsent
+                self.assertFalse(self.find("#bounds-all-lo").is_enabled())
+                self.assertIn("takes no bounds", self.find("#bounds-help").text)
+                self.screenshot("new-run-bfgs")
+            run_id = self.launch()
+            self.wait_status("finished")
+            self.wait_visible("#run-result")
+            run = Run.objects.get(pk=run_id)
+            self.assertEqual((run.method, run.spec["bounds"] is None), (method, method != "nelder-mead"))
+            self.assertTrue(run.result["success"], run.result)
+            self.wait().until(lambda d: self.plot_len("plot-convergence") == run.n_steps)
+            self.wait().until(lambda d: (self.plot_len("plot-contour", "best point") or 0) >= 2)
+            self.wait_for("#steps-body tr.current")
+            if method == "nelder-mead":  # one step back: its simplex (3 vertices) and trial points on the map
+                self.find("body").send_keys(Keys.ARROW_LEFT)
+                drawn = "return (document.getElementById('plot-contour').drawnPoints || {})[arguments[0]]"
+                self.wait().until(lambda d: (d.execute_script(drawn, "simplex") or {}).get("x"))
+                self.assertEqual(len(self.browser.execute_script(drawn, "simplex")["x"]), 3)
+                self.assertTrue(self.browser.execute_script(drawn, "trial points")["x"])
+            self.full_screenshot(f"live-{method}-finished")
+        self.assertEqual(self.console_errors(), [])
+
     def test_errors_appear_at_the_field(self):
         self.create_user("alice")
         self.log_in("alice")

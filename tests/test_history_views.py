@@ -529,3 +529,18 @@ def test_compare_refuses_hostile_ids_in_words(alice_client, runs):
         assert r.status_code == 400 and "Cannot compare" in r.content.decode() and len(r.content) < 50_000
         r = alice_client.get(f"/runs/compare/summary.csv?ids={ids}")
         assert r.status_code == 400 and len(r.content) < 500
+
+
+@pytest.mark.parametrize("method,options,outcome", [
+    ("nelder-mead", {"maxiter": 2}, "limit"), ("nelder-mead", {"maxfev": 5}, "limit"),
+    ("powell", {"maxiter": 2}, "limit"), ("bfgs", {"maxiter": 2}, "limit"), ("tnc", {"maxfun": 5}, "limit"),
+    ("cobyla", {"maxiter": 5}, "limit"), ("cobyqa", {"maxfev": 5}, "limit"), ("cobyqa", {"maxiter": 2}, "limit"),
+    ("slsqp", {"maxiter": 2}, "limit"), ("trust-constr", {"maxiter": 2}, "limit"),
+    ("trust-exact", {"maxiter": 2}, "limit"), ("bfgs", {}, "converged"), ("nelder-mead", {}, "converged"),
+])
+def test_each_minimize_methods_limits_read_as_limit(alice_client, alice, method, options, outcome):
+    from runs.outcomes import run_outcome
+
+    run = real_run(alice, {"method": method, "problem": "rosenbrock", "dim": 2, "x0": [-1.2, 1.0], "options": options})
+    assert run_outcome(run) == outcome, run.result["message"]
+    assert run_ids(alice_client.get(f"/runs/?outcome={outcome}")) == [run.pk]  # the database says the same

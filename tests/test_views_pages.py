@@ -9,6 +9,7 @@ from django.test import Client, RequestFactory, override_settings
 
 from optsite import errors
 from runs import forms
+from runs.optim import METHODS
 from runs.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def test_new_run_page_renders_the_form_with_defaults(alice_client):
     problems = script_json(html, "problems-data")
     methods = script_json(html, "methods-data")
     assert problems[0]["name"] == "rosenbrock"
-    assert {m["name"] for m in methods} == {"de", "lbfgsb"}
+    assert {m["name"] for m in methods} == set(METHODS)  # every method, with its options
     assert re.search(r'type="module" src="/static/runs/new\.[0-9a-f]{12}\.js"', html)
     assert re.search(r'vendor/plotly-cartesian-4\.1\.1\.min\.[0-9a-f]{12}\.js', html)
     # Rosenbrock with its coefficients, default dim and bounds; DE with seed 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Option", "Method", "METHODS", "method_catalogue", "DE_STRATEGIES", "JAC_CHOICES"]
+__all__ = ["Option", "Method", "METHODS", "method_catalogue", "DE_STRATEGIES", "JAC_CHOICES", "FAMILIES"]
 
 # scipy.optimize.DifferentialEvolutionSolver's binomial and exponential strategies
 DE_STRATEGIES = (
@@ -32,10 +32,15 @@ JAC_DESCRIPTION = ('the gradient: "analytic" (the default where the problem has 
                    '"3-point" or "cs", or null for scipy\'s default without one (forward differences, step eps)')
 
 
+# The methods' families, in the order the new-run form shows them.
+FAMILIES = (("global", "Global"), ("gradient", "Gradient and quasi-Newton"),
+            ("newton", "Newton and trust region"), ("free", "Derivative-free"))
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
-    kind: str  # "int" | "float" | "bool" | "choice" | "mutation" | "seed" | "jac"
+    kind: str  # "int" | "float" | "bool" | "choice" | "mutation" | "seed" | "jac" | "hess"
     default: object
     description: str
     min: float | None = None
@@ -74,6 +79,8 @@ class Method:
     needs_x0: bool
     options: tuple[Option, ...]
     short: str = ""  # the name in tables, legends and headings ("DE"); the title where it is empty
+    takes_bounds: bool = True  # False: scipy's method has no bounds (CG, BFGS, Newton-CG, trust-*)
+    family: str = "gradient"  # one of FAMILIES: how the new-run form groups the methods
 
     def option(self, name: str) -> Option | None:
         for o in self.options:
@@ -83,12 +90,13 @@ class Method:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "short": self.short or self.title, "scipy": self.scipy,
-                "needs_bounds": self.needs_bounds, "needs_x0": self.needs_x0,
+                "needs_bounds": self.needs_bounds, "needs_x0": self.needs_x0, "takes_bounds": self.takes_bounds,
+                "family": self.family,
                 "options": [o.to_dict() for o in self.options]}
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("de", "Differential evolution", "scipy.optimize.differential_evolution", short="DE",
+    Method("de", "Differential evolution", "scipy.optimize.differential_evolution", short="DE", family="global",
            needs_bounds=True, needs_x0=False, options=(
         Option("strategy", "choice", "best1bin", "mutation strategy", choices=DE_STRATEGIES),
         Option("maxiter", "int", 1000, "maximum number of generations", min=0),
@@ -132,6 +140,15 @@ METHODS: dict[str, Method] = {m.name: m for m in [
         Option("jac", "jac", None, JAC_DESCRIPTION, choices=JAC_CHOICES, labels=JAC_LABELS),
     )),
 ]}
+
+
+def _register_minimize_methods() -> None:
+    # scipy.optimize.minimize's other methods, whose defaults are read from scipy itself
+    from .minimize_methods import MINIMIZE_METHODS
+    METHODS.update(MINIMIZE_METHODS)
+
+
+_register_minimize_methods()
 
 
 def method_catalogue() -> list[dict]:

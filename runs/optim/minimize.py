@@ -33,6 +33,7 @@ from collections import deque
 import numpy as np
 
 from .hessians import hessian as analytic_hessian
+from .minimize_methods import BOUNDED
 from .records import Result, Step
 from .stepper import Stepper
 
@@ -46,8 +47,6 @@ METHOD_NAMES = {
     "cobyqa": "COBYQA", "slsqp": "SLSQP", "trust-constr": "trust-constr", "dogleg": "dogleg",
     "trust-ncg": "trust-ncg", "trust-krylov": "trust-krylov", "trust-exact": "trust-exact",
 }
-BOUNDED = frozenset({"nelder-mead", "powell", "tnc", "cobyla", "cobyqa", "slsqp", "trust-constr",
-                     "l-bfgs-b"})
 USES_JAC = frozenset({"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "trust-constr",
                       "dogleg", "trust-ncg", "trust-krylov", "trust-exact"})
 USES_HESS = frozenset({"newton-cg", "trust-constr", "dogleg", "trust-ncg", "trust-krylov",
@@ -119,7 +118,9 @@ def scipy_arguments(spec, fun, grad, *, count_hess=lambda h: h, constraints=()):
         kwargs["bounds"] = [(lo, hi) for lo, hi in spec.bounds]
     if constraints:
         kwargs["constraints"] = constraints
-    kwargs["options"] = o
+    # null is scipy's default for every option that may be null (maxiter None, or norm's inf that
+    # JSON cannot hold): what is left out takes it
+    kwargs["options"] = {k: v for k, v in o.items() if v is not None}
     return fun, np.array(spec.x0, dtype=float), kwargs
 
 

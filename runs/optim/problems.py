@@ -85,7 +85,13 @@ class Problem:
             "known_minimum": self.known_minimum(),
             "has_gradient": self.has_gradient,
             "complex_step": self.complex_step,
+            "has_hessian": self.name in _hessians(),
         }
+
+
+def _hessians():
+    from .hessians import HESSIANS  # (hessians.py reads this catalogue)
+    return HESSIANS
 
 
 def _box(lo, hi):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .echo import bounded_errors, shown
+from .hessians import HESSIANS
 from .methods import METHODS, Method, Option
 from .problems import PROBLEMS
 
@@ -185,6 +186,20 @@ def _option(c: _Collector, m: Method, o: Option, v, problem):
                      'float): a complex step would be wrong; use "2-point" or "3-point"')
             return None
         return v
+    if o.kind == "hess":
+        if not isinstance(v, str) or v not in o.choices:
+            named = ", ".join("null" if x is None else repr(x) for x in o.choices)
+            c.add(f, f"must be one of {named}, not {_fmt(v)}")
+            return None
+        if v == "analytic" and problem is not None and problem.name not in HESSIANS:
+            c.add(f, f"{problem.title} has no analytic Hessian here: "
+                     + ("use one of " + ", ".join(repr(x) for x in o.choices if x not in ("analytic", None))
+                        if len(o.choices) > 1 else f"{m.title} needs one"))
+            return None
+        if v == "cs" and problem is not None and not problem.complex_step:
+            c.add(f, f"{problem.title}'s f does not take complex numbers: a complex step would be wrong")
+            return None
+        return v
     if o.kind == "seed":
         if v is None:
             return None
@@ -204,6 +219,36 @@ def _option(c: _Collector, m: Method, o: Option, v, problem):
     raise AssertionError(o.kind)
 
 
+def default_hess(m: Method, p) -> str | None:
+    """The analytic Hessian where the problem has one; else scipy's own default (null) where the
+    method has one; else an update strategy or differences of the gradient."""
+    choices = m.option("hess").choices
+    if "analytic" in choices and (p is None or p.name in HESSIANS):
+        return "analytic"
+    for c in (None, "bfgs", "2-point"):
+        if c in choices:
+            return c
+    return "analytic"  # dogleg, trust-exact: the only choice (refused below if there is none)
+
+
+def _check_derivatives(c: _Collector, m: Method, p, options: dict) -> None:
+    """What scipy needs of jac and hess together, for the chosen problem."""
+    jac, hess = m.option("jac"), m.option("hess")
+    if p is None or jac is None or "options.jac" in c.errors:
+        return
+    if options.get("jac") not in jac.choices:
+        c.add("options.jac", f"{m.title} needs the analytic gradient, which {p.title} does not have")
+        return
+    if hess is None or "options.hess" in c.errors:
+        return
+    h = options.get("hess")
+    if h == "analytic" and p.name not in HESSIANS:
+        c.add("options.hess", f"{m.title} needs an analytic Hessian, which {p.title} does not have here")
+    elif h in ("2-point", "3-point", "cs") and options.get("jac") != "analytic":
+        c.add("options.hess", "a finite-difference Hessian needs the analytic gradient (scipy refuses "
+                              'differences of differences): use "bfgs" or "sr1"')
+
+
 def _members(dim: int, popsize: int, init: str) -> int:
     # as DifferentialEvolutionSolver sizes its population (Sobol' rounds up to a power of 2)
     n = max(5, popsize * max(1, dim))
@@ -218,6 +263,10 @@ def estimate_evaluations(spec: Spec) -> int:
         if o["polish"]:  # L-BFGS-B defaults: maxfun 15000 checked per iteration, 2-point FD
             evals += 15000 + 22 * (n + 1)
         return evals
+    if spec.method != "lbfgsb":
+        # minimize's other methods: what the run says it may spend, where it says so (their own
+        # defaults are bounded by scipy: 200 n iterations and the like)
+        return max([int(o[k]) for k in ("maxfev", "maxfun") if o.get(k) is not None], default=0)
     per_point = {"analytic": 1, None: n + 1, "2-point": n + 1, "3-point": 2 * n + 1, "cs": n + 1}[o["jac"]]
     by_fun = o["maxfun"] + (o["maxls"] + 1) * per_point  # maxfun is checked once per iteration
     by_iter = (o["maxiter"] * (o["maxls"] + 1) + 1) * per_point
@@ -306,6 +355,9 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
     if raw is None:
         if m is not None and m.needs_bounds:
             c.add("bounds", f"are required for {m.name}: one [lower, upper] pair per dimension")
+    elif m is not None and not m.takes_bounds:
+        takers = ", ".join(x.title for x in METHODS.values() if x.takes_bounds)
+        c.add("bounds", f"{m.title} takes no bounds (as in scipy); leave them out, or choose a method that does: {takers}")
     elif not isinstance(raw, (list, tuple)):
         c.add("bounds", "must be a list of [lower, upper] pairs")
     else:
@@ -373,8 +425,10 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
     elif m is not None:
         options = {o.name: (list(o.default) if isinstance(o.default, list) else o.default)
                    for o in m.options}
-        if m.name == "lbfgsb":  # without a gradient, what scipy does when given no jac
+        if m.option("jac") is not None:  # without a gradient, what scipy does when given no jac
             options["jac"] = "analytic" if (p is None or p.has_gradient) else None
+        if m.option("hess") is not None:
+            options["hess"] = default_hess(m, p)
         for k, v in (raw or {}).items():
             o = m.option(k)
             if o is None:
@@ -382,7 +436,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                                       f"{', '.join(x.name for x in m.options)}")
                 continue
             if v is None:
-                if o.kind in ("seed", "jac") or o.nullable:
+                if o.kind in ("seed", "jac") or o.nullable or (o.kind == "hess" and None in o.choices):
                     options[k] = None  # a value of its own (jac: scipy's default without a gradient)
                 else:
                     c.add(f"options.{k}", "must not be null")
@@ -390,6 +444,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             val = _option(c, m, o, v, p)
             if val is not None or o.kind == "seed":
                 options[k] = val
+        _check_derivatives(c, m, p, options)
         if options.get("seed") is not None and options.get("rng") is not None:
             c.add("options.rng", "give seed (legacy RandomState) or rng (Generator), not both")
         mi = options.get("maxiter")
@@ -421,7 +476,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                 x0=x0, options=options)
     est = estimate_evaluations(spec)
     if est > limits.max_evaluations:
-        field = "options.maxiter" if m.name == "de" else "options.maxfun"
+        field = "options.maxiter" if m.name == "de" else "options.maxfun" if m.option("maxfun") else "options.maxfev"
         raise SpecError({field: [
             f"the run could take about {est:,} function evaluations, more than the limit of "
             f"{limits.max_evaluations:,}; lower maxiter"
@@ -452,7 +507,9 @@ def estimate_checkpoint_bytes(spec: Spec) -> int:
     step: the arrays' sizes are fixed by the spec from the start."""
     n, o = spec.dim, spec.options
     result = [n, 1, n]  # result_x, result_fun, result_jac once the run has ended
-    if spec.method == "de":
+    if spec.method not in ("de", "lbfgsb"):
+        sizes = [n * 8, 8]  # minimize.py: the last x and f (a resume runs scipy again up to them)
+    elif spec.method == "de":
         members = _members(n, o["popsize"], o["init"])
         # population, energies, feasible (1 byte), constraint_violation, random_population_index
         sizes = [members * n * 8, members * 8, members, members * 8, members * 8]

@@ -217,6 +217,9 @@ export class MapLayer {
 const POINT_STYLES = {
   population: { name: "population", what: "member", r: 3, fill: "rgba(255,255,255,.85)", stroke: "#212529", width: 1 },
   "line-search": { name: "line search", what: "line-search trial", r: 4, cross: true, stroke: "#d39e00", width: 2 },
+  trials: { name: "trial points", what: "trial point", r: 3, cross: true, stroke: "#6f42c1", width: 1.5 },
+  // Nelder–Mead's simplex: its vertices joined, in the order scipy holds them (best first)
+  simplex: { name: "simplex", what: "vertex", r: 3, polygon: true, fill: "rgba(255,255,255,.9)", stroke: "#d63384", width: 1.5 },
 };
 const HOVER_PX = 7; // how near the pointer a point must be to name itself
 
@@ -266,6 +269,12 @@ export class PointLayer {
     g.beginPath(); g.rect(a.l, a.t, a.w, a.h); g.clip();
     for (const [kind, pts] of this.sets) {
       const st = POINT_STYLES[kind];
+      if (st.polygon) {
+        g.beginPath();
+        pts.forEach(([x, y], i) => { if (i) g.lineTo(a.px(x), a.py(y)); else g.moveTo(a.px(x), a.py(y)); });
+        g.closePath();
+        g.lineWidth = st.width; g.strokeStyle = st.stroke; g.stroke();
+      }
       g.beginPath();
       for (const [x, y] of pts) {
         const X = a.px(x), Y = a.py(y);

@@ -136,6 +136,18 @@ function onProblemChange() {
     }
     jac.value = def;
   }
+  // The Hessian's default as the validator picks it (runs/optim/spec.py default_hess).
+  for (const hess of $$('select[name="options.hess"]')) {
+    const opt = M.get(hess.id.replace(/^opt-(.+)-hess$/, "$1")).options.find((o) => o.name === "hess");
+    const has = (c) => opt.choices.includes(c);
+    const def = choiceValue(has("analytic") && p.has_hessian ? "analytic" : [null, "bfgs", "2-point"].find(has) ?? "analytic");
+    for (const o of hess.options) {
+      const label = opt.labels[opt.choices.findIndex((c) => choiceValue(c) === o.value)];
+      o.textContent = o.value === def ? `${label} (default)` : label;
+      o.disabled = (o.value === "analytic" && !p.has_hessian) || (o.value === "cs" && !p.complex_step);
+    }
+    hess.value = def;
+  }
   resetSearchSpace();
   refreshMinimum();
 }
@@ -170,6 +182,8 @@ function onMethodChange() {
   // The catalogue's words (runs/forms.py form_help), in the method's own title.
   $("#x0-help").textContent = method.form_help.x0;
   $("#bounds-help").textContent = method.form_help.bounds;
+  // A method without bounds (CG, BFGS, the trust regions): the bounds stay as typed, not sent.
+  for (const el of $$('[data-field="bounds"] input')) el.disabled = !method.takes_bounds;
 }
 
 let minimumTimer = null;
@@ -276,7 +290,7 @@ function collect() {
   else if (n < p.min_dim || n > (p.max_dim || 200)) err("dim", p.max_dim === p.min_dim ? `${p.title} is ${p.min_dim}-D only` : `must be between ${p.min_dim} and ${p.max_dim || 200}`);
   else spec.dim = n;
   if (spec.dim) {
-    const bounds = boundsText().map(([lo, hi], i) => {
+    const bounds = !m.takes_bounds ? [] : boundsText().map(([lo, hi], i) => {
       const a = parseNum(lo), b = parseNum(hi);
       const k = `bounds[${i}]`;
       if (Number.isNaN(a) || Number.isNaN(b)) err(k, "bounds must be numbers");
@@ -284,7 +298,7 @@ function collect() {
       else if (a !== null && b !== null && a > b) err(k, `lower bound ${a} must not be greater than upper bound ${b}`);
       return [a, b];
     });
-    if (m.needs_bounds || bounds.some((b) => b[0] !== null || b[1] !== null)) spec.bounds = bounds;
+    if (m.takes_bounds && (m.needs_bounds || bounds.some((b) => b[0] !== null || b[1] !== null))) spec.bounds = bounds;
     const x0 = x0Text().map(parseNum);
     const given = x0.filter((v) => v !== null).length;
     if (given || m.needs_x0) {
@@ -305,7 +319,7 @@ function collect() {
     if (!el) continue;
     const k = `options.${o.name}`;
     if (o.type === "bool") { if (el.checked !== o.default) spec.options[o.name] = el.checked; continue; }
-    if (o.type === "choice" || o.type === "jac") {
+    if (o.type === "choice" || o.type === "jac" || o.type === "hess") {
       spec.options[o.name] = el.value === NULL_CHOICE && (o.choices || []).includes(null) ? null : el.value;
       continue;
     }

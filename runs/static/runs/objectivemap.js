@@ -46,7 +46,7 @@ export class ObjectiveMap {
     }
     const ct = this.ct;
     this.at = null;
-    ct.setPopulation(null); ct.setLineSearch(null); ct.setMarker(null);
+    ct.setPopulation(null); ct.setLineSearch(null); ct.setTrials(null); ct.setSimplex(null); ct.setMarker(null);
     ct.setPath("run", null); ct.setGrid(null);
     ct.setAxes(`x[${this.ix}]`, this.oneD ? "f" : `x[${this.iy}]`);
     ct.setMessage("Loading the objective…");
@@ -106,11 +106,19 @@ export class ObjectiveMap {
       if (this.oneD) this.ct.setLineSearch(Array.isArray(ls.f) ? ls.x.map((m, i) => [m[0], ls.f[i]]).filter((p) => p[1] !== null) : null);
       else this.ct.setLineSearch(ls.x.map((m) => [m[this.ix], m[this.iy]]));
     } else this.ct.setLineSearch(null);
+    // minimize's methods: rows [x..., f] of the points evaluated in the step, and Nelder–Mead's simplex
+    const rows = (key) => {
+      const v = ex[key];
+      if (!Array.isArray(v) || !v.length) return null;
+      return this.oneD ? v.map((r) => [r[0], r[r.length - 1]]).filter((q) => q[1] !== null) : v.map((r) => [r[this.ix], r[this.iy]]);
+    };
+    this.ct.setTrials(rows("trials"));
+    this.ct.setSimplex(rows("simplex"));
     const p = this.pair(s);
     if (p) this.ct.setMarker(p[0], p[1]);
   }
 
-  clearStep() { this.ct.setPopulation(null); this.ct.setLineSearch(null); }
+  clearStep() { this.ct.setPopulation(null); this.ct.setLineSearch(null); this.ct.setTrials(null); this.ct.setSimplex(null); }
 
   // ---- coordinates ---------------------------------------------------------------------------
   _renderSelects() {

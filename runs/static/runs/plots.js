@@ -784,6 +784,12 @@ export class ContourPlot {
 
   setLineSearch(points) { this._setPoints("lineSearch", points); }
 
+  /** The points a method evaluated in a step (minimize's methods), as [[x, y], ...] or null. */
+  setTrials(points) { this._setPoints("trials", points); }
+
+  /** Nelder–Mead's simplex, its vertices as [[x, y], ...] (best first), or null. */
+  setSimplex(points) { this._setPoints("simplex", points); }
+
   _setPoints(key, points) {
     const had = !!this[key];
     this[key] = points && points.length ? points : null;
@@ -889,6 +895,8 @@ export class ContourPlot {
     if (this.population) items.push({ id: "population", kind: "population", name: "population" });
     for (const p of this.paths.values()) if (p.xs && p.xs.length) items.push({ id: `path-${p.id}`, kind: "path", name: p.name, color: p.color });
     if (this.lineSearch) items.push({ id: "line-search", kind: "line-search", name: "line search" });
+    if (this.simplex) items.push({ id: "simplex", kind: "simplex", name: "simplex" });
+    if (this.trials) items.push({ id: "trials", kind: "trials", name: "trial points" });
     if (this.minimum) items.push({ id: "minimum", kind: "minimum", name: "known minimum" });
     return items;
   }
@@ -997,6 +1005,8 @@ export class ContourPlot {
     const shown = (id, v) => (this.hidden.has(id) ? null : v);
     L.set("population", shown("population", this.population));
     L.set("line-search", shown("line-search", this.lineSearch));
+    L.set("simplex", shown("simplex", this.simplex));
+    L.set("trials", shown("trials", this.trials));
     L.paths = [...this.paths.values()].filter((p) => p.trace && !this.hidden.has(`path-${p.id}`))
       .map((p) => ({ name: p.name, x: p.trace.x, y: p.trace.y }));
     L.draw(axesOf(this.el, ranges));

@@ -1,0 +1,104 @@
+"""Every method of scipy.optimize.minimize through the app: launched on the socket, run by a real
+worker process, stored, and equal to scipy's own call; paused and resumed (a resume runs scipy
+again up to the checkpoint) without a number changed; listed by /api/methods/ with scipy's own
+defaults."""
+
+import asyncio
+import inspect
+import json
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from runs.optim import METHODS, get_problem, validate_spec
+from runs.optim.minimize import scipy_arguments
+from runs.optim.minimize_methods import MINIMIZE_METHODS, _scipy_function
+from tests.test_consumers import collect, connect, start, stored, until_steps
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
+
+
+def scipy_run(spec: dict):
+    """scipy's iterates (x as its callback saw them) and result for the spec, without optsite."""
+    s = validate_spec(spec)
+    p = get_problem(s.problem)
+    fun, x0, kw = scipy_arguments(s, p.objective(s.params), p.gradient(s.params))
+    seen = []
+    kw["callback"] = lambda *a, **k: seen.append(np.copy(k["intermediate_result"].x if "intermediate_result" in k
+                                                          else getattr(a[0], "x", a[0])))
+    res = minimize(fun, x0, **kw)
+    return seen, res
+
+
+@pytest.mark.parametrize("method", ["nelder-mead", "powell", "bfgs", "newton-cg", "slsqp", "trust-constr",
+                                    "trust-exact", "cobyqa"])
+async def test_a_launched_run_of_each_method_is_scipys(alice, method):
+    spec = {"method": method, "problem": "rosenbrock", "dim": 3, "x0": [-1.2, 1.0, 0.5]}
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, spec)
+    messages = await collect(comm)
+    finished = messages[-1]["run"]
+    assert finished["status"] == "finished", finished
+    steps = await stored(run["id"])
+    assert [s["seq"] for s in steps] == list(range(finished["n_steps"]))
+    iterates, ref = await asyncio.to_thread(scipy_run, spec)
+    if method != "cobyqa":  # COBYQA's callback comes once per evaluation: the steps follow it (tests/test_optim_minimize.py)
+        assert [s["x"] for s in steps if s["phase"] == "iterate"] == [list(x) for x in iterates]
+    result = finished["result"]
+    assert result["x"] == list(ref.x) and result["fun"] == float(ref.fun)
+    assert (result["nfev"], result["success"], result["message"]) == (ref.nfev, bool(ref.success), ref.message)
+    await comm.disconnect()
+
+
+async def test_a_paused_and_resumed_minimize_run_goes_on_exactly(alice):
+    # 30-D Nelder-Mead: thousands of fast steps; the resume re-runs scipy up to the checkpoint.
+    spec = {"method": "nelder-mead", "problem": "rosenbrock", "dim": 30, "x0": [0.3] * 30,
+            "options": {"maxiter": 6000, "xatol": 0, "fatol": 0}}
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, spec)
+    await until_steps(comm)
+    await comm.send_json_to({"type": "pause"})
+    before = await collect(comm, until="status")
+    assert before[-1]["run"]["status"] == "paused"
+    await comm.send_json_to({"type": "resume"})
+    messages = await collect(comm, timeout=120)
+    assert messages[-1]["run"]["status"] == "finished"
+    steps = await stored(run["id"])
+    iterates, ref = await asyncio.to_thread(scipy_run, spec)
+    assert [s["x"] for s in steps if s["phase"] == "iterate"] == [list(x) for x in iterates]
+    assert messages[-1]["run"]["result"]["x"] == list(ref.x)
+    await comm.disconnect()
+
+
+async def test_the_catalogue_lists_every_method_with_scipys_defaults(alice_client):
+    data = (await asyncio.to_thread(alice_client.get, "/api/methods/")).json()
+    names = [m["name"] for m in data]
+    assert set(names) == set(METHODS) and {"de", "lbfgsb", *MINIMIZE_METHODS} == set(names)
+    for m in data:
+        if m["name"] not in MINIMIZE_METHODS:
+            continue
+        scipy_defaults = {k: p.default for k, p in inspect.signature(_scipy_function(m["name"])).parameters.items()}
+        for o in m["options"]:
+            if o["type"] in ("jac", "hess") or o["name"] not in scipy_defaults:
+                continue
+            want = scipy_defaults[o["name"]]
+            assert o["default"] == (None if isinstance(want, float) and not np.isfinite(want) else want), (m["name"], o)
+        json.dumps(m, allow_nan=False)
+
+
+@pytest.mark.parametrize("spec,field,words", [
+    ({"method": "bfgs", "problem": "rosenbrock", "x0": [0, 0], "bounds": [[-1, 1], [-1, 1]]}, "bounds", "takes no bounds"),
+    ({"method": "dogleg", "problem": "ackley", "x0": [1, 1]}, "options.hess", "analytic Hessian"),
+    ({"method": "trust-constr", "problem": "rosenbrock", "x0": [1, 1], "options": {"jac": "2-point", "hess": "2-point"}},
+     "options.hess", "differences of differences"),
+    ({"method": "nelder-mead", "problem": "rosenbrock", "x0": [1, 1], "options": {"maxfev": 0}}, "options.maxfev", ""),
+    ({"method": "newton-cg", "problem": "rosenbrock", "x0": [1, 1], "options": {"jac": "2-point"}}, "options.jac", ""),
+])
+async def test_what_a_method_cannot_do_is_said_at_its_field(alice, spec, field, words):
+    comm = await connect("/ws/runs/", alice)
+    await comm.send_json_to({"type": "start", "spec": spec})
+    reply = await comm.receive_json_from(timeout=10)
+    assert reply["type"] == "error" and reply["code"] == "invalid_spec" and field in reply["errors"], reply
+    assert words in " ".join(reply["errors"][field])
+    await comm.disconnect()
