@@ -4,16 +4,22 @@ scipy.optimize.differential_evolution.
 scipy's DifferentialEvolutionSolver does one generation per next() but ignores maxiter there,
 so this drives it the way its solve() does: initial energies, then generations with scipy's
 callback/convergence/maxiter order, then the L-BFGS-B polish (its own step).
+
+A constrained problem's constraints go to the solver as `differential_evolution(constraints=
+[NonlinearConstraint, ...])` takes them; scipy then ranks members by feasibility first, polishes
+with trust-constr instead of L-BFGS-B, and reports an infeasible answer as a failure.
 """
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy.optimize import Bounds, minimize
 from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
 from scipy.optimize._optimize import _status_message
 
+from .problems import get_problem
 from .records import Result, Step
 from .rng import make_rng, rng_state, set_rng_state
 from .stepper import Stepper
@@ -36,12 +42,15 @@ class DEStepper(Stepper):
         super().__init__(spec, **kw)
         o = spec.options
         mutation = tuple(o["mutation"]) if isinstance(o["mutation"], list) else o["mutation"]
+        constraints = [c.scipy_nonlinear()
+                       for c in get_problem(spec.problem).constraints(spec.params, spec.dim)]
         self._solver = DifferentialEvolutionSolver(
             self._fun, [tuple(b) for b in spec.bounds], strategy=o["strategy"],
             maxiter=o["maxiter"], popsize=o["popsize"], tol=o["tol"], mutation=mutation,
             recombination=o["recombination"], rng=make_rng(o["seed"], o["rng"]),
             polish=o["polish"], init=o["init"], atol=o["atol"], updating=o["updating"],
-            x0=None if spec.x0 is None else np.array(spec.x0, dtype=float))
+            x0=None if spec.x0 is None else np.array(spec.x0, dtype=float),
+            constraints=constraints)
         self._nit = 0
         self._phase = "start"  # start -> iterate -> (polished) -> end
         self._converged = False
@@ -100,6 +109,10 @@ class DEStepper(Stepper):
             "median": median,
             "worst": float(np.max(e)),
         }
+        if s._wrapped_constraints:
+            # the best member's violations as scipy stored them: nothing is evaluated
+            extra["violation"] = float(np.max(s.constraint_violation[0]))
+            extra["feasible"] = bool(s.feasible[0])
         return Step(self._seq, self._nit, s.x, float(e[0]), s._nfev, 0, None, phase, extra,
                     bulky=self._population())
 
@@ -117,12 +130,22 @@ class DEStepper(Stepper):
         status = 0 if not warning else (2 if stopped else 1)
         jac, njev, step = None, 0, None
         polish_note = ""
+        # solve() judges feasibility before the polish (its _result) and again after it
+        feasible_before = not s._wrapped_constraints or _maxcv(s, x) <= 0
         if s.polish:
-            # exactly solve()'s polish: L-BFGS-B within the DE bounds, nfev always counted,
-            # accepted only if lower, successful and inside the bounds
+            # exactly solve()'s polish: L-BFGS-B (trust-constr under constraints) within the DE
+            # bounds, nfev always counted, accepted only if lower, successful and inside the bounds
+            method = "L-BFGS-B"
+            if s._wrapped_constraints:
+                method = "trust-constr"
+                if not feasible_before:
+                    warnings.warn("differential evolution didn't find a solution satisfying the "
+                                  "constraints, attempting to polish from the least infeasible "
+                                  "solution", UserWarning, stacklevel=2)
+
             def _f(xx):
                 return list(s._mapwrapper(s.func, np.atleast_2d(xx)))[0]
-            res = minimize(_f, np.copy(x), method="L-BFGS-B",
+            res = minimize(_f, np.copy(x), method=method,
                            bounds=Bounds(lb=s.limits[0], ub=s.limits[1]),
                            constraints=s.constraints)
             s._nfev += res.get("nfev", 0)
@@ -130,24 +153,39 @@ class DEStepper(Stepper):
             accepted = bool(res.fun < fun and res.success and np.all(res.x <= s.limits[1])
                             and np.all(s.limits[0] <= res.x))
             if accepted:
-                polish_note = f" Polishing with L-BFGS-B improved f from {_g(fun)} to {_g(res.fun)}."
-                fun, x, jac = res.fun, res.x, res.get("jac", None)
+                polish_note = (f" Polishing with {method} improved f from {_g(fun)}"
+                               f" to {_g(res.fun)}.")
+                # trust-constr's `jac` is the constraints' Jacobians (scipy's DE result keeps
+                # that); the objective's gradient, a step's jac, is its `grad`
+                fun, x = res.fun, res.x
+                jac = res.get("grad") if method == "trust-constr" else res.get("jac", None)
                 s.population_energies[0] = res.fun
                 s.population[0] = s._unscale_parameters(res.x)
             else:
-                polish_note = (" Polishing with L-BFGS-B did not improve the result"
+                polish_note = (f" Polishing with {method} did not improve the result"
                                f" ({res.message}).")
+            extra = {"accepted": accepted, "nfev": int(res.nfev), "njev": njev,
+                     "nit": int(res.get("nit", 0)), "success": bool(res.success),
+                     "message": str(res.message), "fun": float(res.fun),
+                     "x": np.array(res.x, dtype=float)}
+            if s._wrapped_constraints:
+                v = _maxcv(s, x)
+                extra.update(violation=v, feasible=v <= 0)
             step = Step(self._seq, self._nit, np.array(x, dtype=float), float(fun), s._nfev,
-                        njev, None if jac is None else np.array(jac, dtype=float), "polish", {
-                            "accepted": accepted, "nfev": int(res.nfev), "njev": njev,
-                            "nit": int(res.get("nit", 0)), "success": bool(res.success),
-                            "message": str(res.message), "fun": float(res.fun),
-                            "x": np.array(res.x, dtype=float)},
+                        njev, None if jac is None else np.array(jac, dtype=float), "polish", extra,
                         # the population as the polish leaves it (member 0 replaced if accepted)
                         bulky=self._population())
+        success = not warning and feasible_before
         reason = self._reason(message, stopped) + polish_note + _nonfinite_note(fun, s)
+        if s._wrapped_constraints:
+            maxcv = _maxcv(s, x)
+            if maxcv > 0:  # scipy's words and verdict for an infeasible answer
+                success = False
+                message = f"The solution does not satisfy the constraints, MAXCV = {maxcv}"
+                reason += (f" The answer violates the constraints (largest violation"
+                           f" {_g(maxcv)}): no feasible point was found.")
         self.result = Result(x=np.array(x, dtype=float), fun=fun, nit=self._nit, nfev=s._nfev,
-                             njev=njev, success=not warning, status=status, message=message,
+                             njev=njev, success=success, status=status, message=message,
                              jac=jac, reason=reason, stopped=stopped)
         self._phase = "polished"
         return step
@@ -191,6 +229,11 @@ class DEStepper(Stepper):
         self._nit = int(st["nit"])
         self._phase = st["phase"]
         self._converged = bool(st["converged"])
+
+
+def _maxcv(s, x) -> float:
+    """scipy's `maxcv` of x: the largest violation over every constraint component."""
+    return float(np.max(np.concatenate([c.violation(x) for c in s._wrapped_constraints])))
 
 
 def _g(v) -> str:

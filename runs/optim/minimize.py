@@ -34,11 +34,12 @@ import numpy as np
 
 from .hessians import hessian as analytic_hessian
 from .minimize_methods import BOUNDED
+from .problems import FEASIBILITY_TOL, get_problem
 from .records import Result, Step
 from .stepper import Stepper
 
-__all__ = ["MinimizeStepper", "METHOD_NAMES", "BOUNDED", "USES_JAC", "USES_HESS",
-           "scipy_arguments", "TRIALS_CAP"]
+__all__ = ["MinimizeStepper", "METHOD_NAMES", "BOUNDED", "CONSTRAINED", "USES_JAC", "USES_HESS",
+           "scipy_arguments", "scipy_constraints", "TRIALS_CAP"]
 
 # spec.method (lower case) -> scipy's own spelling
 METHOD_NAMES = {
@@ -47,6 +48,8 @@ METHOD_NAMES = {
     "cobyqa": "COBYQA", "slsqp": "SLSQP", "trust-constr": "trust-constr", "dogleg": "dogleg",
     "trust-ncg": "trust-ncg", "trust-krylov": "trust-krylov", "trust-exact": "trust-exact",
 }
+# the methods minimize passes constraints to (any other warns and ignores them: refused here)
+CONSTRAINED = frozenset({"cobyla", "cobyqa", "slsqp", "trust-constr"})
 USES_JAC = frozenset({"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "trust-constr",
                       "dogleg", "trust-ncg", "trust-krylov", "trust-exact"})
 USES_HESS = frozenset({"newton-cg", "trust-constr", "dogleg", "trust-ncg", "trust-krylov",
@@ -88,15 +91,37 @@ def _hess_argument(choice, problem, params, count):
     raise ValueError(f"unknown hess choice {choice!r}")
 
 
-def scipy_arguments(spec, fun, grad, *, count_hess=lambda h: h, constraints=()):
+def scipy_constraints(spec) -> list:
+    """The spec's problem's constraints as a scipy user hands them to minimize(method=...):
+    dicts with the analytic Jacobian for SLSQP, dicts without for COBYLA (derivative-free),
+    NonlinearConstraint for trust-constr and COBYQA; [] for an unconstrained problem.
+    ValueError for a method that takes no constraints."""
+    cons = get_problem(spec.problem).constraints(spec.params, spec.dim)
+    if not cons:
+        return []
+    m = spec.method
+    if m not in CONSTRAINED:
+        raise ValueError(
+            f"{m} cannot take constraints, and problem {spec.problem!r} has {len(cons)}; "
+            f"use one of {', '.join(sorted(CONSTRAINED))}")
+    if m == "slsqp":
+        return [c.scipy_dict() for c in cons]
+    if m == "cobyla":
+        return [c.scipy_dict(jac=False) for c in cons]
+    return [c.scipy_nonlinear() for c in cons]
+
+
+def scipy_arguments(spec, fun, grad, *, count_hess=lambda h: h, constraints=None):
     """(fun, x0, kwargs) of the `scipy.optimize.minimize` call a spec stands for.
 
     `fun`/`grad` are the objective and gradient to hand scipy (counted wrappers in the stepper,
     the raw functions for a plain reference call); `count_hess` wraps an analytic Hessian.
-    `constraints` is where constraints will go (not used yet)."""
+    `constraints`: None for the problem's own (`scipy_constraints`), else what to pass."""
     m = spec.method
     if m not in METHOD_NAMES:
         raise ValueError(f"unknown minimize method {m!r}; one of {', '.join(METHOD_NAMES)}")
+    if constraints is None:
+        constraints = scipy_constraints(spec)
     o = dict(spec.options)
     jac_choice, hess_choice = o.pop("jac", None), o.pop("hess", None)
     kwargs = {"method": METHOD_NAMES[m]}
@@ -280,6 +305,8 @@ class MinimizeStepper(Stepper):
         self.method = spec.method  # per instance: one class serves every minimize method
         # build the call once now so that bad jac/hess/bounds choices fail at construction
         scipy_arguments(spec, self._fun, self._grad)
+        # x -> largest constraint violation, evaluated apart from scipy (no count changes)
+        self._violation = get_problem(spec.problem).violation(spec.params, spec.dim)
         self._runner: _Runner | None = None
         self._finalizer = None
         self._last_x: np.ndarray | None = None
@@ -331,6 +358,7 @@ class MinimizeStepper(Stepper):
             extra = {"dx_norm": None, "df": None, "nfev_step": 0, "nhev": 0}
             if g is not None:
                 extra.update(grad_norm=float(np.linalg.norm(g)), grad_inf=float(np.max(np.abs(g))))
+            self._add_violation(extra, x)
             return Step(0, 0, x, f, 0, 0, g, "init", extra)
         r = self._runner
         if r is None:
@@ -397,6 +425,7 @@ class MinimizeStepper(Stepper):
             nfev_step=d["nfev_step"], nhev=d["nhev"])
         if g is not None:
             extra.update(grad_norm=float(np.linalg.norm(g)), grad_inf=float(np.max(np.abs(g))))
+        self._add_violation(extra, x)
         bulky = {"trials": np.array([list(tx) + [float(tf)] for tx, tf in d["trials"]],
                                     dtype=float).reshape(-1, x.size + 1)}
         if d.get("simplex") is not None:
@@ -404,6 +433,12 @@ class MinimizeStepper(Stepper):
         self._last_x, self._last_fun = x, f
         return Step(self._seq, d["nit"], x, fun, d["nfev"], d["njev"], g, "iterate", extra,
                     bulky=bulky)
+
+    def _add_violation(self, extra, x):
+        if self._violation is not None:
+            v = float(self._violation(x))
+            extra["violation"] = v
+            extra["feasible"] = v <= FEASIBILITY_TOL
 
     def _finish(self, res):
         stopped = bool(self._stop)

@@ -2,6 +2,11 @@
 
 Objectives and gradients are the hot path (scipy calls them thousands of times per run), so
 each is a closure over its coefficients doing a handful of numpy operations on a 1-D x.
+
+Constrained problems (CONSTRAINED_PROBLEMS) carry their constraints as data (`Constraint`):
+kind, function, analytic Jacobian and formulas. They live in a dict of their own because their
+known optimum is a constrained one (the gradient there need not vanish); `get_problem` and
+`problem_catalogue` serve both dicts.
 """
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Param", "Problem", "PROBLEMS", "get_problem", "problem_catalogue"]
+__all__ = ["Param", "Problem", "Constraint", "PROBLEMS", "CONSTRAINED_PROBLEMS", "get_problem",
+           "problem_catalogue", "FEASIBILITY_TOL"]
 
 PI = math.pi
 E = math.e
@@ -30,6 +36,50 @@ class Param:
                 "max": self.max, "description": self.description}
 
 
+# a point counts as feasible (Step extra "feasible") when its violation is at most this: an
+# equality constraint is only met to within the solver's tolerance, and SLSQP reports success
+# on hs007 with a violation of 3e-8
+FEASIBILITY_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One scalar constraint in scipy's dict sense: "ineq" means fun(x) >= 0, "eq" fun(x) == 0.
+
+    `fun` is written on x[0], x[1], ... with numpy operations only, so it takes one point
+    (shape (dim,)) or a whole grid at once (shape (dim, ...)) and broadcasts; `jac` takes one
+    point and returns the gradient of fun, shape (dim,).
+    """
+
+    kind: str  # "ineq" | "eq"
+    fun: Callable[[np.ndarray], float]
+    jac: Callable[[np.ndarray], np.ndarray]
+    formula: str  # plain text, as the constraint reads in the literature
+    latex: str
+
+    def violation(self, x):
+        """How far x is from satisfying it: max(0, -fun) for "ineq", |fun| for "eq"."""
+        v = self.fun(x)
+        return np.abs(v) if self.kind == "eq" else np.maximum(-v, 0.0)
+
+    def scipy_dict(self, *, jac: bool = True) -> dict:
+        """scipy's dict form, {"type", "fun"[, "jac"]}, as minimize(constraints=[...]) takes it."""
+        d = {"type": self.kind, "fun": self.fun}
+        if jac:
+            d["jac"] = self.jac
+        return d
+
+    def scipy_nonlinear(self):
+        """scipy's NonlinearConstraint: 0 <= fun(x) <= inf ("ineq") or 0 <= fun(x) <= 0 ("eq")."""
+        from scipy.optimize import NonlinearConstraint
+        # a fresh object each time: its default Hessian approximation, BFGS(), holds state
+        return NonlinearConstraint(self.fun, 0.0, np.inf if self.kind == "ineq" else 0.0,
+                                   jac=self.jac)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "formula": self.formula, "latex": self.latex}
+
+
 @dataclass(frozen=True)
 class Problem:
     name: str
@@ -46,10 +96,36 @@ class Problem:
     minimum: Callable[..., tuple | None]  # (params, dim) -> (x*, f*) or None
     # f gives the exact derivative along a complex step (jac "cs"): no abs, no cast to float
     complex_step: bool = True
+    # (params, dim) -> (Constraint, ...); None: unconstrained (every problem of PROBLEMS)
+    make_constraints: Callable[[dict, int], tuple] | None = None
 
     @property
     def has_gradient(self) -> bool:
         return self.make_grad is not None
+
+    @property
+    def has_constraints(self) -> bool:
+        return self.make_constraints is not None
+
+    def constraints(self, params: dict | None = None, dim: int | None = None) -> tuple:
+        """The Constraints for these coefficients and dimension; () when unconstrained."""
+        if self.make_constraints is None:
+            return ()
+        return tuple(self.make_constraints(self._params(params),
+                                           self.default_dim if dim is None else dim))
+
+    def violation(self, params: dict | None = None, dim: int | None = None):
+        """x -> the largest violation over the constraints (0.0 when feasible), or None when
+        unconstrained. Vectorised like Constraint.fun: a (dim, ...) grid gives a (...) array."""
+        cons = self.constraints(params, dim)
+        if not cons:
+            return None
+        if len(cons) == 1:
+            return cons[0].violation
+
+        def violation(x):
+            return np.maximum.reduce([c.violation(x) for c in cons])
+        return violation
 
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}
@@ -86,6 +162,7 @@ class Problem:
             "has_gradient": self.has_gradient,
             "complex_step": self.complex_step,
             "has_hessian": self.name in _hessians(),
+            "constraints": [c.to_dict() for c in self.constraints()],
         }
 
 
@@ -412,11 +489,288 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in [
 ]}
 
 
+# ======== constrained problems ===========================================================
+# Each constraint function indexes x[0], x[1] and uses numpy only, so the page can evaluate it
+# on a whole contour grid at once (Constraint.fun).
+
+def _ineq(fun, jac, formula, latex):
+    return Constraint("ineq", fun, jac, formula, latex)
+
+
+def _eq(fun, jac, formula, latex):
+    return Constraint("eq", fun, jac, formula, latex)
+
+
+def _polar_angle_derivatives(u, v):
+    """d/du, d/dv of t = atan2(u, v); 0 at the origin, where t has no derivative."""
+    r2 = u * u + v * v
+    if r2 == 0.0:
+        return 0.0, 0.0
+    return v / r2, -u / r2
+
+
+# ---- rosenbrock_disk: Rosenbrock on the disk x^2 + y^2 <= s (Wikipedia, "Test functions
+# for optimization", constrained section, s = 2) --------------------------------------------
+def _disk_constraints(p, dim):
+    s = p["s"]
+    return (_ineq(lambda x: s - x[0] ** 2 - x[1] ** 2,
+                  lambda x: np.array([-2.0 * x[0], -2.0 * x[1]]),
+                  f"x^2 + y^2 <= {s:g}", rf"x^2 + y^2 \le {s:g}"),)
+
+
+def _disk_min(p, dim):
+    # (1, 1), the unconstrained minimum, is feasible exactly when s >= 2; else it is unknown
+    return ([1.0, 1.0], 0.0) if p["s"] >= 2.0 else None
+
+
+# ---- rosenbrock_cubic_line: Rosenbrock with (x-1)^3 - y + 1 <= 0 and x + y - 2 <= 0 --------
+def _cubic_line_constraints(p, dim):
+    return (
+        _ineq(lambda x: x[1] - 1.0 - (x[0] - 1.0) ** 3,
+              lambda x: np.array([-3.0 * (x[0] - 1.0) ** 2, 1.0]),
+              "(x - 1)^3 - y + 1 <= 0", r"(x - 1)^3 - y + 1 \le 0"),
+        _ineq(lambda x: 2.0 - x[0] - x[1],
+              lambda x: np.array([-1.0, -1.0]),
+              "x + y - 2 <= 0", r"x + y - 2 \le 0"),
+    )
+
+
+# ---- mishra_bird: Mishra's bird, constrained to (x + 5)^2 + (y + 5)^2 < 25 -----------------
+def _mishra_f():
+    def f(x):
+        u, v = x[0], x[1]
+        return (np.sin(v) * np.exp((1 - np.cos(u)) ** 2) + np.cos(u) * np.exp((1 - np.sin(v)) ** 2)
+                + (u - v) ** 2)
+    return f
+
+
+def _mishra_g():
+    def g(x):
+        u, v = x[0], x[1]
+        a, b = np.exp((1 - np.cos(u)) ** 2), np.exp((1 - np.sin(v)) ** 2)
+        return np.array([
+            np.sin(v) * a * 2 * (1 - np.cos(u)) * np.sin(u) - np.sin(u) * b + 2 * (u - v),
+            np.cos(v) * a - np.cos(u) * b * 2 * (1 - np.sin(v)) * np.cos(v) - 2 * (u - v),
+        ])
+    return g
+
+
+def _mishra_constraints(p, dim):
+    return (_ineq(lambda x: 25.0 - (x[0] + 5.0) ** 2 - (x[1] + 5.0) ** 2,
+                  lambda x: np.array([-2.0 * (x[0] + 5.0), -2.0 * (x[1] + 5.0)]),
+                  "(x + 5)^2 + (y + 5)^2 < 25", r"(x + 5)^2 + (y + 5)^2 < 25"),)
+
+
+# ---- townsend: Townsend function (modified), inside a cardioid-like curve -------------------
+def _townsend_f():
+    def f(x):
+        u, v = x[0], x[1]
+        return -np.cos((u - 0.1) * v) ** 2 - u * np.sin(3 * u + v)
+    return f
+
+
+def _townsend_g():
+    def g(x):
+        u, v = x[0], x[1]
+        s2 = np.sin(2 * (u - 0.1) * v)  # d/dw of -cos^2(w) is sin(2w)
+        return np.array([s2 * v - np.sin(3 * u + v) - 3 * u * np.cos(3 * u + v),
+                         s2 * (u - 0.1) - u * np.cos(3 * u + v)])
+    return g
+
+
+def _townsend_constraints(p, dim):
+    def fun(x):
+        u, v = x[0], x[1]
+        t = np.arctan2(u, v)
+        a = 2 * np.cos(t) - 0.5 * np.cos(2 * t) - 0.25 * np.cos(3 * t) - 0.125 * np.cos(4 * t)
+        return a ** 2 + (2 * np.sin(t)) ** 2 - u * u - v * v
+
+    def jac(x):
+        u, v = x[0], x[1]
+        t = math.atan2(u, v)
+        a = (2 * math.cos(t) - 0.5 * math.cos(2 * t) - 0.25 * math.cos(3 * t)
+             - 0.125 * math.cos(4 * t))
+        da = -2 * math.sin(t) + math.sin(2 * t) + 0.75 * math.sin(3 * t) + 0.5 * math.sin(4 * t)
+        dr2 = 2 * a * da + 8 * math.sin(t) * math.cos(t)  # d/dt of a^2 + 4 sin^2 t
+        tu, tv = _polar_angle_derivatives(u, v)
+        return np.array([dr2 * tu - 2 * u, dr2 * tv - 2 * v])
+
+    return (_ineq(fun, jac,
+                  "x^2 + y^2 < (2 cos t - cos(2t)/2 - cos(3t)/4 - cos(4t)/8)^2 + (2 sin t)^2,"
+                  " t = atan2(x, y)",
+                  r"x^2 + y^2 < \left(2\cos t - \tfrac12\cos 2t - \tfrac14\cos 3t"
+                  r" - \tfrac18\cos 4t\right)^2 + (2\sin t)^2,\ t = \operatorname{atan2}(x, y)"),)
+
+
+# ---- gomez_levy: the six-hump camel with -sin(4 pi x) + 2 sin^2(2 pi y) <= 1.5 ---------------
+def _gomez_levy_constraints(p, dim):
+    return (_ineq(lambda x: 1.5 + np.sin(4 * PI * x[0]) - 2 * np.sin(2 * PI * x[1]) ** 2,
+                  lambda x: np.array([4 * PI * math.cos(4 * PI * x[0]),
+                                      -4 * PI * math.sin(4 * PI * x[1])]),
+                  "-sin(4 pi x) + 2 sin^2(2 pi y) <= 1.5",
+                  r"-\sin(4\pi x) + 2\sin^2(2\pi y) \le 1.5"),)
+
+
+# ---- simionescu: 0.1 x y inside the flower x^2 + y^2 <= (r_T + r_S cos(n arctan(x/y)))^2 ----
+_SIM_N = 8  # petals; even, so atan2(x, y) may stand for arctan(x/y) (cos(8t) has period pi/4)
+
+
+def _simionescu_f():
+    return lambda x: 0.1 * x[0] * x[1]
+
+
+def _simionescu_g():
+    return lambda x: np.array([0.1 * x[1], 0.1 * x[0]])
+
+
+def _simionescu_constraints(p, dim):
+    rt, rs, n = p["r_T"], p["r_S"], _SIM_N
+
+    def fun(x):
+        # atan2 rather than arctan(x / y): defined on y = 0 too, and equal under cos(8 .)
+        r = rt + rs * np.cos(n * np.arctan2(x[0], x[1]))
+        return r * r - x[0] ** 2 - x[1] ** 2
+
+    def jac(x):
+        u, v = x[0], x[1]
+        t = math.atan2(u, v)
+        r = rt + rs * math.cos(n * t)
+        dr2 = -2 * r * rs * n * math.sin(n * t)
+        tu, tv = _polar_angle_derivatives(u, v)
+        return np.array([dr2 * tu - 2 * u, dr2 * tv - 2 * v])
+
+    return (_ineq(fun, jac,
+                  f"x^2 + y^2 <= ({rt:g} + {rs:g} cos({n} arctan(x/y)))^2",
+                  rf"x^2 + y^2 \le \left({rt:g} + {rs:g}"
+                  rf"\cos\left({n}\arctan\frac{{x}}{{y}}\right)\right)^2"),)
+
+
+def _simionescu_min(p, dim):
+    # f = 0.1 r^2 sin(t) cos(t) with x = r sin t, y = r cos t: lowest at t = 3 pi/4 (and
+    # -pi/4), where cos(8t) = 1 gives the largest radius r_T + r_S
+    rt, rs = p["r_T"], p["r_S"]
+    if not 0.0 <= rs < rt:
+        return None
+    r = rt + rs
+    return [r / math.sqrt(2.0), -r / math.sqrt(2.0)], -0.05 * r * r
+
+
+# ---- hs021: Hock-Schittkowski problem 21 (a quadratic, one linear constraint, bounds) --------
+def _hs021_f():
+    return lambda x: 0.01 * x[0] ** 2 + x[1] ** 2 - 100.0
+
+
+def _hs021_g():
+    return lambda x: np.array([0.02 * x[0], 2.0 * x[1]])
+
+
+def _hs021_constraints(p, dim):
+    return (_ineq(lambda x: 10.0 * x[0] - x[1] - 10.0, lambda x: np.array([10.0, -1.0]),
+                  "10 x_1 - x_2 - 10 >= 0", r"10x_1 - x_2 - 10 \ge 0"),)
+
+
+# ---- hs006: Hock-Schittkowski problem 6 (one equality constraint) ----------------------------
+def _hs006_f():
+    return lambda x: (1.0 - x[0]) ** 2
+
+
+def _hs006_g():
+    return lambda x: np.array([-2.0 * (1.0 - x[0]), 0.0])
+
+
+def _hs006_constraints(p, dim):
+    return (_eq(lambda x: 10.0 * (x[1] - x[0] ** 2), lambda x: np.array([-20.0 * x[0], 10.0]),
+                "10 (x_2 - x_1^2) = 0", r"10\,(x_2 - x_1^2) = 0"),)
+
+
+# ---- hs007: Hock-Schittkowski problem 7 (one equality constraint) ----------------------------
+def _hs007_f():
+    return lambda x: np.log(1.0 + x[0] ** 2) - x[1]
+
+
+def _hs007_g():
+    return lambda x: np.array([2.0 * x[0] / (1.0 + x[0] ** 2), -1.0])
+
+
+def _hs007_constraints(p, dim):
+    return (_eq(lambda x: (1.0 + x[0] ** 2) ** 2 + x[1] ** 2 - 4.0,
+                lambda x: np.array([4.0 * x[0] * (1.0 + x[0] ** 2), 2.0 * x[1]]),
+                "(1 + x_1^2)^2 + x_2^2 - 4 = 0", r"(1 + x_1^2)^2 + x_2^2 - 4 = 0"),)
+
+
+_ROSEN = "f(x, y) = (1 - x)^2 + 100 (y - x^2)^2"
+_ROSEN_TEX = r"f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2"
+# formula/latex are the objective's; each Constraint carries its own (to_dict lists them)
+_CAMEL = "f(x, y) = 4x^2 - 2.1x^4 + x^6/3 + xy - 4y^2 + 4y^4"
+_CAMEL_TEX = r"f(x, y) = 4x^2 - 2.1x^4 + \frac{x^6}{3} + xy - 4y^2 + 4y^4"
+
+# Optima: the literature's (x*, f*), each checked in tests/test_optim_constrained.py against a
+# converged SLSQP run. Sources: Wikipedia "Test functions for optimization" (constrained
+# section: rosenbrock_*, mishra_bird, townsend, gomez_levy, simionescu); W. Hock and
+# K. Schittkowski, "Test Examples for Nonlinear Programming Codes", 1981 (hs*).
+CONSTRAINED_PROBLEMS: dict[str, Problem] = {p.name: p for p in [
+    Problem(
+        "rosenbrock_disk", "Rosenbrock on a disk", _ROSEN, _ROSEN_TEX,
+        (Param("s", 2.0, 0.01, 100.0, "squared radius of the feasible disk"),),
+        2, 2, 2, _box(-1.5, 1.5), lambda s: _rosen_f(1.0, 100.0), lambda s: _rosen_g(1.0, 100.0),
+        _disk_min, make_constraints=_disk_constraints),
+    Problem(
+        "rosenbrock_cubic_line", "Rosenbrock with a cubic and a line", _ROSEN, _ROSEN_TEX, (),
+        2, 2, 2, lambda d: [[-1.5, 1.5], [-0.5, 2.5]],
+        lambda: _rosen_f(1.0, 100.0), lambda: _rosen_g(1.0, 100.0),
+        lambda p, d: ([1.0, 1.0], 0.0), make_constraints=_cubic_line_constraints),
+    Problem(
+        "mishra_bird", "Mishra's bird (constrained)",
+        "f(x, y) = sin(y) e^{(1 - cos x)^2} + cos(x) e^{(1 - sin y)^2} + (x - y)^2",
+        r"f(x, y) = \sin(y)\,e^{(1-\cos x)^2} + \cos(x)\,e^{(1-\sin y)^2} + (x-y)^2", (),
+        2, 2, 2, lambda d: [[-10.0, 0.0], [-6.5, 0.0]], _mishra_f, _mishra_g,
+        lambda p, d: ([-3.1302468, -1.5821422], -106.7645367),
+        make_constraints=_mishra_constraints),
+    Problem(
+        "townsend", "Townsend (modified)",
+        "f(x, y) = -cos^2((x - 0.1) y) - x sin(3x + y)",
+        r"f(x, y) = -\cos^2\big((x - 0.1)y\big) - x\sin(3x + y)", (),
+        2, 2, 2, lambda d: [[-2.25, 2.25], [-2.5, 1.75]], _townsend_f, _townsend_g,
+        lambda p, d: ([2.0052938, 1.1944509], -2.0239884),
+        make_constraints=_townsend_constraints),
+    Problem(
+        "gomez_levy", "Gomez-Levy (modified)", _CAMEL, _CAMEL_TEX, (),
+        2, 2, 2, lambda d: [[-1.0, 0.75], [-1.0, 1.0]], _camel_f, _camel_g,
+        # the six-hump camel's minimum with x > 0; its mirror image is infeasible
+        lambda p, d: ([0.08984201368301331, -0.7126564032704135], -1.0316284534898774),
+        make_constraints=_gomez_levy_constraints),
+    Problem(
+        "simionescu", "Simionescu", "f(x, y) = 0.1 x y", r"f(x, y) = 0.1\,xy",
+        (Param("r_T", 1.0, 0.01, 10.0, "mean radius of the flower"),
+         Param("r_S", 0.2, 0.0, 10.0, "depth of its petals")),
+        2, 2, 2, _box(-1.25, 1.25), lambda r_T, r_S: _simionescu_f(),
+        lambda r_T, r_S: _simionescu_g(),
+        # two minima, (+-r, -+r)/sqrt 2; this is the one with x > 0
+        _simionescu_min, make_constraints=_simionescu_constraints),
+    Problem(
+        "hs021", "Hock-Schittkowski 21", "f(x) = 0.01 x_1^2 + x_2^2 - 100",
+        r"f(x) = 0.01x_1^2 + x_2^2 - 100", (),
+        2, 2, 2, lambda d: [[2.0, 50.0], [-50.0, 50.0]], _hs021_f, _hs021_g,
+        lambda p, d: ([2.0, 0.0], -99.96), make_constraints=_hs021_constraints),
+    Problem(
+        "hs006", "Hock-Schittkowski 6", "f(x) = (1 - x_1)^2", r"f(x) = (1 - x_1)^2", (),
+        2, 2, 2, lambda d: [[-2.0, 2.0], [-1.0, 4.0]], _hs006_f, _hs006_g,
+        lambda p, d: ([1.0, 1.0], 0.0), make_constraints=_hs006_constraints),
+    Problem(
+        "hs007", "Hock-Schittkowski 7", "f(x) = ln(1 + x_1^2) - x_2",
+        r"f(x) = \ln(1 + x_1^2) - x_2", (),
+        2, 2, 2, _box(-2.5, 2.5), _hs007_f, _hs007_g,
+        lambda p, d: ([0.0, math.sqrt(3.0)], -math.sqrt(3.0)), make_constraints=_hs007_constraints),
+]}
+
+
 def get_problem(name: str) -> Problem:
-    """The problem called `name`; KeyError if there is none."""
-    return PROBLEMS[name]
+    """The problem called `name` (unconstrained or constrained); KeyError if there is none."""
+    p = PROBLEMS.get(name)
+    return p if p is not None else CONSTRAINED_PROBLEMS[name]
 
 
 def problem_catalogue() -> list[dict]:
-    """The JSON list served by GET /api/problems/."""
-    return [p.to_dict() for p in PROBLEMS.values()]
+    """The JSON list served by GET /api/problems/: the unconstrained problems, then the
+    constrained ones (each lists its constraints)."""
+    return [p.to_dict() for p in (*PROBLEMS.values(), *CONSTRAINED_PROBLEMS.values())]
