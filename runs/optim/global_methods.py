@@ -336,9 +336,12 @@ class _DirectRunner(_GlobalRunner):
             raise _Abandon
         x = np.array(xk, dtype=float)
         extra = {"best_fun": float(self.best_f), "best_x": self.best_x.tolist()}
-        # scipy's callback has x only: f apart, uncounted (direct's own wrapper gives a float)
-        if self._emit(self.nout + 1, x, float(np.asarray(self.raw_fun(x)).item()), "iterate",
-                      extra):
+        # scipy's callback has x only; it is the last point evaluated, whose f we hold
+        if self.trials and np.array_equal(self.trials[-1][0], x):
+            f = self.trials[-1][1]
+        else:  # not so in some other scipy version: f apart, uncounted
+            f = self.raw_fun(x)
+        if self._emit(self.nout + 1, x, float(np.asarray(f).item()), "iterate", extra):
             raise _Halt
 
     def _halted(self):
