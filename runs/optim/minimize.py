@@ -212,11 +212,15 @@ class _Runner:
     def start(self):
         self.thread.start()
 
-    def _main(self):
+    def _solve(self):
+        """scipy's own call; subclasses (runs/optim/global_methods.py) call another function."""
         from scipy.optimize import minimize
         fun, x0, kwargs = self._call
+        return minimize(fun, x0, callback=self._callback, **kwargs)
+
+    def _main(self):
         try:
-            res = minimize(fun, x0, callback=self._callback, **kwargs)
+            res = self._solve()
         except _Abandon:
             self.out.put(("abandoned", None))
             return
@@ -225,7 +229,7 @@ class _Runner:
             return
         except StopIteration:
             if self.method == "tnc":  # TNC lets a callback's StopIteration out of minimize
-                self.out.put(("tnc_stopped", None))
+                self.out.put(("tnc_stopped", self))  # the counts for the synthesized Result
             else:
                 self.out.put(("error", RuntimeError("StopIteration escaped scipy.optimize.minimize")))
             return
@@ -256,6 +260,20 @@ class _Runner:
             x, fun, ir = np.array(ir, dtype=float), None, None
         else:
             x, fun = np.array(ir.x, dtype=float), ir.get("fun")
+
+        def data():
+            d = {"nit": i, "x": x, "fun": fun, "nfev": self.nfev, "njev": self.njev,
+                 "nhev": self.nhev, "nfev_step": self.step_nfev,
+                 "trials": list(self.trials), "ir": ir}
+            if self.method == "nelder-mead":
+                d["simplex"] = self._simplex()
+            return d
+        if self._hand_out(i, x, data):
+            raise StopIteration
+
+    def _hand_out(self, i, x, data):
+        """Skip hand-out i (a resume fast-forwards) or put data() on the queue and wait for the
+        consumer; True when the run is to stop here (the caller stops scipy its own way)."""
         if i <= self.skip:  # fast-forward through callbacks handed out before the checkpoint
             self.step_nfev = 0
             self.trials.clear()
@@ -267,25 +285,19 @@ class _Runner:
                         f"checkpoint has {np.asarray(self.last_x).tolist()}; the objective is "
                         "not deterministic (or the code changed) so the run cannot continue "
                         "exactly")
-                if self.stop:
-                    raise StopIteration
-            return
+                return self.stop
+            return False
         if self.stop:
-            raise StopIteration
-        data = {"nit": i, "x": x, "fun": fun, "nfev": self.nfev, "njev": self.njev,
-                "nhev": self.nhev, "nfev_step": self.step_nfev,
-                "trials": list(self.trials), "ir": ir}
-        if self.method == "nelder-mead":
-            data["simplex"] = self._simplex()
+            return True
+        d = data()
         self.step_nfev = 0
         self.trials.clear()
         self.last_cb_x = x
-        self.out.put(("step", data))
+        self.out.put(("step", d))
         c = self.cmd.get()
         if c == "kill":
             raise _Abandon
-        if c == "stop":
-            raise StopIteration
+        return c == "stop"
 
     # -- consumer side ----------------------------------------------------------------------
     def kill(self):
@@ -297,35 +309,17 @@ class _Runner:
             self.thread.join(timeout)
 
 
-class MinimizeStepper(Stepper):
-    """scipy.optimize.minimize(method=spec.method) one callback at a time."""
+class _ThreadStepper(Stepper):
+    """What a stepper driving a scipy function in a `_Runner` thread needs: stop, close, the
+    hand-off with the thread, and the (spec, seq, last x/f) checkpoint of a resume by re-run.
+    Subclasses implement `_make_runner(skip)` and `_advance()`."""
 
     def __init__(self, spec, **kw):
         super().__init__(spec, **kw)
-        self.method = spec.method  # per instance: one class serves every minimize method
-        # build the call once now so that bad jac/hess/bounds choices fail at construction
-        scipy_arguments(spec, self._fun, self._grad)
-        # x -> largest constraint violation, evaluated apart from scipy (no count changes)
-        self._violation = get_problem(spec.problem).violation(spec.params, spec.dim)
         self._runner: _Runner | None = None
         self._finalizer = None
         self._last_x: np.ndarray | None = None
         self._last_fun: float | None = None
-        self._x0 = np.array(spec.x0, dtype=float)
-        if spec.bounds is not None:  # where scipy starts (methods clip x0 into the box)
-            lo = np.array([-np.inf if b[0] is None else b[0] for b in spec.bounds], dtype=float)
-            hi = np.array([np.inf if b[1] is None else b[1] for b in spec.bounds], dtype=float)
-            self._x0 = np.clip(self._x0, lo, hi)
-
-    @property
-    def total_steps_hint(self) -> int:
-        o = self.spec.options
-        for k in ("maxiter", "maxfev", "maxfun"):
-            if o.get(k) is not None:
-                if self.method == "cobyqa" and k == "maxiter":
-                    continue  # cobyqa's callback counts evaluations: maxfev bounds it
-                return int(o[k])
-        return _default_maxiter(self.method, self.spec.dim)
 
     def request_stop(self) -> None:
         self._stop = True
@@ -342,6 +336,83 @@ class MinimizeStepper(Stepper):
         if self._finalizer is not None:
             self._finalizer.detach()
         self.done = True
+
+    def _start(self, skip):
+        r = self._make_runner(skip)
+        self._runner = r
+        self._finalizer = weakref.finalize(self, r.kill)
+        r.start()
+        return r
+
+    def _next_from_thread(self, skip):
+        """(kind, data) of the thread's next message, starting it (skipping `skip` hand-outs)
+        if need be; re-raises scipy's errors; kind "step" leaves the thread waiting."""
+        r = self._runner
+        if r is None:
+            r = self._start(skip=skip)
+        else:
+            r.cmd.put("stop" if self._stop else "go")
+        kind, data = r.out.get()
+        if kind == "step":
+            return kind, data
+        r.join()
+        self._runner = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if kind == "error":
+            self.done = True
+            raise data
+        if kind == "abandoned":  # closed under our feet
+            self.done = True
+        return kind, data
+
+    # -- checkpoint -------------------------------------------------------------------------
+    def _save(self, arrays, state):
+        st = {"steps": self._seq}
+        if self._last_x is not None:
+            arrays["last_x"] = np.array(self._last_x, dtype=float)
+            arrays["last_fun"] = np.array(self._last_fun, dtype=float)
+        if self.result is not None and self.result.nhev is not None:
+            st["result_nhev"] = self.result.nhev
+        state["minimize"] = st
+
+    def _load(self, arrays, state):
+        st = state["minimize"]
+        if int(st["steps"]) != self._seq:
+            raise ValueError("checkpoint is inconsistent: steps != seq")
+        if "last_x" in arrays:
+            self._last_x = np.array(arrays["last_x"], dtype=float)
+            self._last_fun = float(arrays["last_fun"][()])
+        if self.result is not None and "result_nhev" in st:
+            self.result.nhev = int(st["result_nhev"])
+        # nothing else: the next step re-runs scipy and skips what was handed out
+
+
+class MinimizeStepper(_ThreadStepper):
+    """scipy.optimize.minimize(method=spec.method) one callback at a time."""
+
+    def __init__(self, spec, **kw):
+        super().__init__(spec, **kw)
+        self.method = spec.method  # per instance: one class serves every minimize method
+        # build the call once now so that bad jac/hess/bounds choices fail at construction
+        scipy_arguments(spec, self._fun, self._grad)
+        # x -> largest constraint violation, evaluated apart from scipy (no count changes)
+        self._violation = get_problem(spec.problem).violation(spec.params, spec.dim)
+        self._x0 = np.array(spec.x0, dtype=float)
+        if spec.bounds is not None:  # where scipy starts (methods clip x0 into the box)
+            lo = np.array([-np.inf if b[0] is None else b[0] for b in spec.bounds], dtype=float)
+            hi = np.array([np.inf if b[1] is None else b[1] for b in spec.bounds], dtype=float)
+            self._x0 = np.clip(self._x0, lo, hi)
+
+    @property
+    def total_steps_hint(self) -> int:
+        o = self.spec.options
+        for k in ("maxiter", "maxfev", "maxfun"):
+            if o.get(k) is not None:
+                if self.method == "cobyqa" and k == "maxiter":
+                    continue  # cobyqa's callback counts evaluations: maxfev bounds it
+                return int(o[k])
+        return _default_maxiter(self.method, self.spec.dim)
 
     # -- stepping ---------------------------------------------------------------------------
     def _grad_at(self, x):
@@ -360,32 +431,16 @@ class MinimizeStepper(Stepper):
                 extra.update(grad_norm=float(np.linalg.norm(g)), grad_inf=float(np.max(np.abs(g))))
             self._add_violation(extra, x)
             return Step(0, 0, x, f, 0, 0, g, "init", extra)
-        r = self._runner
-        if r is None:
-            r = self._start(skip=self._seq - 1)
-        else:
-            r.cmd.put("stop" if self._stop else "go")
-        kind, data = r.out.get()
+        kind, data = self._next_from_thread(self._seq - 1)
         if kind == "step":
             return self._step(data)
-        r.join()
-        self._runner = None
-        if self._finalizer is not None:
-            self._finalizer.detach()
         if kind == "done":
             self._finish(data)
-            return None
-        if kind == "tnc_stopped":
-            self._tnc_stopped_result(r)
-            return None
-        if kind == "error":
-            self.done = True
-            raise data
-        # "abandoned": closed under our feet
-        self.done = True
+        elif kind == "tnc_stopped":
+            self._tnc_stopped_result(data)
         return None
 
-    def _start(self, skip):
+    def _make_runner(self, skip):
         spec = self.spec
 
         def make_call(fun, grad, count_hess):
@@ -393,9 +448,6 @@ class MinimizeStepper(Stepper):
                                    count_hess=count_hess)
         r = _Runner(self.method, self._fun, self._grad if self._grad is not None else None,
                     make_call, skip, self._last_x, self._stop)
-        self._runner = r
-        self._finalizer = weakref.finalize(self, r.kill)
-        r.start()
         return r
 
     def _step(self, d):
@@ -467,24 +519,3 @@ class MinimizeStepper(Stepper):
             x=x, fun=np.float64(self._last_fun), nit=r.ncb, nfev=r.nfev, njev=r.njev,
             success=False, status=99, message=MSG_STOP, jac=self._grad_at(x), reason=STOP_REASON,
             stopped=True)
-
-    # -- checkpoint -------------------------------------------------------------------------
-    def _save(self, arrays, state):
-        st = {"steps": self._seq}
-        if self._last_x is not None:
-            arrays["last_x"] = np.array(self._last_x, dtype=float)
-            arrays["last_fun"] = np.array(self._last_fun, dtype=float)
-        if self.result is not None and self.result.nhev is not None:
-            st["result_nhev"] = self.result.nhev
-        state["minimize"] = st
-
-    def _load(self, arrays, state):
-        st = state["minimize"]
-        if int(st["steps"]) != self._seq:
-            raise ValueError("checkpoint is inconsistent: steps != seq")
-        if "last_x" in arrays:
-            self._last_x = np.array(arrays["last_x"], dtype=float)
-            self._last_fun = float(arrays["last_fun"][()])
-        if self.result is not None and "result_nhev" in st:
-            self.result.nhev = int(st["result_nhev"])
-        # nothing else: the next step re-runs scipy and skips what was handed out

@@ -1,0 +1,524 @@
+"""The global steppers (dual_annealing, shgo, direct, basinhopping) == scipy's own calls (scipy
+is the oracle, `==` throughout); a callback changes nothing; stop; exact resume by re-run from
+any step; thread hygiene."""
+import gc
+import inspect
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import basinhopping, direct, dual_annealing, shgo
+from scipy.optimize._dual_annealing import StrategyChain
+
+from runs.optim import decode_checkpoint, encode_checkpoint, get_problem
+from runs.optim.global_methods import (GLOBAL_STEPPERS, OPTIONS, STATUS_STOPPED, da_temperature)
+from runs.optim.spec import Spec
+
+pytestmark = pytest.mark.filterwarnings("ignore")  # scipy's OptimizeWarning/RuntimeWarning
+
+FUNCTIONS = {"dual_annealing": dual_annealing, "shgo": shgo, "direct": direct,
+             "basinhopping": basinhopping}
+BOX = {"rosenbrock": (-2.0, 2.0), "rastrigin": (-5.12, 5.12), "ackley": (-5.0, 5.0),
+       "himmelblau": (-5.0, 5.0)}
+X0 = {"rosenbrock": -1.2, "rastrigin": 2.5, "ackley": 1.7, "himmelblau": 0.3}
+
+
+def spec_for(method, problem="rastrigin", dim=2, **options):
+    p = get_problem(problem)
+    lo, hi = BOX[problem]
+    bounds = None if method == "basinhopping" else tuple((lo, hi) for _ in range(dim))
+    x0 = tuple(X0[problem] + 0.1 * i for i in range(dim)) if method == "basinhopping" else None
+    return Spec(method=method, problem=problem, params=p.defaults(), dim=dim, bounds=bounds,
+                x0=x0, options=options)
+
+
+def plain(spec, callback=None, seed=None, objective=None):
+    """scipy's own call for the spec, written out independently of global_methods.py."""
+    p = get_problem(spec.problem)
+    f, g = objective or p.objective(spec.params), p.gradient(spec.params)
+    kw = {k: v for k, v in spec.options.items() if v is not None}
+    if "minimizer_kwargs" in kw:
+        mk = dict(kw["minimizer_kwargs"])
+        if mk.pop("jac", None) == "analytic":
+            mk["jac"] = g
+        if "options" in mk:
+            mk["options"] = dict(mk["options"])
+        kw["minimizer_kwargs"] = mk
+    if seed is not None and "seed" not in kw and "rng" not in kw:
+        kw["seed"] = seed
+    if callback is not None:
+        kw["callback"] = callback
+    fn = FUNCTIONS[spec.method]
+    if spec.method == "basinhopping":
+        return fn(f, np.array(spec.x0), **kw)
+    if spec.x0 is not None:
+        kw["x0"] = np.array(spec.x0)
+    return fn(f, [tuple(b) for b in spec.bounds], **kw)
+
+
+def message(ref):
+    m = ref.message
+    return "; ".join(m) if isinstance(m, list) else m
+
+
+def assert_result_equal(r, ref):
+    assert np.array_equal(r.x, ref.x)
+    assert r.fun == ref.fun
+    assert r.nit == ref.nit
+    assert r.nfev == ref.nfev
+    assert r.njev == ref.get("njev", ref.get("nljev", 0))
+    assert r.nhev == ref.get("nhev", ref.get("nlhev"))
+    assert r.success == ref.success and r.status == ref.get("status", 0)
+    assert r.message == message(ref)
+
+
+def run(spec, **kw):
+    s = GLOBAL_STEPPERS[spec.method](spec, **kw)
+    return s, list(s)
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left():
+    before = threading.active_count()
+    yield
+    if threading.active_count() > before:
+        gc.collect()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before, "a scipy thread outlived the test"
+
+
+def scipy_evaluations(spec):
+    """Every (f, x) a plain scipy call evaluates, in order."""
+    evals = []
+    p = get_problem(spec.problem)
+    f = p.objective(spec.params)
+
+    def rec(x):
+        evals.append((f(x), np.copy(x)))
+        return evals[-1][0]
+    plain(spec, objective=rec)
+    return evals
+
+
+def common_checks(s, steps):
+    assert [x.seq for x in steps] == list(range(len(steps)))
+    nf = [x.nfev for x in steps]
+    assert nf == sorted(nf) and nf[-1] <= s.result.nfev
+    assert sum(x.extra["nfev_step"] for x in steps) == steps[-1].nfev
+    for x in steps:  # every step's trials are points really evaluated, with their f
+        f = get_problem(s.spec.problem).objective(s.spec.params)
+        for row in x.bulky["trials"][-3:]:
+            assert f(row[:-1]) == row[-1]
+    assert not s.result.stopped
+
+
+def test_option_tables_are_scipys_defaults():
+    for m, table in OPTIONS.items():
+        params = inspect.signature(FUNCTIONS[m]).parameters
+        for k, v in table.items():
+            if k == "seed":  # scipy's decorator accepts the old name for rng
+                continue
+            d = params[k].default
+            if m == "direct" and k == "f_min":
+                assert d == -np.inf and v is None
+            else:
+                assert d == v, (m, k)
+
+
+# ---- dual_annealing --------------------------------------------------------------------------
+def da_observed(spec, callback=None):
+    """scipy's own state at the start of every StrategyChain.run, read by a tracer."""
+    code = StrategyChain.run.__code__
+    seen = []
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is code:
+            loc = frame.f_locals
+            ch = loc["self"]
+            es = ch.energy_state
+            seen.append({"i": loc["step"], "T": loc["temperature"], "nfev": ch.func_wrapper.nfev,
+                         "ngev": ch.func_wrapper.ngev, "xbest": np.copy(es.xbest),
+                         "ebest": es.ebest, "current": es.current_energy})
+    sys.settrace(tracer)
+    try:
+        res = plain(spec, callback)
+    finally:
+        sys.settrace(None)
+    return seen, res
+
+
+DA = [("rastrigin", 2, 1), ("rastrigin", 3, 7), ("ackley", 2, 11), ("himmelblau", 2, 5),
+      ("rosenbrock", 3, 2)]
+
+
+@pytest.mark.parametrize("prob,dim,seed", DA)
+def test_dual_annealing_matches_scipy(prob, dim, seed):
+    spec = spec_for("dual_annealing", prob, dim, maxiter=15, seed=seed)
+    s, steps = run(spec)
+    ref = plain(spec)
+    assert_result_equal(s.result, ref)
+    minima = []
+    seen, ref_cb = da_observed(spec, lambda x, f, c: minima.append([float(f), int(c)]))
+    assert_result_equal(s.result, ref_cb)  # neither a callback nor a tracer changes a number
+    common_checks(s, steps)
+    # one step per iteration: seq 0 the start, seq k the state when iteration k+1 begins
+    assert len(steps) == ref.nit + 1 and [x.nit for x in steps] == list(range(ref.nit + 1))
+    assert steps[0].phase == "init" and all(x.phase == "iterate" for x in steps[1:])
+    for k, step in enumerate(steps[:-1]):
+        o = seen[k]
+        assert np.array_equal(step.x, o["xbest"]) and step.fun == o["ebest"]
+        assert step.nfev == o["nfev"] and step.extra["current_fun"] == o["current"]
+    last = steps[-1]
+    assert np.array_equal(last.x, ref.x) and last.fun == ref.fun and last.nfev == ref.nfev
+    # the temperature of the iteration a step ends is scipy's own, and scipy's schedule
+    temps = [seen[0]["T"]] + [o["T"] for o in seen[:len(steps) - 1]]
+    assert [x.extra["temperature"] for x in steps] == temps
+    assert all(x.extra["temperature"] == da_temperature(x.extra["cycle_index"], 5230.0, 2.62)
+               for x in steps)
+    # scipy's callbacks (new minima and their context codes) are spread over the steps
+    assert [m for x in steps for m in x.extra["minima"]] == minima
+    assert all(x.extra["context"] == (x.extra["minima"][-1][1] if x.extra["minima"] else None)
+               for x in steps)
+
+
+def test_dual_annealing_reannealing_and_maxfun():
+    # a high restart ratio re-anneals every few iterations; maxfun ends one mid-iteration
+    spec = spec_for("dual_annealing", "rastrigin", 2, maxiter=30, seed=4, restart_temp_ratio=0.3,
+                    maxfun=99, no_local_search=True, initial_temp=100.0, visit=2.0)
+    s, steps = run(spec)
+    seen, ref = da_observed(spec)
+    assert_result_equal(s.result, ref)
+    assert not ref.success and "function call" in message(ref)
+    assert any(x.extra["reannealed"] for x in steps)
+    assert [x.extra["reannealed"] for x in steps[1:-1]] == [  # never the first iteration
+        j > 0 and o["i"] == 0 for j, o in enumerate(seen[:len(steps) - 2])]
+    assert all(x.extra["temperature"] == da_temperature(x.extra["cycle_index"], 100.0, 2.0)
+               for x in steps)
+    assert steps[-1].extra["complete"] is False and steps[-1].nit == steps[-2].nit == ref.nit
+
+
+def test_dual_annealing_with_minimizer_kwargs_and_x0():
+    spec = Spec(method="dual_annealing", problem="rosenbrock", params={"a": 1.0, "b": 100.0},
+                dim=2, bounds=((-2.0, 2.0), (-2.0, 2.0)), x0=(-1.0, 1.5),
+                options={"maxiter": 8, "rng": 3,
+                         "minimizer_kwargs": {"method": "bfgs", "jac": "analytic"}})
+    s, steps = run(spec)
+    ref = plain(Spec(**{**spec.__dict__, "options": {
+        **spec.options, "minimizer_kwargs": {"method": "BFGS", "jac": "analytic"}}}))
+    assert_result_equal(s.result, ref)
+    assert steps[0].x.tolist() == [-1.0, 1.5] and steps[-1].njev > 0
+
+
+# ---- shgo / direct -----------------------------------------------------------------------------
+SHGO = [("rastrigin", 2, {}), ("himmelblau", 2, {"n": 30, "iters": 2}),
+        ("ackley", 2, {"sampling_method": "sobol", "n": 32}),
+        ("rosenbrock", 3, {"minimizer_kwargs": {"method": "L-BFGS-B", "jac": "analytic"}})]
+
+
+@pytest.mark.parametrize("prob,dim,o", SHGO)
+def test_shgo_matches_scipy(prob, dim, o):
+    spec = spec_for("shgo", prob, dim, **o)
+    s, steps = run(spec)
+    assert_result_equal(s.result, plain(spec))
+    xs, irs = [], []
+    ref_x = plain(spec, lambda xk: xs.append(np.copy(xk)))
+    ref_ir = plain(spec, lambda intermediate_result: irs.append(intermediate_result.fun))
+    assert_result_equal(s.result, ref_x)  # callbacks of either form change nothing
+    assert_result_equal(s.result, ref_ir)
+    common_checks(s, steps)
+    assert len(steps) == len(xs) > 0
+    assert all(np.array_equal(a.x, b) for a, b in zip(steps, xs))
+    assert [x.fun for x in steps] == irs
+    li = [x.extra["local_index"] for x in steps]
+    assert li == sorted(li) and li[0] == 1
+    assert all(x.extra["shgo_nit"] >= 1 for x in steps)
+
+
+DIRECT = [("rastrigin", 2, {"maxiter": 20}), ("ackley", 3, {"maxfun": 300}),
+          ("himmelblau", 2, {"maxiter": 15, "locally_biased": False}),
+          ("rosenbrock", 2, {"maxiter": 40, "eps": 1e-3, "len_tol": 1e-4})]
+
+
+@pytest.mark.parametrize("prob,dim,o", DIRECT)
+def test_direct_matches_scipy(prob, dim, o):
+    spec = spec_for("direct", prob, dim, **o)
+    f = get_problem(prob).objective(spec.params)
+    s, steps = run(spec)
+    evals = scipy_evaluations(spec)
+    assert_result_equal(s.result, plain(spec))
+    xs = []
+    ref = plain(spec, lambda xk: xs.append(np.copy(xk)))
+    assert_result_equal(s.result, ref)
+    common_checks(s, steps)
+    assert len(steps) == len(xs) and all(np.array_equal(a.x, b) for a, b in zip(steps, xs))
+    assert all(x.fun == f(x.x) for x in steps)
+    assert s.result.fun == min(e[0] for e in evals)  # the best point evaluated is the answer
+    assert len(evals) == s.result.nfev
+    for x in steps:
+        assert x.extra["best_fun"] == min(e[0] for e in evals[:x.nfev])
+
+
+# ---- basinhopping ------------------------------------------------------------------------------
+BH = [("rastrigin", 2, {"niter": 12, "seed": 1}), ("ackley", 3, {"niter": 8, "rng": 5}),
+      ("himmelblau", 2, {"niter": 10, "seed": 9, "interval": 3, "stepsize": 1.0, "T": 0.5}),
+      ("rosenbrock", 2, {"niter": 6, "seed": 2, "minimizer_kwargs": {
+          "method": "L-BFGS-B", "jac": "analytic", "bounds": [[-2, 2], [-2, 2]]}})]
+
+
+@pytest.mark.parametrize("prob,dim,o", BH)
+def test_basinhopping_matches_scipy(prob, dim, o):
+    spec = spec_for("basinhopping", prob, dim, **o)
+    s, steps = run(spec)
+    assert_result_equal(s.result, plain(spec))
+    seen = []
+
+    def cb(x, f, accept):
+        bh = sys._getframe(1).f_locals["bh"]
+        seen.append((np.copy(x), f, accept, bh.step_taking.takestep.stepsize))
+    ref = plain(spec, cb)
+    assert_result_equal(s.result, ref)
+    common_checks(s, steps)
+    assert len(steps) == len(seen) == ref.nit + 1
+    assert steps[0].phase == "init"
+    for k, (step, (x, f, acc, size)) in enumerate(zip(steps, seen)):
+        assert np.array_equal(step.x, x) and step.fun == f and step.extra["accepted"] == acc
+        assert step.extra["stepsize"] == size and step.nit == k
+    acc = [x.extra["accepted"] for x in steps[1:]]
+    last = steps[-1].extra
+    assert last["naccept"] == sum(acc) and last["nreject"] == len(acc) - sum(acc)
+    assert steps[-1].extra["best_fun"] == ref.fun
+    if o.get("interval") == 3:
+        assert len({x.extra["stepsize"] for x in steps}) > 1  # the adaptive step size moved
+
+
+# ---- hypothesis ----------------------------------------------------------------------------
+@st.composite
+def specs(draw):
+    m = draw(st.sampled_from(list(OPTIONS)))
+    prob = draw(st.sampled_from(list(BOX)))
+    dim = draw(st.integers(2, 3))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    o = {"dual_annealing": {"maxiter": draw(st.integers(1, 8)), "seed": seed},
+         "shgo": {"n": draw(st.integers(8, 40)), "sampling_method": draw(
+             st.sampled_from(["simplicial", "sobol", "halton"]))},
+         "direct": {"maxiter": draw(st.integers(1, 25)),
+                    "locally_biased": draw(st.booleans())},
+         "basinhopping": {"niter": draw(st.integers(0, 6)), "rng": seed}}[m]
+    return spec_for(m, prob, dim, **o)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(specs())
+def test_hypothesis_specs_match_scipy(spec):
+    s, steps = run(spec)
+    assert_result_equal(s.result, plain(spec))
+    if steps:
+        assert steps[-1].nfev <= s.result.nfev
+
+
+# ---- resume ----------------------------------------------------------------------------------
+RESUME = {
+    "dual_annealing": spec_for("dual_annealing", "rastrigin", 2, maxiter=10, seed=3),
+    "shgo": spec_for("shgo", "himmelblau", 2, n=20),
+    "direct": spec_for("direct", "ackley", 2, maxiter=12),
+    "basinhopping": spec_for("basinhopping", "rastrigin", 2, niter=8, seed=6),
+}
+
+
+def comparable(step):
+    return (step.seq, step.nit, step.x.tolist(), float(step.fun), step.nfev, step.njev,
+            step.phase, {k: v for k, v in step.extra.items()},
+            {k: v.tolist() for k, v in step.bulky.items()})
+
+
+@pytest.mark.parametrize("m", list(OPTIONS))
+def test_resume_is_exact(m):
+    spec = RESUME[m]
+    s = GLOBAL_STEPPERS[m](spec)
+    steps, cps = [], []
+    for step in s:
+        steps.append(step)
+        cps.append(encode_checkpoint(s.checkpoint()))
+    final = encode_checkpoint(s.checkpoint())
+    n = len(steps)
+    assert n >= 4
+    for k in sorted({0, 1, n // 2, n - 2, n - 1}):  # resume after step k
+        r = GLOBAL_STEPPERS[m](spec)
+        r._restore(decode_checkpoint(cps[k]))
+        rest = list(r)
+        assert [comparable(x) for x in rest] == [comparable(x) for x in steps[k + 1:]]
+        assert r.result.to_dict() == s.result.to_dict()
+    fresh = GLOBAL_STEPPERS[m](spec)  # also from before any step
+    assert [comparable(x) for x in fresh] == [comparable(x) for x in steps]
+    done = GLOBAL_STEPPERS[m](spec)
+    done._restore(decode_checkpoint(final))
+    assert list(done) == [] and done.result.to_dict() == s.result.to_dict()
+
+
+@pytest.mark.parametrize("m", ["dual_annealing", "basinhopping"])
+def test_without_a_seed_the_drawn_one_is_kept(m):
+    o = dict(RESUME[m].options)
+    o.pop("seed")
+    spec = Spec(**{**RESUME[m].__dict__, "options": o})
+    s = GLOBAL_STEPPERS[m](spec)
+    steps = [next(s) for _ in range(3)]
+    cp = encode_checkpoint(s.checkpoint())
+    rest = list(s)
+    assert_result_equal(s.result, plain(spec, seed=s._seed))  # a RandomState(seed), as scipy's
+    r = GLOBAL_STEPPERS[m](spec)
+    r._restore(decode_checkpoint(cp))
+    assert [comparable(x) for x in r] == [comparable(x) for x in rest] and steps
+
+
+def test_resume_refuses_a_run_that_does_not_retrace():
+    spec = RESUME["dual_annealing"]
+    s = GLOBAL_STEPPERS["dual_annealing"](spec)
+    for _ in range(4):
+        next(s)
+    cp = s.checkpoint()
+    s.close()
+    f = get_problem(spec.problem).objective(spec.params)
+    r = GLOBAL_STEPPERS["dual_annealing"](spec, objective=lambda x: f(x) + 1e-3 * x[0] ** 2)
+    r._restore(cp)
+    with pytest.raises(ValueError, match="resume failed"):
+        list(r)
+
+
+# ---- stop ------------------------------------------------------------------------------------
+def stepped_until_stop(spec, k):
+    s = GLOBAL_STEPPERS[spec.method](spec)
+    steps = []
+    for step in s:
+        steps.append(step)
+        if step.seq == k:
+            s.request_stop()
+    r = s.result
+    assert len(steps) == k + 1 and r.stopped and r.reason == "stopped by the user"
+    return s, steps
+
+
+@pytest.mark.parametrize("k", [0, 1, 4])
+def test_stop_dual_annealing_at_an_iteration_boundary(k):
+    spec = RESUME["dual_annealing"]
+    s, steps = stepped_until_stop(spec, k)
+    seen, _ = da_observed(spec)
+    o, r = seen[k], s.result  # scipy's state when iteration k+1 was about to start
+    assert np.array_equal(r.x, o["xbest"]) and r.fun == o["ebest"]
+    assert r.nfev == o["nfev"] and r.njev == o["ngev"] and r.nit == k
+    assert r.message == "Callback function requested to stop early by returning True"
+    assert r.success is False and r.status == 0
+
+
+@pytest.mark.parametrize("k", [0, 1, 4])
+def test_stop_basinhopping_is_scipys_callback_stop(k):
+    spec = RESUME["basinhopping"]
+    s, steps = stepped_until_stop(spec, k)
+    calls = []
+
+    def cb(x, f, accept):
+        calls.append(1)
+        return len(calls) >= k + 1  # True from the (k+1)-th call (scipy ignores the first)
+    assert_result_equal(s.result, plain(spec, cb))
+
+
+@pytest.mark.parametrize("m", ["shgo", "direct"])
+@pytest.mark.parametrize("k", [0, 2])
+def test_stop_without_a_scipy_stop(m, k):
+    spec = RESUME[m]
+    s = GLOBAL_STEPPERS[m](spec)
+    steps = []
+    for step in s:
+        steps.append(step)
+        if step.seq == k:
+            s.request_stop()
+    r = s.result
+    assert len(steps) == k + 1 and r.stopped and r.status == STATUS_STOPPED and not r.success
+    evals = scipy_evaluations(spec)[:r.nfev]  # what scipy had evaluated when it stopped
+    best = min(evals, key=lambda e: e[0])
+    assert r.fun == best[0] and np.array_equal(r.x, best[1])
+    assert r.nfev == steps[-1].nfev
+
+
+def test_stop_then_resume_keeps_the_stop():
+    spec = RESUME["basinhopping"]
+    s = GLOBAL_STEPPERS["basinhopping"](spec)
+    for step in s:
+        if step.seq == 2:
+            s.request_stop()
+            cp = s.checkpoint()
+            break
+    s.close()
+    r = GLOBAL_STEPPERS["basinhopping"](spec)
+    r._restore(cp)
+    assert list(r) == [] and r.result.stopped
+    s2, _ = stepped_until_stop(spec, 2)
+    assert r.result.to_dict() == s2.result.to_dict()
+
+
+# ---- threads, errors, specs ----------------------------------------------------------------
+@pytest.mark.parametrize("m", list(OPTIONS))
+def test_close_and_drop_end_the_thread(m):
+    before = threading.active_count()
+    s = GLOBAL_STEPPERS[m](RESUME[m])
+    next(s), next(s)
+    s.close()
+    assert threading.active_count() == before and list(s) == []
+    s = GLOBAL_STEPPERS[m](RESUME[m])
+    next(s), next(s)
+    del s
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
+
+
+def test_bad_specs_fail_at_construction():
+    bad = [
+        spec_for("dual_annealing", maxiter=0),  # scipy would loop forever
+        spec_for("direct", nonsense=1),
+        Spec(method="shgo", problem="rastrigin", params={"A": 10.0}, dim=2, bounds=None,
+             x0=None, options={}),
+        Spec(method="basinhopping", problem="rastrigin", params={"A": 10.0}, dim=2,
+             bounds=((-1.0, 1.0), (-1.0, 1.0)), x0=(0.5, 0.5), options={}),
+        spec_for("basinhopping", seed=1, rng=2),
+    ]
+    for spec in bad:
+        with pytest.raises(ValueError):
+            GLOBAL_STEPPERS[spec.method](spec)
+
+
+def test_scipy_errors_reraise_in_the_consumer():
+    spec = spec_for("dual_annealing", restart_temp_ratio=2.0, seed=1)
+    s = GLOBAL_STEPPERS["dual_annealing"](spec)
+    with pytest.raises(ValueError, match="Restart temperature"):
+        next(s)
+    assert list(s) == []
+
+
+@pytest.mark.parametrize("m", list(OPTIONS))
+def test_stop_asked_while_scipy_computes(m):
+    # from scipy's own thread, mid-step: the run ends at the next observation point and that
+    # step is not handed out
+    spec = RESUME[m]
+    full = list(GLOBAL_STEPPERS[m](spec))
+    holder = []
+    f = get_problem(spec.problem).objective(spec.params)
+    n = full[2].nfev + 1  # during the step after seq 2
+
+    def objective(x, calls=[0]):
+        calls[0] += 1
+        if calls[0] == n:
+            holder[0].request_stop()
+        return f(x)
+    s = GLOBAL_STEPPERS[m](spec, objective=objective)
+    holder.append(s)
+    steps = list(s)
+    assert s.result.stopped and len(steps) == 3
+    assert [comparable(x) for x in steps] == [comparable(x) for x in full[:3]]
