@@ -280,11 +280,11 @@ def problem_grid(request, name: str):
     """
     import numpy as np
 
-    from runs.optim import PROBLEMS
+    from runs.optim.problems import ALL_PROBLEMS
 
     from runs.optim.spec import SpecError, validate_params
 
-    problem = PROBLEMS.get(name)
+    problem = ALL_PROBLEMS.get(name)
     if problem is None:
         raise Http404(f"There is no problem {shown(name)}; see /api/problems/.")
     errors: dict[str, list[str]] = {}

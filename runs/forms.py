@@ -28,7 +28,8 @@ def form_help(m: dict) -> dict:
         "bounds": f"{t} searches inside these bounds: give both sides of each." if m["needs_bounds"]
         else f"Optional for {t}: leave a side empty for no bound." if m["takes_bounds"]
         else f"{t} takes no bounds (as in scipy): these are not sent, and kept for another method.",
-        "x0": f"Where {t} starts. Default: a quarter of the way into each bound (the centre is the "
+        "x0": f"{t} takes no starting point (as in scipy): this is not sent." if not m["takes_x0"]
+        else f"Where {t} starts. Default: a quarter of the way into each bound (the centre is the "
               "minimum of many test functions)." if m["needs_x0"]
         else f"Optional for {t}: leave empty, or give a point for it to try first.",
     }
@@ -237,9 +238,10 @@ def option_field(method: str, o: dict, value, errors: dict, problem: dict | None
         if o["type"] == "jac":  # scipy's default without a gradient where the problem has none
             default = "analytic" if problem is None or problem["has_gradient"] else None
         if o["type"] == "hess":
-            from runs.optim import METHODS, PROBLEMS
+            from runs.optim import METHODS
+            from runs.optim.problems import ALL_PROBLEMS
             from runs.optim.spec import default_hess
-            default = default_hess(METHODS[method], PROBLEMS.get(problem["name"]) if problem else None)
+            default = default_hess(METHODS[method], ALL_PROBLEMS.get(problem["name"]) if problem else None)
         f["placeholder"] = _choice_value(default)
         f["choices"] = [(_choice_value(c), f"{t} (default)" if c == default else t) for c, t in zip(choices, labels)]
         f["value"] = _choice_value(value if given and (value is not None or None in choices) else default)

@@ -74,7 +74,7 @@ async def test_a_paused_and_resumed_minimize_run_goes_on_exactly(alice):
 async def test_the_catalogue_lists_every_method_with_scipys_defaults(alice_client):
     data = (await asyncio.to_thread(alice_client.get, "/api/methods/")).json()
     names = [m["name"] for m in data]
-    assert set(names) == set(METHODS) and {"de", "lbfgsb", *MINIMIZE_METHODS} == set(names)
+    assert set(names) == set(METHODS) == {"de", "lbfgsb", "dual_annealing", "shgo", "direct", "basinhopping", *MINIMIZE_METHODS}
     for m in data:
         if m["name"] not in MINIMIZE_METHODS:
             continue
@@ -85,6 +85,11 @@ async def test_the_catalogue_lists_every_method_with_scipys_defaults(alice_clien
             want = scipy_defaults[o["name"]]
             assert o["default"] == (None if isinstance(want, float) and not np.isfinite(want) else want), (m["name"], o)
         json.dumps(m, allow_nan=False)
+    # the global methods' defaults are those global_methods.py reads off scipy's signatures
+    from runs.optim.global_methods import OPTIONS
+    for name, scipy_options in OPTIONS.items():
+        offered = {o.name: o.default for o in METHODS[name].options}
+        assert offered == {k: scipy_options[k] for k in offered}, name
 
 
 @pytest.mark.parametrize("spec,field,words", [
@@ -101,4 +106,62 @@ async def test_what_a_method_cannot_do_is_said_at_its_field(alice, spec, field, 
     reply = await comm.receive_json_from(timeout=10)
     assert reply["type"] == "error" and reply["code"] == "invalid_spec" and field in reply["errors"], reply
     assert words in " ".join(reply["errors"][field])
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("spec", [
+    {"method": "dual_annealing", "problem": "rastrigin", "dim": 2, "bounds": [[-5.12, 5.12]] * 2,
+     "options": {"maxiter": 40, "seed": 3}},
+    {"method": "shgo", "problem": "himmelblau", "dim": 2, "bounds": [[-5, 5]] * 2},
+    {"method": "direct", "problem": "rastrigin", "dim": 2, "bounds": [[-5.12, 5.12]] * 2, "options": {"maxiter": 30}},
+    {"method": "basinhopping", "problem": "rastrigin", "dim": 2, "x0": [2.2, -1.7], "options": {"niter": 8, "seed": 2}},
+], ids=lambda s: s["method"])
+async def test_a_launched_run_of_each_global_method_is_scipys(alice, spec):
+    from runs.optim.global_methods import scipy_call
+
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, spec)
+    messages = await collect(comm, timeout=60)
+    finished = messages[-1]["run"]
+    assert finished["status"] == "finished", finished
+    assert [s["seq"] for s in await stored(run["id"])] == list(range(finished["n_steps"]))
+
+    def reference():
+        s = validate_spec(spec)
+        p = get_problem(s.problem)
+        function, args, kwargs = scipy_call(s, p.objective(s.params), p.gradient(s.params))
+        return function(*args, **kwargs)
+
+    ref = await asyncio.to_thread(reference)
+    result = finished["result"]
+    assert result["x"] == list(ref.x) and result["fun"] == float(ref.fun) and result["nfev"] == ref.nfev
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("spec,field", [
+    ({"method": "shgo", "problem": "rastrigin", "bounds": [[-5, 5]] * 2, "x0": [1, 1]}, "x0"),
+    ({"method": "direct", "problem": "rastrigin"}, "bounds"),
+    ({"method": "basinhopping", "problem": "rastrigin", "x0": [1, 1], "bounds": [[-5, 5]] * 2}, "bounds"),
+    ({"method": "lbfgsb", "problem": "rosenbrock_disk", "x0": [0, 0]}, "method"),  # constraints it cannot take
+    ({"method": "bfgs", "problem": "hs006", "x0": [0, 0]}, "method"),
+])
+async def test_what_a_method_cannot_take_is_refused_at_its_field(alice, spec, field):
+    comm = await connect("/ws/runs/", alice)
+    await comm.send_json_to({"type": "start", "spec": spec})
+    reply = await comm.receive_json_from(timeout=10)
+    assert reply["type"] == "error" and field in reply["errors"], reply
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("method", ["slsqp", "trust-constr", "cobyqa"])
+async def test_a_constrained_problem_runs_with_its_constraints_as_scipy_does(alice, method):
+    spec = {"method": method, "problem": "rosenbrock_disk", "dim": 2, "x0": [-1.0, 0.5]}
+    comm = await connect("/ws/runs/", alice)
+    await start(comm, spec)
+    messages = await collect(comm, timeout=60)
+    finished = messages[-1]["run"]
+    _, ref = await asyncio.to_thread(scipy_run, spec)  # scipy_arguments passes the problem's constraints
+    assert finished["result"]["x"] == list(ref.x) and finished["result"]["nfev"] == ref.nfev
+    steps = [s for m in messages if m["type"] == "steps" for s in m["steps"]]
+    assert steps[-1]["extra"]["feasible"] is True and steps[-1]["extra"]["violation"] <= 1e-6
     await comm.disconnect()

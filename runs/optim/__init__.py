@@ -7,6 +7,7 @@ from .checkpoint import decode_checkpoint, encode_checkpoint
 from .de import DEStepper
 from .lbfgsb import LBFGSBStepper, lbfgsb_stepper
 from .methods import METHODS, method_catalogue
+from .global_methods import GLOBAL_STEPPERS
 from .minimize import MinimizeStepper
 from .minimize_methods import MINIMIZE_METHODS
 from .problems import PROBLEMS, get_problem, problem_catalogue
@@ -25,7 +26,8 @@ __all__ = [
 ]
 
 # method -> what makes its stepper (a class, or a function that picks one)
-STEPPERS = {"de": DEStepper, "lbfgsb": lbfgsb_stepper, **{name: MinimizeStepper for name in MINIMIZE_METHODS}}
+STEPPERS = {"de": DEStepper, "lbfgsb": lbfgsb_stepper, **GLOBAL_STEPPERS,
+            **{name: MinimizeStepper for name in MINIMIZE_METHODS}}
 
 
 def make_stepper(spec: Spec, *, objective=None, gradient=None) -> Stepper:

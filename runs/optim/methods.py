@@ -81,6 +81,8 @@ class Method:
     short: str = ""  # the name in tables, legends and headings ("DE"); the title where it is empty
     takes_bounds: bool = True  # False: scipy's method has no bounds (CG, BFGS, Newton-CG, trust-*)
     family: str = "gradient"  # one of FAMILIES: how the new-run form groups the methods
+    takes_constraints: bool = False  # scipy passes a problem's constraints to it
+    takes_x0: bool = True  # False: scipy's function has no starting point (shgo, direct)
 
     def option(self, name: str) -> Option | None:
         for o in self.options:
@@ -91,12 +93,14 @@ class Method:
     def to_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "short": self.short or self.title, "scipy": self.scipy,
                 "needs_bounds": self.needs_bounds, "needs_x0": self.needs_x0, "takes_bounds": self.takes_bounds,
-                "family": self.family,
+                "family": self.family, "takes_constraints": self.takes_constraints,
+                "takes_x0": self.takes_x0,
                 "options": [o.to_dict() for o in self.options]}
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("de", "Differential evolution", "scipy.optimize.differential_evolution", short="DE", family="global",
+           takes_constraints=True,
            needs_bounds=True, needs_x0=False, options=(
         Option("strategy", "choice", "best1bin", "mutation strategy", choices=DE_STRATEGIES),
         Option("maxiter", "int", 1000, "maximum number of generations", min=0),
@@ -142,9 +146,66 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 ]}
 
 
+_SEED = Option("seed", "seed", None, "integer seed for a legacy RandomState (scipy's seed=); null: unseeded", min=0)
+_RNG = Option("rng", "seed", None, "integer seed for numpy.random.default_rng (scipy's rng=); null: unseeded", min=0)
+
+# scipy's global optimizers other than DE (global_methods.py). Their defaults are scipy's
+# (tests/test_optim_global.py reads them off scipy's signatures); minimizer_kwargs and shgo's
+# options (dicts) are left to scipy's defaults.
+GLOBAL_METHODS: dict[str, Method] = {m.name: m for m in [
+    Method("dual_annealing", "Dual annealing", "scipy.optimize.dual_annealing", needs_bounds=True,
+           needs_x0=False, family="global", options=(
+        Option("maxiter", "int", 1000, "maximum number of global search iterations", min=1),
+        Option("initial_temp", "float", 5230.0, "initial temperature", min=0.01, max=5e4, min_exclusive=True),
+        Option("restart_temp_ratio", "float", 2e-05, "re-anneal when the temperature falls to this share of the initial one",
+               min=0, max=1, min_exclusive=True, max_exclusive=True),
+        Option("visit", "float", 2.62, "parameter of the visiting distribution", min=1, max=3, min_exclusive=True),
+        Option("accept", "float", -5.0, "parameter of the acceptance distribution", min=-1e4, max=-5),
+        Option("maxfun", "int", 10_000_000, "soft limit on the number of function evaluations", min=1),
+        _SEED, _RNG,
+        Option("no_local_search", "bool", False, "skip the local search (classical generalized simulated annealing)"),
+    )),
+    Method("shgo", "Simplicial homology global optimization", "scipy.optimize.shgo", short="SHGO",
+           needs_bounds=True, needs_x0=False, takes_x0=False, family="global", options=(
+        Option("n", "int", 100, "number of sampling points of the initial complex", min=1),
+        Option("iters", "int", 1, "number of iterations building the complex", min=1),
+        Option("sampling_method", "choice", "simplicial", "how the sampling points are made",
+               choices=("simplicial", "halton", "sobol")),
+    )),
+    Method("direct", "DIRECT", "scipy.optimize.direct", needs_bounds=True, needs_x0=False, takes_x0=False,
+           family="global", options=(
+        Option("eps", "float", 0.0001, "minimal required difference of f between hyperrectangles", min=0),
+        Option("maxfun", "int", None, "maximum number of function evaluations; null: 1000 n", min=1, nullable=True),
+        Option("maxiter", "int", 1000, "maximum number of iterations", min=1),
+        Option("locally_biased", "bool", True, "DIRECT_L, the locally biased variant"),
+        Option("f_min", "float", None, "the known global minimum; null: unknown (−∞)", nullable=True),
+        Option("f_min_rtol", "float", 0.0001, "stop once f is within this relative tolerance of f_min", min=0),
+        Option("vol_tol", "float", 1e-16, "stop once the best hyperrectangle's volume is this share of the bounds'",
+               min=0, max=1),
+        Option("len_tol", "float", 1e-06, "stop once the best hyperrectangle's side is this share of the bounds'",
+               min=0, max=1),
+    )),
+    Method("basinhopping", "Basin-hopping", "scipy.optimize.basinhopping", needs_bounds=False, needs_x0=True,
+           takes_bounds=False, family="global", options=(
+        Option("niter", "int", 100, "number of basin-hopping iterations", min=0),
+        Option("T", "float", 1.0, "temperature of the accept-or-reject criterion", min=0),
+        Option("stepsize", "float", 0.5, "maximum step of the random displacement", min=0, min_exclusive=True),
+        Option("interval", "int", 50, "how often to update the stepsize", min=1),
+        Option("niter_success", "int", None, "stop when the best has not changed for this many iterations; null: never",
+               min=1, nullable=True),
+        _SEED, _RNG,
+        Option("target_accept_rate", "float", 0.5, "the acceptance rate the stepsize adjusts to", min=0, max=1,
+               min_exclusive=True, max_exclusive=True),
+        Option("stepwise_factor", "float", 0.9, "what the stepsize is multiplied or divided by", min=0, max=1,
+               min_exclusive=True, max_exclusive=True),
+    )),
+]}
+
+
 def _register_minimize_methods() -> None:
     # scipy.optimize.minimize's other methods, whose defaults are read from scipy itself
     from .minimize_methods import MINIMIZE_METHODS
+    METHODS.update(GLOBAL_METHODS)
     METHODS.update(MINIMIZE_METHODS)
 
 

@@ -33,7 +33,7 @@ from collections import deque
 import numpy as np
 
 from .hessians import hessian as analytic_hessian
-from .minimize_methods import BOUNDED
+from .minimize_methods import BOUNDED, CONSTRAINED
 from .problems import FEASIBILITY_TOL, get_problem
 from .records import Result, Step
 from .stepper import Stepper
@@ -48,8 +48,6 @@ METHOD_NAMES = {
     "cobyqa": "COBYQA", "slsqp": "SLSQP", "trust-constr": "trust-constr", "dogleg": "dogleg",
     "trust-ncg": "trust-ncg", "trust-krylov": "trust-krylov", "trust-exact": "trust-exact",
 }
-# the methods minimize passes constraints to (any other warns and ignores them: refused here)
-CONSTRAINED = frozenset({"cobyla", "cobyqa", "slsqp", "trust-constr"})
 USES_JAC = frozenset({"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "trust-constr",
                       "dogleg", "trust-ncg", "trust-krylov", "trust-exact"})
 USES_HESS = frozenset({"newton-cg", "trust-constr", "dogleg", "trust-ncg", "trust-krylov",

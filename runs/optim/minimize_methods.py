@@ -12,8 +12,10 @@ import math
 
 from .methods import JAC_CHOICES, JAC_DESCRIPTION, JAC_LABELS, Method, Option
 
-__all__ = ["MINIMIZE_METHODS", "HESS_CHOICES", "BOUNDED"]
+__all__ = ["MINIMIZE_METHODS", "HESS_CHOICES", "BOUNDED", "CONSTRAINED"]
 
+# The methods minimize passes constraints to (any other warns and ignores them: refused).
+CONSTRAINED = frozenset({"cobyla", "cobyqa", "slsqp", "trust-constr"})
 # The methods that take bounds (minimize's own list, and our L-BFGS-B's scipy name).
 BOUNDED = frozenset({"nelder-mead", "powell", "tnc", "cobyla", "cobyqa", "slsqp", "trust-constr", "l-bfgs-b"})
 
@@ -176,7 +178,7 @@ def _method(name: str) -> Method:
                               choices=choices, labels=tuple(_HESS_LABELS[c] for c in choices)))
     return Method(name, title, f'scipy.optimize.minimize(method="{scipy_name}")', needs_bounds=False,
                   needs_x0=True, takes_bounds=name in BOUNDED, options=tuple(options), short=scipy_name,
-                  family=_FAMILY.get(name, "gradient"))
+                  family=_FAMILY.get(name, "gradient"), takes_constraints=name in CONSTRAINED)
 
 
 _FAMILY = {"nelder-mead": "free", "powell": "free", "cobyla": "free", "cobyqa": "free",

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Param", "Problem", "Constraint", "PROBLEMS", "CONSTRAINED_PROBLEMS", "get_problem",
+__all__ = ["Param", "Problem", "Constraint", "PROBLEMS", "CONSTRAINED_PROBLEMS", "ALL_PROBLEMS", "get_problem",
            "problem_catalogue", "FEASIBILITY_TOL"]
 
 PI = math.pi
@@ -764,13 +764,16 @@ CONSTRAINED_PROBLEMS: dict[str, Problem] = {p.name: p for p in [
 ]}
 
 
+# Every problem a spec may name: the unconstrained ones, then the constrained ones.
+ALL_PROBLEMS: dict[str, Problem] = {**PROBLEMS, **CONSTRAINED_PROBLEMS}
+
+
 def get_problem(name: str) -> Problem:
     """The problem called `name` (unconstrained or constrained); KeyError if there is none."""
-    p = PROBLEMS.get(name)
-    return p if p is not None else CONSTRAINED_PROBLEMS[name]
+    return ALL_PROBLEMS[name]
 
 
 def problem_catalogue() -> list[dict]:
     """The JSON list served by GET /api/problems/: the unconstrained problems, then the
     constrained ones (each lists its constraints)."""
-    return [p.to_dict() for p in (*PROBLEMS.values(), *CONSTRAINED_PROBLEMS.values())]
+    return [p.to_dict() for p in ALL_PROBLEMS.values()]

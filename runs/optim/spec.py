@@ -12,7 +12,7 @@ import numpy as np
 from .echo import bounded_errors, shown
 from .hessians import HESSIANS
 from .methods import METHODS, Method, Option
-from .problems import PROBLEMS
+from .problems import ALL_PROBLEMS
 
 __all__ = ["Limits", "Spec", "SpecError", "validate_spec", "validate_params",
            "estimate_evaluations", "estimate_checkpoint_bytes"]
@@ -297,9 +297,9 @@ def validate_params(problem: str, raw) -> dict:
     """A problem's coefficients as validate_spec checks them (for the contour grid and f*, which
     take params without a whole spec); SpecError keyed "params.a" otherwise."""
     c = _Collector()
-    p = PROBLEMS.get(problem) if isinstance(problem, str) else None
+    p = ALL_PROBLEMS.get(problem) if isinstance(problem, str) else None
     if p is None:
-        c.add("problem", f"unknown problem {_fmt(problem)}; choose one of {', '.join(PROBLEMS)}")
+        c.add("problem", f"unknown problem {_fmt(problem)}; choose one of {', '.join(ALL_PROBLEMS)}")
     params = _params(c, p, raw)
     if c.errors:
         raise SpecError(c.errors)
@@ -324,11 +324,11 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
         c.add("method", f"unknown method {_fmt(method)}; choose one of {', '.join(METHODS)}")
 
     pname = data.get("problem")
-    p = PROBLEMS.get(pname) if isinstance(pname, str) else None
+    p = ALL_PROBLEMS.get(pname) if isinstance(pname, str) else None
     if "problem" not in data:
         c.add("problem", "is required")
     elif p is None:
-        c.add("problem", f"unknown problem {_fmt(pname)}; choose one of {', '.join(PROBLEMS)}")
+        c.add("problem", f"unknown problem {_fmt(pname)}; choose one of {', '.join(ALL_PROBLEMS)}")
 
     params = _params(c, p, data.get("params"))
 
@@ -397,7 +397,9 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
     # x0
     x0 = None
     raw = data.get("x0")
-    if raw is None:
+    if raw is not None and m is not None and not m.takes_x0:
+        c.add("x0", f"{m.title} takes no starting point (as in scipy): leave it out")
+    elif raw is None:
         if m is not None and m.needs_x0:
             c.add("x0", f"is required for {m.name}: a starting point with one number per dimension")
     elif not isinstance(raw, (list, tuple)):
@@ -416,6 +418,12 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                 for i in np.flatnonzero((scaled > 1.0) | (scaled < 0.0)):
                     c.add(f"x0[{i}]", f"{_fmt(x0[i])} lies outside bounds[{i}] "
                                       f"[{_fmt(bounds[i][0])}, {_fmt(bounds[i][1])}]")
+
+    # a constrained problem: only for the methods scipy passes constraints to
+    if m is not None and p is not None and p.has_constraints and not m.takes_constraints:
+        takers = ", ".join(x.short or x.title for x in METHODS.values() if x.takes_constraints)
+        c.add("method", f"{m.title} cannot take {p.title}'s constraints (scipy would ignore them); "
+                        f"choose one that can: {takers}")
 
     # options
     options = None

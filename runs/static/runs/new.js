@@ -87,6 +87,15 @@ function setBounds(pairs) {
   $("#bounds-all-hi").value = fmtDefault(pairs[0] ? pairs[0][1] : "");
   $("#id_bounds_same").checked = same;
   syncSame();
+  lockUnsent();
+}
+
+/** Bounds for a method without them (CG, BFGS, …) and x0 for one without it (SHGO, DIRECT) stay as typed, greyed, unsent. */
+function lockUnsent() {
+  const m = M.get(methodName());
+  if (!m) return;
+  for (const el of $$('[data-field="bounds"] input')) el.disabled = !m.takes_bounds;
+  for (const el of $$("#x0-cells input")) el.disabled = !m.takes_x0;
 }
 
 function syncSame() {
@@ -108,6 +117,7 @@ function defaultX0() {
 
 function setX0(values) {
   $("#x0-cells").innerHTML = values.map((v, i) => x0CellHTML(i, v)).join("");
+  lockUnsent();
 }
 
 function x0Text() {
@@ -182,8 +192,7 @@ function onMethodChange() {
   // The catalogue's words (runs/forms.py form_help), in the method's own title.
   $("#x0-help").textContent = method.form_help.x0;
   $("#bounds-help").textContent = method.form_help.bounds;
-  // A method without bounds (CG, BFGS, the trust regions): the bounds stay as typed, not sent.
-  for (const el of $$('[data-field="bounds"] input')) el.disabled = !method.takes_bounds;
+  lockUnsent();
 }
 
 let minimumTimer = null;
@@ -299,7 +308,7 @@ function collect() {
       return [a, b];
     });
     if (m.takes_bounds && (m.needs_bounds || bounds.some((b) => b[0] !== null || b[1] !== null))) spec.bounds = bounds;
-    const x0 = x0Text().map(parseNum);
+    const x0 = m.takes_x0 ? x0Text().map(parseNum) : [];
     const given = x0.filter((v) => v !== null).length;
     if (given || m.needs_x0) {
       x0.forEach((v, i) => {
