@@ -322,8 +322,19 @@ def problem_grid(request, name: str):
             for i, x in enumerate(xs):
                 point[ix] = x
                 z[j, i] = f(point)
-    return _json({"problem": name, "dim": dim, "ix": ix, "iy": iy, "at": [float(v) for v in at],
-                  "x": xs.tolist(), "y": ys.tolist(), "z": z.tolist()})
+    out = {"problem": name, "dim": dim, "ix": ix, "iy": iy, "at": [float(v) for v in at],
+           "x": xs.tolist(), "y": ys.tolist(), "z": z.tolist()}
+    constraints = problem.constraints(params, dim)
+    if constraints:
+        # signed, so that its zero level (the region's edge) interpolates smoothly: the largest of
+        # -g over the inequalities (g >= 0) and |h| over the equalities; <= 0 where feasible
+        grid = np.broadcast_to(np.array(at, dtype=float)[:, None, None], (dim, n, n)).copy()
+        grid[ix], grid[iy] = xs[None, :], ys[:, None]
+        with np.errstate(all="ignore"):
+            s = np.max(np.stack([np.broadcast_to(-c.fun(grid) if c.kind == "ineq" else np.abs(c.fun(grid)), (n, n))
+                                 for c in constraints]), axis=0)
+        out["infeasibility"] = np.where(np.isfinite(s), s, None).tolist()
+    return _json(out)
 
 
 def _line(request, name: str, problem, params: dict, errors: dict) -> HttpResponse:

@@ -296,3 +296,19 @@ def test_hostile_path_parts_are_404_in_bounded_words(alice, alice_client):
 def test_a_post_to_the_api_is_405_in_json(alice_client):
     r = alice_client.post("/api/runs/")
     assert r.status_code == 405 and r["Allow"] == "GET, HEAD" and "use GET" in r.json()["error"]
+
+
+def test_a_constrained_problems_grid_carries_its_signed_infeasibility(alice_client):
+    import numpy as np
+
+    from runs.optim import get_problem
+    data = alice_client.get("/api/problems/rosenbrock_disk/grid/", {"n": 9, "xlim": "-2,2", "ylim": "-2,2"}).json()
+    x, y = np.meshgrid(data["x"], data["y"])
+    s = get_problem("rosenbrock_disk").defaults()["s"]
+    assert np.allclose(data["infeasibility"], x ** 2 + y ** 2 - s, rtol=0, atol=1e-12)  # -g, g = s - x² - y²
+    assert "infeasibility" not in alice_client.get("/api/problems/rosenbrock/grid/?n=9").json()
+    # an equality: |h| (hs006's h = 10 (x[1] - x[0]²)), zero only on its curve
+    data = alice_client.get("/api/problems/hs006/grid/", {"n": 7, "xlim": "-1,1", "ylim": "-1,1"}).json()
+    x, y = np.meshgrid(data["x"], data["y"])
+    h = get_problem("hs006").constraints()[0].fun(np.array([x, y]))
+    assert np.allclose(data["infeasibility"], np.abs(h), rtol=0, atol=1e-12)

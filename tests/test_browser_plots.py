@@ -94,6 +94,15 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.screenshot("plots-fixed-coordinate")
         self.assertEqual(self.console_errors(), [])
 
+    def test_a_constrained_run_shows_its_feasible_region(self):
+        run = real_run(self.alice, {"method": "slsqp", "problem": "rosenbrock_disk", "dim": 2, "x0": [-1.0, 0.5]})
+        self.open_run(run)
+        self.wait().until(lambda d: d.execute_script(
+            "return Number(document.getElementById('plot-contour-map').dataset.drawn) > 0"))
+        self.wait().until(lambda d: "infeasible (shaded)" in self.legend("plot-contour"))
+        self.full_screenshot("plots-constrained-run")
+        self.assertEqual(self.console_errors(), [])
+
     def test_log_axes_are_labelled_at_decades_and_x_turns_logarithmic(self):
         run = real_run(self.alice, spec_for("lbfgsb"))  # f − f* from 24 down to ~1e-14
         self.open_run(run)
@@ -359,6 +368,44 @@ class PlotClassesTests(PageShots, BrowserTestCase):
         exact = self.run_js("const r = ct.mapLayer.shown; return [r.x0, r.x1, r.y0, r.y1];")
         self.assertEqual(exact, [-2, 3, -1, 4])
         self.screenshot("plots-map-zoomed")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_a_constrained_problems_infeasible_region_is_shaded_with_its_edge(self):
+        # Rosenbrock on the disk x² + y² ≤ 2, as the grid endpoint gives it (infeasibility ≤ 0 inside).
+        self.run_js("""
+          const n = 61, x = [], y = [], z = [], infeasibility = [];
+          for (let i = 0; i < n; i++) { x.push(-1.5 + 3 * i / (n - 1)); y.push(-1.5 + 3 * i / (n - 1)); }
+          for (const b of y) {
+            z.push(x.map((a) => (1 - a) ** 2 + 100 * (b - a * a) ** 2));
+            infeasibility.push(x.map((a) => a * a + b * b - 2));  // -g for g = 2 - x² - y² >= 0
+          }
+          window.ct = new ContourPlot(el, { minInterval: 0 });
+          ct.setGrid({ x, y, z, infeasibility });""")
+        self.wait().until(lambda d: d.execute_script(
+            "return Number(document.getElementById('test-plot-map').dataset.drawn) > 0"))
+        self.assertIn("infeasible (shaded)", self.browser.execute_script(LEGEND, "test-plot"))
+        # The same raster with and without the infeasibility: equal inside the disk, lighter outside.
+        probe = """
+          const done = arguments[arguments.length - 1];
+          const L = ct.mapLayer, r = L.shown, url = new URL("maprender.js", performance.getEntriesByType("resource")
+            .map(e => e.name).find(n => /\\/plots/.test(n))).href;
+          const resource = performance.getEntriesByType("resource").map(e => e.name).find(n => /\\/maprender/.test(n));
+          import(resource || url).then((m) => {
+            const job = { x0: r.x0, x1: r.x1, y0: r.y0, y1: r.y1, pw: r.bitmap.width, ph: r.bitmap.height };
+            const shaded = m.raster(L.grid.packed, job);
+            const plain = m.raster({ ...L.grid.packed, main: { ...L.grid.packed.main, v: null } }, job);
+            const at = (X, Y) => { // a data point's pixel in the raster
+              const c = Math.floor((X - r.x0) / (r.x1 - r.x0) * job.pw), rr = Math.floor((r.y1 - Y) / (r.y1 - r.y0) * job.ph);
+              const o = 4 * (rr * job.pw + c);
+              return [[...shaded.slice(o, o + 3)], [...plain.slice(o, o + 3)]];
+            };
+            done({ inside: at(0.3, 0.4), outside: at(1.4, 1.4) });
+          }, (e) => done({ error: String(e) }));"""
+        got = self.browser.execute_async_script("const { ContourPlot } = window.plotsModule;" + probe)
+        self.assertNotIn("error", got)
+        self.assertEqual(got["inside"][0], got["inside"][1])
+        self.assertGreater(sum(got["outside"][0]), sum(got["outside"][1]) + 60)  # washed towards white
+        self.screenshot("plots-infeasible-shaded")
         self.assertEqual(self.console_errors(), [])
 
     def test_the_population_is_drawn_on_the_overlays_axes_and_follows_a_zoom(self):

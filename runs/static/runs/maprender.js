@@ -8,6 +8,7 @@
 // answered with the job and its `bitmap` (an ImageBitmap, transferred) or an `error`.
 
 const LINE = [255, 255, 255, 0.3]; // the faint white line between bands
+const SHADE = 0.62;       // how far an infeasible pixel is washed towards white
 
 /** For each of n pixel centres from v0 to v1: the grid cell (index into `grid`) and the fraction in it; -1 outside. */
 function cells(grid, v0, v1, n) {
@@ -31,19 +32,25 @@ function cells(grid, v0, v1, n) {
  * hole), the detail (a finer grid over part of it, drawn first) likewise; the bands' start, step
  * and colours ([[r, g, b], ...]).
  */
-export function packGrid({ x, y, z, detail, start, step, colors }) {
-  const pack = (g) => {
-    const nx = g.x.length, flat = new Float64Array(nx * g.y.length);
-    g.z.forEach((row, j) => { for (let i = 0; i < nx; i++) flat[j * nx + i] = row[i] === null ? NaN : row[i]; });
-    return { x: Float64Array.from(g.x), y: Float64Array.from(g.y), z: flat };
+export function packGrid({ x, y, z, infeasibility, detail, start, step, colors }) {
+  const flatten = (rows, nx, ny) => {
+    const flat = new Float64Array(nx * ny);
+    rows.forEach((row, j) => { for (let i = 0; i < nx; i++) flat[j * nx + i] = row[i] === null ? NaN : row[i]; });
+    return flat;
   };
-  return { main: pack({ x, y, z }), detail: detail ? pack(detail) : null, start, step, colors };
+  const pack = (g) => {
+    const nx = g.x.length, ny = g.y.length;
+    return { x: Float64Array.from(g.x), y: Float64Array.from(g.y), z: flatten(g.z, nx, ny),
+      v: g.infeasibility ? flatten(g.infeasibility, nx, ny) : null };
+  };
+  return { main: pack({ x, y, z, infeasibility }), detail: detail ? pack(detail) : null, start, step, colors };
 }
 
 /** RGBA pixels (pw × ph, rows from the top) of a packed grid over the view x0..x1 × y0..y1. */
 export function raster(G, { x0, x1, y0, y1, pw, ph }) {
   const px = new Uint8ClampedArray(4 * pw * ph);
   const band = new Int16Array(pw * ph).fill(-1);
+  const outside = new Uint8Array(pw * ph); // 1: the constraints are violated there (shaded)
   const { start, step, colors } = G, nb = colors.length;
   // The detail first; the grid where the detail has nothing (outside its box, or a hole).
   for (const g of G.detail ? [G.detail, G.main] : [G.main]) {
@@ -61,6 +68,10 @@ export function raster(G, { x0, x1, y0, y1, pw, ph }) {
         const fx = cx.frac[c];
         const v = (z00 * (1 - fx) + z10 * fx) * (1 - fy) + (z01 * (1 - fx) + z11 * fx) * fy;
         band[r * pw + c] = Math.min(nb - 1, Math.max(0, Math.floor((v - start) / step)));
+        if (g.v) { // the signed infeasibility, interpolated the same way: its zero level is the edge
+          const V = g.v, w = (V[row0 + i] * (1 - fx) + V[row0 + i + 1] * fx) * (1 - fy) + (V[row1 + i] * (1 - fx) + V[row1 + i + 1] * fx) * fy;
+          outside[r * pw + c] = w > 0 ? 1 : 0;
+        }
       }
     }
   }
@@ -72,8 +83,12 @@ export function raster(G, { x0, x1, y0, y1, pw, ph }) {
       const edge = (c > 0 && band[r * pw + c - 1] >= 0 && band[r * pw + c - 1] !== k)
         || (r > 0 && band[(r - 1) * pw + c] >= 0 && band[(r - 1) * pw + c] !== k);
       const m = edge ? LINE[3] : 0;
-      px[o] = col[0] + m * (LINE[0] - col[0]); px[o + 1] = col[1] + m * (LINE[1] - col[1]);
-      px[o + 2] = col[2] + m * (LINE[2] - col[2]); px[o + 3] = 255;
+      let R = col[0] + m * (LINE[0] - col[0]), Gc = col[1] + m * (LINE[1] - col[1]), B = col[2] + m * (LINE[2] - col[2]);
+      const out = outside[r * pw + c];
+      // the feasible region's edge: where a neighbour is on the other side
+      const rim = (c > 0 && outside[r * pw + c - 1] !== out) || (r > 0 && outside[(r - 1) * pw + c] !== out);
+      if (rim) { R = 33; Gc = 37; B = 41; } else if (out) { R += SHADE * (255 - R); Gc += SHADE * (255 - Gc); B += SHADE * (255 - B); }
+      px[o] = R; px[o + 1] = Gc; px[o + 2] = B; px[o + 3] = 255;
     }
   }
   return px;

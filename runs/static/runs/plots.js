@@ -749,7 +749,10 @@ export class ContourPlot {
     const detail = this.detailData && this.detailData.y ? this.detailData : null;
     let zmin = Infinity;
     for (const g of detail ? [grid, detail] : [grid]) for (const row of g.z) for (const v of row) if (v !== null && v < zmin) zmin = v;
-    const scaled = (g) => ({ x: g.x, y: g.y, z: g.z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - zmin)))) });
+    const scaled = (g) => ({
+      x: g.x, y: g.y, z: g.z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - zmin)))),
+      infeasibility: g.infeasibility || null, // the constraints', shaded where positive (maprender.js)
+    });
     this.grid = scaled(grid);
     this.grid.detail = detail ? scaled(detail) : null;
   }
@@ -898,6 +901,7 @@ export class ContourPlot {
     if (this.simplex) items.push({ id: "simplex", kind: "simplex", name: "simplex" });
     if (this.trials) items.push({ id: "trials", kind: "trials", name: "trial points" });
     if (this.minimum) items.push({ id: "minimum", kind: "minimum", name: "known minimum" });
+    if (this.gridData && this.gridData.infeasibility) items.push({ id: "infeasible", kind: "infeasible", name: "infeasible (shaded)" });
     return items;
   }
 
