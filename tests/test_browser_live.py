@@ -182,6 +182,32 @@ class LiveRunTests(PageShots, BrowserTestCase):
             self.full_screenshot(f"live-{method}-finished")
         self.assertEqual(self.console_errors(), [])
 
+    def test_a_constrained_problem_shows_its_constraints_and_offers_only_the_methods_that_take_them(self):
+        self.create_user("alice")
+        self.log_in("alice")
+        self.browser.get(self.url("/runs/new/"))
+        self.choose_method("lbfgsb")
+        Select(self.find("#id_problem")).select_by_value("rosenbrock_disk")
+        self.wait().until(lambda d: self.find("#problem-constraints").is_displayed())
+        self.assertIn("subject to", self.find("#problem-constraints").text)
+        self.assertFalse(self.find("#method-lbfgsb").is_enabled())
+        self.assertTrue(self.find("#method-slsqp").is_enabled() and self.find("#method-de").is_enabled())
+        self.choose_method("slsqp")
+        self.screenshot("new-run-constrained")
+        run_id = self.launch()
+        self.wait_status("finished")
+        run = Run.objects.get(pk=run_id)
+        self.assertEqual((run.method, run.problem), ("slsqp", "rosenbrock_disk"))
+        self.wait().until(lambda d: "infeasible (shaded)" in d.execute_script(
+            "return [...document.querySelectorAll('.plot-legend li')].map(li => li.textContent).join('|')"))
+        # back to an unconstrained problem: every method again
+        self.browser.get(self.url("/runs/new/"))
+        Select(self.find("#id_problem")).select_by_value("rosenbrock_disk")
+        Select(self.find("#id_problem")).select_by_value("rosenbrock")
+        self.assertTrue(self.find("#method-lbfgsb").is_enabled())
+        self.assertFalse(self.find("#problem-constraints").is_displayed())
+        self.assertEqual(self.console_errors(), [])
+
     def test_errors_appear_at_the_field(self):
         self.create_user("alice")
         self.log_in("alice")

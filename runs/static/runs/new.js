@@ -128,6 +128,7 @@ function onProblemChange() {
   const p = P.get(problemName());
   for (const g of $$(".params")) g.hidden = g.dataset.problem !== p.name;
   setMath($("#problem-formula"), p.latex, p.formula);
+  syncConstraints(p);
   const dim = $("#id_dim");
   dim.min = String(p.min_dim);
   dim.max = String(p.max_dim || 200);
@@ -182,6 +183,31 @@ function onDimChange() {
   const anyX0 = x0.some((v) => v.trim() !== "");
   setX0(Array.from({ length: n }, (_, i) => (i < x0.length ? x0[i] : anyX0 ? fill[i] : "")));
   refreshMinimum();
+}
+
+/** A constrained problem: its constraints under f, and only the methods scipy passes them to. */
+function syncConstraints(p) {
+  const cons = p.constraints || [];
+  $("#problem-constraints").hidden = !cons.length;
+  $("#problem-constraint-list").replaceChildren(...cons.map((c) => {
+    const li = document.createElement("li");
+    li.className = "formula";
+    setMath(li, c.latex, c.formula);
+    return li;
+  }));
+  $("#method-constraints-note").hidden = !cons.length;
+  for (const input of $$('input[name="method"]')) {
+    const ok = !cons.length || M.get(input.value).takes_constraints;
+    input.disabled = !ok;
+    const label = input.nextElementSibling;
+    label.dataset.title ??= label.title;
+    label.title = ok ? label.dataset.title : `${label.dataset.title} (cannot take this problem's constraints)`;
+  }
+  const chosen = $('input[name="method"]:checked');
+  if (chosen && chosen.disabled) {
+    const first = $$('input[name="method"]').find((i) => !i.disabled);
+    if (first) { first.checked = true; onMethodChange(); }
+  }
 }
 
 function onMethodChange() {
@@ -535,5 +561,6 @@ form.addEventListener("submit", (e) => { e.preventDefault(); if (!launchBtn.disa
 form.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); if (!launchBtn.disabled) launch(); }
 });
+syncConstraints(P.get(problemName()));
 if (!form.querySelector(".is-invalid")) onMethodChange(); // sync the help texts; keeps server-rendered errors
 $("#id_dim").readOnly = (() => { const p = P.get(problemName()); return p.max_dim === p.min_dim; })();
