@@ -135,6 +135,20 @@ class ComparePageTests(BrowserTestCase):
         self.wait().until(lambda d: self.cursor(big, "seq") == "4,321")
         self.assertEqual(self.cursor(big, "nit"), "4,321")
 
+    def test_runs_of_any_methods_share_one_timeline_and_one_contour(self):
+        runs = [real_run(self.alice, spec_for(m, x0=[-1.2, 1.0]), label=m) for m in ("nelder-mead", "bfgs", "trust-exact")]
+        runs.append(real_run(self.alice, {"method": "direct", "problem": "rosenbrock", "dim": 2,
+                                          "bounds": [[-5, 10], [-5, 10]], "options": {"maxiter": 20}}, label="direct"))
+        self.browser.get(self.url(f"/runs/compare/?ids={','.join(str(r.pk) for r in runs)}"))
+        self.wait_for("#compare[data-ready='1']")
+        lengths = lambda d: d.execute_script(  # noqa: E731
+            "return document.getElementById('contour-shared').data.filter(t => t.mode === 'lines+markers').length")
+        self.wait().until(lambda d: lengths(d) == 4)
+        for r in runs:
+            self.assertEqual(self.cursor(r, "nit"), f"{r.nit:,}")
+        self.screenshot("compare-four-methods")
+        self.assertEqual(self.console_errors(), [])
+
     def test_invalid_ids_give_a_clear_message(self):
         self.browser.get(self.url(f"/runs/compare/?ids={self.lb.pk}"))
         self.wait_for("#compare-error")
