@@ -31,7 +31,7 @@ Exit status: 0 done, 2 invalid spec, state file or arguments (the error names th
 def _parser():
     p = argparse.ArgumentParser(
         prog="python -m runs.optim",
-        description="Run an optsite spec (de or lbfgsb) headless, printing steps as JSON lines.",
+        description="Run an optsite spec (any method: de, lbfgsb, scipy.optimize.minimize's and the global ones) headless, printing steps as JSON lines.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", nargs="?", help="run spec JSON file, or - for standard input")
     p.add_argument("--resume", metavar="STATE", help="continue a run saved with --save")
@@ -40,7 +40,7 @@ def _parser():
     p.add_argument("--save", metavar="STATE",
                    help="after --max-steps, write the run's checkpoint (and spec) here")
     p.add_argument("--light", action="store_true",
-                   help="leave the bulky per-step arrays (population, line_search) out of the steps")
+                   help="leave the bulky per-step arrays (population, line_search, trials, simplex) out of the steps")
     return p
 
 
