@@ -12,7 +12,7 @@ import math
 
 from .methods import JAC_CHOICES, JAC_DESCRIPTION, JAC_LABELS, Method, Option
 
-__all__ = ["MINIMIZE_METHODS", "HESS_CHOICES", "BOUNDED", "CONSTRAINED"]
+__all__ = ["MINIMIZE_METHODS", "HESS_CHOICES", "BOUNDED", "CONSTRAINED", "relation_errors"]
 
 # The methods minimize passes constraints to (any other warns and ignores them: refused).
 CONSTRAINED = frozenset({"cobyla", "cobyqa", "slsqp", "trust-constr"})
@@ -186,3 +186,26 @@ _FAMILY = {"nelder-mead": "free", "powell": "free", "cobyla": "free", "cobyqa": 
 
 
 MINIMIZE_METHODS: dict[str, Method] = {name: _method(name) for name in _TABLES}
+
+
+# (first, second, holds(first, second), the field it is reported at, words): what scipy checks
+# of two options together, found by tests/test_optim_method_options.py.
+_RELATIONS = (
+    ("c1", "c2", lambda a, b: a < b, "options.c2",
+     "must be greater than c1 ({a:g}): scipy's line search needs 0 < c1 < c2 < 1"),
+    ("initial_trust_radius", "max_trust_radius", lambda a, b: a < b, "options.initial_trust_radius",
+     "must be less than max_trust_radius ({b:g}), as scipy requires"),
+    ("final_tr_radius", "initial_tr_radius", lambda a, b: a <= b, "options.final_tr_radius",
+     "must not be greater than initial_tr_radius ({b:g}), as scipy requires"),
+)
+
+
+def relation_errors(method: str, options: dict) -> dict[str, str]:
+    """What scipy requires of options together (each alone is checked against its range):
+    {field: words} for every relation the values break."""
+    errors = {}
+    for first, second, holds, field, words in _RELATIONS:
+        a, b = options.get(first), options.get(second)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not holds(a, b):
+            errors[field] = words.format(a=a, b=b)
+    return errors

@@ -12,6 +12,7 @@ import numpy as np
 from .echo import bounded_errors, shown
 from .hessians import HESSIANS
 from .methods import METHODS, Method, Option
+from .minimize_methods import relation_errors  # (after .methods, which registers them)
 from .problems import ALL_PROBLEMS
 
 __all__ = ["Limits", "Spec", "SpecError", "validate_spec", "validate_params",
@@ -453,6 +454,8 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             if val is not None or o.kind == "seed":
                 options[k] = val
         _check_derivatives(c, m, p, options)
+        for field, words in relation_errors(m.name, options).items():
+            c.add(field, words)
         if options.get("seed") is not None and options.get("rng") is not None:
             c.add("options.rng", "give seed (legacy RandomState) or rng (Generator), not both")
         mi = options.get("maxiter")
