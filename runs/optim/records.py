@@ -152,7 +152,8 @@ class Step:
 
 @dataclass(slots=True)
 class Result:
-    """scipy's OptimizeResult vocabulary plus `reason` (words) and `stopped` (a user asked)."""
+    """scipy's OptimizeResult vocabulary plus `reason` (words), `stopped` (a user or a stopping
+    rule asked) and `rule` (which rule of the spec's "stop", runs.optim.stopping; None otherwise)."""
 
     x: np.ndarray
     fun: float
@@ -166,6 +167,7 @@ class Result:
     reason: str
     stopped: bool
     nhev: int | None = None  # Hessian evaluations, for the minimize methods that count them
+    rule: str | None = None  # "f" | "gap" | "nfev" | "seconds" | "stall": the rule that stopped it
 
     def to_dict(self) -> dict:
         d = {
@@ -183,6 +185,8 @@ class Result:
         }
         if self.nhev is not None:  # only then: results without it keep their old shape
             d["nhev"] = self.nhev
+        if self.rule is not None:  # likewise
+            d["rule"] = self.rule
         return d
 
     @classmethod
@@ -196,5 +200,5 @@ class Result:
             nit=d["nit"], nfev=d["nfev"], njev=d["njev"], success=d["success"],
             status=d["status"], message=d["message"],
             jac=None if jac is None else np.array([nan if v is None else v for v in jac], dtype=float),
-            reason=d["reason"], stopped=d["stopped"], nhev=d.get("nhev"),
+            reason=d["reason"], stopped=d["stopped"], nhev=d.get("nhev"), rule=d.get("rule"),
         )

@@ -14,11 +14,12 @@ from .hessians import HESSIANS
 from .methods import METHODS, Method, Option
 from .minimize_methods import relation_errors  # (after .methods, which registers them)
 from .problems import ALL_PROBLEMS
+from .stopping import RULES, STALL_KEYS
 
 __all__ = ["Limits", "Spec", "SpecError", "validate_spec", "validate_params",
            "estimate_evaluations", "estimate_checkpoint_bytes"]
 
-SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options")
+SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options", "stop")
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,18 @@ class Spec:
     bounds: tuple | None  # ((lo | None, hi | None), ...); None: unbounded (lbfgsb only)
     x0: tuple | None
     options: dict
+    # the stopping rules (runs.optim.stopping) as ((rule, value), ...) in RULES order, "stall"'s
+    # value itself ((key, value), ...): hashable; None: no rules
+    stop: tuple | None = None
+
+    def stop_dict(self) -> dict | None:
+        """`stop` as the spec's JSON has it, or None."""
+        if not self.stop:
+            return None
+        return {k: dict(v) if k == "stall" else v for k, v in self.stop}
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "method": self.method,
             "problem": self.problem,
             "params": dict(self.params),
@@ -85,6 +95,9 @@ class Spec:
             "options": {k: (list(v) if isinstance(v, (list, tuple)) else v)
                         for k, v in self.options.items()},
         }
+        if self.stop:  # only then: specs without rules (and checkpoints holding them) keep their bytes
+            d["stop"] = self.stop_dict()
+        return d
 
     def __hash__(self):
         return hash(json.dumps(self.to_dict(), sort_keys=True))
@@ -479,12 +492,14 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                   f"popsize {ps} with dim {dim} gives {_members(dim, ps, options['init'])}; "
                   "raise popsize")
 
+    stop = _stop(c, data.get("stop"), p, params, dim)
+
     if c.errors:
         code = "limit" if set(c.errors) <= c.limit_fields else "invalid_spec"
         raise SpecError(c.errors, code)
 
     spec = Spec(method=m.name, problem=p.name, params=params, dim=dim, bounds=bounds,
-                x0=x0, options=options)
+                x0=x0, options=options, stop=stop)
     est = estimate_evaluations(spec)
     if est > limits.max_evaluations:
         field = "options.maxiter" if m.name == "de" else "options.maxfun" if m.option("maxfun") else "options.maxfev"
@@ -500,6 +515,52 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             f"{_mib(limits.max_checkpoint_bytes)}; lower "
             + ("popsize or dim" if m.name == "de" else "maxcor or dim")]}, "limit")
     return spec
+
+
+def _stop(c: _Collector, raw, p, params, dim) -> tuple | None:
+    """The stopping rules as Spec.stop holds them (None for absent, null or {})."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        c.add("stop", "must be an object of stopping rules (" + ", ".join(RULES) + ") or null")
+        return None
+    out = {}
+    for k in raw:
+        if k not in RULES:
+            c.add(f"stop.{k}", f"unknown stopping rule; the rules are {', '.join(RULES)}")
+    if "f" in raw:
+        out["f"] = c.number("stop.f", raw["f"])
+    if "gap" in raw:
+        out["gap"] = c.number("stop.gap", raw["gap"], lo=0)
+        if out["gap"] is not None and p is not None and params is not None and dim is not None:
+            if p.known_minimum(params, dim) is None:
+                c.add("stop.gap", f"{p.title}'s minimum f* is not known for these parameters and "
+                                  "dimension, so f − f* cannot be measured: use the rule f instead")
+    if "nfev" in raw:
+        out["nfev"] = c.integer("stop.nfev", raw["nfev"], lo=1)
+    if "seconds" in raw:
+        out["seconds"] = c.number("stop.seconds", raw["seconds"], lo=0, lo_open=True)
+    if "stall" in raw:
+        st = raw["stall"]
+        if not isinstance(st, dict):
+            c.add("stop.stall", 'must be an object {"steps": N, "rtol": r, "atol": a}')
+            out["stall"] = None
+        else:
+            for k in st:
+                if k not in STALL_KEYS:
+                    c.add(f"stop.stall.{k}", f"unknown key; stall has {', '.join(STALL_KEYS)}")
+            if "steps" not in st:
+                c.add("stop.stall.steps", "is required: how many steps without improvement")
+                steps = None
+            else:
+                steps = c.integer("stop.stall.steps", st["steps"], lo=1)
+            rtol = c.number("stop.stall.rtol", st.get("rtol", 0.0), lo=0)
+            atol = c.number("stop.stall.atol", st.get("atol", 0.0), lo=0)
+            out["stall"] = (None if None in (steps, rtol, atol)
+                            else (("steps", steps), ("rtol", rtol), ("atol", atol)))
+    if None in out.values():  # an error was recorded
+        return None
+    return tuple((k, out[k]) for k in RULES if k in out) or None
 
 
 def _mib(n: int) -> str:

@@ -1,5 +1,5 @@
 """What every stepper shares: the iterator protocol, seq/elapsed bookkeeping, stop requests,
-and the generic half of checkpoint/restore."""
+the spec's stopping rules (runs.optim.stopping), and the generic half of checkpoint/restore."""
 from __future__ import annotations
 
 from time import perf_counter
@@ -9,6 +9,7 @@ import numpy as np
 from .problems import get_problem
 from .records import Result, Step
 from .spec import Spec
+from .stopping import StopRules
 
 __all__ = ["Stepper"]
 
@@ -20,6 +21,14 @@ class Stepper:
 
     Subclasses implement `_advance()` (compute and return the next Step, or None when the run
     has ended and `self.result` is set) and `_save(arrays, state)` / `_load(arrays, state)`.
+
+    Stopping rules (`spec.stop`): after each step is made the rules are checked; when one fires
+    the stepper calls its own `request_stop()`, so the run ends exactly as if a user had asked
+    after that step (scipy's fields are what scipy gives for a callback stop, `stopped` is True:
+    a rule stop is a stop). The Result then also names the rule (`result.rule`) and says why in
+    `result.reason`. A user's stop request before a rule fired leaves `rule` None. Should the run
+    end on its own at the step where a rule fired (no stop takes effect after a run's last
+    callback), the Result stays the method's own, `rule` None, with a note in `reason`.
     """
 
     method = ""
@@ -35,6 +44,14 @@ class Stepper:
         self._stop = False  # a plain attribute: assignment is atomic, the check costs nothing
         self._seq = 0
         self._elapsed = 0.0
+        self._rules = None
+        if spec.stop:
+            fstar = None
+            if "gap" in dict(spec.stop):
+                known = problem.known_minimum(spec.params, spec.dim)
+                fstar = None if known is None else known["f"]
+            self._rules = StopRules(spec.stop, fstar)
+        self._nested_muted = False
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -55,15 +72,41 @@ class Stepper:
     def __next__(self) -> Step:
         if self.done:
             raise StopIteration
+        rules = self._rules
+        if rules is not None and not self._nested_muted:
+            self._mute_nested()
+        had_result = self.result is not None
         t0 = perf_counter()
         step = self._advance()
         self._elapsed += perf_counter() - t0
+        if step is not None:
+            step.elapsed = self._elapsed
+            self._seq += 1
+            # after a user's stop no rule fires; after a rule fired, check() only notes the seq
+            if rules is not None and (rules.fired is not None or not self._stop):
+                if rules.check(step, self._elapsed) is not None:
+                    self.request_stop()
+        if rules is not None and not had_result and self.result is not None and rules.fired:
+            self._name_rule(self.result)
         if step is None:
             self.done = True
             raise StopIteration
-        step.elapsed = self._elapsed
-        self._seq += 1
         return step
+
+    def _name_rule(self, r: Result) -> None:
+        if r.stopped:
+            r.rule = self._rules.fired
+            r.reason = self._rules.describe()
+        else:
+            r.reason = f"{r.reason} {self._rules.describe_late()}"
+
+    def _mute_nested(self) -> None:
+        # a stepper that drives another over the same spec (lbfgsb's FixedCoordinatesStepper):
+        # only the outer one checks the rules, against the outer run's dim, steps and time
+        for v in vars(self).values():
+            if isinstance(v, Stepper):
+                v._rules = None
+        self._nested_muted = True
 
     def run(self) -> Result:
         """Step to the end (discarding the steps) and return the Result."""
@@ -94,6 +137,10 @@ class Stepper:
                 "nit", "nfev", "njev", "success", "status", "message", "reason", "stopped")}
             state["result"] = {k: (v.item() if isinstance(v, np.generic) else v)
                                for k, v in state["result"].items()}
+            if r.rule is not None:  # only then: checkpoints of runs without rules keep their shape
+                state["result"]["rule"] = r.rule
+        if self._rules is not None:
+            state["stop"] = self._rules.state()
         self._save(arrays, state)
         return {"arrays": arrays, "state": state}
 
@@ -114,6 +161,8 @@ class Stepper:
                 x=np.array(arrays["result_x"]), fun=np.float64(arrays["result_fun"]),
                 jac=np.array(arrays["result_jac"]) if "result_jac" in arrays else None,
                 **state["result"])
+        if self._rules is not None and "stop" in state:
+            self._rules.load(state["stop"])
         self._load(arrays, state)
 
     # -- for subclasses --------------------------------------------------------------------
