@@ -7,10 +7,11 @@ import math
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from runs.optim import METHODS, SpecError, make_stepper, validate_spec
+from tests.fuzzing import fuzz_settings
 
 NEW = [m for m in METHODS if m not in ("de", "lbfgsb")]
 
@@ -52,7 +53,7 @@ def specs(draw):
     return spec
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz_settings  # OPTSITE_FUZZ_EXAMPLES raises the count (bench/fuzz.py)
 @given(specs())
 def test_what_the_validator_accepts_scipy_runs(spec):
     try:

@@ -83,6 +83,7 @@ class Method:
     family: str = "gradient"  # one of FAMILIES: how the new-run form groups the methods
     takes_constraints: bool = False  # scipy passes a problem's constraints to it
     takes_x0: bool = True  # False: scipy's function has no starting point (shgo, direct)
+    fixed_coordinates: bool = True  # False: scipy refuses a bound with equal sides (direct, dual_annealing)
 
     def option(self, name: str) -> Option | None:
         for o in self.options:
@@ -154,7 +155,7 @@ _RNG = Option("rng", "seed", None, "integer seed for numpy.random.default_rng (s
 # options (dicts) are left to scipy's defaults.
 GLOBAL_METHODS: dict[str, Method] = {m.name: m for m in [
     Method("dual_annealing", "Dual annealing", "scipy.optimize.dual_annealing", needs_bounds=True,
-           needs_x0=False, family="global", options=(
+           needs_x0=False, family="global", fixed_coordinates=False, options=(
         Option("maxiter", "int", 1000, "maximum number of global search iterations", min=1),
         Option("initial_temp", "float", 5230.0, "initial temperature", min=0.01, max=5e4, min_exclusive=True),
         Option("restart_temp_ratio", "float", 2e-05, "re-anneal when the temperature falls to this share of the initial one",
@@ -173,13 +174,13 @@ GLOBAL_METHODS: dict[str, Method] = {m.name: m for m in [
                choices=("simplicial", "halton", "sobol")),
     )),
     Method("direct", "DIRECT", "scipy.optimize.direct", needs_bounds=True, needs_x0=False, takes_x0=False,
-           family="global", options=(
+           family="global", fixed_coordinates=False, options=(
         Option("eps", "float", 0.0001, "minimal required difference of f between hyperrectangles", min=0),
         Option("maxfun", "int", None, "maximum number of function evaluations; null: 1000 n", min=1, nullable=True),
         Option("maxiter", "int", 1000, "maximum number of iterations", min=1),
         Option("locally_biased", "bool", True, "DIRECT_L, the locally biased variant"),
         Option("f_min", "float", None, "the known global minimum; null: unknown (−∞)", nullable=True),
-        Option("f_min_rtol", "float", 0.0001, "stop once f is within this relative tolerance of f_min", min=0),
+        Option("f_min_rtol", "float", 0.0001, "stop once f is within this relative tolerance of f_min", min=0, max=1),
         Option("vol_tol", "float", 1e-16, "stop once the best hyperrectangle's volume is this share of the bounds'",
                min=0, max=1),
         Option("len_tol", "float", 1e-06, "stop once the best hyperrectangle's side is this share of the bounds'",

@@ -21,17 +21,18 @@ BOUNDED = frozenset({"nelder-mead", "powell", "tnc", "cobyla", "cobyqa", "slsqp"
 
 # What scipy accepts as `hess` for each method that uses one ("analytic": the catalogue's Hessian;
 # "bfgs"/"sr1": scipy's quasi-Newton update strategies). dogleg and trust-exact need a matrix.
+# ("cs" is left out: it would differentiate the catalogue's gradients, which are real-only.)
 HESS_CHOICES = {
-    "newton-cg": ("analytic", "2-point", "3-point", "cs", None),
-    "trust-constr": ("analytic", "2-point", "3-point", "cs", "bfgs", "sr1"),
-    "trust-ncg": ("analytic", "2-point", "3-point", "cs", "bfgs", "sr1"),
-    "trust-krylov": ("analytic", "2-point", "3-point", "cs"),
+    "newton-cg": ("analytic", "2-point", "3-point", None),
+    "trust-constr": ("analytic", "2-point", "3-point", "bfgs", "sr1"),
+    "trust-ncg": ("analytic", "2-point", "3-point", "bfgs", "sr1"),
+    "trust-krylov": ("analytic", "2-point", "3-point"),
     "dogleg": ("analytic",),
     "trust-exact": ("analytic",),
 }
 _HESS_LABELS = {
     "analytic": "analytic Hessian", "2-point": "2-point differences of the gradient",
-    "3-point": "3-point differences of the gradient", "cs": "complex step on the gradient",
+    "3-point": "3-point differences of the gradient",
     "bfgs": "BFGS update (scipy.optimize.BFGS)", "sr1": "SR1 update (scipy.optimize.SR1)",
     None: "none: Hessian-vector products by differences of the gradient",
 }
@@ -97,11 +98,11 @@ _TABLES = {
         ("ftol", "float", "relative error in f acceptable for convergence", _NONNEG), _MAXITER, _MAXFEV]),
     "cg": ("Conjugate gradient", "CG", [
         ("gtol", "float", "stop when the gradient norm is below gtol", _NONNEG),
-        ("norm", "float", "order of the gradient norm (inf: the largest component)", {}),
+        ("norm", "float", "order (≥ 1) of the gradient norm", {"min": 1}),
         _EPS, _MAXITER, _REL, *_C12]),
     "bfgs": ("BFGS", "BFGS", [
         ("gtol", "float", "stop when the gradient norm is below gtol", _NONNEG),
-        ("norm", "float", "order of the gradient norm (inf: the largest component)", {}),
+        ("norm", "float", "order (≥ 1) of the gradient norm", {"min": 1}),
         _EPS, _MAXITER, _REL, ("xrtol", "float", "relative tolerance for x", _NONNEG), *_C12]),
     "newton-cg": ("Newton-CG", "Newton-CG", [
         ("xtol", "float", "average relative error in x acceptable for convergence", _POS),

@@ -404,6 +404,10 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             if lo is not None and hi is not None and lo > hi:  # equal: a fixed coordinate, as scipy allows
                 c.add(f, f"lower bound {_fmt(lo)} must not be greater than upper bound {_fmt(hi)}")
                 ok = False
+            elif lo is not None and lo == hi and m is not None and not m.fixed_coordinates:
+                c.add(f, f"lower bound {_fmt(lo)} must be less than upper bound {_fmt(hi)}: "
+                         f"{m.title} takes no fixed coordinate (as in scipy)")
+                ok = False
             out.append((lo, hi))
         if ok:
             bounds = tuple(out)
