@@ -334,7 +334,8 @@ class RunDriver:
 
     def _finish(self, result) -> str:
         data = result.to_dict()  # JSON-ready: non-finite numbers are already None
-        status = Run.Status.STOPPED if result.stopped else Run.Status.FINISHED
+        # a stopping rule of the spec ends the run as the solver's own limits would: finished
+        status = Run.Status.STOPPED if result.stopped and not result.rule else Run.Status.FINISHED
         self._flush(status=status, finished=timezone.now(), result=data, checkpoint=None, control_requests="",
                     **leases.RELEASED)
         self._publish_run(*(["status"] if status == Run.Status.STOPPED else []), "finished")

@@ -114,12 +114,13 @@ def initial_state(prefill: dict) -> dict:
     takes_seed = any(o["name"] == "seed" for o in m["options"])
     if takes_seed and "seed" not in options and options.get("rng") is None:
         options["seed"] = DEFAULT_SEED
+    stop = prefill.get("stop") if isinstance(prefill.get("stop"), dict) else {}
     label = prefill.get("label") if isinstance(prefill.get("label"), str) else ""
     # ?from=<run id> (the history's clone link): the form says which run it copies.
     source = str(prefill.get("from") or "")
     return {
         "problem": problem, "method": method, "dim": dim, "params": params, "bounds": bounds,
-        "x0": x0, "options": options, "label": label[:200],
+        "x0": x0, "options": options, "label": label[:200], "stop": stop,
         "bounds_same": len({(repr(b[0]), repr(b[1])) for b in bounds}) == 1 and dim > 1,
         "cloned_from": int(source) if source.isascii() and source.isdigit() and len(source) <= 18 else None,
     }
@@ -251,6 +252,44 @@ def option_field(method: str, o: dict, value, errors: dict, problem: dict | None
     return f
 
 
+# The stopping rules (spec "stop", runs/optim/stopping.py) as the form offers them.
+STOP_FIELDS = (
+    ("f", "f at or below", "stop once f reaches this value"),
+    ("gap", "f − f* at or below", "stop once f is this close to the known minimum"),
+    ("nfev", "evaluations", "stop after this many evaluations of f"),
+    ("seconds", "seconds", "stop after this much computing time"),
+    ("stall.steps", "no better for (steps)", "stop when the best f has not improved for this many steps"),
+    ("stall.rtol", "by more than (relative)", "the improvement that counts, relative to |best f| (default 0)"),
+    ("stall.atol", "or by more than (absolute)", "the improvement that counts, absolute (default 0)"),
+)
+
+
+def stop_fields(stop: dict, errors: dict) -> list[dict]:
+    stall = stop.get("stall") if isinstance(stop.get("stall"), dict) else {}
+    out = []
+    for key, label, help_ in STOP_FIELDS:
+        value = stall.get(key[6:]) if key.startswith("stall.") else stop.get(key)
+        name = f"stop.{key}"
+        out.append({"key": name, "name": name, "id": f"stop-{key.replace('.', '-')}", "label": label, "help": help_,
+                    "errors": _errors_for(errors, name), "type": "int" if key in ("nfev", "stall.steps") else "float",
+                    "value": _text(value), "placeholder": "", "widget": "text",
+                    "inputmode": "numeric" if key in ("nfev", "stall.steps") else "decimal"})
+    return out
+
+
+def _stop_from_post(post) -> dict | None:
+    stop: dict = {}
+    for key, _, _ in STOP_FIELDS:
+        raw = post.get(f"stop.{key}", "").strip()
+        if raw == "":
+            continue
+        if key.startswith("stall."):
+            stop.setdefault("stall", {})[key[6:]] = _number(raw)
+        else:
+            stop[key] = _number(raw)
+    return stop or None
+
+
 def form_fields(state: dict, errors: dict | None = None) -> dict:
     """Field descriptions for templates/runs/new.html: params of every problem and options of every
     method (JavaScript shows the selected ones), bounds and x0 rows for the current dim."""
@@ -291,6 +330,7 @@ def form_fields(state: dict, errors: dict | None = None) -> dict:
     same = state["bounds"][0] if state["bounds"] else [None, None]
     return {
         "params": params, "options": options, "bounds": bounds, "x0": x0,
+        "stop": stop_fields(state.get("stop") or {}, errors),
         "bounds_all": {"lo": _text(same[0]), "hi": _text(same[1])},
         # "runs": the per-user cap on active runs (not a field: the alert at the top says it)
         "errors": {k: _errors_for(errors, k) for k in ("problem", "method", "dim", "bounds", "x0", "params", "options", "runs")},
@@ -366,4 +406,7 @@ def spec_from_post(post) -> tuple[dict, str]:
             else:
                 opts[o["name"]] = _number(raw)
         spec["options"] = opts
+    stop = _stop_from_post(post)
+    if stop:
+        spec["stop"] = stop
     return spec, post.get("label", "").strip()[:200]

@@ -33,6 +33,7 @@ class Outcome:
 
 OUTCOMES = {o.key: o for o in (
     Outcome("converged", "converged", "the solver met its convergence test", "text-success-emphasis bg-success-subtle border-success-subtle"),
+    Outcome("rule", "stop rule", "one of the run's stopping rules ended it (target f, gap, evaluations, time or stall)", "text-info-emphasis bg-info-subtle border-info-subtle"),
     Outcome("limit", "limit", "an iteration or evaluation limit ended the run before it converged", "text-warning-emphasis bg-warning-subtle border-warning-subtle"),
     Outcome("line_search", "failed line search", "the line search found no point that decreases f enough (L-BFGS-B ABNORMAL)", "text-danger-emphasis bg-danger-subtle border-danger-subtle"),
     Outcome("abnormal", "abnormal end", "the solver ended without converging, for another reason (see its message)", "text-danger-emphasis bg-danger-subtle border-danger-subtle"),
@@ -83,6 +84,7 @@ class Rule:
 
 # The first rule that matches decides.
 RULES = (
+    *(Rule("rule", "finished", {"rule": name}) for name in ("f", "gap", "nfev", "seconds", "stall")),
     Rule("converged", "finished", {"success": True}),
     Rule("line_search", "finished", {"message__startswith": "ABNORMAL"}, method="lbfgsb"),
     Rule("limit", "finished", {"status": 1}),

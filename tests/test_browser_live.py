@@ -208,6 +208,27 @@ class LiveRunTests(PageShots, BrowserTestCase):
         self.assertFalse(self.find("#problem-constraints").is_displayed())
         self.assertEqual(self.console_errors(), [])
 
+    def test_a_stopping_rule_from_the_form_ends_the_run_and_says_which(self):
+        self.create_user("alice")
+        self.log_in("alice")
+        self.browser.get(self.url("/runs/new/"))
+        self.choose_method("nelder-mead")
+        self.find("details.stop-rules summary").click()
+        self.set_field("#stop-f", "abc")
+        self.find("#btn-launch").click()
+        self.wait_visible('[data-field="stop.f"] .invalid-feedback')  # at its field, in words
+        self.set_field("#stop-f", "0.001")
+        self.screenshot("new-run-stop-rules")
+        run_id = self.launch()
+        self.wait_status("finished")
+        run = Run.objects.get(pk=run_id)
+        self.assertEqual((run.spec["stop"], run.result["rule"]), ({"f": 0.001}, "f"))
+        self.assertLessEqual(run.best_fun, 0.001)
+        self.wait_text("#run-result", "Stopped by the rule f ≤")
+        self.browser.get(self.url("/runs/?outcome=rule"))
+        self.assertIn(f"run-{run_id}", self.browser.page_source)
+        self.assertEqual(self.console_errors(), [])
+
     def test_errors_appear_at_the_field(self):
         self.create_user("alice")
         self.log_in("alice")

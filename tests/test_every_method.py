@@ -165,3 +165,25 @@ async def test_a_constrained_problem_runs_with_its_constraints_as_scipy_does(ali
     steps = [s for m in messages if m["type"] == "steps" for s in m["steps"]]
     assert steps[-1]["extra"]["feasible"] is True and steps[-1]["extra"]["violation"] <= 1e-6
     await comm.disconnect()
+
+
+async def test_a_stopping_rule_ends_a_run_as_finished_with_the_rule_named(alice):
+    from runs.optim import make_stepper
+    from runs.outcomes import run_outcome
+    from tests.test_consumers import run_row
+
+    spec = {"method": "lbfgsb", "problem": "rosenbrock", "x0": [-1.2, 1.0], "stop": {"nfev": 20}}
+    comm = await connect("/ws/runs/", alice)
+    run = await start(comm, spec)
+    messages = await collect(comm)
+    finished = messages[-1]["run"]
+    assert finished["status"] == "finished" and finished["result"]["rule"] == "nfev"
+    steps = await stored(run["id"])
+    assert steps[-1]["nfev"] >= 20 > steps[-2]["nfev"]  # the first step at or past 20 evaluations
+    plain = await asyncio.to_thread(lambda: make_stepper(validate_spec(spec)).run().to_dict())
+    assert finished["result"] == plain  # the same as the stepper run by hand, numbers and words
+    assert run_outcome(await run_row(run["id"])) == "rule"
+    await comm.send_json_to({"type": "start", "spec": {**spec, "stop": {"stall": {"steps": 0}}}})
+    reply = await comm.receive_json_from(timeout=10)
+    assert reply["code"] == "invalid_spec" and "stop.stall.steps" in reply["errors"], reply
+    await comm.disconnect()

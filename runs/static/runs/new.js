@@ -256,6 +256,8 @@ function findField(key) {
   const base = key.replace(/\[\d+\]$/, "");
   if (base !== key && !key.startsWith("bounds") && !key.startsWith("x0")) candidates.push(base);
   for (const k of candidates) {
+    // a field inside a closed <details> (More options, Stop early) opens to show its error
+    for (const el of $$(`[data-field="${CSS.escape(k)}"]`)) { const d = el.closest("details"); if (d) d.open = true; }
     const el = $$(`[data-field="${CSS.escape(k)}"]`).find(visible);
     if (el) return el;
   }
@@ -348,6 +350,16 @@ function collect() {
       spec.x0 = x0;
     }
   }
+  const stop = {};
+  for (const el of $$('[data-field="stop"] input')) {
+    const raw = el.value.trim();
+    if (raw === "") continue;
+    const v = parseNum(raw), key = el.name.slice(5); // "stop.f", "stop.stall.steps"
+    if (Number.isNaN(v)) { err(el.name, "must be a number"); continue; }
+    if (key.startsWith("stall.")) (stop.stall = stop.stall || {})[key.slice(6)] = v;
+    else stop[key] = v;
+  }
+  if (Object.keys(stop).length) spec.stop = stop;
   spec.options = {};
   for (const o of m.options) {
     const el = form.querySelector(`#opt-${m.name}-${o.name}`);
