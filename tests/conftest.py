@@ -1,7 +1,9 @@
 """Shared fixtures: users alice and charlie, logged-in clients, authenticated WebSocket communicators."""
 
+import gc
 import multiprocessing
 import os
+import threading
 import time
 
 import pytest
@@ -97,3 +99,17 @@ def workers():
 def fast_passwords(settings):
     """A cheap password hasher for tests that make users but never check a password over HTTP."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def no_thread_left():
+    """The steppers that run scipy in a thread (runs/optim/minimize.py, global_methods.py) leave
+    none behind: the test fails if a thread outlives it."""
+    before = threading.active_count()
+    yield
+    if threading.active_count() > before:
+        gc.collect()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before, "a scipy thread outlived the test"

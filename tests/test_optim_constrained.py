@@ -2,10 +2,7 @@
 differences, and the steppers == scipy's own minimize / differential_evolution called with the
 constraints as a scipy user writes them (scipy is the oracle)."""
 import dataclasses
-import gc
 import json
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +14,8 @@ from runs.optim.minimize import CONSTRAINED, METHOD_NAMES, MinimizeStepper, scip
 from runs.optim.problems import CONSTRAINED_PROBLEMS, FEASIBILITY_TOL, PROBLEMS
 from runs.optim.spec import Spec
 
-pytestmark = pytest.mark.filterwarnings("ignore")  # scipy's OptimizeWarning/UserWarning
+pytestmark = [pytest.mark.filterwarnings("ignore"),  # scipy's OptimizeWarning/UserWarning
+              pytest.mark.usefixtures("no_thread_left")]  # every scipy thread ends with its test
 
 NAMES = sorted(CONSTRAINED_PROBLEMS)
 
@@ -42,16 +40,6 @@ def user_constraints(method, p, params=None):
     return out
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left():
-    before = threading.active_count()
-    yield
-    if threading.active_count() > before:
-        gc.collect()
-    deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before, "a scipy thread outlived the test"
 
 
 # ---- the catalogue ---------------------------------------------------------------------------

@@ -18,7 +18,10 @@ from runs.optim import decode_checkpoint, encode_checkpoint, get_problem
 from runs.optim.global_methods import (GLOBAL_STEPPERS, OPTIONS, STATUS_STOPPED, da_temperature)
 from runs.optim.spec import Spec
 
-pytestmark = pytest.mark.filterwarnings("ignore")  # scipy's OptimizeWarning/RuntimeWarning
+from tests.resume_checks import assert_resumes_exactly, checkpoint_of_a_stop, comparable, stop_after
+
+pytestmark = [pytest.mark.filterwarnings("ignore"),  # scipy's OptimizeWarning/RuntimeWarning
+              pytest.mark.usefixtures("no_thread_left")]  # every scipy thread ends with its test
 
 FUNCTIONS = {"dual_annealing": dual_annealing, "shgo": shgo, "direct": direct,
              "basinhopping": basinhopping}
@@ -81,16 +84,6 @@ def run(spec, **kw):
     return s, list(s)
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left():
-    before = threading.active_count()
-    yield
-    if threading.active_count() > before:
-        gc.collect()
-    deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before, "a scipy thread outlived the test"
 
 
 def scipy_evaluations(spec):
@@ -331,34 +324,9 @@ RESUME = {
 }
 
 
-def comparable(step):
-    return (step.seq, step.nit, step.x.tolist(), float(step.fun), step.nfev, step.njev,
-            step.phase, {k: v for k, v in step.extra.items()},
-            {k: v.tolist() for k, v in step.bulky.items()})
-
-
 @pytest.mark.parametrize("m", list(OPTIONS))
 def test_resume_is_exact(m):
-    spec = RESUME[m]
-    s = GLOBAL_STEPPERS[m](spec)
-    steps, cps = [], []
-    for step in s:
-        steps.append(step)
-        cps.append(encode_checkpoint(s.checkpoint()))
-    final = encode_checkpoint(s.checkpoint())
-    n = len(steps)
-    assert n >= 4
-    for k in sorted({0, 1, n // 2, n - 2, n - 1}):  # resume after step k
-        r = GLOBAL_STEPPERS[m](spec)
-        r._restore(decode_checkpoint(cps[k]))
-        rest = list(r)
-        assert [comparable(x) for x in rest] == [comparable(x) for x in steps[k + 1:]]
-        assert r.result.to_dict() == s.result.to_dict()
-    fresh = GLOBAL_STEPPERS[m](spec)  # also from before any step
-    assert [comparable(x) for x in fresh] == [comparable(x) for x in steps]
-    done = GLOBAL_STEPPERS[m](spec)
-    done._restore(decode_checkpoint(final))
-    assert list(done) == [] and done.result.to_dict() == s.result.to_dict()
+    assert_resumes_exactly(GLOBAL_STEPPERS[m], RESUME[m])
 
 
 @pytest.mark.parametrize("m", ["dual_annealing", "basinhopping"])
@@ -393,11 +361,7 @@ def test_resume_refuses_a_run_that_does_not_retrace():
 # ---- stop ------------------------------------------------------------------------------------
 def stepped_until_stop(spec, k):
     s = GLOBAL_STEPPERS[spec.method](spec)
-    steps = []
-    for step in s:
-        steps.append(step)
-        if step.seq == k:
-            s.request_stop()
+    steps = stop_after(s, k)
     r = s.result
     assert len(steps) == k + 1 and r.stopped and r.reason == "stopped by the user"
     return s, steps
@@ -432,11 +396,7 @@ def test_stop_basinhopping_is_scipys_callback_stop(k):
 def test_stop_without_a_scipy_stop(m, k):
     spec = RESUME[m]
     s = GLOBAL_STEPPERS[m](spec)
-    steps = []
-    for step in s:
-        steps.append(step)
-        if step.seq == k:
-            s.request_stop()
+    steps = stop_after(s, k)
     r = s.result
     assert len(steps) == k + 1 and r.stopped and r.status == STATUS_STOPPED and not r.success
     evals = scipy_evaluations(spec)[:r.nfev]  # what scipy had evaluated when it stopped
@@ -447,13 +407,7 @@ def test_stop_without_a_scipy_stop(m, k):
 
 def test_stop_then_resume_keeps_the_stop():
     spec = RESUME["basinhopping"]
-    s = GLOBAL_STEPPERS["basinhopping"](spec)
-    for step in s:
-        if step.seq == 2:
-            s.request_stop()
-            cp = s.checkpoint()
-            break
-    s.close()
+    cp = checkpoint_of_a_stop(GLOBAL_STEPPERS["basinhopping"](spec), 2)
     r = GLOBAL_STEPPERS["basinhopping"](spec)
     r._restore(cp)
     assert list(r) == [] and r.result.stopped

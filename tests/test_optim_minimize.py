@@ -18,7 +18,10 @@ from runs.optim.minimize import (BOUNDED, METHOD_NAMES, TRIALS_CAP, USES_HESS, U
                                  MinimizeStepper)
 from runs.optim.spec import Spec
 
-pytestmark = pytest.mark.filterwarnings("ignore")  # scipy's OptimizeWarning/RuntimeWarning
+from tests.resume_checks import assert_resumes_exactly, checkpoint_of_a_stop, comparable
+
+pytestmark = [pytest.mark.filterwarnings("ignore"),  # scipy's OptimizeWarning/RuntimeWarning
+              pytest.mark.usefixtures("no_thread_left")]  # every scipy thread ends with its test
 
 METHODS = list(METHOD_NAMES)  # the 14 of the brief, and l-bfgs-b
 JAC_REQUIRED = {"newton-cg", "dogleg", "trust-ncg", "trust-krylov", "trust-exact"}
@@ -164,16 +167,6 @@ def check_against_scipy(spec):
     return s, steps
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left():
-    before = threading.active_count()
-    yield
-    if threading.active_count() > before:  # (gc.collect costs ~0.1 s: only when needed)
-        gc.collect()
-    deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before, "a scipy thread outlived the test"
 
 
 # ---- fidelity: the matrix --------------------------------------------------------------------
@@ -287,34 +280,10 @@ RESUME = {m: spec_for(m, "rosenbrock", 3, jac=jac_choices(m)[0],
                       hess=HESS_CHOICES.get(m, [None])[0], **OPTIONS[m][1]) for m in METHODS}
 
 
-def comparable(step):
-    return (step.seq, step.nit, step.x.tolist(), float(step.fun), step.nfev, step.njev,
-            None if step.jac is None else step.jac.tolist(), step.phase,
-            {k: v for k, v in step.extra.items()},
-            {k: v.tolist() for k, v in step.bulky.items()})
-
-
 @pytest.mark.parametrize("m", METHODS)
 def test_resume_is_exact(m):
     spec = RESUME[m]
-    s = MinimizeStepper(spec)
-    steps, cps = [], []
-    for step in s:
-        steps.append(step)
-        cps.append(encode_checkpoint(s.checkpoint()))
-    final = encode_checkpoint(s.checkpoint())
-    n = len(steps)
-    assert n >= 4
-    for k in sorted({0, 1, n // 2, n - 2, n - 1}):  # resume after step k
-        r = MinimizeStepper(spec)
-        r._restore(decode_checkpoint(cps[k]))
-        rest = list(r)
-        assert [comparable(x) for x in rest] == [comparable(x) for x in steps[k + 1:]]
-        assert r.result.to_dict() == s.result.to_dict()
-        assert_result_equal(r.result, plain_call(spec), m)
-    done = MinimizeStepper(spec)
-    done._restore(decode_checkpoint(final))
-    assert list(done) == [] and done.result.to_dict() == s.result.to_dict()
+    assert_resumes_exactly(MinimizeStepper, spec, lambda r: assert_result_equal(r, plain_call(spec), m))
 
 
 def test_resume_refuses_a_run_that_does_not_retrace():
@@ -358,13 +327,7 @@ def test_stop(m, k):
 
 def test_stop_then_resume_keeps_the_stop():
     spec = RESUME["slsqp"]
-    s = MinimizeStepper(spec)
-    for step in s:
-        if step.seq == 2:
-            s.request_stop()
-            cp = s.checkpoint()
-            break
-    s.close()
+    cp = checkpoint_of_a_stop(MinimizeStepper(spec), 2)
     r = MinimizeStepper(spec)
     r._restore(cp)
     assert list(r) == []

@@ -25,8 +25,8 @@ import sys
 
 import numpy as np
 
-from .minimize import (METHOD_NAMES, STOP_REASON, _Abandon, _hess_argument, _Runner,
-                       _ThreadStepper)
+from .minimize import (METHOD_NAMES, _Abandon, _hess_argument, _Runner,
+                       _ThreadStepper, result_reason)
 from .records import Result, Step
 
 __all__ = ["DualAnnealingStepper", "ShgoStepper", "DirectStepper", "BasinhoppingStepper",
@@ -442,11 +442,7 @@ class _GlobalStepper(_ThreadStepper):
         stopped = halted or (self._stop and self._scipy_stopped(res))
         message = _message(res)
         success = bool(res.get("success", False))
-        if stopped:
-            reason = STOP_REASON
-        else:
-            reason = (("Converged: " if success else "Ended without converging: ")
-                      + message.rstrip(". ") + ".")
+        reason = result_reason(stopped, success, message)
         njev = res.get("njev", res.get("nljev", 0))
         nhev = res.get("nhev", res.get("nlhev"))
         self.result = Result(

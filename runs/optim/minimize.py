@@ -147,6 +147,13 @@ def scipy_arguments(spec, fun, grad, *, count_hess=lambda h: h, constraints=None
     return fun, np.array(spec.x0, dtype=float), kwargs
 
 
+def result_reason(stopped: bool, success: bool, message: str) -> str:
+    """The Result's reason, in words, from scipy's success and message."""
+    if stopped:
+        return STOP_REASON
+    return ("Converged: " if success else "Ended without converging: ") + message.rstrip(". ") + "."
+
+
 class _Abandon(BaseException):
     """Raised inside the scipy thread to unwind it (the stepper was closed or collected)."""
 
@@ -495,11 +502,7 @@ class MinimizeStepper(_ThreadStepper):
         jac = res.get("grad") if self.method == "trust-constr" else res.get("jac")
         message = str(res.get("message", ""))
         success = bool(res.get("success", False))
-        if stopped:
-            reason = STOP_REASON
-        else:
-            reason = (("Converged: " if success else "Ended without converging: ")
-                      + message.rstrip(". ") + ".")
+        reason = result_reason(stopped, success, message)
         nhev = res.get("nhev")
         self.result = Result(
             x=np.array(res.x, dtype=float), fun=res.fun, nit=int(res.get("nit", 0) or 0),
