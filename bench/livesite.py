@@ -119,10 +119,11 @@ def bare_scipy(data: dict):
                 atol=o["atol"], mutation=mutation, recombination=o["recombination"], polish=o["polish"],
                 init=o["init"], updating=o["updating"], x0=x0, **kw)
     elif spec.method == "lbfgsb":
-        jac = {"analytic": g, "2-point": None, "3-point": "3-point"}[o["jac"]]
+        jac = g if o["jac"] == "analytic" else o["jac"]  # None and scipy's strings as they are
         bounds = None if spec.bounds is None else [tuple(b) for b in spec.bounds]
         x0 = np.array(spec.x0)
-        options = {k: o[k] for k in ("maxcor", "ftol", "gtol", "eps", "maxfun", "maxiter", "maxls")}
+        options = {k: o[k] for k in ("maxcor", "ftol", "gtol", "eps", "maxfun", "maxiter", "maxls",
+                                      "finite_diff_rel_step")}
 
         def call():
             return minimize(f, x0, jac=jac, method="L-BFGS-B", bounds=bounds, options=options)
