@@ -16,6 +16,27 @@ import { plural, stepNo } from "./runtext.js";
 
 const MARGIN = 12; // rows rendered beyond the visible ones, above and below
 
+// The columns a method's steps add to the table: [heading, (step, extra) -> cell HTML].
+const num = (key) => (s, ex) => fmtF(ex[key]);
+const MOVE = [["‖Δx‖", num("dx_norm")], ["Δf", num("df")]];
+const GRADIENT = [["‖∇f‖", num("grad_norm")], ...MOVE];
+const VIOLATION = ["violation", (s, ex) => fmtF(ex.violation ?? ex.constr_violation)];
+function extraColumns(method) {
+  switch (method) {
+    case "lbfgsb": return [["gradient", (s) => fmtVec(s.jac, 3)], ["‖proj g‖∞", num("pg_norm")], ["step length", num("step_length")]];
+    case "de": return [["spread", (s, ex) => (s.phase === "polish" ? (ex.accepted ? "accepted" : "rejected") : fmtF(ex.convergence))]];
+    case "nelder-mead": case "powell": return MOVE;
+    case "cobyla": case "cobyqa": case "slsqp": return [...(method === "slsqp" ? GRADIENT : MOVE), VIOLATION];
+    case "trust-constr": return [...GRADIENT, ["trust radius", num("tr_radius")], VIOLATION];
+    case "dual_annealing": return [["temperature", num("temperature")]];
+    case "basinhopping": return [["hop", (s, ex) => (ex.accepted === undefined ? "" : ex.accepted ? "accepted" : "rejected")],
+      ["stepsize", num("stepsize")], ["best f", num("best_fun")]];
+    case "direct": return [["best f", num("best_fun")]];
+    case "shgo": return [["local search", (s, ex) => (ex.local_index === undefined ? "" : fmtCount(ex.local_index))]];
+    default: return GRADIENT; // cg, bfgs, newton-cg, tnc, dogleg, trust-ncg, trust-krylov, trust-exact
+  }
+}
+
 export class StepTable {
   constructor($, { liveRows = 50, onPick = () => {} } = {}) {
     this.$ = $;
@@ -48,8 +69,8 @@ export class StepTable {
     this.box.classList.remove("windowed");
     this.box.removeAttribute("tabindex");
     this.$("#steps-note").textContent = "";
-    const lb = run.method === "lbfgsb", de = run.method === "de";
-    this.cols = ["step", "iter", "phase", "f", "x", "evals", ...(lb ? ["gradient", "‖proj g‖∞", "step length"] : de ? ["spread"] : []), "elapsed"];
+    this.extras = extraColumns(run.method);
+    this.cols = ["step", "iter", "phase", "f", "x", "evals", ...this.extras.map((c) => c[0]), "elapsed"];
     this.$("#steps-head").innerHTML = `<tr>${this.cols.map((c) => `<th scope="col">${c}</th>`).join("")}</tr>`;
   }
 
@@ -168,8 +189,7 @@ export class StepTable {
     const cells = [
       fmtCount(stepNo(s.seq)), fmtCount(s.nit), phase, `<span title="${s.fun}">${fmtF(s.fun)}</span>`, fmtVec(s.x, 4), fmtCount(s.nfev),
     ];
-    if (this.run.method === "lbfgsb") cells.push(fmtVec(s.jac, 3), fmtF(ex.pg_norm), fmtF(ex.step_length));
-    else if (this.run.method === "de") cells.push(s.phase === "polish" ? (ex.accepted ? "accepted" : "rejected") : fmtF(ex.convergence));
+    for (const [, cell] of this.extras) cells.push(cell(s, ex));
     cells.push(fmtSeconds(s.elapsed));
     return `<tr data-seq="${s.seq}"${current ? ' class="table-active current" aria-current="true"' : ""}>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`;
   }
