@@ -5,6 +5,7 @@ The run and compare pages of stored runs show the classes as the site uses them;
 the call counts are checked on the classes themselves, imported into the run page from the console.
 """
 
+import json
 import math
 import time
 
@@ -101,6 +102,21 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
             "return Number(document.getElementById('plot-contour-map').dataset.drawn) > 0"))
         self.wait().until(lambda d: "infeasible (shaded)" in self.legend("plot-contour"))
         self.full_screenshot("plots-constrained-run")
+        # trust-constr reports its trust radius: a circle of it around each step's point
+        tc = real_run(self.alice, {"method": "trust-constr", "problem": "rosenbrock_disk", "dim": 2, "x0": [-1.0, 0.5]})
+        self.open_run(tc)
+        self.find("body").send_keys(Keys.HOME, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+        self.wait().until(lambda d: d.execute_script("return document.getElementById('run-view').dataset.cursor") == "2")
+        data = json.loads(tc.steps.get(seq=2).data)
+        radius, (cx, cy) = data["extra"]["tr_radius"], data["x"]
+        drawn = "return (document.getElementById('plot-contour').drawnPoints || {})['trust region'] || null"
+
+        def ring_at_step_2(d):
+            ring = d.execute_script(drawn)
+            return ring and len(ring["x"]) == 72 and all(
+                abs(math.hypot(x - cx, y - cy) - radius) < 1e-9 * max(1, radius) for x, y in zip(ring["x"], ring["y"]))
+        self.wait().until(ring_at_step_2)
+        self.assertIn("trust region", self.legend("plot-contour"))
         self.assertEqual(self.console_errors(), [])
 
     def test_log_axes_are_labelled_at_decades_and_x_turns_logarithmic(self):

@@ -220,6 +220,8 @@ const POINT_STYLES = {
   trials: { name: "trial points", what: "trial point", r: 3, cross: true, stroke: "#6f42c1", width: 1.5 },
   // Nelder–Mead's simplex: its vertices joined, in the order scipy holds them (best first)
   simplex: { name: "simplex", what: "vertex", r: 3, polygon: true, fill: "rgba(255,255,255,.9)", stroke: "#d63384", width: 1.5 },
+  // the trust region around the step's point (trust-constr reports its radius): a closed outline only
+  trust: { name: "trust region", what: "trust-region edge", r: 0, polygon: true, stroke: "#fd7e14", width: 1.5 },
 };
 const HOVER_PX = 7; // how near the pointer a point must be to name itself
 
@@ -274,6 +276,7 @@ export class PointLayer {
         pts.forEach(([x, y], i) => { if (i) g.lineTo(a.px(x), a.py(y)); else g.moveTo(a.px(x), a.py(y)); });
         g.closePath();
         g.lineWidth = st.width; g.strokeStyle = st.stroke; g.stroke();
+        if (!st.r) continue;
       }
       g.beginPath();
       for (const [x, y] of pts) {

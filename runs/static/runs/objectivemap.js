@@ -46,7 +46,7 @@ export class ObjectiveMap {
     }
     const ct = this.ct;
     this.at = null;
-    ct.setPopulation(null); ct.setLineSearch(null); ct.setTrials(null); ct.setSimplex(null); ct.setMarker(null);
+    this.clearStep(); ct.setMarker(null);
     ct.setPath("run", null); ct.setGrid(null);
     ct.setAxes(`x[${this.ix}]`, this.oneD ? "f" : `x[${this.iy}]`);
     ct.setMessage("Loading the objective…");
@@ -115,10 +115,16 @@ export class ObjectiveMap {
     this.ct.setTrials(rows("trials"));
     this.ct.setSimplex(rows("simplex"));
     const p = this.pair(s);
+    // the trust region's slice through the step's point: a circle of its radius in the plotted plane
+    const r = ex.tr_radius;
+    this.ct.setTrust(p && !this.oneD && Number.isFinite(r) && r > 0
+      ? Array.from({ length: 72 }, (_, k) => [p[0] + r * Math.cos(k * Math.PI / 36), p[1] + r * Math.sin(k * Math.PI / 36)]) : null);
     if (p) this.ct.setMarker(p[0], p[1]);
   }
 
-  clearStep() { this.ct.setPopulation(null); this.ct.setLineSearch(null); this.ct.setTrials(null); this.ct.setSimplex(null); }
+  clearStep() {
+    for (const set of ["setPopulation", "setLineSearch", "setTrials", "setSimplex", "setTrust"]) this.ct[set](null);
+  }
 
   // ---- coordinates ---------------------------------------------------------------------------
   _renderSelects() {

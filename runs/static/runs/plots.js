@@ -793,6 +793,9 @@ export class ContourPlot {
   /** Nelder–Mead's simplex, its vertices as [[x, y], ...] (best first), or null. */
   setSimplex(points) { this._setPoints("simplex", points); }
 
+  /** The trust region's edge in the plotted plane, as [[x, y], ...] around it, or null. */
+  setTrust(points) { this._setPoints("trust", points); }
+
   _setPoints(key, points) {
     const had = !!this[key];
     this[key] = points && points.length ? points : null;
@@ -899,6 +902,7 @@ export class ContourPlot {
     for (const p of this.paths.values()) if (p.xs && p.xs.length) items.push({ id: `path-${p.id}`, kind: "path", name: p.name, color: p.color });
     if (this.lineSearch) items.push({ id: "line-search", kind: "line-search", name: "line search" });
     if (this.simplex) items.push({ id: "simplex", kind: "simplex", name: "simplex" });
+    if (this.trust) items.push({ id: "trust", kind: "trust", name: "trust region" });
     if (this.trials) items.push({ id: "trials", kind: "trials", name: "trial points" });
     if (this.minimum) items.push({ id: "minimum", kind: "minimum", name: "known minimum" });
     if (this.gridData && this.gridData.infeasibility) items.push({ id: "infeasible", kind: "infeasible", name: "infeasible (shaded)" });
@@ -1010,6 +1014,7 @@ export class ContourPlot {
     L.set("population", shown("population", this.population));
     L.set("line-search", shown("line-search", this.lineSearch));
     L.set("simplex", shown("simplex", this.simplex));
+    L.set("trust", shown("trust", this.trust));
     L.set("trials", shown("trials", this.trials));
     L.paths = [...this.paths.values()].filter((p) => p.trace && !this.hidden.has(`path-${p.id}`))
       .map((p) => ({ name: p.name, x: p.trace.x, y: p.trace.y }));
