@@ -187,3 +187,25 @@ async def test_a_stopping_rule_ends_a_run_as_finished_with_the_rule_named(alice)
     reply = await comm.receive_json_from(timeout=10)
     assert reply["code"] == "invalid_spec" and "stop.stall.steps" in reply["errors"], reply
     await comm.disconnect()
+
+
+async def test_shgo_takes_a_constrained_problems_constraints_as_scipy_does(alice):
+    import scipy.optimize as so
+
+    spec = {"method": "shgo", "problem": "rosenbrock_disk", "dim": 2, "bounds": [[-1.5, 1.5]] * 2}
+    comm = await connect("/ws/runs/", alice)
+    await start(comm, spec)
+    messages = await collect(comm, timeout=60)
+    result = messages[-1]["run"]["result"]
+
+    def reference():  # scipy's own shgo, the disk written out by hand: x² + y² <= s
+        p = get_problem("rosenbrock_disk")
+        s = p.defaults()["s"]
+        disk = {"type": "ineq", "fun": lambda x: s - x[0] ** 2 - x[1] ** 2, "jac": lambda x: np.array([-2 * x[0], -2 * x[1]])}
+        return so.shgo(p.objective(), [(-1.5, 1.5)] * 2, constraints=[disk])
+
+    ref = await asyncio.to_thread(reference)
+    assert result["x"] == list(ref.x) and result["fun"] == float(ref.fun) and result["nfev"] == ref.nfev
+    free = await asyncio.to_thread(lambda: so.shgo(get_problem("rosenbrock_disk").objective(), [(-1.5, 1.5)] * 2))
+    assert free.nfev != ref.nfev  # the constraint made a difference: the run was given it
+    await comm.disconnect()

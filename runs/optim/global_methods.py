@@ -27,6 +27,7 @@ import numpy as np
 
 from .minimize import (METHOD_NAMES, _Abandon, _hess_argument, _Runner,
                        _ThreadStepper, result_reason)
+from .problems import get_problem
 from .records import Result, Step
 
 __all__ = ["DualAnnealingStepper", "ShgoStepper", "DirectStepper", "BasinhoppingStepper",
@@ -135,6 +136,9 @@ def scipy_call(spec, fun, grad, *, count_hess=lambda h: h, seed=None):
     if spec.x0 is not None:
         raise ValueError(f"{m} takes no x0")
     if m == "shgo":
+        constraints = get_problem(spec.problem).constraints(spec.params, spec.dim)
+        if constraints:  # shgo takes minimize's dict form (and hands it to its local searches)
+            kw["constraints"] = [c.scipy_dict() for c in constraints]
         return so.shgo, (fun, bounds), kw
     return so.direct, (fun, bounds), kw
 

@@ -167,7 +167,7 @@ GLOBAL_METHODS: dict[str, Method] = {m.name: m for m in [
         Option("no_local_search", "bool", False, "skip the local search (classical generalized simulated annealing)"),
     )),
     Method("shgo", "Simplicial homology global optimization", "scipy.optimize.shgo", short="SHGO",
-           needs_bounds=True, needs_x0=False, takes_x0=False, family="global", options=(
+           needs_bounds=True, needs_x0=False, takes_x0=False, family="global", takes_constraints=True, options=(
         Option("n", "int", 100, "number of sampling points of the initial complex", min=1),
         Option("iters", "int", 1, "number of iterations building the complex", min=1),
         Option("sampling_method", "choice", "simplicial", "how the sampling points are made",
