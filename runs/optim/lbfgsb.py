@@ -292,8 +292,9 @@ class FixedCoordinatesStepper(Stepper):
         self._inner = None
         if not mask.all():
             free = ~mask
+            # the stopping rules are the outer run's (its dim, steps and time): checked out here
             inner = replace(spec, dim=int(free.sum()), bounds=tuple(b for b, m in zip(spec.bounds, mask) if not m),
-                            x0=tuple(v for v, m in zip(spec.x0, mask) if not m))
+                            x0=tuple(v for v, m in zip(spec.x0, mask) if not m), stop=None)
             fun = self._fun
             self._inner = LBFGSBStepper(inner, objective=lambda x: fun(self._full(x)))
 

@@ -51,7 +51,6 @@ class Stepper:
                 known = problem.known_minimum(spec.params, spec.dim)
                 fstar = None if known is None else known["f"]
             self._rules = StopRules(spec.stop, fstar)
-        self._nested_muted = False
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -73,8 +72,6 @@ class Stepper:
         if self.done:
             raise StopIteration
         rules = self._rules
-        if rules is not None and not self._nested_muted:
-            self._mute_nested()
         had_result = self.result is not None
         t0 = perf_counter()
         step = self._advance()
@@ -99,14 +96,6 @@ class Stepper:
             r.reason = self._rules.describe()
         else:
             r.reason = f"{r.reason} {self._rules.describe_late()}"
-
-    def _mute_nested(self) -> None:
-        # a stepper that drives another over the same spec (lbfgsb's FixedCoordinatesStepper):
-        # only the outer one checks the rules, against the outer run's dim, steps and time
-        for v in vars(self).values():
-            if isinstance(v, Stepper):
-                v._rules = None
-        self._nested_muted = True
 
     def run(self) -> Result:
         """Step to the end (discarding the steps) and return the Result."""
