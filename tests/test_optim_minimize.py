@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import BFGS, SR1, minimize
 
+from runs.optim import PROBLEMS as CATALOGUE
 from runs.optim import decode_checkpoint, encode_checkpoint, get_problem
 from runs.optim.hessians import HESSIANS, hessian
 from runs.optim.minimize import (BOUNDED, METHOD_NAMES, TRIALS_CAP, USES_HESS, USES_JAC,
@@ -397,22 +398,43 @@ def test_total_steps_hint():
     assert MinimizeStepper(spec_for("cobyqa", maxfev=9)).total_steps_hint == 9
 
 
-# ---- Hessians --------------------------------------------------------------------------------
+# ---- Hessians ---------------------------------------------------------------------------------
+def _hessian_dims(p):
+    return sorted({d for d in (p.min_dim, p.default_dim, 3, 7, p.max_dim) if d is not None
+                   and p.min_dim <= d <= (p.max_dim or d)})
+
+
 @pytest.mark.parametrize("name", sorted(HESSIANS))
 def test_hessian_matches_finite_differences_of_the_gradient(name):
     p = get_problem(name)
     rng = np.random.default_rng(7)
-    for dim in sorted({p.min_dim, p.max_dim or 4}):
+    for dim in _hessian_dims(p):
         params = {q.name: rng.uniform(max(q.min, 0.5), min(q.max, 5.0)) for q in p.params}
-        g, h = p.gradient(params), hessian(name, params)
-        for _ in range(5):
-            x = rng.uniform(-2, 2, dim)
-            eps = 1e-6
-            fd = np.array([(g(x + eps * e) - g(x - eps * e)) / (2 * eps) for e in np.eye(dim)])
-            H = h(x)
-            assert H.shape == (dim, dim) and np.array_equal(H, H.T)
-            assert np.max(np.abs(H - fd)) <= 1e-6 * max(1.0, np.max(np.abs(H)))
+        lo, hi = np.array(p.default_bounds(dim)).T
+        for prm in (None, params):
+            g, h = p.gradient(prm), hessian(name, prm)
+            # near the origin and anywhere in the problem's own box
+            for x in [*rng.uniform(-2, 2, (10, dim)), *rng.uniform(lo, hi, (10, dim))]:
+                eps = 1e-6 * np.maximum(1.0, np.abs(x))
+                fd = np.array([(g(x + eps[i] * e) - g(x - eps[i] * e)) / (2 * eps[i])
+                               for i, e in enumerate(np.eye(dim))])
+                H = h(x)
+                assert H.shape == (dim, dim) and np.array_equal(H, H.T)
+                assert np.max(np.abs(H - fd)) <= 1e-6 * max(1.0, np.max(np.abs(H))), (name, dim, x)
 
 
 def test_problems_without_hessian():
-    assert hessian("ackley", {}) is None and hessian("levy", {}) is None
+    assert hessian("ackley", {}) is None
+    assert set(CATALOGUE) - set(HESSIANS) == {"ackley"}
+
+
+# the methods that take a callable Hessian, on the problems whose Hessians came last
+@pytest.mark.parametrize("m", ["newton-cg", "dogleg", "trust-ncg", "trust-krylov", "trust-exact"])
+@pytest.mark.parametrize("prob,dim,x0", [("levy", 1, [3.3]), ("levy", 2, [-4.0, 2.5]),
+                                         ("levy", 4, [2.0, -1.5, 0.7, 4.2]),
+                                         ("goldstein_price", 2, [0.4, -0.3]),
+                                         ("goldstein_price", 2, [-1.1, 1.3])])
+def test_analytic_hessian_runs_match_scipy(m, prob, dim, x0):
+    s, _ = check_against_scipy(spec_for(m, prob, dim, x0=x0, jac="analytic", hess="analytic",
+                                        maxiter=40))
+    assert s.result.nhev > 0
