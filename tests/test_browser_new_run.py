@@ -241,3 +241,59 @@ class PhoneLayoutTests(NewRunPageCase):
         self.wait_visible("#nav-user")
         self.assert_fits("navbar menu")
         self.screenshot("navbar-phone-open")
+
+
+class LocalMinimizerTests(NewRunPageCase):
+    def test_a_basinhopping_run_with_a_chosen_local_minimizer_is_scipys(self):
+        import numpy as np
+        from scipy.optimize import basinhopping
+
+        from runs.optim import METHODS, get_problem
+
+        self.browser.get(self.url("/runs/new/"))
+        Select(self.find("#id_problem")).select_by_value("rosenbrock")
+        self.find("label[for=method-basinhopping]").click()
+        self.set_field("#opt-basinhopping-seed", "3")
+        self.find(".method-options[data-method=basinhopping] .more-options summary").click()
+        self.set_field("#opt-basinhopping-niter", "4")
+        self.assertFalse(self.find("#local-basinhopping .local-bounds").is_displayed())  # scipy's default: no switch
+        Select(self.find("#opt-basinhopping-mk-method")).select_by_value("powell")
+        # Powell's own options, scipy's defaults shown; no jac (Powell uses none)
+        ftol = self.wait_visible("#opt-basinhopping-mk-o-ftol")
+        powell = {o.name: o.default for o in METHODS["powell"].options}
+        self.assertEqual(ftol.get_attribute("placeholder"), str(powell["ftol"]))
+        self.assertEqual(self.find_all("#opt-basinhopping-mk-jac"), [])
+        self.assertTrue(self.find("#local-basinhopping .local-bounds").is_displayed())
+        # the server's error, at the field: a huge local maxiter is over the site's limit
+        self.set_field("#opt-basinhopping-mk-o-maxiter", "1000000000")
+        self.find("#btn-launch").click()
+        field = '[data-field="options.minimizer_kwargs.options.maxiter"]'
+        self.wait_text(f"{field} .invalid-feedback", "more than the limit")
+        self.assertIn("is-invalid", self.find(f"{field} input").get_attribute("class"))
+        self.assertEqual(self.browser.switch_to.active_element.get_attribute("id"), "opt-basinhopping-mk-o-maxiter")
+        self.screenshot("new-run-local-minimizer-error")
+        # fixed from the keyboard, with the form's bounds handed to the local minimizer, launched by Ctrl+Enter
+        self.set_field("#opt-basinhopping-mk-o-maxiter", "60")
+        self.set_field("#opt-basinhopping-mk-o-ftol", "1e-6")
+        self.find("#opt-basinhopping-mk-bounds").send_keys(" ")
+        self.assertTrue(self.find("#opt-basinhopping-mk-bounds").is_selected())
+        self.assertTrue(self.find("#bounds-all-lo").is_enabled())  # basinhopping's bounds now go somewhere
+        self.set_field("#bounds-all-lo", "-2")
+        self.set_field("#bounds-all-hi", "2")
+        self.screenshot("new-run-local-minimizer")
+        from selenium.webdriver.common.keys import Keys
+        self.find("#opt-basinhopping-mk-o-ftol").send_keys(Keys.CONTROL, Keys.ENTER)
+        self.wait().until(lambda d: re.search(r"/runs/\d+/$", d.current_url))
+        run = Run.objects.get(pk=int(re.search(r"/runs/(\d+)/$", self.browser.current_url).group(1)))
+        self.wait_text("#run-status", "finished")
+        run.refresh_from_db()
+        mk = {"method": "powell", "bounds": [[-2.0, 2.0], [-2.0, 2.0]], "options": {"ftol": 1e-6, "maxiter": 60}}
+        self.assertEqual(run.spec["options"]["minimizer_kwargs"], mk)
+        self.assertNotIn("bounds", {k for k, v in run.spec.items() if v is not None})
+        p = get_problem("rosenbrock")
+        ref = basinhopping(p.objective(run.spec["params"]), np.array(run.spec["x0"]), niter=4, seed=3,
+                           minimizer_kwargs={"method": "Powell", "bounds": [(-2, 2), (-2, 2)],
+                                             "options": {"ftol": 1e-6, "maxiter": 60}})
+        self.assertEqual(run.result["x"], ref.x.tolist())
+        self.assertEqual((run.result["fun"], run.result["nfev"], run.result["nit"]), (ref.fun, ref.nfev, ref.nit))
+        self.assertEqual(self.console_errors(), [])

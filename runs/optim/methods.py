@@ -75,8 +75,9 @@ class Option:
         if self.keys:
             d["keys"] = [k.to_dict() for k in self.keys]
         if self.local_methods:
-            d["local_methods"] = [{"name": name, "catalogue": cat, "options": None if names is None else list(names)}
-                                  for name, cat, names in self.local_methods]
+            from .minimize_methods import NEEDS_HESS
+            d["local_methods"] = [{"name": name, "catalogue": cat, "options": None if names is None else list(names),
+                                   "needs_hess": name in NEEDS_HESS} for name, cat, names in self.local_methods]
         return d
 
 
@@ -256,7 +257,8 @@ def _minimizer_kwargs(method: str) -> Option:
     keys = [
         Option("method", "choice", "slsqp" if shgo else None, f"the local minimizer (scipy's name, any case); "
                f"{'' if shgo else 'null: '}{method_default}", choices=names,
-               labels=tuple(f"{METHOD_NAMES[n]} ({METHODS[c].title})" for n, c in LOCAL_METHODS.items()),
+               labels=tuple(METHOD_NAMES[n] if METHODS[c].title in (METHOD_NAMES[n], "L-BFGS-B")
+                            else f"{METHOD_NAMES[n]} ({METHODS[c].title})" for n, c in LOCAL_METHODS.items()),
                nullable=not shgo),
         Option("jac", "jac", None, "the local minimizer's gradient, one of its jac choices (see its entry); null: "
                "scipy's default (none given)", choices=JAC_CHOICES, labels=JAC_LABELS, nullable=True),
