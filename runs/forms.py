@@ -107,6 +107,11 @@ def initial_state(prefill: dict) -> dict:
     elif not (isinstance(bounds, list) and len(bounds) == dim
               and all(isinstance(b, list) and len(b) == 2 for b in bounds)):
         bounds = p.default_bounds(dim)
+    options_in = prefill.get("options") if isinstance(prefill.get("options"), dict) else {}
+    mk = options_in.get("minimizer_kwargs") if isinstance(options_in.get("minimizer_kwargs"), dict) else {}
+    if not m["takes_bounds"] and isinstance(mk.get("bounds"), list) and len(mk["bounds"]) == dim \
+            and all(isinstance(b, list) and len(b) == 2 for b in mk["bounds"]):
+        bounds = mk["bounds"]  # basin-hopping's bounds are its local minimizer's: the form shows them there
     x0 = prefill.get("x0")
     if not (isinstance(x0, list) and len(x0) == dim):
         x0 = default_x0(bounds) if m["needs_x0"] else None

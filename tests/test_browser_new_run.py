@@ -296,4 +296,15 @@ class LocalMinimizerTests(NewRunPageCase):
                                              "options": {"ftol": 1e-6, "maxiter": 60}})
         self.assertEqual(run.result["x"], ref.x.tolist())
         self.assertEqual((run.result["fun"], run.result["nfev"], run.result["nit"]), (ref.fun, ref.nfev, ref.nit))
+        # Back, then a reload: the server fills the local minimizer in as it was launched
+        self.browser.back()
+        self.wait().until(lambda d: "/runs/new/" in d.current_url)
+        self.browser.refresh()
+        self.wait_for("#run-form")
+        self.assertEqual(Select(self.find("#opt-basinhopping-mk-method")).first_selected_option.get_attribute("value"),
+                         "powell")
+        self.assertEqual(self.find("#opt-basinhopping-mk-o-maxiter").get_attribute("value"), "60")
+        self.assertTrue(self.find("#opt-basinhopping-mk-bounds").is_selected())
+        self.assertEqual(self.find("#bounds-all-hi").get_attribute("value"), "2")
+        self.assertTrue(self.find("#bounds-all-hi").is_enabled())
         self.assertEqual(self.console_errors(), [])

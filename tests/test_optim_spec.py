@@ -387,6 +387,8 @@ def test_minimizer_kwargs_are_normalised_to_scipys_call():
     ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"c1": 0.9, "c2": 0.5}}}},
      f"{MK}.options.c2", "greater than c1"),
     ({**BH, "options": {"minimizer_kwargs": {"method": "nelder-mead", "jac": "analytic"}}}, f"{MK}.jac", "no gradient"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"c2": 1e-8}}}},  # below c1's default
+     f"{MK}.options.c2", "greater than c1"),
     ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "jac": "4-point"}}}, f"{MK}.jac", "must be one of"),
     ({**BH, "options": {"minimizer_kwargs": {"method": "newton-cg"}}}, f"{MK}.jac", 'needs the gradient'),
     ({**BH, "options": {"minimizer_kwargs": {"method": "trust-exact", "jac": "analytic"}}}, f"{MK}.hess",

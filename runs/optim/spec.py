@@ -368,7 +368,9 @@ def _minimizer_kwargs(c: _Collector, m: Method, o: Option, raw, p, field: str, d
                         c.add(f, "must not be null")
                 elif (val := _option(c, lm, lo, v, p, f)) is not None:
                     opts[k] = val
-            for rf, words in relation_errors(name, opts).items():
+            # against the method's defaults where a side is not given (c2 alone below c1's default)
+            whole = {**{x.name: x.default for x in lm.options if x.default is not None}, **opts}
+            for rf, words in relation_errors(name, whole).items():
                 c.add(of + rf[len("options"):], words)
             _limit_nested(c, of, opts, limits)
             if opts:
