@@ -308,3 +308,70 @@ class LocalMinimizerTests(NewRunPageCase):
         self.assertEqual(self.find("#bounds-all-hi").get_attribute("value"), "2")
         self.assertTrue(self.find("#bounds-all-hi").is_enabled())
         self.assertEqual(self.console_errors(), [])
+
+
+    def test_shgos_options_and_its_local_minimizer_reach_scipy(self):
+        import numpy as np
+        from scipy.optimize import shgo
+
+        from runs.optim import get_problem
+
+        self.browser.get(self.url("/runs/new/"))
+        Select(self.find("#id_problem")).select_by_value("himmelblau")
+        self.find("label[for=method-shgo]").click()
+        self.find(".method-options[data-method=shgo] .object-options summary").click()
+        self.assertEqual(self.find("#opt-shgo-options-f_tol").get_attribute("placeholder"), "0.0001")
+        self.set_field("#opt-shgo-options-f_min", "0")
+        self.find("#btn-launch").click()
+        self.wait_text('[data-field="options.options.f_min"] .invalid-feedback', "Needs maxiter, maxfev or maxev")
+        self.set_field("#opt-shgo-options-maxiter", "2")
+        Select(self.find("#opt-shgo-mk-method")).select_by_value("cobyla")
+        self.wait_visible("#opt-shgo-mk-o-catol")
+        self.assertEqual(self.find_all("#opt-shgo-mk-o-maxiter"), [])  # shgo would drop it
+        self.find("#opt-shgo-mk-o-catol").send_keys("1e-5")
+        run_id = self.launch()
+        self.wait_text("#run-status", "finished")
+        run = Run.objects.get(pk=run_id)
+        self.assertEqual(run.spec["options"]["options"], {"f_min": 0.0, "maxiter": 2})
+        self.assertEqual(run.spec["options"]["minimizer_kwargs"], {"method": "cobyla", "options": {"catol": 1e-5}})
+        ref = shgo(get_problem("himmelblau").objective(run.spec["params"]), [tuple(b) for b in run.spec["bounds"]],
+                   minimizer_kwargs={"method": "COBYLA", "options": {"catol": 1e-5}}, options={"f_min": 0, "maxiter": 2})
+        self.assertEqual(run.result["x"], np.asarray(ref.x).tolist())
+        self.assertEqual((run.result["fun"], run.result["nfev"], run.result["nit"]), (ref.fun, ref.nfev, ref.nit))
+        self.assertEqual(self.console_errors(), [])
+
+# -- the same form without JavaScript: a plain POST carries the nested options ------------------
+def test_a_post_without_javascript_puts_nested_errors_at_their_fields(alice_client):
+    r = alice_client.post("/runs/new/", {
+        "problem": "rosenbrock", "method": "shgo", "dim": "2", "bounds.0.lo": "-2", "bounds.0.hi": "2",
+        "bounds.1.lo": "-2", "bounds.1.hi": "2", "mk.shgo.method": "l-bfgs-b", "mk.shgo.jac": "analytic",
+        "mk.shgo.o.ftol": "abc", "options.options.f_min": "0", "options.options.symmetry": ["false", "true"]})
+    assert r.status_code == 400
+    html = r.content.decode()
+    for key, words in (("options.minimizer_kwargs.options.ftol", "Must be a number"),
+                       ("options.options.f_min", "Needs maxiter, maxfev or maxev")):
+        at = html[html.index(f'data-field="{key}"'):]
+        at = at[:at.index("</div>\n</div>")]
+        assert "is-invalid" in at and words in at, key
+    # what was typed is kept: the local method, its jac, shgo's switch
+    assert '<option value="l-bfgs-b" selected>' in html
+    assert 'id="opt-shgo-options-symmetry" name="options.options.symmetry" value="true" checked' in html
+    assert not Run.objects.exists()
+
+
+def test_a_post_without_javascript_stands_for_the_spec_the_script_sends():
+    from django.http import QueryDict
+
+    from runs import forms
+
+    q = QueryDict(mutable=True)
+    for k, v in {"problem": "rosenbrock", "method": "basinhopping", "dim": "2", "x0.0": "0.5", "x0.1": "0.5",
+                 "bounds.0.lo": "-1", "bounds.0.hi": "1", "bounds.1.lo": "-1", "bounds.1.hi": "1",
+                 "mk.basinhopping.method": "tnc", "mk.basinhopping.jac": "null", "mk.basinhopping.bounds": "true",
+                 "mk.basinhopping.o.maxfun": "40", "mk.basinhopping.o.eta": ""}.items():
+        q[k] = v
+    spec, _ = forms.spec_from_post(q)
+    assert "bounds" not in spec  # basin-hopping's bounds went to its local minimizer
+    assert spec["options"] == {"minimizer_kwargs": {"method": "tnc", "bounds": [[-1, 1], [-1, 1]],
+                                                    "options": {"maxfun": 40}}}
+    assert services.validate(spec).options["minimizer_kwargs"]["bounds"] == [[-1.0, 1.0], [-1.0, 1.0]]
