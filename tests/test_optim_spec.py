@@ -358,10 +358,20 @@ def test_minimizer_kwargs_are_normalised_to_scipys_call():
         "minimizer_kwargs"]["method"] == "l-bfgs-b"
     assert validate_spec({**SH, "options": {"minimizer_kwargs": {"jac": "analytic"}}}).options[
         "minimizer_kwargs"] == {"method": "slsqp", "jac": "analytic"}
-    assert validate_spec({**DA, "options": {"minimizer_kwargs": {}}}).options["minimizer_kwargs"] is None
+    assert "minimizer_kwargs" not in validate_spec({**DA, "options": {"minimizer_kwargs": {}}}).options
     s = validate_spec({**SH, "options": {"options": {"maxiter": 3, "symmetry": True, "local_iter": None}}})
     assert s.options["options"] == {"maxiter": 3, "symmetry": True}
-    assert validate_spec({**SH, "options": {"options": {}}}).options["options"] is None
+    assert "options" not in validate_spec({**SH, "options": {"options": {}}}).options
+
+
+def test_a_spec_without_nested_options_keeps_its_bytes():
+    # specs stored (and checkpointed) before the nested options existed re-validate to themselves
+    for base in (BH, DA, SH):
+        s = validate_spec(base)
+        assert "minimizer_kwargs" not in s.options and "options" not in s.options
+        nulls = {"minimizer_kwargs": None, **({"options": None} if base is SH else {})}
+        assert validate_spec({**base, "options": nulls}) == s
+        assert validate_spec({**base, "options": {"minimizer_kwargs": {"method": "bfgs"}}}) != s
 
 
 @pytest.mark.parametrize("data, field, words", [

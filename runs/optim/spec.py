@@ -644,6 +644,11 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             val = _option(c, m, o, v, p, ctx=(dim, limits))
             if val is not None or o.kind == "seed":
                 options[k] = val
+        for o in m.options:
+            # scipy's own default for an object option is its absence: a spec (and the checkpoints
+            # holding it) made before these options existed stays byte for byte what it was
+            if o.kind in ("minimizer_kwargs", "dict") and options.get(o.name) is None:
+                options.pop(o.name, None)
         _check_derivatives(c, m, p, options)
         for field, words in relation_errors(m.name, options).items():
             c.add(field, words)
