@@ -192,8 +192,11 @@ def test_the_summary_equals_a_direct_numpy_computation_over_the_stored_steps(ali
 
 
 def test_the_trace_survives_a_pause_and_resume_exactly(alice):
-    study = studies.create_study(owner=alice, data={**SMALL, "repeats": 1, "configs": [
-        {"method": "de", "options": {"maxiter": 400, "popsize": 10, "tol": 0}}]})
+    # rand1bin on 10-D Rosenbrock does not converge early: long enough to be paused
+    study = studies.create_study(owner=alice, data={
+        "problem": "rosenbrock", "dim": 10, "bounds": [[-5, 5]] * 10, "repeats": 1, "configs": [
+            {"method": "de", "options": {"maxiter": 20000, "popsize": 1, "tol": 0, "strategy": "rand1bin",
+                                         "polish": False}}]})
     run = study.runs.get()
     deadline = time.monotonic() + 60
     while Run.objects.get(pk=run.pk).n_steps < 5:
@@ -201,11 +204,18 @@ def test_the_trace_survives_a_pause_and_resume_exactly(alice):
         time.sleep(0.02)
     services.pause_run(user=alice, run_id=run.pk)
     services.wait_for_run(run_id=run.pk, timeout=60)
+    assert Run.objects.get(pk=run.pk).status == "paused"
     services.resume_run(user=alice, run_id=run.pk)
+    deadline = time.monotonic() + 60
+    paused_at = Run.objects.get(pk=run.pk).n_steps
+    while Run.objects.get(pk=run.pk).n_steps < paused_at + 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    services.stop_run(user=alice, run_id=run.pk)
     wait_ended(study)
     from runs.study_trace import Trace
 
-    fstar = get_problem("rastrigin").known_minimum({}, 2)["f"]
+    fstar = get_problem("rosenbrock").known_minimum({}, 10)["f"]
     direct = Trace(fstar)
     for s in Step.objects.filter(run=run).order_by("seq").values("seq", "nfev", "nit", "elapsed", "fun"):
         direct.fold(s["seq"], s["nfev"], s["nit"], s["elapsed"], s["fun"])
@@ -326,3 +336,34 @@ def test_the_api_caps_active_studies_per_user(alice_client, settings):
 def test_the_grids_hold_the_1_2_5_budgets():
     assert {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10 ** 6} <= set(GRIDS["nfev"])
     assert list(GRIDS["nfev"]) == sorted(set(GRIDS["nfev"]))
+
+
+# ---- the socket -----------------------------------------------------------------------------
+async def test_the_launch_socket_launches_and_controls_a_study_and_refuses_in_words(alice, charlie):
+    from channels.db import database_sync_to_async
+
+    from tests.test_consumers import connect
+
+    comm = await connect("/ws/runs/", alice)
+    await comm.send_json_to({"type": "study", "spec": {**SMALL, "repeats": 0}})
+    error = await comm.receive_json_from(timeout=10)
+    assert error["type"] == "error" and error["code"] == "invalid_spec" and "repeats" in error["errors"]
+    await comm.send_json_to({"type": "study", "spec": {**SMALL, "configs": [
+        {"method": "de", "options": {"maxiter": 1000, "popsize": 20, "tol": 0}}]}})
+    reply = await comm.receive_json_from(timeout=10)
+    assert reply["type"] == "study" and len(reply["study"]["runs"]) == 4
+    study_id = reply["study"]["id"]
+    await comm.send_json_to({"type": "study_control", "study": study_id, "action": "explode"})
+    assert (await comm.receive_json_from(timeout=10))["code"] == "bad_message"
+    await comm.send_json_to({"type": "study_control", "study": study_id, "action": "pause"})
+    paused = await comm.receive_json_from(timeout=10)
+    assert paused["type"] == "study" and paused["study"]["id"] == study_id
+    await comm.disconnect()
+
+    other = await connect("/ws/runs/", charlie)
+    await other.send_json_to({"type": "study_control", "study": study_id, "action": "stop"})
+    refused = await other.receive_json_from(timeout=10)
+    assert refused["type"] == "error" and refused["code"] == "not_found"
+    await other.disconnect()
+    counts = await database_sync_to_async(lambda: studies.study_to_dict(Study.objects.get(pk=study_id))["counts"])()
+    assert counts["stopped"] == 0  # charlie's stop changed nothing
