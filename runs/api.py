@@ -275,7 +275,8 @@ def problem_grid(request, name: str):
     """Objective values on an n x n grid over coordinates ix, iy (others fixed at `at`).
 
     {"x": [n], "y": [n], "z": [[n] * n]} with z[j][i] = f at (x[i], y[j]) (Plotly's contour
-    layout); non-finite values are null. For dim 1: {"problem", "dim": 1, "ix": 0, "x": [n],
+    layout); non-finite values are null. A constrained problem adds "infeasibility" (signed, <= 0
+    where feasible) and, if it has equality constraints, "equalities": [[[n] * n]], h of each. For dim 1: {"problem", "dim": 1, "ix": 0, "x": [n],
     "z": [n]}, f along x[0] (no "y").
     """
     import numpy as np
@@ -334,6 +335,12 @@ def problem_grid(request, name: str):
             s = np.max(np.stack([np.broadcast_to(-c.fun(grid) if c.kind == "ineq" else np.abs(c.fun(grid)), (n, n))
                                  for c in constraints]), axis=0)
         out["infeasibility"] = np.where(np.isfinite(s), s, None).tolist()
+        # an equality's feasible set is its curve h = 0, which |h| above only touches: each signed
+        # h, so that the map can trace that zero level as a line
+        with np.errstate(all="ignore"):
+            eqs = [np.broadcast_to(c.fun(grid), (n, n)) for c in constraints if c.kind == "eq"]
+        if eqs:
+            out["equalities"] = [np.where(np.isfinite(h), h, None).tolist() for h in eqs]
     return _json(out)
 
 

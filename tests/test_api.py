@@ -312,3 +312,23 @@ def test_a_constrained_problems_grid_carries_its_signed_infeasibility(alice_clie
     x, y = np.meshgrid(data["x"], data["y"])
     h = get_problem("hs006").constraints()[0].fun(np.array([x, y]))
     assert np.allclose(data["infeasibility"], np.abs(h), rtol=0, atol=1e-12)
+    # and h itself, signed, per equality: its zero level is the curve the map draws
+    assert np.array(data["equalities"]).shape == (1, 7, 7)
+    assert (np.array(data["equalities"][0]) == h).all()
+
+
+def test_the_equalities_of_a_grid_are_each_signed_h_and_only_for_equality_constraints(alice_client):
+    import numpy as np
+
+    from runs.optim import get_problem
+    for name in ("hs007", "rosenbrock_disk", "hs021"):
+        problem = get_problem(name)
+        data = alice_client.get(f"/api/problems/{name}/grid/", {"n": 5}).json()
+        x, y = np.meshgrid(data["x"], data["y"])
+        eqs = [c for c in problem.constraints() if c.kind == "eq"]
+        if not eqs:
+            assert "equalities" not in data
+            continue
+        assert len(data["equalities"]) == len(eqs)
+        for c, got in zip(eqs, data["equalities"]):
+            assert (np.array(got) == c.fun(np.array([x, y]))).all()

@@ -119,6 +119,52 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
         self.assertIn("trust region", self.legend("plot-contour"))
         self.assertEqual(self.console_errors(), [])
 
+    def test_an_equality_constraints_curve_is_drawn_where_h_is_zero(self):
+        import numpy as np
+
+        from runs.optim import get_problem
+
+        # HS007: h = (1 + x²)² + y² − 4 = 0, an oval through (0, ±√3); the feasible set is that curve
+        run = real_run(self.alice, {"method": "slsqp", "problem": "hs007", "dim": 2, "x0": [2.0, 2.0],
+                                    "bounds": [[-2.5, 2.5], [-2.5, 2.5]]})  # the map: this box, the whole oval
+        self.open_run(run)
+        self.wait().until(lambda d: d.execute_script(
+            "const c = document.getElementById('plot-contour-map'); return Number(c.dataset.drawn) > 0 && c.dataset.detail === '0'"))
+        self.wait().until(lambda d: "feasible curve (h = 0)" in self.legend("plot-contour"))
+        (h,) = get_problem("hs007").constraints()
+        xs = np.linspace(-0.9, 0.9, 9)
+        on = [(x, s * math.sqrt(4 - (1 + x * x) ** 2)) for x in xs for s in (1, -1)]
+        self.assertLess(max(abs(h.fun(np.array(p))) for p in on), 1e-12)
+        # ... and points well off it, each 0.4 above or below a point of the curve
+        off = [(x, y + 0.4 * (1 if y > 0 else -1)) for x, y in on] + [(x, 0.0) for x in xs]
+        # The map canvas's pixels near each point: is the curve's colour (maprender.js CURVE) among them?
+        probe = """
+          const gd = document.getElementById('plot-contour'), L = gd._fullLayout;
+          const c = document.getElementById('plot-contour-map'), g = c.getContext('2d'), dpr = window.devicePixelRatio || 1;
+          const [x0, x1] = L.xaxis.range, [y0, y1] = L.yaxis.range;
+          return arguments[0].map(([x, y]) => {
+            if (x < Math.min(x0, x1) || x > Math.max(x0, x1) || y < Math.min(y0, y1) || y > Math.max(y0, y1)) return null;
+            const X = Math.round((L._size.l + L.xaxis.l2p(x)) * dpr), Y = Math.round((L._size.t + L.yaxis.l2p(y)) * dpr);
+            const d = g.getImageData(X - 2, Y - 2, 5, 5).data;
+            for (let k = 0; k < d.length; k += 4) {
+              if (Math.abs(d[k] - 217) + Math.abs(d[k + 1] - 72) + Math.abs(d[k + 2] - 15) < 40) return true;
+            }
+            return false;
+          });"""
+        hits = self.browser.execute_script(probe, on)
+        self.assertEqual(hits, [True] * len(on), list(zip(on, hits)))
+        misses = self.browser.execute_script(probe, off)
+        self.assertEqual(misses, [False] * len(off), list(zip(off, misses)))
+        self.screenshot("plots-equality-curve")
+        # The legend's entry hides the curve, and shows it again.
+        toggle = ("[...document.querySelectorAll('.plot-legend-item')]"
+                  ".find(b => b.textContent === 'feasible curve (h = 0)').click()")
+        self.browser.execute_script(toggle)
+        self.wait().until(lambda d: not any(self.browser.execute_script(probe, on)))
+        self.browser.execute_script(toggle)
+        self.wait().until(lambda d: self.browser.execute_script(probe, on) == hits)
+        self.assertEqual(self.console_errors(), [])
+
     def test_log_axes_are_labelled_at_decades_and_x_turns_logarithmic(self):
         run = real_run(self.alice, spec_for("lbfgsb"))  # f − f* from 24 down to ~1e-14
         self.open_run(run)

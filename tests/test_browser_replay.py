@@ -10,6 +10,7 @@ from selenium.webdriver.common.keys import Keys
 from runs import services
 from runs.models import Run, Step
 from tests.browser import BrowserTestCase
+from tests.polling import wait_until
 from tests.test_browser_live import PageShots
 
 STATE = """
@@ -50,8 +51,26 @@ class ReplayTests(PageShots, BrowserTestCase):
     def key(self, k):
         self.find("body").send_keys(k)
 
+    def wait_state(self, timeout: float = 20.0, **expect):
+        """Until the page shows `expect` (some of STATE's keys); else fail naming what it showed.
+
+        The slider, the table, the convergence plot's marker and the map each redraw on their own
+        frame (the plots through their pacers), so a value read once may be one redraw behind.
+        """
+        seen = {}
+
+        def shown():
+            nonlocal seen
+            s = self.state()
+            seen = {k: s[k] for k in expect}
+            return seen == expect
+
+        if not wait_until(shown, timeout):
+            self.assertEqual(seen, expect)
+
     def wait_seq(self, seq):
-        self.wait().until(lambda d: (s := self.state())["slider"] == seq and s["row"] == seq)
+        """The slider, the highlighted row and the convergence plot's marker all at `seq`."""
+        self.wait_state(slider=seq, row=seq, marker=seq)
 
     def open(self, run):
         self.browser.get(self.url(f"/runs/{run.pk}/"))
@@ -77,9 +96,7 @@ class ReplayTests(PageShots, BrowserTestCase):
         self.key(Keys.HOME)
         self.wait_seq(0)
         self.wait().until(lambda d: self.state()["population"] >= 20)
-        s = self.state()
-        self.assertEqual(s["marker"], 0)
-        self.assertEqual(s["path"], 1)
+        self.wait_state(marker=0, path=1)
         # Arrows step; the path grows with the steps.
         for _ in range(3):
             self.key(Keys.ARROW_RIGHT)

@@ -14,7 +14,7 @@ from runs.models import Run, Step
 from runs.optim import method_catalogue
 from tests.browser import BrowserTestCase
 from tests.polling import wait_until
-from tests.runs_factory import synthetic_run
+from tests.runs_factory import real_run, synthetic_run
 from tests.test_browser_live import PageShots
 
 METHOD_TITLES = {m["name"]: m["short"] for m in method_catalogue()}
@@ -287,6 +287,134 @@ class RunPageTests(PageShots, BrowserTestCase):
         ids = compare_ids()
         self.assertEqual(Run.objects.count(), 3)
         self.assertNotIn(ids[1], (de["id"], first))
+        self.assertEqual(self.uncaught(), [])
+
+    def counterparts(self, runs: list[dict]) -> list[dict]:
+        """counterpartSpec of the page's own counterpart.js for each run (run-data's shape), with
+        the problems and methods of the catalogue."""
+        return self.browser.execute_async_script("""
+          const [runs, done] = [arguments[0], arguments[arguments.length - 1]];
+          const url = performance.getEntriesByType("resource").map(e => e.name).find(n => /\\/counterpart(\\.[0-9a-f]+)?\\.js/.test(n));
+          Promise.all([import(url), fetch("/api/problems/").then(r => r.json()), fetch("/api/methods/").then(r => r.json())])
+            .then(([m, problems, methods]) => {
+              const P = new Map(problems.map(p => [p.name, p])), M = new Map(methods.map(x => [x.name, x]));
+              done(runs.map(r => m.counterpartSpec(r, P.get(r.problem), M)));
+            }, e => done("failed: " + e));""", runs)
+
+    def test_every_method_has_a_counterpart_of_the_other_kind_that_the_validator_takes(self):
+        from runs.optim import get_problem, problem_catalogue, validate_spec
+
+        alice = self.create_user("alice")
+        page = real_run(alice, {"method": "nelder-mead", "problem": "rosenbrock", "dim": 2, "x0": [-1.2, 1.0],
+                                "options": {"maxiter": 30}})
+        self.log_in("alice")
+        self.browser.get(self.url(f"/runs/{page.pk}/"))
+        self.wait_for("#steps-body tr.current")
+        methods = {m["name"]: m for m in method_catalogue()}
+        constrained = {p["name"] for p in problem_catalogue() if p["constraints"]}
+
+        def run_of(method, problem):
+            m, pr = methods[method], get_problem(problem)
+            spec = {"method": method, "problem": problem, "dim": 2}
+            if m["needs_bounds"]:
+                spec["bounds"] = pr.default_bounds(2)
+            if m["takes_x0"]:
+                spec["x0"] = [-1.2, 1.0] if problem == "rosenbrock" else [2.0, 2.0]
+            return validate_spec(spec).to_dict()
+
+        runs = [run_of(name, "rosenbrock") for name in methods]
+        runs += [run_of(name, "hs007") for name, m in methods.items() if m["takes_constraints"]]
+        got = self.counterparts(runs)
+        self.assertIsInstance(got, list, got)
+        for run, cmp in zip(runs, got):
+            m = methods[run["method"]]
+            with self.subTest(method=run["method"], problem=run["problem"]):
+                spec = cmp["spec"]
+                want = ("de" if m["family"] != "global" else "slsqp" if run["problem"] in constrained else "lbfgsb")
+                self.assertEqual(spec["method"], want)
+                services.validate(spec)  # the server takes it as it is (raises ServiceError if not)
+                if want == "de":  # a closed box: the run's own, or the problem's defaults
+                    self.assertEqual(spec["bounds"], run["bounds"] or get_problem(run["problem"]).default_bounds(2))
+                    self.assertEqual(spec.get("x0"), run["x0"])
+                else:
+                    self.assertEqual(spec.get("bounds"), run["bounds"])
+                    if run["x0"] is not None:
+                        self.assertEqual(spec["x0"], run["x0"])
+                    else:  # a quarter of the way into each bound, and the note says so
+                        self.assertEqual(spec["x0"], [float(f"{lo + 0.25 * (hi - lo):.6g}") for lo, hi in run["bounds"]])
+                        self.assertIn("quarter of the way", cmp["note"])
+                if run["problem"] in constrained:
+                    self.assertIn("constraints too", cmp["note"])
+        # An x0 outside the box DE would search is left out (scipy's DE refuses it), and the note says so.
+        far = validate_spec({"method": "bfgs", "problem": "rosenbrock", "dim": 2, "x0": [50.0, -1.0]}).to_dict()
+        (cmp,) = self.counterparts([far])
+        self.assertNotIn("x0", cmp["spec"])
+        self.assertIn("outside those bounds", cmp["note"])
+        services.validate(cmp["spec"])
+        self.assertEqual(self.uncaught(), [])
+
+    def test_nelder_mead_and_a_constrained_slsqp_compare_with_de_and_dual_annealing_with_lbfgsb(self):
+        from runs.optim import get_problem
+
+        alice = self.create_user("alice")
+        nm = real_run(alice, {"method": "nelder-mead", "problem": "rosenbrock", "dim": 2, "x0": [-1.2, 1.0],
+                              "options": {"maxiter": 40}})
+        sq = real_run(alice, {"method": "slsqp", "problem": "hs007", "dim": 2, "x0": [2.0, 2.0]})
+        da = real_run(alice, {"method": "dual_annealing", "problem": "rosenbrock", "dim": 2,
+                              "bounds": [[-5, 10], [-5, 10]], "options": {"maxiter": 5, "seed": 3}})
+        self.log_in("alice")
+
+        def launched_from(run, title):
+            self.browser.get(self.url(f"/runs/{run.pk}/"))
+            self.wait_for("#steps-body tr.current")
+            button = self.find("#btn-compare")
+            self.wait().until(lambda d: button.text == f"Compare with {title}")
+            before = set(Run.objects.values_list("pk", flat=True))
+            button.click()
+            self.wait().until(lambda d: "/runs/compare/" in d.current_url)
+            ids = [int(i) for i in re.search(r"ids=([\d,]+)", self.browser.current_url).group(1).split(",")]
+            self.assertEqual(ids[0], run.pk)
+            self.assertNotIn(ids[1], before)
+            return Run.objects.get(pk=ids[1], owner=alice)
+
+        de = launched_from(nm, METHOD_TITLES["de"])
+        self.assertEqual((de.method, de.problem), ("de", "rosenbrock"))
+        self.assertEqual(de.spec["bounds"], get_problem("rosenbrock").default_bounds(2))
+        self.assertEqual(de.spec["x0"], [-1.2, 1.0])
+        # SLSQP on HS007 (an equality constraint): DE, which scipy gives the constraints too
+        self.browser.get(self.url(f"/runs/{sq.pk}/"))
+        self.wait_for("#steps-body tr.current")
+        self.wait_text("#compare-note", "takes Hock-Schittkowski 7's constraints too")
+        self.screenshot("compare-constrained-with-de")
+        de = launched_from(sq, METHOD_TITLES["de"])
+        self.assertEqual((de.method, de.problem), ("de", "hs007"))
+        self.assertEqual(de.spec["bounds"], get_problem("hs007").default_bounds(2))
+        assert services.wait_for_run(run_id=de.pk, timeout=120)
+        de.refresh_from_db()
+        self.assertEqual(de.status, "finished")
+        # dual annealing has no x0 here: L-BFGS-B starts a quarter of the way into the bounds
+        lb = launched_from(da, METHOD_TITLES["lbfgsb"])
+        self.assertEqual((lb.method, lb.spec["bounds"], lb.spec["x0"]), ("lbfgsb", [[-5, 10], [-5, 10]], [-1.25, -1.25]))
+        self.assertEqual(self.uncaught(), [])
+
+    def test_a_counterpart_the_validator_refuses_is_not_offered_and_the_note_says_why(self):
+        alice = self.create_user("alice")
+        nm = real_run(alice, {"method": "nelder-mead", "problem": "rosenbrock", "dim": 2, "x0": [-1.2, 1.0],
+                              "options": {"maxiter": 30}})
+        # stored under older rules: a coefficient the validator now refuses, so DE's spec would be refused
+        spec = dict(nm.spec, params={"a": 1.0, "b": 2e6})
+        Run.objects.filter(pk=nm.pk).update(spec=spec)
+        with self.assertRaises(services.ServiceError) as refused:
+            services.validate({"method": "de", "problem": "rosenbrock", "dim": 2, "params": spec["params"],
+                               "bounds": [[-5, 10], [-5, 10]]})
+        self.log_in("alice")
+        self.browser.get(self.url(f"/runs/{nm.pk}/"))
+        self.wait_for("#steps-body tr.current")
+        self.wait_text("#compare-note", "cannot run this comparison")
+        note = self.find("#compare-note").text
+        self.assertIn(f"DE cannot run this comparison: {refused.exception.message}", note)
+        self.assertFalse(self.find("#btn-compare").is_enabled())
+        self.screenshot("compare-refused")
         self.assertEqual(self.uncaught(), [])
 
     # -- stop an interrupted run ------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """MinimizeStepper == scipy.optimize.minimize for every method, bitwise (scipy is the oracle);
 exact resume by deterministic re-run; stop; thread hygiene; exceptions; analytic Hessians."""
 import gc
+import inspect
 import itertools
+import sys
 import threading
 import time
 import warnings
@@ -12,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import BFGS, SR1, minimize
 
+from runs.optim import PROBLEMS as CATALOGUE
 from runs.optim import decode_checkpoint, encode_checkpoint, get_problem
 from runs.optim.hessians import HESSIANS, hessian
-from runs.optim.minimize import (BOUNDED, METHOD_NAMES, TRIALS_CAP, USES_HESS, USES_JAC,
-                                 MinimizeStepper)
+from runs.optim.minimize import (BOUNDED, METHOD_NAMES, TRIALS_CAP, TRUST_REGION, USES_HESS,
+                                 USES_JAC, MinimizeStepper, _current_trust_radius)
 from runs.optim.spec import Spec
 
 from tests.resume_checks import assert_resumes_exactly, checkpoint_of_a_stop, comparable
@@ -397,22 +400,119 @@ def test_total_steps_hint():
     assert MinimizeStepper(spec_for("cobyqa", maxfev=9)).total_steps_hint == 9
 
 
-# ---- Hessians --------------------------------------------------------------------------------
+# ---- Hessians ---------------------------------------------------------------------------------
+def _hessian_dims(p):
+    return sorted({d for d in (p.min_dim, p.default_dim, 3, 7, p.max_dim) if d is not None
+                   and p.min_dim <= d <= (p.max_dim or d)})
+
+
 @pytest.mark.parametrize("name", sorted(HESSIANS))
 def test_hessian_matches_finite_differences_of_the_gradient(name):
     p = get_problem(name)
     rng = np.random.default_rng(7)
-    for dim in sorted({p.min_dim, p.max_dim or 4}):
+    for dim in _hessian_dims(p):
         params = {q.name: rng.uniform(max(q.min, 0.5), min(q.max, 5.0)) for q in p.params}
-        g, h = p.gradient(params), hessian(name, params)
-        for _ in range(5):
-            x = rng.uniform(-2, 2, dim)
-            eps = 1e-6
-            fd = np.array([(g(x + eps * e) - g(x - eps * e)) / (2 * eps) for e in np.eye(dim)])
-            H = h(x)
-            assert H.shape == (dim, dim) and np.array_equal(H, H.T)
-            assert np.max(np.abs(H - fd)) <= 1e-6 * max(1.0, np.max(np.abs(H)))
+        lo, hi = np.array(p.default_bounds(dim)).T
+        for prm in (None, params):
+            g, h = p.gradient(prm), hessian(name, prm)
+            # near the origin and anywhere in the problem's own box
+            for x in [*rng.uniform(-2, 2, (10, dim)), *rng.uniform(lo, hi, (10, dim))]:
+                eps = 1e-6 * np.maximum(1.0, np.abs(x))
+                fd = np.array([(g(x + eps[i] * e) - g(x - eps[i] * e)) / (2 * eps[i])
+                               for i, e in enumerate(np.eye(dim))])
+                H = h(x)
+                assert H.shape == (dim, dim) and np.array_equal(H, H.T)
+                assert np.max(np.abs(H - fd)) <= 1e-6 * max(1.0, np.max(np.abs(H))), (name, dim, x)
 
 
 def test_problems_without_hessian():
-    assert hessian("ackley", {}) is None and hessian("levy", {}) is None
+    assert hessian("ackley", {}) is None
+    assert set(CATALOGUE) - set(HESSIANS) == {"ackley"}
+
+
+# the methods that take a callable Hessian, on the problems whose Hessians came last
+@pytest.mark.parametrize("m", ["newton-cg", "dogleg", "trust-ncg", "trust-krylov", "trust-exact"])
+@pytest.mark.parametrize("prob,dim,x0", [("levy", 1, [3.3]), ("levy", 2, [-4.0, 2.5]),
+                                         ("levy", 4, [2.0, -1.5, 0.7, 4.2]),
+                                         ("goldstein_price", 2, [0.4, -0.3]),
+                                         ("goldstein_price", 2, [-1.1, 1.3])])
+def test_analytic_hessian_runs_match_scipy(m, prob, dim, x0):
+    s, _ = check_against_scipy(spec_for(m, prob, dim, x0=x0, jac="analytic", hess="analytic",
+                                        maxiter=40))
+    assert s.result.nhev > 0
+
+
+# ---- trust radius of dogleg, trust-ncg, trust-krylov, trust-exact -------------------------------
+def scipy_radii(spec):
+    """The trust radius after each iteration of a plain minimize call, read in its callback
+    from the frame of scipy's trust-region loop (found here by name, not as minimize.py does)."""
+    radii = []
+
+    def cb(intermediate_result):
+        f = sys._getframe(1)
+        while f.f_code.co_name != "_minimize_trust_region":
+            f = f.f_back
+        assert f.f_code.co_filename.endswith("_trustregion.py")
+        radii.append(f.f_locals["trust_radius"])
+    plain_call(spec, cb)
+    return radii
+
+
+def scipy_default(option):
+    from scipy.optimize._trustregion import _minimize_trust_region
+    return inspect.signature(_minimize_trust_region).parameters[option].default
+
+
+TRUST_SPECS = [
+    ("rosenbrock", 2, None, {"maxiter": 60}),
+    ("rosenbrock", 5, None, {"initial_trust_radius": 0.3, "max_trust_radius": 0.5,
+                             "maxiter": 60}),  # the cap is reached
+    ("styblinski_tang", 3, [0.5, -0.2, 0.9], {"initial_trust_radius": 2.0, "eta": 0.2,
+                                              "maxiter": 40}),
+    ("goldstein_price", 2, [-1.1, 1.3], {"maxiter": 40}),
+    ("levy", 3, [-4.0, 2.5, 6.0], {"initial_trust_radius": 4.0, "maxiter": 40}),
+]
+_changes = set()  # which of scipy's rules the streams below used, over the whole set
+
+
+@pytest.mark.parametrize("m", sorted(TRUST_REGION))
+@pytest.mark.parametrize("prob,dim,x0,opts", TRUST_SPECS,
+                         ids=[f"{p}{d}-{i}" for i, (p, d, _, _) in enumerate(TRUST_SPECS)])
+def test_trust_radius_is_scipys(m, prob, dim, x0, opts):
+    spec = spec_for(m, prob, dim, x0=x0, jac="analytic", hess="analytic", **opts)
+    s, steps = check_against_scipy(spec)  # reading the radius leaves the run bitwise scipy's
+    radii = [st_.extra["tr_radius"] for st_ in steps]
+    assert radii[1:] == scipy_radii(spec)
+    start = opts.get("initial_trust_radius", scipy_default("initial_trust_radius"))
+    cap = opts.get("max_trust_radius", scipy_default("max_trust_radius"))
+    assert radii[0] == start
+    for a, b in zip(radii, radii[1:]):  # scipy's update: x0.25 (poor step), x2 up to the cap
+        if b == a:
+            _changes.add("same")
+        elif b == a * 0.25:
+            _changes.add("shrink")
+        elif b == 2 * a <= cap:
+            _changes.add("grow")
+        else:
+            assert a < b == cap < 2 * a, (a, b)
+            _changes.add("cap")
+
+
+def test_trust_radius_rules_were_all_exercised():
+    # after the parametrized cases above (pytest runs a file's tests in order)
+    assert _changes >= {"same", "shrink", "grow", "cap"}
+
+
+def test_trust_radius_resumes_exactly():
+    for m in sorted(TRUST_REGION):
+        spec = spec_for(m, "rosenbrock", 3, jac="analytic", hess="analytic", maxiter=30,
+                        initial_trust_radius=0.5)
+        steps = assert_resumes_exactly(MinimizeStepper, spec)  # extras, radius included, equal
+        assert all(isinstance(st_.extra["tr_radius"], float) for st_ in steps)
+        assert [st_.extra["tr_radius"] for st_ in steps[1:]] == scipy_radii(spec)
+
+
+def test_no_trust_radius_outside_scipys_loop():
+    assert _current_trust_radius() is None  # e.g. a scipy whose loop has another name
+    s, steps = run(spec_for("bfgs", jac="analytic", maxiter=5))
+    assert all("tr_radius" not in st_.extra for st_ in steps)

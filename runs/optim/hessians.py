@@ -4,8 +4,8 @@
 Kept apart from problems.py (which another part of the code owns): `hessian(name, params)` is
 the Hessian callable of problem `name` with coefficients `params` (the problem's defaults
 overlaid, as Problem.objective does), or None where none is written down here (ackley: not
-twice differentiable at the origin; levy, goldstein_price: not done). Each one is checked against
-finite differences of the problem's analytic gradient in tests/test_optim_minimize.py.
+twice differentiable at the origin). Each one is checked against finite differences of the
+problem's analytic gradient in tests/test_optim_minimize.py.
 """
 from __future__ import annotations
 
@@ -98,10 +98,55 @@ def _griewank_h():
     return h
 
 
+def _levy_h():
+    # each term of Levy's sum depends on one w_i = 1 + (x_i - 1)/4, so the Hessian is diagonal:
+    # d2f/dx_i2 = (1/16) d2/dw_i2 of the terms w_i is in (w_1 also in the first, w_n in the last)
+    def h(x):
+        w = 1.0 + (np.asarray(x, dtype=float) - 1.0) / 4.0
+        d = np.zeros_like(w)
+        d[0] += 2 * PI * PI * np.cos(2 * PI * w[0])  # sin^2(pi w_1)
+        wi = w[:-1] - 1
+        ai = PI * w[:-1] + 1
+        d[:-1] += (2 * (1 + 10 * np.sin(ai) ** 2) + 40 * PI * wi * np.sin(2 * ai)
+                   + 20 * PI * PI * wi * wi * np.cos(2 * ai))
+        wn = w[-1] - 1
+        d[-1] += (2 * (1 + np.sin(2 * PI * w[-1]) ** 2) + 8 * PI * wn * np.sin(4 * PI * w[-1])
+                  + 8 * PI * PI * wn * wn * np.cos(4 * PI * w[-1]))
+        return np.diag(d / 16.0)
+    return h
+
+
+def _gp_h():
+    # f = F1 F2, F1 = 1 + A^2 P, F2 = 30 + B^2 Q (the parts of problems.py's gradient):
+    # H = F2 H1 + F1 H2 + g1 g2^T + g2 g1^T
+    from .problems import _gp_parts
+
+    def h(x):
+        u, v = float(x[0]), float(x[1])
+        A, P, B, Q = _gp_parts(u, v)
+        F1, F2 = 1 + A * A * P, 30 + B * B * Q
+        dP = -14 + 6 * u + 6 * v  # dP/du == dP/dv; d2P = 6 everywhere
+        dF1 = 2 * A * P + A * A * dP  # dF1/du == dF1/dv
+        c1 = 2 * P + 4 * A * dP + 6 * A * A  # every second derivative of F1
+        Qu, Qv = -32 + 24 * u - 36 * v, 48 - 36 * u + 54 * v  # d2Q: 24, -36, 54
+        Bu, Bv = 2.0, -3.0
+        g2u = 2 * B * Bu * Q + B * B * Qu
+        g2v = 2 * B * Bv * Q + B * B * Qv
+        h2uu = 2 * Q * Bu * Bu + 4 * B * Bu * Qu + B * B * 24
+        h2vv = 2 * Q * Bv * Bv + 4 * B * Bv * Qv + B * B * 54
+        h2uv = 2 * Q * Bu * Bv + 2 * B * (Bu * Qv + Bv * Qu) - B * B * 36
+        huu = F2 * c1 + F1 * h2uu + 2 * dF1 * g2u
+        hvv = F2 * c1 + F1 * h2vv + 2 * dF1 * g2v
+        huv = F2 * c1 + F1 * h2uv + dF1 * (g2u + g2v)
+        return np.array([[huu, huv], [huv, hvv]])
+    return h
+
+
 HESSIANS: dict[str, Callable[..., Callable]] = {
     "rosenbrock": _rosen_h, "sphere": _sphere_h, "rastrigin": _rastrigin_h,
     "himmelblau": _himmelblau_h, "styblinski_tang": _st_h, "beale": _beale_h,
     "booth": _booth_h, "six_hump_camel": _camel_h, "griewank": _griewank_h,
+    "levy": _levy_h, "goldstein_price": _gp_h,
 }
 
 

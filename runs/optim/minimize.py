@@ -23,6 +23,7 @@ and goes on from there. Its cost is the run's own cost up to that point.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import queue
 import sys
@@ -39,7 +40,8 @@ from .records import Result, Step
 from .stepper import Stepper
 
 __all__ = ["MinimizeStepper", "METHOD_NAMES", "BOUNDED", "CONSTRAINED", "USES_JAC", "USES_HESS",
-           "scipy_arguments", "scipy_constraints", "TRIALS_CAP"]
+           "TRUST_REGION", "scipy_arguments", "scipy_constraints", "initial_trust_radius",
+           "TRIALS_CAP"]
 
 # spec.method (lower case) -> scipy's own spelling
 METHOD_NAMES = {
@@ -54,6 +56,8 @@ USES_HESS = frozenset({"newton-cg", "trust-constr", "dogleg", "trust-ncg", "trus
                        "trust-exact"})
 # methods whose callback comes once per objective evaluation rather than once per iteration
 PER_EVALUATION = frozenset({"cobyqa", "cobyla"})
+# methods run by scipy's `_minimize_trust_region`, whose radius the callback is not given
+TRUST_REGION = frozenset({"dogleg", "trust-ncg", "trust-krylov", "trust-exact"})
 
 TRIALS_CAP = 64  # points kept per step in bulky["trials"] (the last ones evaluated)
 MSG_STOP = "`callback` raised `StopIteration`."
@@ -68,6 +72,43 @@ def _default_maxiter(method: str, n: int) -> int:
         "cobyla": 1000 * n, "cobyqa": 500 * n,  # their callbacks: one per evaluation
         "slsqp": 100, "trust-constr": 1000,
     }.get(method, 200 * n)  # dogleg, trust-ncg, trust-krylov, trust-exact
+
+
+def _trust_region_loop():
+    """scipy's `_minimize_trust_region` (private), or None in a scipy that has none."""
+    try:
+        from scipy.optimize._trustregion import _minimize_trust_region
+    except ImportError:
+        return None
+    return _minimize_trust_region
+
+
+def initial_trust_radius(spec):
+    """The radius scipy's trust-region loop starts with for this spec: its option, else the
+    loop's own default; None where the loop is not found (no radius is shown then)."""
+    loop = _trust_region_loop()
+    if loop is None:
+        return None
+    r = spec.options.get("initial_trust_radius")
+    if r is None:
+        r = inspect.signature(loop).parameters["initial_trust_radius"].default
+    return float(r)
+
+
+def _current_trust_radius():
+    # the loop's local `trust_radius` (its value after this iteration's update), read and never
+    # written, from the frame of scipy's loop that is calling the callback; None if not found
+    loop = _trust_region_loop()
+    if loop is None:
+        return None
+    code = loop.__code__
+    f = sys._getframe(1)
+    while f is not None and f.f_code is not code:
+        f = f.f_back
+    if f is None:
+        return None
+    r = f.f_locals.get("trust_radius")
+    return None if r is None else float(r)
 
 
 def _hess_argument(choice, problem, params, count):
@@ -272,6 +313,8 @@ class _Runner:
                  "trials": list(self.trials), "ir": ir}
             if self.method == "nelder-mead":
                 d["simplex"] = self._simplex()
+            elif self.method in TRUST_REGION:
+                d["tr_radius"] = _current_trust_radius()
             return d
         if self._hand_out(i, x, data):
             raise StopIteration
@@ -404,6 +447,7 @@ class MinimizeStepper(_ThreadStepper):
         # x -> largest constraint violation, evaluated apart from scipy (no count changes)
         self._violation = get_problem(spec.problem).violation(spec.params, spec.dim)
         self._x0 = np.array(spec.x0, dtype=float)
+        self._initial_radius = initial_trust_radius(spec) if self.method in TRUST_REGION else None
         if spec.bounds is not None:  # where scipy starts (methods clip x0 into the box)
             lo = np.array([-np.inf if b[0] is None else b[0] for b in spec.bounds], dtype=float)
             hi = np.array([np.inf if b[1] is None else b[1] for b in spec.bounds], dtype=float)
@@ -434,6 +478,8 @@ class MinimizeStepper(_ThreadStepper):
             extra = {"dx_norm": None, "df": None, "nfev_step": 0, "nhev": 0}
             if g is not None:
                 extra.update(grad_norm=float(np.linalg.norm(g)), grad_inf=float(np.max(np.abs(g))))
+            if self._initial_radius is not None:  # dogleg, trust-ncg, trust-krylov, trust-exact
+                extra["tr_radius"] = self._initial_radius
             self._add_violation(extra, x)
             return Step(0, 0, x, f, 0, 0, g, "init", extra)
         kind, data = self._next_from_thread(self._seq - 1)
@@ -473,6 +519,8 @@ class MinimizeStepper(_ThreadStepper):
             extra["constr_violation"] = float(ir["maxcv"])
         elif ir is not None and "jac" in ir:
             g = np.array(ir["jac"], dtype=float)
+        if d.get("tr_radius") is not None:  # dogleg, trust-ncg, trust-krylov, trust-exact
+            extra["tr_radius"] = d["tr_radius"]
         if g is None:
             g = self._grad_at(x)
         f = float(fun)

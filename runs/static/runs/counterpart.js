@@ -1,7 +1,10 @@
-// "Compare with L-BFGS-B" / "Compare with DE": the same problem under the other method, side by
-// side. Runs are deterministic, so an existing run of the user's with the same spec (the server
-// normalises it through the one validation path: /runs/new/existing/) is reused; a second button
-// launches a fresh one when the user wants that.
+// "Compare with …": the same problem under a method of the other kind, side by side. A local
+// method's counterpart is DE (a global search of the same box); a global method's is a local one
+// from a starting point: L-BFGS-B, or SLSQP on a constrained problem (L-BFGS-B takes no
+// constraints). Runs are deterministic, so an existing run of the user's with the same spec (the
+// server normalises it through the one validation path: /runs/new/existing/) is reused; a second
+// button launches a fresh one when the user wants that. A counterpart the validator refuses is
+// not offered: the note says why, in its words.
 //
 //   const cmp = new CompareButtons(view);   cmp.update(run);
 //   view.onCompare = async (spec) => { ...launch, then open the comparison... };
@@ -9,12 +12,30 @@ import { escapeHTML, getJSON } from "./api.js";
 import { fmtVec } from "./format.js";
 import { boundsText, defaultBounds, methodTitle } from "./runtext.js";
 
-const OTHER = { de: "lbfgsb", lbfgsb: "de" };
+// What each method takes, for a page without the catalogue (the two the page knew first).
+const FALLBACK = new Map([
+  ["de", { name: "de", short: "DE", family: "global", takes_bounds: true, takes_x0: true }],
+  ["lbfgsb", { name: "lbfgsb", short: "L-BFGS-B", family: "gradient", takes_bounds: true, takes_x0: true }],
+]);
 
-/** The same problem under the other method, and a note on what had to be chosen for it. */
-export function counterpartSpec(run, problem) {
-  const other = OTHER[run.method];
+const constrained = (problem) => !!(problem && problem.constraints && problem.constraints.length);
+
+/** The method a run is compared with: DE for a local one, L-BFGS-B (SLSQP if constrained) for a global one. */
+export function counterpartMethod(run, problem, methods = FALLBACK) {
+  const m = (methods && methods.get(run.method)) || FALLBACK.get(run.method);
+  if (!m) return null;
+  if (m.family !== "global") return "de";
+  return constrained(problem) ? "slsqp" : "lbfgsb";
+}
+
+const inside = (x0, bounds) => !!x0 && x0.every((v, i) => bounds[i][0] <= v && v <= bounds[i][1]);
+
+/** The same problem under its counterpart method, and a note on what had to be chosen for it. */
+export function counterpartSpec(run, problem, methods = FALLBACK) {
+  const other = counterpartMethod(run, problem, methods);
   if (!other) return null;
+  const target = (methods && methods.get(other)) || FALLBACK.get(other) || { takes_bounds: true, takes_x0: true };
+  const here = methodTitle(methods, run.method), there = methodTitle(methods, other);
   const dim = run.dim || (run.x0 ? run.x0.length : 2);
   const spec = { method: other, problem: run.problem, params: run.params || {}, dim };
   const notes = [];
@@ -32,19 +53,27 @@ export function counterpartSpec(run, problem) {
     }
     spec.bounds = bounds;
     spec.options = { seed: 1 };
-    if (run.x0) spec.x0 = run.x0;
-  } else {
-    if (bounds) spec.bounds = bounds;
-    let x0 = run.x0;
-    if (!x0) {
-      // A quarter of the way into each bound, as the new-run form does: the centre is the
-      // minimum of many test functions and would make the comparison meaningless.
-      x0 = bounds ? bounds.map((b) => Number((b[0] + 0.25 * (b[1] - b[0])).toPrecision(6))) : Array(dim).fill(0);
-      notes.push(`This DE run had no x0, so L-BFGS-B starts a quarter of the way into each bound, at ${fmtVec(x0, 4)}`);
+    // scipy's DE refuses an x0 outside its bounds: then it starts from its own population alone
+    if (run.x0 && target.takes_x0 !== false) {
+      if (inside(run.x0, bounds)) spec.x0 = run.x0;
+      else notes.push(`This ${here} run's x0 ${fmtVec(run.x0, 4)} lies outside those bounds, so DE starts without it`);
     }
-    spec.x0 = x0;
+  } else {
+    if (bounds && target.takes_bounds !== false) spec.bounds = bounds;
+    if (target.takes_x0 !== false) {
+      let x0 = run.x0;
+      if (!x0) {
+        // A quarter of the way into each bound, as the new-run form does: the centre is the
+        // minimum of many test functions and would make the comparison meaningless.
+        const box = bounds || defaultBounds(problem, dim);
+        x0 = box.map((b) => Number((b[0] + 0.25 * (b[1] - b[0])).toPrecision(6)));
+        notes.push(`This ${here} run had no x0, so ${there} starts a quarter of the way into each bound, at ${fmtVec(x0, 4)}`);
+      }
+      spec.x0 = x0;
+    }
     spec.options = {};
   }
+  if (constrained(problem)) notes.push(`${there} takes ${problem.title}'s constraints too`);
   return { spec, note: notes.join(". ") };
 }
 
@@ -64,9 +93,11 @@ export class CompareButtons {
   update(run) {
     const view = this.view;
     this.run = run;
-    this.cmp = counterpartSpec(run, view.problem);
+    this.cmp = counterpartSpec(run, view.problem, view.methods);
     this.match = null;
+    this.refused = null;
     this.btn.hidden = !this.cmp;
+    this.btn.disabled = false;
     if (this.fresh) this.fresh.hidden = true;
     if (!this.cmp) { this.note.hidden = true; this.lookup = null; return; }
     const title = methodTitle(view.methods, this.cmp.spec.method);
@@ -79,17 +110,23 @@ export class CompareButtons {
       if (this.run !== run) return;
       this.match = data.run || null;
       this._note();
-    }, () => { /* no lookup: the button launches a new run */ });
+    }, (e) => {
+      if (this.run !== run) return;
+      // The validator refused the counterpart's spec: it could not be launched either.
+      if (e.status === 400) { this.refused = e.message; this.btn.disabled = true; this._note(); }
+      // otherwise no lookup: the button launches a new run
+    });
   }
 
   _note() {
     const parts = [];
-    if (this.match) {
+    if (this.refused) parts.push(`${escapeHTML(this.title)} cannot run this comparison: ${escapeHTML(this.refused)}`);
+    else if (this.match) {
       const m = this.match;
       parts.push(`${escapeHTML(this.title)} on the same problem with the same settings is <a href="${escapeHTML(m.url)}">run ${m.id}</a> `
         + `(${escapeHTML(m.status)}); runs are deterministic, so the comparison reuses it`);
     }
-    if (this.cmp.note) parts.push(escapeHTML(this.cmp.note));
+    if (this.cmp.note && !this.refused) parts.push(escapeHTML(this.cmp.note));
     this.note.innerHTML = parts.join(". ");
     this.note.hidden = !parts.length;
     if (this.fresh) {
@@ -97,7 +134,7 @@ export class CompareButtons {
       this.fresh.textContent = `New ${this.title} run`;
       this.fresh.title = `Launch a fresh ${this.title} run with these settings and compare with it`;
     }
-    this.btn.title = this.match ? `Open this run beside run ${this.match.id} (${this.title}, the same settings)`
+    this.btn.title = this.refused ? `${this.title} cannot run this comparison` : this.match ? `Open this run beside run ${this.match.id} (${this.title}, the same settings)`
       : `Launch ${this.title} on the same problem and open both side by side`;
   }
 
@@ -105,6 +142,7 @@ export class CompareButtons {
     const view = this.view;
     if (!this.cmp || !view.onCompare) return;
     if (this.lookup) await this.lookup;
+    if (this.refused) return;
     if (!fresh && this.match) {
       location.href = `/runs/compare/?ids=${this.run.id},${this.match.id}`;
       return;

@@ -83,7 +83,8 @@ export class MapLayer {
   }
 
   /** {x, y, z, detail} with z already on the map's scale (nulls are holes), or null. `detail`, a
-   * finer {x, y, z} over part of it (or null), is drawn instead of it inside its box. */
+   * finer {x, y, z} over part of it (or null), is drawn instead of it inside its box. Each may
+   * carry `infeasibility` (shaded where positive) and `equalities` (each h traced where h = 0). */
   setGrid(grid) {
     this.grid = null;
     this.rev += 1;

@@ -9,6 +9,7 @@
 
 const LINE = [255, 255, 255, 0.3]; // the faint white line between bands
 const SHADE = 0.62;       // how far an infeasible pixel is washed towards white
+const CURVE = [217, 72, 15]; // an equality constraint's curve h = 0 (the legend's swatch in site.css)
 
 /** For each of n pixel centres from v0 to v1: the grid cell (index into `grid`) and the fraction in it; -1 outside. */
 function cells(grid, v0, v1, n) {
@@ -29,10 +30,10 @@ function cells(grid, v0, v1, n) {
 
 /**
  * A grid as the raster reads it, cheap to post to a worker: z flattened row by row (NaN for a
- * hole), the detail (a finer grid over part of it, drawn first) likewise; the bands' start, step
- * and colours ([[r, g, b], ...]).
+ * hole), the infeasibility (v) and each equality's h (e) likewise, the detail (a finer grid over
+ * part of it, drawn first) likewise; the bands' start, step and colours ([[r, g, b], ...]).
  */
-export function packGrid({ x, y, z, infeasibility, detail, start, step, colors }) {
+export function packGrid({ x, y, z, infeasibility, equalities, detail, start, step, colors }) {
   const flatten = (rows, nx, ny) => {
     const flat = new Float64Array(nx * ny);
     rows.forEach((row, j) => { for (let i = 0; i < nx; i++) flat[j * nx + i] = row[i] === null ? NaN : row[i]; });
@@ -41,9 +42,10 @@ export function packGrid({ x, y, z, infeasibility, detail, start, step, colors }
   const pack = (g) => {
     const nx = g.x.length, ny = g.y.length;
     return { x: Float64Array.from(g.x), y: Float64Array.from(g.y), z: flatten(g.z, nx, ny),
-      v: g.infeasibility ? flatten(g.infeasibility, nx, ny) : null };
+      v: g.infeasibility ? flatten(g.infeasibility, nx, ny) : null,
+      e: g.equalities && g.equalities.length ? g.equalities.map((h) => flatten(h, nx, ny)) : null };
   };
-  return { main: pack({ x, y, z, infeasibility }), detail: detail ? pack(detail) : null, start, step, colors };
+  return { main: pack({ x, y, z, infeasibility, equalities }), detail: detail ? pack(detail) : null, start, step, colors };
 }
 
 /** RGBA pixels (pw × ph, rows from the top) of a packed grid over the view x0..x1 × y0..y1. */
@@ -51,6 +53,10 @@ export function raster(G, { x0, x1, y0, y1, pw, ph }) {
   const px = new Uint8ClampedArray(4 * pw * ph);
   const band = new Int16Array(pw * ph).fill(-1);
   const outside = new Uint8Array(pw * ph); // 1: the constraints are violated there (shaded)
+  // per equality, the sign of its h at each pixel (0: no value); a pixel beside one of the other
+  // sign is on the curve h = 0, so that the curve is traced two pixels wide, one on each side
+  const neq = Math.max(G.main.e ? G.main.e.length : 0, G.detail && G.detail.e ? G.detail.e.length : 0);
+  const sign = Array.from({ length: neq }, () => new Int8Array(pw * ph));
   const { start, step, colors } = G, nb = colors.length;
   // The detail first; the grid where the detail has nothing (outside its box, or a hole).
   for (const g of G.detail ? [G.detail, G.main] : [G.main]) {
@@ -72,6 +78,12 @@ export function raster(G, { x0, x1, y0, y1, pw, ph }) {
           const V = g.v, w = (V[row0 + i] * (1 - fx) + V[row0 + i + 1] * fx) * (1 - fy) + (V[row1 + i] * (1 - fx) + V[row1 + i + 1] * fx) * fy;
           outside[r * pw + c] = w > 0 ? 1 : 0;
         }
+        if (g.e) {
+          for (let k = 0; k < g.e.length; k++) {
+            const H = g.e[k], h = (H[row0 + i] * (1 - fx) + H[row0 + i + 1] * fx) * (1 - fy) + (H[row1 + i] * (1 - fx) + H[row1 + i + 1] * fx) * fy;
+            if (h === h) sign[k][r * pw + c] = h >= 0 ? 1 : -1;
+          }
+        }
       }
     }
   }
@@ -87,7 +99,13 @@ export function raster(G, { x0, x1, y0, y1, pw, ph }) {
       const out = outside[r * pw + c];
       // the feasible region's edge: where a neighbour is on the other side
       const rim = (c > 0 && outside[r * pw + c - 1] !== out) || (r > 0 && outside[(r - 1) * pw + c] !== out);
-      if (rim) { R = 33; Gc = 37; B = 41; } else if (out) { R += SHADE * (255 - R); Gc += SHADE * (255 - Gc); B += SHADE * (255 - B); }
+      let curve = false;
+      for (let k = 0; k < neq && !curve; k++) {
+        const S = sign[k], p = r * pw + c, s0 = S[p];
+        curve = s0 !== 0 && ((c > 0 && S[p - 1] === -s0) || (c < pw - 1 && S[p + 1] === -s0)
+          || (r > 0 && S[p - pw] === -s0) || (r < ph - 1 && S[p + pw] === -s0));
+      }
+      if (curve) { R = CURVE[0]; Gc = CURVE[1]; B = CURVE[2]; } else if (rim) { R = 33; Gc = 37; B = 41; } else if (out) { R += SHADE * (255 - R); Gc += SHADE * (255 - Gc); B += SHADE * (255 - B); }
       px[o] = R; px[o + 1] = Gc; px[o + 2] = B; px[o + 3] = 255;
     }
   }

@@ -34,6 +34,9 @@
 //                                          //   above the plot); while zoomed, the view widens as the path leaves it
 //   ct.onView = ({ x, y }) => ...;         // the view settled on new ranges (a zoom, a pan, the path view)
 //   ct.setDetail({ x, y, z });             // a finer grid over part of the map, drawn over it (null drops it)
+// A grid of a constrained problem may carry `infeasibility` (signed, shaded where positive) and
+// `equalities` ([h of each equality constraint], each traced as a line where h = 0), as the grid
+// endpoint gives them.
 // The legend (HTML, above the plot) lists only what is drawn: no population entry without a population;
 // each entry is a button that hides and shows what it names (both plots).
 // Plotly draws the axes, paths and markers; the map and the population / line search are canvases
@@ -751,7 +754,9 @@ export class ContourPlot {
     for (const g of detail ? [grid, detail] : [grid]) for (const row of g.z) for (const v of row) if (v !== null && v < zmin) zmin = v;
     const scaled = (g) => ({
       x: g.x, y: g.y, z: g.z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - zmin)))),
-      infeasibility: g.infeasibility || null, // the constraints', shaded where positive (maprender.js)
+      // the constraints': shaded where positive, and each equality's curve h = 0 traced (maprender.js)
+      infeasibility: (!this.hidden.has("infeasible") && g.infeasibility) || null,
+      equalities: (!this.hidden.has("feasible-curve") && g.equalities) || null,
     });
     this.grid = scaled(grid);
     this.grid.detail = detail ? scaled(detail) : null;
@@ -906,6 +911,9 @@ export class ContourPlot {
     if (this.trials) items.push({ id: "trials", kind: "trials", name: "trial points" });
     if (this.minimum) items.push({ id: "minimum", kind: "minimum", name: "known minimum" });
     if (this.gridData && this.gridData.infeasibility) items.push({ id: "infeasible", kind: "infeasible", name: "infeasible (shaded)" });
+    if (this.gridData && this.gridData.equalities && this.gridData.equalities.length) {
+      items.push({ id: "feasible-curve", kind: "feasible-curve", name: "feasible curve (h = 0)" });
+    }
     return items;
   }
 
@@ -974,7 +982,11 @@ export class ContourPlot {
     }
     this._renderTools();
     const r = this._ranges();
-    setLegend(this.tools, this.legend ? this._legendItems() : [], this.hidden, (id) => { toggle(this.hidden, id); this._schedule(); });
+    setLegend(this.tools, this.legend ? this._legendItems() : [], this.hidden, (id) => {
+      toggle(this.hidden, id);
+      if ((id === "infeasible" || id === "feasible-curve") && this.gridData && !this.oneD) this._buildGrid(); // drawn by the map
+      this._schedule();
+    });
     const st = {
       x: r.x, y: r.y, xt: this.xTitle, yt: this.oneD ? "f" : this.yTitle, d: this.oneD, m: this.message, h: this.height,
       rev: this._viewRev,
