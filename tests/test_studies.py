@@ -367,3 +367,18 @@ async def test_the_launch_socket_launches_and_controls_a_study_and_refuses_in_wo
     await other.disconnect()
     counts = await database_sync_to_async(lambda: studies.study_to_dict(Study.objects.get(pk=study_id))["counts"])()
     assert counts["stopped"] == 0  # charlie's stop changed nothing
+
+
+def test_the_history_filters_runs_by_study_and_links_each_to_its_study(alice, alice_client):
+    study = studies.create_study(owner=alice, data={**SMALL, "repeats": 1})
+    single = services.create_run(owner=alice, data={"method": "lbfgsb", "problem": "sphere", "dim": 2, "x0": [1, 1]})
+    wait_ended(study)
+    page = alice_client.get(f"/runs/?study={study.pk}").content.decode()
+    assert page.count(f'href="/studies/{study.pk}/"') == 2  # a badge on each of its two runs
+    assert f'href="/runs/{single.pk}/"' not in page
+    alone = alice_client.get("/runs/?study=none").content.decode()
+    assert f'href="/runs/{single.pk}/"' in alone and "study-badge" not in alone
+    for bad in ("x", "99999999999999999999999", "٣"):
+        response = alice_client.get(f"/runs/?study={bad}")
+        assert response.status_code == 200 and "none of them match" in response.content.decode()
+    services.stop_run(user=alice, run_id=single.pk)
