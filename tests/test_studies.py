@@ -69,6 +69,11 @@ def test_a_study_spec_expands_into_seeded_runs_with_shared_random_starts():
     ({**SMALL, "x0_seed": 2 ** 40}, "x0_seed"),
     ({**SMALL, "extra": 1}, "extra"),
     ({**SMALL, "label": "x" * 201}, "label"),
+    ({**SMALL, "label": "a\x00b"}, "label"),
+    ({**SMALL, "configs": [{"method": "de", "label": "\x00"}]}, "configs[0].label"),
+    ({**SMALL, "configs": [{"method": "de", "options": {"maxiter": 10 ** 9}}]}, "configs[0].options.maxiter"),
+    ({**SMALL, "configs": [{"method": "de"}] * 13}, "configs"),
+    ({**SMALL, "x0": [1, 2, 3], "configs": [{"method": "lbfgsb"}]}, "x0"),
 ])
 def test_a_bad_study_spec_is_refused_at_its_field_in_words(data, field):
     with pytest.raises(SpecError) as caught:

@@ -113,8 +113,8 @@ def validate_study(data, limits: StudyLimits = StudyLimits()) -> StudySpec:
 
     repeats = c.integer("repeats", data.get("repeats", 1), lo=1)
     label = data.get("label", "")
-    if not isinstance(label, str):
-        c.add("label", "must be text")
+    if not isinstance(label, str) or "\x00" in label:
+        c.add("label", "must be text (without NUL characters)")
         label = ""
     elif len(label) > MAX_LABEL:
         c.add("label", f"is {len(label):,} characters long; at most {MAX_LABEL} are kept")
@@ -147,8 +147,8 @@ def validate_study(data, limits: StudyLimits = StudyLimits()) -> StudySpec:
                 c.add(f"configs[{i}].options", "must be an object of option names and values")
                 continue
             cl = cfg.get("label", "")
-            if not isinstance(cl, str) or len(cl) > MAX_LABEL:
-                c.add(f"configs[{i}].label", f"must be text of at most {MAX_LABEL} characters")
+            if not isinstance(cl, str) or len(cl) > MAX_LABEL or "\x00" in cl:
+                c.add(f"configs[{i}].label", f"must be text of at most {MAX_LABEL} characters, without NUL")
                 continue
             if bad:
                 continue
