@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 
 from runs import studies
 from runs.encoding import dumps
+from runs.exports import csv_value
 from runs.optim.echo import bounded_errors, shown
 from runs.optim.jsoninput import InputError, loads
 from runs.query import BadQuery, json_response, refusal, whole
@@ -133,26 +134,16 @@ def _attachment(body: str, content_type: str, name: str) -> HttpResponse:
 
 
 def _cell(v):
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
+    """A CSV cell as the compare export writes them; a point as its coordinates, space-separated."""
     if isinstance(v, (list, tuple)):
-        return " ".join(repr(float(x)) for x in v)
-    return v
-
-
-def _study_for_download(request, study_id):
-    study = studies.get_study_for(request.user, study_id)
-    if study is None:
-        raise Http404(f"There is no study {shown(study_id)} of yours.")
-    return study
+        return " ".join(str(csv_value(float(x))) for x in v)
+    return csv_value(v)
 
 
 @require_GET
 def runs_csv(request, study_id: int):
     """One row per run: configuration, repeat, seed, start, status, outcome and final figures."""
-    study = _study_for_download(request, study_id)
+    study = _owned(request, study_id)
     labels = [c["label"] for c in study.spec["configs"]]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -168,7 +159,7 @@ def runs_csv(request, study_id: int):
 @require_GET
 def summary_csv(request, study_id: int):
     """The aggregate tables: final values, fixed targets, fixed budgets — one block each."""
-    study = _study_for_download(request, study_id)
+    study = _owned(request, study_id)
     summary = studies.study_summary(study)
     measure = "best f - f*" if summary["measure"] == "gap" else "best f"
     buf = io.StringIO()
@@ -192,5 +183,5 @@ def summary_csv(request, study_id: int):
 @require_GET
 def spec_json(request, study_id: int):
     """The study spec: POST it to /api/studies/ and the same study runs again."""
-    study = _study_for_download(request, study_id)
+    study = _owned(request, study_id)
     return _attachment(dumps(study.spec), "application/json", f"study-{study.pk}-spec.json")
