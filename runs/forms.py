@@ -107,6 +107,11 @@ def initial_state(prefill: dict) -> dict:
     elif not (isinstance(bounds, list) and len(bounds) == dim
               and all(isinstance(b, list) and len(b) == 2 for b in bounds)):
         bounds = p.default_bounds(dim)
+    options_in = prefill.get("options") if isinstance(prefill.get("options"), dict) else {}
+    mk = options_in.get("minimizer_kwargs") if isinstance(options_in.get("minimizer_kwargs"), dict) else {}
+    if not m["takes_bounds"] and isinstance(mk.get("bounds"), list) and len(mk["bounds"]) == dim \
+            and all(isinstance(b, list) and len(b) == 2 for b in mk["bounds"]):
+        bounds = mk["bounds"]  # basin-hopping's bounds are its local minimizer's: the form shows them there
     x0 = prefill.get("x0")
     if not (isinstance(x0, list) and len(x0) == dim):
         x0 = default_x0(bounds) if m["needs_x0"] else None
@@ -252,6 +257,145 @@ def option_field(method: str, o: dict, value, errors: dict, problem: dict | None
     return f
 
 
+# -- the global methods' nested options: minimizer_kwargs ("Local minimizer") and shgo's options --
+NESTED_KINDS = ("minimizer_kwargs", "dict")
+MK = "options.minimizer_kwargs"
+# The local minimizer's words for "no minimizer_kwargs" (the select's first, empty, choice).
+LOCAL_DEFAULT_LABEL = {"basinhopping": "scipy's default (BFGS)",
+                       "dual_annealing": "scipy's default (L-BFGS-B in the bounds)",
+                       "shgo": "scipy's default (SLSQP, ftol 1e-12)"}
+LOCAL_BOUNDS_LABEL = {"basinhopping": "give the local minimizer the bounds above",
+                      "dual_annealing": "keep the local search inside the bounds"}
+
+
+def _local_catalogue(name: str, local: str) -> tuple[dict, list[str] | None]:
+    """(the catalogue entry of a global method's local minimizer, the option names it takes there)."""
+    from runs.optim import METHODS
+    o = METHODS[name].option("minimizer_kwargs")
+    _, cat, kept = next(x for x in o.local_methods if x[0] == local)
+    return METHODS[cat].to_dict(), None if kept is None else list(kept)
+
+
+def local_fields(name: str, local: str, mk: dict, errors: dict, problem: dict | None) -> list[dict]:
+    """The fields of a local minimizer (jac, hess, then its options), keyed as the validator's
+    errors ("options.minimizer_kwargs.options.gtol"), named apart per global method. new.js
+    builds the same markup when the local method changes (localFieldsHTML)."""
+    from runs.optim.minimize_methods import NEEDS_HESS
+    entry, kept = _local_catalogue(name, local)
+    out = []
+    for o in sorted(entry["options"], key=lambda o: o["name"] not in ("jac", "hess")):  # derivatives first
+        if o["name"] in ("jac", "hess"):
+            key, slot = f"{MK}.{o['name']}", o["name"]
+            choices = list(o["choices"])
+            labels = list(o.get("labels") or choices)
+            if None not in choices and not (o["name"] == "jac" and choices == ["analytic"]) \
+                    and not (o["name"] == "hess" and local in NEEDS_HESS):
+                choices, labels = [None] + choices, ["scipy's default (none given)"] + labels
+            default = None if None in choices else choices[0]
+            if o["name"] == "hess" and default == "analytic" and problem and not problem.get("has_hessian") \
+                    and len(choices) > 1:
+                default = choices[1]
+            value = mk.get(o["name"], default)
+            out.append({"key": key, "name": f"mk.{name}.{slot}", "id": f"opt-{name}-mk-{slot}", "label": o["name"],
+                        "help": o["description"], "errors": _errors_for(errors, key), "type": o["type"],
+                        "widget": "select", "value": _choice_value(value), "placeholder": _choice_value(default),
+                        "choices": [(_choice_value(c), f"{t} (default)" if c == default else t)
+                                    for c, t in zip(choices, labels)]})
+            continue
+        if kept is not None and o["name"] not in kept:
+            continue
+        given = (mk.get("options") or {})
+        f = option_field(name, o, given.get(o["name"], _MISSING), {}, problem)
+        key = f"{MK}.options.{o['name']}"
+        f.update(key=key, name=f"mk.{name}.o.{o['name']}", id=f"opt-{name}-mk-o-{o['name']}",
+                 errors=_errors_for(errors, key))
+        out.append(f)
+    return out
+
+
+def local_minimizer(name: str, o: dict, value, errors: dict, problem: dict | None) -> dict:
+    """The "Local minimizer" of a global method: its select, the bounds switch, its fields."""
+    mk = value if isinstance(value, dict) else {}
+    local = mk.get("method") if isinstance(mk.get("method"), str) else ""
+    names = [x["name"] for x in o["local_methods"]]
+    local = local.lower() if local and local.lower() in names else ""
+    method_key = next(k for k in o["keys"] if k["name"] == "method")
+    key = f"{MK}.method"
+    return {
+        "key": key, "name": f"mk.{name}.method", "id": f"opt-{name}-mk-method", "value": local,
+        "help": o["description"], "errors": _errors_for(errors, key) + _errors_for(errors, MK),
+        "choices": [("", LOCAL_DEFAULT_LABEL[name])] + list(zip(names, method_key["labels"])),
+        "bounds": None if name == "shgo" else {
+            "key": f"{MK}.bounds", "name": f"mk.{name}.bounds", "id": f"opt-{name}-mk-bounds",
+            "label": LOCAL_BOUNDS_LABEL[name], "checked": mk.get("bounds") is not None,
+            "errors": _errors_for(errors, f"{MK}.bounds")
+            + [m for k, v in errors.items() if k.startswith(f"{MK}.bounds[") for m in map(_sentence, v)]},
+        "fields": local_fields(name, local, mk, errors, problem) if local else [],
+    }
+
+
+def object_fields(name: str, o: dict, value, errors: dict, problem: dict | None) -> list[dict]:
+    """An option that is an object of scalar options (shgo's options): one plain field per key."""
+    given = value if isinstance(value, dict) else {}
+    out = []
+    for k in o["keys"]:
+        f = option_field(name, k, given.get(k["name"], _MISSING), {}, problem)
+        key = f"options.{o['name']}.{k['name']}"
+        f.update(key=key, name=key, id=f"opt-{name}-{o['name']}-{k['name']}", errors=_errors_for(errors, key))
+        out.append(f)
+    return out
+
+
+def _nested_from_post(post, m: dict, spec: dict) -> dict:
+    """The nested options a no-JavaScript POST of the form gives for method `m`."""
+    out = {}
+    name = m["name"]
+    for o in m["options"]:
+        if o["type"] == "minimizer_kwargs":
+            local = post.get(f"mk.{name}.method", "").strip()
+            if not local:
+                continue
+            mk: dict = {"method": local}
+            for slot in ("jac", "hess"):
+                raw = post.get(f"mk.{name}.{slot}", "").strip()
+                if raw and raw != NULL_CHOICE:
+                    mk[slot] = raw
+            if post.get(f"mk.{name}.bounds"):
+                mk["bounds"] = spec.pop("bounds", None) if not m["takes_bounds"] else spec.get("bounds")
+            try:
+                entry, kept = _local_catalogue(name, local.lower())
+            except StopIteration:
+                out[o["name"]] = mk  # an unknown name: the validator says so at the field
+                continue
+            opts = {}
+            for lo in entry["options"]:
+                field = f"mk.{name}.o.{lo['name']}"
+                if lo["name"] in ("jac", "hess") or (kept is not None and lo["name"] not in kept):
+                    continue
+                if lo["type"] == "bool":
+                    vals = post.getlist(field)
+                    if vals and (vals[-1] in ("true", "on", "1")) != lo["default"]:
+                        opts[lo["name"]] = vals[-1] in ("true", "on", "1")
+                elif (raw := post.get(field, "").strip()) != "":
+                    opts[lo["name"]] = _number(raw)
+            if opts:
+                mk["options"] = opts
+            out[o["name"]] = mk
+        elif o["type"] == "dict":
+            given = {}
+            for k in o["keys"]:
+                field = f"options.{o['name']}.{k['name']}"
+                if k["type"] == "bool":
+                    vals = post.getlist(field)
+                    if vals and (vals[-1] in ("true", "on", "1")) != k["default"]:
+                        given[k["name"]] = vals[-1] in ("true", "on", "1")
+                elif (raw := post.get(field, "").strip()) != "":
+                    given[k["name"]] = _number(raw)
+            if given:
+                out[o["name"]] = given
+    return out
+
+
 # The stopping rules (spec "stop", runs/optim/stopping.py) as the form offers them.
 STOP_FIELDS = (
     ("f", "f at or below", "stop once f reaches this value"),
@@ -314,13 +458,18 @@ def form_fields(state: dict, errors: dict | None = None) -> dict:
         vals = state["options"] if m["name"] == state["method"] else {}
         errs = errors if m["name"] == state["method"] else {}
         fields = [option_field(m["name"], o, vals.get(o["name"], _MISSING), errs, current)
-                  for o in m["options"] if o["name"] != "seed"]
+                  for o in m["options"] if o["name"] != "seed" and o["type"] not in NESTED_KINDS]
+        nested = {o["type"]: o for o in m["options"] if o["type"] in NESTED_KINDS}
         primary = PRIMARY_OPTIONS.get(m["name"], ())
         options[m["name"]] = {
             "primary": sorted((f for f in fields if f["label"] in primary), key=lambda f: primary.index(f["label"])),
             "more": [f for f in fields if f["label"] not in primary],
             "seed": next(({"value": _text(vals.get("seed")), "errors": _errors_for(errs, "options.seed")}
                           for o in m["options"] if o["name"] == "seed"), None),
+            "local": local_minimizer(m["name"], nested["minimizer_kwargs"], vals.get("minimizer_kwargs"), errs, current)
+            if "minimizer_kwargs" in nested else None,
+            "object": {"title": f"{m['short']}'s options", "fields": object_fields(
+                m["name"], nested["dict"], vals.get(nested["dict"]["name"]), errs, current)} if "dict" in nested else None,
         }
     bounds = [{
         "i": i, "key": f"bounds[{i}]", "lo": _text(lo), "hi": _text(hi), "errors": _errors_for(errors, f"bounds[{i}]"),
@@ -391,6 +540,8 @@ def spec_from_post(post) -> tuple[dict, str]:
         opts = {}
         for o in m["options"]:
             name = f"options.{o['name']}"
+            if o["type"] in NESTED_KINDS:
+                continue
             if o["type"] == "bool":
                 vals = post.getlist(name)
                 if vals:
@@ -405,6 +556,7 @@ def spec_from_post(post) -> tuple[dict, str]:
                 opts[o["name"]] = [_number(s) for s in raw.split(",")]
             else:
                 opts[o["name"]] = _number(raw)
+        opts.update(_nested_from_post(post, m, spec))
         spec["options"] = opts
     stop = _stop_from_post(post)
     if stop:

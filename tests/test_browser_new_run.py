@@ -241,3 +241,137 @@ class PhoneLayoutTests(NewRunPageCase):
         self.wait_visible("#nav-user")
         self.assert_fits("navbar menu")
         self.screenshot("navbar-phone-open")
+
+
+class LocalMinimizerTests(NewRunPageCase):
+    def test_a_basinhopping_run_with_a_chosen_local_minimizer_is_scipys(self):
+        import numpy as np
+        from scipy.optimize import basinhopping
+
+        from runs.optim import METHODS, get_problem
+
+        self.browser.get(self.url("/runs/new/"))
+        Select(self.find("#id_problem")).select_by_value("rosenbrock")
+        self.find("label[for=method-basinhopping]").click()
+        self.set_field("#opt-basinhopping-seed", "3")
+        self.find(".method-options[data-method=basinhopping] .more-options summary").click()
+        self.set_field("#opt-basinhopping-niter", "4")
+        self.assertFalse(self.find("#local-basinhopping .local-bounds").is_displayed())  # scipy's default: no switch
+        Select(self.find("#opt-basinhopping-mk-method")).select_by_value("powell")
+        # Powell's own options, scipy's defaults shown; no jac (Powell uses none)
+        ftol = self.wait_visible("#opt-basinhopping-mk-o-ftol")
+        powell = {o.name: o.default for o in METHODS["powell"].options}
+        self.assertEqual(ftol.get_attribute("placeholder"), str(powell["ftol"]))
+        self.assertEqual(self.find_all("#opt-basinhopping-mk-jac"), [])
+        self.assertTrue(self.find("#local-basinhopping .local-bounds").is_displayed())
+        # the server's error, at the field: a huge local maxiter is over the site's limit
+        self.set_field("#opt-basinhopping-mk-o-maxiter", "1000000000")
+        self.find("#btn-launch").click()
+        field = '[data-field="options.minimizer_kwargs.options.maxiter"]'
+        self.wait_text(f"{field} .invalid-feedback", "more than the limit")
+        self.assertIn("is-invalid", self.find(f"{field} input").get_attribute("class"))
+        self.assertEqual(self.browser.switch_to.active_element.get_attribute("id"), "opt-basinhopping-mk-o-maxiter")
+        self.screenshot("new-run-local-minimizer-error")
+        # fixed from the keyboard, with the form's bounds handed to the local minimizer, launched by Ctrl+Enter
+        self.set_field("#opt-basinhopping-mk-o-maxiter", "60")
+        self.set_field("#opt-basinhopping-mk-o-ftol", "1e-6")
+        self.find("#opt-basinhopping-mk-bounds").send_keys(" ")
+        self.assertTrue(self.find("#opt-basinhopping-mk-bounds").is_selected())
+        self.assertTrue(self.find("#bounds-all-lo").is_enabled())  # basinhopping's bounds now go somewhere
+        self.set_field("#bounds-all-lo", "-2")
+        self.set_field("#bounds-all-hi", "2")
+        self.screenshot("new-run-local-minimizer")
+        from selenium.webdriver.common.keys import Keys
+        self.find("#opt-basinhopping-mk-o-ftol").send_keys(Keys.CONTROL, Keys.ENTER)
+        self.wait().until(lambda d: re.search(r"/runs/\d+/$", d.current_url))
+        run = Run.objects.get(pk=int(re.search(r"/runs/(\d+)/$", self.browser.current_url).group(1)))
+        self.wait_text("#run-status", "finished")
+        run.refresh_from_db()
+        mk = {"method": "powell", "bounds": [[-2.0, 2.0], [-2.0, 2.0]], "options": {"ftol": 1e-6, "maxiter": 60}}
+        self.assertEqual(run.spec["options"]["minimizer_kwargs"], mk)
+        self.assertNotIn("bounds", {k for k, v in run.spec.items() if v is not None})
+        p = get_problem("rosenbrock")
+        ref = basinhopping(p.objective(run.spec["params"]), np.array(run.spec["x0"]), niter=4, seed=3,
+                           minimizer_kwargs={"method": "Powell", "bounds": [(-2, 2), (-2, 2)],
+                                             "options": {"ftol": 1e-6, "maxiter": 60}})
+        self.assertEqual(run.result["x"], ref.x.tolist())
+        self.assertEqual((run.result["fun"], run.result["nfev"], run.result["nit"]), (ref.fun, ref.nfev, ref.nit))
+        # Back, then a reload: the server fills the local minimizer in as it was launched
+        self.browser.back()
+        self.wait().until(lambda d: "/runs/new/" in d.current_url)
+        self.browser.refresh()
+        self.wait_for("#run-form")
+        self.assertEqual(Select(self.find("#opt-basinhopping-mk-method")).first_selected_option.get_attribute("value"),
+                         "powell")
+        self.assertEqual(self.find("#opt-basinhopping-mk-o-maxiter").get_attribute("value"), "60")
+        self.assertTrue(self.find("#opt-basinhopping-mk-bounds").is_selected())
+        self.assertEqual(self.find("#bounds-all-hi").get_attribute("value"), "2")
+        self.assertTrue(self.find("#bounds-all-hi").is_enabled())
+        self.assertEqual(self.console_errors(), [])
+
+
+    def test_shgos_options_and_its_local_minimizer_reach_scipy(self):
+        import numpy as np
+        from scipy.optimize import shgo
+
+        from runs.optim import get_problem
+
+        self.browser.get(self.url("/runs/new/"))
+        Select(self.find("#id_problem")).select_by_value("himmelblau")
+        self.find("label[for=method-shgo]").click()
+        self.find(".method-options[data-method=shgo] .object-options summary").click()
+        self.assertEqual(self.find("#opt-shgo-options-f_tol").get_attribute("placeholder"), "0.0001")
+        self.set_field("#opt-shgo-options-f_min", "0")
+        self.find("#btn-launch").click()
+        self.wait_text('[data-field="options.options.f_min"] .invalid-feedback', "Needs maxiter, maxfev or maxev")
+        self.set_field("#opt-shgo-options-maxiter", "2")
+        Select(self.find("#opt-shgo-mk-method")).select_by_value("cobyla")
+        self.wait_visible("#opt-shgo-mk-o-catol")
+        self.assertEqual(self.find_all("#opt-shgo-mk-o-maxiter"), [])  # shgo would drop it
+        self.find("#opt-shgo-mk-o-catol").send_keys("1e-5")
+        run_id = self.launch()
+        self.wait_text("#run-status", "finished")
+        run = Run.objects.get(pk=run_id)
+        self.assertEqual(run.spec["options"]["options"], {"f_min": 0.0, "maxiter": 2})
+        self.assertEqual(run.spec["options"]["minimizer_kwargs"], {"method": "cobyla", "options": {"catol": 1e-5}})
+        ref = shgo(get_problem("himmelblau").objective(run.spec["params"]), [tuple(b) for b in run.spec["bounds"]],
+                   minimizer_kwargs={"method": "COBYLA", "options": {"catol": 1e-5}}, options={"f_min": 0, "maxiter": 2})
+        self.assertEqual(run.result["x"], np.asarray(ref.x).tolist())
+        self.assertEqual((run.result["fun"], run.result["nfev"], run.result["nit"]), (ref.fun, ref.nfev, ref.nit))
+        self.assertEqual(self.console_errors(), [])
+
+# -- the same form without JavaScript: a plain POST carries the nested options ------------------
+def test_a_post_without_javascript_puts_nested_errors_at_their_fields(alice_client):
+    r = alice_client.post("/runs/new/", {
+        "problem": "rosenbrock", "method": "shgo", "dim": "2", "bounds.0.lo": "-2", "bounds.0.hi": "2",
+        "bounds.1.lo": "-2", "bounds.1.hi": "2", "mk.shgo.method": "l-bfgs-b", "mk.shgo.jac": "analytic",
+        "mk.shgo.o.ftol": "abc", "options.options.f_min": "0", "options.options.symmetry": ["false", "true"]})
+    assert r.status_code == 400
+    html = r.content.decode()
+    for key, words in (("options.minimizer_kwargs.options.ftol", "Must be a number"),
+                       ("options.options.f_min", "Needs maxiter, maxfev or maxev")):
+        at = html[html.index(f'data-field="{key}"'):]
+        at = at[:at.index("</div>\n</div>")]
+        assert "is-invalid" in at and words in at, key
+    # what was typed is kept: the local method, its jac, shgo's switch
+    assert '<option value="l-bfgs-b" selected>' in html
+    assert 'id="opt-shgo-options-symmetry" name="options.options.symmetry" value="true" checked' in html
+    assert not Run.objects.exists()
+
+
+def test_a_post_without_javascript_stands_for_the_spec_the_script_sends():
+    from django.http import QueryDict
+
+    from runs import forms
+
+    q = QueryDict(mutable=True)
+    for k, v in {"problem": "rosenbrock", "method": "basinhopping", "dim": "2", "x0.0": "0.5", "x0.1": "0.5",
+                 "bounds.0.lo": "-1", "bounds.0.hi": "1", "bounds.1.lo": "-1", "bounds.1.hi": "1",
+                 "mk.basinhopping.method": "tnc", "mk.basinhopping.jac": "null", "mk.basinhopping.bounds": "true",
+                 "mk.basinhopping.o.maxfun": "40", "mk.basinhopping.o.eta": ""}.items():
+        q[k] = v
+    spec, _ = forms.spec_from_post(q)
+    assert "bounds" not in spec  # basin-hopping's bounds went to its local minimizer
+    assert spec["options"] == {"minimizer_kwargs": {"method": "tnc", "bounds": [[-1, 1], [-1, 1]],
+                                                    "options": {"maxfun": 40}}}
+    assert services.validate(spec).options["minimizer_kwargs"]["bounds"] == [[-1.0, 1.0], [-1.0, 1.0]]

@@ -117,6 +117,15 @@ class PlotsOnPagesTests(PageShots, BrowserTestCase):
                 abs(math.hypot(x - cx, y - cy) - radius) < 1e-9 * max(1, radius) for x, y in zip(ring["x"], ring["y"]))
         self.wait().until(ring_at_step_2)
         self.assertIn("trust region", self.legend("plot-contour"))
+        # dogleg's radius is read off scipy's own loop: the same ring, and a column in the step table
+        dl = real_run(self.alice, {"method": "dogleg", "problem": "rosenbrock", "dim": 2, "x0": [-1.2, 1.0]})
+        self.open_run(dl)
+        self.wait().until(lambda d: "trust radius" in self.find("#steps-head").text)
+        self.find("body").send_keys(Keys.HOME, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+        self.wait().until(lambda d: d.execute_script("return document.getElementById('run-view').dataset.cursor") == "2")
+        data = json.loads(dl.steps.get(seq=2).data)
+        radius, (cx, cy) = data["extra"]["tr_radius"], data["x"]
+        self.wait().until(ring_at_step_2)
         self.assertEqual(self.console_errors(), [])
 
     def test_an_equality_constraints_curve_is_drawn_where_h_is_zero(self):

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy.optimize import basinhopping, direct, dual_annealing, shgo
+from scipy.optimize import BFGS, SR1, basinhopping, direct, dual_annealing, shgo
 from scipy.optimize._dual_annealing import StrategyChain
 
-from runs.optim import decode_checkpoint, encode_checkpoint, get_problem
+from runs.optim import METHODS, decode_checkpoint, encode_checkpoint, get_problem
 from runs.optim.global_methods import (GLOBAL_STEPPERS, OPTIONS, STATUS_STOPPED, da_temperature)
-from runs.optim.spec import Spec
+from runs.optim.hessians import hessian
+from runs.optim.spec import Spec, validate_spec
 
 from tests.resume_checks import assert_resumes_exactly, checkpoint_of_a_stop, comparable, stop_after
 
@@ -26,8 +27,8 @@ pytestmark = [pytest.mark.filterwarnings("ignore"),  # scipy's OptimizeWarning/R
 FUNCTIONS = {"dual_annealing": dual_annealing, "shgo": shgo, "direct": direct,
              "basinhopping": basinhopping}
 BOX = {"rosenbrock": (-2.0, 2.0), "rastrigin": (-5.12, 5.12), "ackley": (-5.0, 5.0),
-       "himmelblau": (-5.0, 5.0)}
-X0 = {"rosenbrock": -1.2, "rastrigin": 2.5, "ackley": 1.7, "himmelblau": 0.3}
+       "himmelblau": (-5.0, 5.0), "rosenbrock_disk": (-1.5, 1.5)}
+X0 = {"rosenbrock": -1.2, "rastrigin": 2.5, "ackley": 1.7, "himmelblau": 0.3, "rosenbrock_disk": 0.2}
 
 
 def spec_for(method, problem="rastrigin", dim=2, **options):
@@ -46,11 +47,20 @@ def plain(spec, callback=None, seed=None, objective=None):
     kw = {k: v for k, v in spec.options.items() if v is not None}
     if "minimizer_kwargs" in kw:
         mk = dict(kw["minimizer_kwargs"])
-        if mk.pop("jac", None) == "analytic":
-            mk["jac"] = g
+        jac = mk.pop("jac", None)
+        if jac is not None:
+            mk["jac"] = g if jac == "analytic" else jac
+        hess = mk.pop("hess", None)
+        if hess is not None:
+            mk["hess"] = {"analytic": hessian(spec.problem, spec.params), "bfgs": BFGS(),
+                          "sr1": SR1()}.get(hess, hess)
         if "options" in mk:
             mk["options"] = dict(mk["options"])
         kw["minimizer_kwargs"] = mk
+    if "options" in kw:
+        kw["options"] = dict(kw["options"])
+    if spec.method == "shgo" and p.has_constraints:
+        kw["constraints"] = [c.scipy_dict() for c in p.constraints(spec.params, spec.dim)]
     if seed is not None and "seed" not in kw and "rng" not in kw:
         kw["seed"] = seed
     if callback is not None:
@@ -288,6 +298,146 @@ def test_basinhopping_matches_scipy(prob, dim, o):
     assert steps[-1].extra["best_fun"] == ref.fun
     if o.get("interval") == 3:
         assert len({x.extra["stepsize"] for x in steps}) > 1  # the adaptive step size moved
+
+
+# ---- minimizer_kwargs and shgo's options, through the validator ------------------------------
+def validated(method, problem, dim, options):
+    """(the validated spec, the same spec with the options as given): the run takes the first,
+    scipy's own call the second."""
+    base = spec_for(method, problem, dim)
+    spec = validate_spec({"method": method, "problem": problem, "dim": dim, "options": options,
+                          "bounds": None if base.bounds is None else [list(b) for b in base.bounds],
+                          "x0": None if base.x0 is None else list(base.x0)})
+    return spec, Spec(**{**spec.__dict__, "options": options})
+
+
+def bh_seen(spec):
+    seen = []
+    plain(spec, lambda x, f, accept: seen.append((np.copy(x), f, accept)))
+    return seen
+
+
+NESTED = [
+    ("basinhopping", "rosenbrock", 2, {"niter": 4, "seed": 3, "minimizer_kwargs": {
+        "method": "Nelder-Mead", "options": {"xatol": 1e-6, "maxiter": 200, "adaptive": True}}}),
+    ("basinhopping", "himmelblau", 2, {"niter": 5, "seed": 1, "minimizer_kwargs": {
+        "method": "powell", "bounds": [[-5, 5], [None, 4.5]], "options": {"ftol": 1e-6}}}),
+    ("basinhopping", "rosenbrock", 2, {"niter": 3, "rng": 2, "minimizer_kwargs": {
+        "method": "trust-ncg", "jac": "analytic", "hess": "analytic", "options": {"gtol": 1e-6}}}),
+    ("basinhopping", "rastrigin", 2, {"niter": 4, "seed": 5, "minimizer_kwargs": {  # minimize picks BFGS
+        "jac": "analytic", "options": {"gtol": 1e-6, "c1": 1e-3, "c2": 0.8}}}),
+    ("basinhopping", "ackley", 2, {"niter": 3, "seed": 7, "minimizer_kwargs": {
+        "method": "Newton-CG", "jac": "analytic", "hess": "2-point"}}),
+    ("basinhopping", "himmelblau", 2, {"niter": 3, "seed": 4, "minimizer_kwargs": {
+        "method": "cobyqa", "options": {"maxfev": 60, "initial_tr_radius": 0.5}}}),
+    ("dual_annealing", "rastrigin", 2, {"maxiter": 6, "seed": 4, "minimizer_kwargs": {
+        "method": "L-BFGS-B", "bounds": [[-5.12, 5.12]] * 2, "jac": "analytic", "options": {"maxiter": 50}}}),
+    ("dual_annealing", "himmelblau", 2, {"maxiter": 5, "seed": 2, "minimizer_kwargs": {
+        "method": "nelder-mead", "options": {"maxfev": 80}}}),
+    ("dual_annealing", "rosenbrock", 2, {"maxiter": 4, "seed": 8, "minimizer_kwargs": {
+        "method": "TNC", "bounds": [[-2, 2], [-2, 2]], "jac": "2-point", "options": {"maxfun": 40}}}),
+    ("dual_annealing", "rosenbrock", 3, {"maxiter": 3, "seed": 9, "minimizer_kwargs": {
+        "method": "trust-constr", "jac": "analytic", "hess": "bfgs", "options": {"maxiter": 30}}}),
+    ("dual_annealing", "ackley", 2, {"maxiter": 4, "rng": 6, "minimizer_kwargs": {  # bounds: L-BFGS-B
+        "bounds": [[-5, 5], [-5, 5]], "options": {"maxls": 5}}}),
+    ("shgo", "rosenbrock", 2, {"minimizer_kwargs": {"method": "L-BFGS-B", "jac": "analytic",
+                                                    "options": {"ftol": 1e-10}}}),
+    ("shgo", "himmelblau", 2, {"n": 30, "minimizer_kwargs": {"method": "cobyla", "options": {"catol": 1e-5}}}),
+    ("shgo", "rastrigin", 2, {"n": 32, "sampling_method": "sobol", "minimizer_kwargs": {},  # SLSQP, ftol 1e-6
+                              "options": {"maxiter": 2, "minimize_every_iter": False}}),
+    ("shgo", "ackley", 2, {"n": 40, "options": {"maxfev": 300, "local_iter": 2, "symmetry": True}}),
+    ("shgo", "himmelblau", 2, {"options": {"f_min": 0.0, "f_tol": 1e-6, "maxiter": 3, "infty_constraints": False,
+                                           "minhgrd": 0}}),
+    ("shgo", "rosenbrock", 2, {"options": {"maxev": 200}, "minimizer_kwargs": {
+        "method": "newton-cg", "jac": "analytic", "hess": "analytic", "options": {}}}),
+    ("shgo", "rosenbrock_disk", 2, {"n": 20, "minimizer_kwargs": {"method": "SLSQP", "jac": "analytic",
+                                                                  "options": {"ftol": 1e-9}}}),
+]
+
+
+@pytest.mark.parametrize("m,prob,dim,o", NESTED, ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(NESTED)])
+def test_nested_options_match_scipys_own_call(m, prob, dim, o):
+    spec, given = validated(m, prob, dim, o)
+    s, steps = run(spec)
+    ref = plain(given)
+    assert_result_equal(s.result, ref)
+    common_checks(s, steps)
+    if m == "basinhopping":
+        seen = bh_seen(given)
+        assert len(steps) == len(seen) == ref.nit + 1
+        for step, (x, f, acc) in zip(steps, seen):
+            assert np.array_equal(step.x, x) and step.fun == f and step.extra["accepted"] == acc
+    elif m == "shgo":
+        xs = []
+        assert_result_equal(s.result, plain(given, lambda xk: xs.append(np.copy(xk))))
+        assert len(steps) == len(xs) > 0 and all(np.array_equal(a.x, b) for a, b in zip(steps, xs))
+    else:
+        seen, _ = da_observed(given)
+        assert len(steps) == ref.nit + 1
+        for k, step in enumerate(steps[:-1]):
+            assert np.array_equal(step.x, seen[k]["xbest"]) and step.fun == seen[k]["ebest"]
+            assert step.nfev == seen[k]["nfev"]
+
+
+LOCALS = [o["name"] for o in METHODS["basinhopping"].option("minimizer_kwargs").to_dict()["local_methods"]]
+
+
+@pytest.mark.parametrize("m", ["basinhopping", "dual_annealing", "shgo"])
+@pytest.mark.parametrize("local", LOCALS)
+def test_every_local_method_is_scipys(m, local):
+    # each local minimizer the catalogue offers runs in each global method, as scipy's call does
+    lm = METHODS[local if local != "l-bfgs-b" else "lbfgsb"]
+    mk = {"method": local}
+    if lm.option("jac") is not None:
+        mk["jac"] = "analytic"
+    if lm.option("hess") is not None and None not in lm.option("hess").choices:
+        mk["hess"] = "analytic"
+    o = {"basinhopping": {"niter": 2, "seed": 1}, "dual_annealing": {"maxiter": 2, "seed": 1},
+         "shgo": {"n": 8}}[m]
+    spec, given = validated(m, "rosenbrock", 2, {**o, "minimizer_kwargs": mk})
+    s, steps = run(spec)
+    assert_result_equal(s.result, plain(given))
+    assert steps
+
+
+def test_shgo_drops_the_local_options_it_refuses():
+    # why the validator refuses them: scipy's run is the same with or without
+    f = get_problem("rosenbrock").objective({"a": 1.0, "b": 100.0})
+    a = shgo(f, [(-2, 2)] * 2, minimizer_kwargs={"method": "L-BFGS-B", "options": {"maxiter": 1, "gtol": 0.5}})
+    b = shgo(f, [(-2, 2)] * 2, minimizer_kwargs={"method": "L-BFGS-B"})
+    assert np.array_equal(a.x, b.x) and a.nfev == b.nfev and a.nlfev == b.nlfev
+    c = shgo(f, [(-2, 2)] * 2, minimizer_kwargs={"method": "L-BFGS-B", "options": {"ftol": 1e-2}})
+    assert c.nlfev != b.nlfev  # ftol is kept
+
+
+def test_nested_options_change_the_run():
+    # each kind of key reaches scipy: a run with it differs from the run without it
+    for m, prob, dim, o in NESTED[0], NESTED[6], NESTED[11], NESTED[14]:
+        spec, _ = validated(m, prob, dim, o)
+        bare, _ = validated(m, prob, dim, {k: v for k, v in o.items() if k not in ("minimizer_kwargs", "options")})
+        assert run(spec)[0].result.nfev != run(bare)[0].result.nfev, (m, prob)
+
+
+def test_minimizer_kwargs_left_empty_is_scipys_default():
+    # {} is scipy's "no minimizer_kwargs" for dual_annealing (its own L-BFGS-B in the box) and
+    # basinhopping (minimize's BFGS); shgo's {} drops its ftol 1e-12: a different call, kept so
+    for m, prob, o in (("dual_annealing", "rastrigin", {"maxiter": 4, "seed": 1}),
+                       ("basinhopping", "rastrigin", {"niter": 3, "seed": 1}), ("shgo", "himmelblau", {"n": 20})):
+        spec, given = validated(m, prob, 2, {**o, "minimizer_kwargs": {}})
+        assert_result_equal(run(spec)[0].result, plain(given))
+        default, _ = validated(m, prob, 2, o)
+        same = run(default)[0].result.to_dict() == run(spec)[0].result.to_dict()
+        assert same == (m != "shgo"), m
+    assert validated("shgo", "himmelblau", 2, {"minimizer_kwargs": {}})[0].options["minimizer_kwargs"] == {
+        "method": "slsqp"}
+
+
+@pytest.mark.parametrize("i", [0, 6, 12, 15])
+def test_resume_with_nested_options_is_exact(i):
+    m, prob, dim, o = NESTED[i]
+    spec, given = validated(m, prob, dim, o)
+    ref = plain(given)
+    assert_resumes_exactly(GLOBAL_STEPPERS[m], spec, lambda r: assert_result_equal(r, ref))
 
 
 # ---- hypothesis ----------------------------------------------------------------------------

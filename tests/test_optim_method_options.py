@@ -17,6 +17,10 @@ NEW = [m for m in METHODS if m not in ("de", "lbfgsb")]
 
 
 def values(o):
+    if o.kind == "minimizer_kwargs":
+        return minimizer_kwargs(o)
+    if o.kind == "dict":  # shgo's options: any of its keys, each inside its range
+        return st.fixed_dictionaries({}, optional={k.name: values(k) for k in o.keys})
     if o.kind == "bool":
         return st.booleans()
     if o.kind in ("choice", "jac", "hess"):
@@ -35,6 +39,22 @@ def values(o):
     else:
         exclude = o.min_exclusive
     return st.floats(max(lo, -1e8), min(hi, 1e8), exclude_min=exclude, exclude_max=o.max_exclusive, allow_nan=False)
+
+
+@st.composite
+def minimizer_kwargs(draw, o):
+    """A local method and some of its options, drawn from the same tables as a run of it."""
+    name, cat, kept = draw(st.sampled_from(o.local_methods))
+    mk = {"method": draw(st.sampled_from([name, name.upper()]))}
+    for lo in METHODS[cat].options:
+        if not draw(st.booleans()):
+            continue
+        if lo.name in ("jac", "hess"):
+            mk[lo.name] = draw(values(lo))
+        elif kept is None or lo.name in kept:
+            mk.setdefault("options", {})[lo.name] = draw(st.one_of(st.none(), values(lo)) if lo.nullable
+                                                         else values(lo))
+    return mk
 
 
 @st.composite
@@ -84,3 +104,12 @@ def test_each_method_runs_with_scipys_defaults(name):
     stepper = make_stepper(validate_spec(spec))
     assert next(stepper).seq == 0
     stepper.close()
+
+
+@pytest.mark.parametrize("name", ["basinhopping", "dual_annealing", "shgo"])
+def test_every_local_method_is_offered_with_its_own_options(name):
+    # minimizer_kwargs' options are the local method's own table, not a copy of it
+    o = METHODS[name].option("minimizer_kwargs")
+    for local, cat, kept in o.local_methods:
+        own = [x.name for x in METHODS[cat].options if x.name not in ("jac", "hess")]
+        assert kept is None if name != "shgo" else set(kept) <= set(own)

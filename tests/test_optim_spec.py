@@ -334,3 +334,149 @@ def test_a_spec_whose_checkpoint_is_too_big_is_a_limit_naming_what_to_lower():
     # the default admits the PROTOCOL's largest DE population: dim 200 x popsize 100
     validate_spec({"method": "de", "problem": "sphere", "dim": 200, "bounds": [[-1, 1]] * 200,
                    "options": {"popsize": 100, "maxiter": 1, "polish": False}})
+
+
+# -- the global methods' nested options: minimizer_kwargs, shgo's options ---------------------
+BH = {"method": "basinhopping", "problem": "rosenbrock", "x0": [0.5, 0.5]}
+DA = {"method": "dual_annealing", "problem": "rosenbrock", "bounds": [[-2, 2], [-2, 2]]}
+SH = {"method": "shgo", "problem": "rosenbrock", "bounds": [[-2, 2], [-2, 2]]}
+MK = "options.minimizer_kwargs"
+
+
+def test_minimizer_kwargs_are_normalised_to_scipys_call():
+    s = validate_spec({**BH, "options": {"minimizer_kwargs": {
+        "method": "L-BFGS-B", "jac": "analytic", "bounds": [[-1, 1], [None, 2]],
+        "options": {"maxiter": 5.0, "finite_diff_rel_step": None}}}})
+    # the name lower case, the integer whole, a null left to scipy's default
+    assert s.options["minimizer_kwargs"] == {"method": "l-bfgs-b", "jac": "analytic",
+                                             "bounds": [[-1.0, 1.0], [None, 2.0]], "options": {"maxiter": 5}}
+    assert validate_spec(s.to_dict()) == s and hash(validate_spec(s.to_dict())) == hash(s)
+    # no method: minimize's own choice, written out (the same call)
+    assert validate_spec({**BH, "options": {"minimizer_kwargs": {"options": {"gtol": 1e-6}}}}).options[
+        "minimizer_kwargs"] == {"method": "bfgs", "options": {"gtol": 1e-6}}
+    assert validate_spec({**DA, "options": {"minimizer_kwargs": {"bounds": [[-2, 2]] * 2}}}).options[
+        "minimizer_kwargs"]["method"] == "l-bfgs-b"
+    assert validate_spec({**SH, "options": {"minimizer_kwargs": {"jac": "analytic"}}}).options[
+        "minimizer_kwargs"] == {"method": "slsqp", "jac": "analytic"}
+    assert "minimizer_kwargs" not in validate_spec({**DA, "options": {"minimizer_kwargs": {}}}).options
+    s = validate_spec({**SH, "options": {"options": {"maxiter": 3, "symmetry": True, "local_iter": None}}})
+    assert s.options["options"] == {"maxiter": 3, "symmetry": True}
+    assert "options" not in validate_spec({**SH, "options": {"options": {}}}).options
+
+
+def test_a_spec_without_nested_options_keeps_its_bytes():
+    # specs stored (and checkpointed) before the nested options existed re-validate to themselves
+    for base in (BH, DA, SH):
+        s = validate_spec(base)
+        assert "minimizer_kwargs" not in s.options and "options" not in s.options
+        nulls = {"minimizer_kwargs": None, **({"options": None} if base is SH else {})}
+        assert validate_spec({**base, "options": nulls}) == s
+        assert validate_spec({**base, "options": {"minimizer_kwargs": {"method": "bfgs"}}}) != s
+
+
+@pytest.mark.parametrize("data, field, words", [
+    ({**BH, "options": {"minimizer_kwargs": "bfgs"}}, MK, "must be an object"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "simplex"}}}, f"{MK}.method", "must be one of"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": 3}}}, f"{MK}.method", "must be one of"),
+    ({**BH, "options": {"minimizer_kwargs": {"tol": 1e-3}}}, f"{MK}.tol", "unknown key"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"xatol": 1}}}},
+     f"{MK}.options.xatol", "unknown option for BFGS"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"gtol": "small"}}}},
+     f"{MK}.options.gtol", "must be a number"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"gtol": math.nan}}}},
+     f"{MK}.options.gtol", "finite"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"gtol": 1e400}}}},
+     f"{MK}.options.gtol", "finite"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"maxiter": {"deeper": 1}}}}},
+     f"{MK}.options.maxiter", "whole number"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": [1, 2]}}}, f"{MK}.options", "object"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"maxiter": 10 ** 400}}}},
+     f"{MK}.options.maxiter", "more than the limit"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"jac": "analytic"}}}},
+     f"{MK}.options.jac", "beside options"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"c1": 0.9, "c2": 0.5}}}},
+     f"{MK}.options.c2", "greater than c1"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "nelder-mead", "jac": "analytic"}}}, f"{MK}.jac", "no gradient"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "options": {"c2": 1e-8}}}},  # below c1's default
+     f"{MK}.options.c2", "greater than c1"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "jac": "4-point"}}}, f"{MK}.jac", "must be one of"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "newton-cg"}}}, f"{MK}.jac", 'needs the gradient'),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "trust-exact", "jac": "analytic"}}}, f"{MK}.hess",
+     "needs a Hessian"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "hess": "analytic"}}}, f"{MK}.hess", "no Hessian"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "trust-constr", "jac": "2-point", "hess": "2-point"}}},
+     f"{MK}.hess", "differences of differences"),
+    ({**BH, "problem": "ackley", "options": {"minimizer_kwargs": {"method": "dogleg", "jac": "analytic",
+                                                                  "hess": "analytic"}}},
+     f"{MK}.hess", "no analytic Hessian"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "bfgs", "bounds": [[-1, 1]] * 2}}}, f"{MK}.bounds",
+     "takes no bounds"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "tnc", "bounds": [[-1, 1]]}}}, f"{MK}.bounds", "dim is 2"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "tnc", "bounds": [[1, -1], [0, 1]]}}}, f"{MK}.bounds[0]",
+     "must not be greater"),
+    ({**BH, "options": {"minimizer_kwargs": {"method": "tnc", "bounds": [[0, "1"], [0, 1]]}}}, f"{MK}.bounds[0]",
+     "finite number or null"),
+    ({**SH, "options": {"minimizer_kwargs": {"method": "l-bfgs-b", "options": {"maxiter": 3}}}},
+     f"{MK}.options.maxiter", "shgo drops"),
+    ({**SH, "options": {"minimizer_kwargs": {"method": "l-bfgs-b", "bounds": [[0, 1]] * 2}}}, f"{MK}.bounds",
+     "sampling cell"),
+    ({**SH, "problem": "rosenbrock_disk", "bounds": [[-1.5, 1.5]] * 2,
+      "options": {"minimizer_kwargs": {"method": "bfgs"}}}, f"{MK}.method", "constraints"),
+    ({**SH, "options": {"options": 5}}, "options.options", "must be an object"),
+    ({**SH, "options": {"options": {"maxtime": 1}}}, "options.options.maxtime", "stop.seconds"[5:]),
+    ({**SH, "options": {"options": {"disp": True}}}, "options.options.disp", "unknown key"),
+    ({**SH, "options": {"options": {"maxiter": 0}}}, "options.options.maxiter", "at least 1"),
+    ({**SH, "options": {"options": {"maxiter": 10 ** 9}}}, "options.options.maxiter", "more than the limit"),
+    ({**SH, "options": {"options": {"maxfev": 10 ** 12}}}, "options.options.maxfev", "more than the limit"),
+    ({**SH, "options": {"options": {"f_min": math.inf, "maxiter": 2}}}, "options.options.f_min", "finite"),
+    ({**SH, "options": {"options": {"f_min": 0}}}, "options.options.f_min", "needs maxiter"),
+    ({**SH, "options": {"options": {"f_tol": 1e-3}}}, "options.options.f_tol", "only with f_min"),
+    ({**SH, "options": {"options": {"symmetry": [0, 0]}}}, "options.options.symmetry", "true or false"),
+    ({**SH, "options": {"options": {"minimize_every_iter": None}}}, "options.options.minimize_every_iter",
+     "must not be null"),
+])
+def test_nested_errors_are_keyed_in_words(data, field, words):
+    e = errors_of(data)
+    assert field in e.errors, e.errors
+    assert words in " ".join(e.errors[field]), e.errors[field]
+    assert len(e.message) < 400
+
+
+def test_the_catalogue_lists_the_nested_options():
+    cat = {m["name"]: {o["name"]: o for o in m["options"]} for m in method_catalogue()}
+    for m in ("basinhopping", "dual_annealing", "shgo"):
+        mk = cat[m]["minimizer_kwargs"]
+        assert mk["type"] == "minimizer_kwargs" and mk["default"] is None and mk["description"]
+        keys = {k["name"]: k for k in mk["keys"]}
+        assert set(keys) == {"method", "jac", "hess", "options"} | ({"bounds"} if m != "shgo" else set())
+        assert all(k["description"] and "type" in k and "default" in k for k in keys.values())
+        locals_ = {x["name"]: x for x in mk["local_methods"]}
+        assert len(locals_) == 15 and all(x["catalogue"] in cat for x in locals_.values())
+        # a local method's options are those of its own catalogue entry (shgo: the few it passes on)
+        for x in locals_.values():
+            own = {n for n in cat[x["catalogue"]] if n not in ("jac", "hess")}
+            assert (x["options"] is None) == (m != "shgo") and set(x["options"] or ()) <= own
+    assert {x["name"]: x["options"] for x in cat["shgo"]["minimizer_kwargs"]["local_methods"]}["slsqp"] == ["ftol"]
+    shgo_keys = {k["name"]: k for k in cat["shgo"]["options"]["keys"]}
+    assert set(shgo_keys) == {"maxiter", "maxfev", "maxev", "f_min", "f_tol", "minhgrd", "symmetry",
+                              "minimize_every_iter", "local_iter", "infty_constraints"}
+    assert shgo_keys["f_tol"]["default"] == 1e-4 and shgo_keys["minimize_every_iter"]["default"] is True
+    json.dumps(method_catalogue(), allow_nan=False)  # JSON as it is served
+
+
+_LEAF = st.none() | st.booleans() | st.floats() | st.integers(-2 ** 70, 2 ** 70) | st.text(max_size=6)
+_NESTED_KEYS = st.sampled_from(["method", "jac", "hess", "bounds", "options", "maxiter", "gtol", "ftol",
+                                "f_min", "symmetry", "xatol", "c1"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([BH, DA, SH]), st.sampled_from(["minimizer_kwargs", "options"]),
+       st.recursive(_LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(_NESTED_KEYS, c, max_size=4),
+                    max_leaves=14))
+def test_nested_garbage_never_crashes(base, key, value):
+    try:
+        s = validate_spec({**base, "options": {key: value}})
+    except SpecError as e:
+        assert e.errors and e.message and all(isinstance(v, list) and v for v in e.errors.values())
+        return
+    assert validate_spec(s.to_dict()) == s

@@ -40,7 +40,7 @@ FAMILIES = (("global", "Global"), ("gradient", "Gradient and quasi-Newton"),
 @dataclass(frozen=True)
 class Option:
     name: str
-    kind: str  # "int" | "float" | "bool" | "choice" | "mutation" | "seed" | "jac" | "hess"
+    kind: str  # "int" | "float" | "bool" | "choice" | "mutation" | "seed" | "jac" | "hess" | "minimizer_kwargs" | "dict"
     default: object
     description: str
     min: float | None = None
@@ -51,6 +51,11 @@ class Option:
     max_reason: str = ""  # why max is what it is, where scipy sets it
     labels: tuple = ()  # words for each of the choices, in their order (the form shows these)
     nullable: bool = False  # null is a value of its own (a float option whose default is null)
+    # "minimizer_kwargs" and "dict" (shgo's options): the keys the object takes, one level deep
+    keys: tuple = ()
+    # "minimizer_kwargs": per local method, (scipy's lower-case name, the catalogue entry whose
+    # options it takes, the option names it takes there or None for all of them)
+    local_methods: tuple = ()
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "type": self.kind, "default": self.default,
@@ -67,6 +72,12 @@ class Option:
             d["labels"] = list(self.labels)
         if self.nullable:
             d["nullable"] = True
+        if self.keys:
+            d["keys"] = [k.to_dict() for k in self.keys]
+        if self.local_methods:
+            from .minimize_methods import NEEDS_HESS
+            d["local_methods"] = [{"name": name, "catalogue": cat, "options": None if names is None else list(names),
+                                   "needs_hess": name in NEEDS_HESS} for name, cat, names in self.local_methods]
         return d
 
 
@@ -152,7 +163,7 @@ _RNG = Option("rng", "seed", None, "integer seed for numpy.random.default_rng (s
 
 # scipy's global optimizers other than DE (global_methods.py). Their defaults are scipy's
 # (tests/test_optim_global.py reads them off scipy's signatures); minimizer_kwargs and shgo's
-# options (dicts) are left to scipy's defaults.
+# options (objects of their own) are added once minimize's methods are known (_nested_options).
 GLOBAL_METHODS: dict[str, Method] = {m.name: m for m in [
     Method("dual_annealing", "Dual annealing", "scipy.optimize.dual_annealing", needs_bounds=True,
            needs_x0=False, family="global", fixed_coordinates=False, options=(
@@ -203,11 +214,86 @@ GLOBAL_METHODS: dict[str, Method] = {m.name: m for m in [
 ]}
 
 
+# scipy's words for what each global method does when minimizer_kwargs is null, and which local
+# method it runs when minimizer_kwargs gives none (the validator fills that name in: the same call)
+_LOCAL_DEFAULT = {
+    "basinhopping": ("null: minimize's own choice, BFGS with its defaults",
+                     "minimize's own choice: L-BFGS-B when bounds are given, else BFGS"),
+    "dual_annealing": ("null: L-BFGS-B inside the bounds, maxiter min(max(6 n, 100), 1000); given, scipy adds "
+                       "neither the bounds nor that maxiter",
+                       "minimize's own choice: L-BFGS-B when bounds are given, else BFGS"),
+    "shgo": ("null: SLSQP inside each sampling cell, ftol 1e-12; given, the options are only those it names",
+             "SLSQP (shgo's default)"),
+}
+
+# shgo's options (its options= dict): the scalar keys scipy 1.17.1 documents. Left out: maxtime
+# (a wall-clock stop no re-run can retrace: use the spec's stop.seconds), jac (scipy moves it to
+# minimizer_kwargs: give it there), disp (prints to the server's log).
+SHGO_OPTIONS = (
+    Option("maxiter", "int", None, "maximum number of iterations; null: no limit (iters applies)", min=1, nullable=True),
+    Option("maxfev", "int", None, "maximum number of evaluations in the feasible domain, checked once per "
+           "iteration; null: no limit", min=1, nullable=True),
+    Option("maxev", "int", None, "maximum number of sampling evaluations, infeasible points included; null: no limit",
+           min=1, nullable=True),
+    Option("f_min", "float", None, "the known minimum of f: stop once it is reached within f_tol; null: unknown",
+           nullable=True),
+    Option("f_tol", "float", 0.0001, "precision goal for f against f_min (relative; absolute when f_min is 0)", min=0),
+    Option("minhgrd", "int", None, "stop once the homology group rank differential is at most this; null: never",
+           min=0, nullable=True),
+    Option("symmetry", "bool", False, "treat every variable as symmetric to x[0] (scipy's symmetry=True)"),
+    Option("minimize_every_iter", "bool", True, "run the local minimizations every iteration, not only after the last"),
+    Option("local_iter", "int", None, "local minimizations per iteration, best candidates first; null: all of them "
+           "(scipy's False)", min=1, nullable=True),
+    Option("infty_constraints", "bool", True, "keep infeasible sampling points (f = inf) rather than discard them"),
+)
+
+
+def _minimizer_kwargs(method: str) -> Option:
+    """The minimizer_kwargs option of a global method: scipy's keys, one level deep."""
+    from .minimize_methods import BOUNDED, LOCAL_METHODS, LOCAL_SCIPY_NAMES as METHOD_NAMES, SHGO_LOCAL_OPTIONS
+    null_words, method_default = _LOCAL_DEFAULT[method]
+    names = tuple(LOCAL_METHODS)
+    shgo = method == "shgo"
+    keys = [
+        Option("method", "choice", "slsqp" if shgo else None, f"the local minimizer (scipy's name, any case); "
+               f"{'' if shgo else 'null: '}{method_default}", choices=names,
+               labels=tuple(METHOD_NAMES[n] if METHODS[c].title in (METHOD_NAMES[n], "L-BFGS-B")
+                            else f"{METHOD_NAMES[n]} ({METHODS[c].title})" for n, c in LOCAL_METHODS.items()),
+               nullable=not shgo),
+        Option("jac", "jac", None, "the local minimizer's gradient, one of its jac choices (see its entry); null: "
+               "scipy's default (none given)", choices=JAC_CHOICES, labels=JAC_LABELS, nullable=True),
+        Option("hess", "hess", None, "the local minimizer's Hessian, one of its hess choices (see its entry); null: "
+               "scipy's default, where the method has one", nullable=True),
+    ]
+    if not shgo:  # shgo gives the local minimizer bounds of its own (each sampling cell's)
+        keys.append(Option("bounds", "bounds", None, "[lower, upper] per coordinate (null: open) for a method that "
+                           f"takes bounds ({', '.join(METHOD_NAMES[n] for n in names if n in BOUNDED)}); null: none",
+                           nullable=True))
+    keys.append(Option("options", "dict", None, "the local minimizer's options, as its catalogue entry lists them"
+                       + (" (shgo passes only ftol, catol and feasibility_tol on)" if shgo else "")
+                       + "; null: scipy's defaults", nullable=True))
+    local = []
+    for name, cat in LOCAL_METHODS.items():
+        opts = [o.name for o in METHODS[cat].options if o.name not in ("jac", "hess")]
+        local.append((name, cat, tuple(o for o in opts if o in SHGO_LOCAL_OPTIONS) if shgo else None))
+    return Option("minimizer_kwargs", "minimizer_kwargs", None, "the local minimizer and its options (scipy's "
+                  "minimizer_kwargs); " + null_words, nullable=True, keys=tuple(keys), local_methods=tuple(local))
+
+
 def _register_minimize_methods() -> None:
     # scipy.optimize.minimize's other methods, whose defaults are read from scipy itself
+    from dataclasses import replace
+
     from .minimize_methods import MINIMIZE_METHODS
     METHODS.update(GLOBAL_METHODS)
     METHODS.update(MINIMIZE_METHODS)
+    for name in ("dual_annealing", "shgo", "basinhopping"):
+        extra = (_minimizer_kwargs(name),)
+        if name == "shgo":
+            extra += (Option("options", "dict", None, "shgo's own options (scipy's options=); null: scipy's defaults",
+                             nullable=True, keys=SHGO_OPTIONS),)
+        m = replace(METHODS[name], options=METHODS[name].options + extra)
+        METHODS[name] = GLOBAL_METHODS[name] = m
 
 
 _register_minimize_methods()

@@ -210,3 +210,18 @@ def relation_errors(method: str, options: dict) -> dict[str, str]:
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not holds(a, b):
             errors[field] = words.format(a=a, b=b)
     return errors
+
+
+# -- the local minimizers of the global methods (their minimizer_kwargs) ------------------------
+# minimize's methods by scipy's lower-case names, in METHOD_NAMES' order, and the catalogue entry
+# whose options each takes ("l-bfgs-b": lbfgsb's, the L-BFGS-B of minimize).
+LOCAL_METHODS = {name: ("lbfgsb" if name == "l-bfgs-b" else name) for name in (
+    "nelder-mead", "powell", "cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "cobyla", "cobyqa", "slsqp",
+    "trust-constr", "dogleg", "trust-ncg", "trust-krylov", "trust-exact")}
+# scipy's own spelling of each ("L-BFGS-B"), as minimize takes it
+LOCAL_SCIPY_NAMES = {name: ("L-BFGS-B" if name == "l-bfgs-b" else _TABLES[name][1]) for name in LOCAL_METHODS}
+# What shgo keeps of the local minimizer's options: SHGO.__init__ restricts them to ftol and its
+# solver arguments (catol for COBYLA, feasibility_tol for COBYQA) and drops any other silently.
+SHGO_LOCAL_OPTIONS = frozenset({"ftol", "catol", "feasibility_tol"})
+# Methods that cannot run without a Hessian (trust-constr and newton-cg can: scipy has defaults).
+NEEDS_HESS = frozenset(m for m, c in HESS_CHOICES.items() if None not in c and m != "trust-constr")

@@ -171,10 +171,15 @@ class _Collector:
         return v
 
 
-def _option(c: _Collector, m: Method, o: Option, v, problem):
+def _option(c: _Collector, m: Method, o: Option, v, problem, field: str | None = None, ctx=None):
     """One option's value checked (None when it is wrong: c has the error); `problem` may be None
-    (an unknown name, reported apart)."""
-    f = f"options.{o.name}"
+    (an unknown name, reported apart); `field`: where it is reported (a nested option's key);
+    `ctx`: (dim, limits) for the options that are objects of their own."""
+    f = field or f"options.{o.name}"
+    if o.kind == "minimizer_kwargs":
+        return _minimizer_kwargs(c, m, o, v, problem, f, *(ctx or (None, Limits())))
+    if o.kind == "dict":
+        return _object(c, m, o, v, problem, f, *(ctx or (None, Limits())))
     if o.kind == "int":
         hi = o.max if o.max is not None else None
         return c.integer(f, v, lo=o.min, hi=None if hi is None else int(hi),
@@ -231,6 +236,175 @@ def _option(c: _Collector, m: Method, o: Option, v, problem):
             return None if None in pair else pair
         return c.number(f, v, lo=o.min, hi=o.max, hi_open=True)
     raise AssertionError(o.kind)
+
+
+def _limit_nested(c: _Collector, field: str, options: dict, limits: Limits) -> None:
+    """The caps of the top-level options, for the same names one level down."""
+    for name, cap, tail in (("maxiter", limits.max_maxiter, ""),
+                            ("maxcor", limits.max_maxcor, " (memory grows with its square)"),
+                            ("maxfev", limits.max_evaluations, ""), ("maxev", limits.max_evaluations, ""),
+                            ("maxfun", limits.max_evaluations, "")):
+        v = options.get(name)
+        if isinstance(v, int) and v > cap:
+            c.add(f"{field}.{name}", f"{_fmt(v)} is more than the limit of {cap:,}{tail}", limit=True)
+
+
+def _object(c: _Collector, m: Method, o: Option, raw, p, field: str, dim, limits: Limits) -> dict | None:
+    """An option that is an object of scalar options (shgo's options): each key checked as a
+    top-level option is; the keys given, nulls left out (scipy's defaults). None for {}."""
+    if not isinstance(raw, dict):
+        c.add(field, f"must be an object of {m.name}'s {o.name} ({', '.join(k.name for k in o.keys)}) or null")
+        return None
+    out = {}
+    for k, v in raw.items():
+        key = next((x for x in o.keys if x.name == k), None)
+        f = f"{field}.{k}"
+        if key is None:
+            c.add(f, f"unknown key; {o.name} takes {', '.join(x.name for x in o.keys)}"
+                  + (" (maxtime is left out: a wall-clock stop cannot be retraced on resume; use the stopping "
+                     "rule seconds)" if k == "maxtime" else ""))
+        elif v is None:
+            if not key.nullable:
+                c.add(f, "must not be null")
+        elif (val := _option(c, m, key, v, p, f)) is not None:
+            out[k] = val
+    if m.name == "shgo":
+        if "f_tol" in out and "f_min" not in out and f"{field}.f_min" not in c.errors:
+            c.add(f"{field}.f_tol", "applies only with f_min (scipy ignores it otherwise): give f_min, or leave f_tol out")
+        if "f_min" in out and not any(k in out for k in ("maxiter", "maxfev", "maxev")):
+            c.add(f"{field}.f_min", "needs maxiter, maxfev or maxev beside it: shgo iterates until it reaches f_min, "
+                                    "which may never happen")
+    _limit_nested(c, field, out, limits)
+    return out or None
+
+
+def _local_method_name(raw) -> str | None:
+    """A local method's name as the catalogue keys it: scipy's, lower case ("L-BFGS-B" -> "l-bfgs-b")."""
+    if not isinstance(raw, str):
+        return None
+    n = raw.strip().lower()
+    return "l-bfgs-b" if n == "lbfgsb" else n
+
+
+def _minimizer_kwargs(c: _Collector, m: Method, o: Option, raw, p, field: str, dim, limits: Limits) -> dict | None:
+    """minimizer_kwargs normalised: {"method", then "jac", "hess", "bounds", "options" where given}.
+    The method's options are checked by the same tables as a run of that method; what scipy
+    would refuse or silently drop is refused here, at its key. None: scipy's own default."""
+    from .minimize_methods import BOUNDED, CONSTRAINED, LOCAL_SCIPY_NAMES, NEEDS_HESS
+    keys = [k.name for k in o.keys]
+    if not isinstance(raw, dict):
+        c.add(field, 'must be an object such as {"method": "bfgs", "options": {"gtol": 1e-6}}, or null')
+        return None
+    for k in raw:
+        if k not in keys:
+            c.add(f"{field}.{k}", f"unknown key; minimizer_kwargs takes {', '.join(keys)} here"
+                  + (" (shgo bounds each local search by its sampling cell)" if k == "bounds" else ""))
+    if not raw and m.name == "dual_annealing":
+        return None  # scipy treats {} as no minimizer_kwargs (its own L-BFGS-B inside the bounds)
+    local = {name: cat for name, cat, _ in o.local_methods}
+    allowed = {name: names for name, _, names in o.local_methods}
+    mf = f"{field}.method"
+    if raw.get("method") is None:
+        # what minimize itself picks (shgo: SLSQP); written out, the call is the same
+        name = "slsqp" if m.name == "shgo" else "l-bfgs-b" if raw.get("bounds") is not None else "bfgs"
+    else:
+        name = _local_method_name(raw["method"])
+        if name not in local:
+            c.add(mf, f"must be one of {', '.join(LOCAL_SCIPY_NAMES.values())} (any case), not {_fmt(raw['method'])}")
+            return None
+    lm = METHODS[local[name]]
+    title = LOCAL_SCIPY_NAMES[name]
+    if p is not None and p.has_constraints and name not in CONSTRAINED:
+        c.add(mf, f"{title} cannot take {p.title}'s constraints (shgo would drop them from the local searches): "
+                  f"use {', '.join(LOCAL_SCIPY_NAMES[x] for x in LOCAL_SCIPY_NAMES if x in CONSTRAINED)}")
+    out = {"method": name}
+    for key in ("jac", "hess"):
+        lo = lm.option(key)
+        v = raw.get(key)
+        f = f"{field}.{key}"
+        if v is None:
+            if lo is not None and key == "jac" and lo.choices == ("analytic",):
+                c.add(f, f'{title} needs the gradient: give "analytic"'
+                      + (f" (which {p.title} does not have: choose another method)" if p and not p.has_gradient else ""))
+            elif key == "hess" and name in NEEDS_HESS:
+                c.add(f, f"{title} needs a Hessian: one of "
+                      + ", ".join(f'"{x}"' for x in lo.choices))
+            continue
+        if lo is None:
+            c.add(f, f"{title} uses no {'gradient' if key == 'jac' else 'Hessian'} "
+                     f"(scipy would warn and ignore it): leave {key} out")
+            continue
+        val = _option(c, lm, lo, v, p, f)
+        if val is not None:
+            out[key] = val
+    if out.get("hess") in ("2-point", "3-point") and out.get("jac") != "analytic" and f"{field}.jac" not in c.errors:
+        c.add(f"{field}.hess", 'a finite-difference Hessian needs jac "analytic" (scipy refuses differences of '
+                               'differences)' + (': use "bfgs" or "sr1"' if "bfgs" in lm.option("hess").choices else ""))
+    if raw.get("bounds") is not None and m.name != "shgo":
+        b = _local_bounds(c, f"{field}.bounds", raw["bounds"], name, title, dim, BOUNDED)
+        if b is not None:
+            out["bounds"] = b
+    opts_raw = raw.get("options")
+    if opts_raw is not None:
+        of = f"{field}.options"
+        if not isinstance(opts_raw, dict):
+            c.add(of, f"must be an object of {title}'s options, or null")
+        else:
+            names = [x.name for x in lm.options if x.name not in ("jac", "hess")]
+            kept = allowed[name]
+            opts = {}
+            for k, v in opts_raw.items():
+                f = f"{of}.{k}"
+                lo = lm.option(k) if k in names else None
+                if k in ("jac", "hess") and lm.option(k) is not None:
+                    c.add(f, f"give {k} beside options, as minimize takes it (minimizer_kwargs.{k})")
+                elif lo is None:
+                    c.add(f, f"unknown option for {title}; its options are {', '.join(names)}")
+                elif kept is not None and k not in kept:
+                    c.add(f, f"shgo drops every option of the local minimizer but ftol, catol and feasibility_tol "
+                             f"(SHGO's own restriction), so {k} would have no effect: leave it out")
+                elif v is None:
+                    if not lo.nullable:
+                        c.add(f, "must not be null")
+                elif (val := _option(c, lm, lo, v, p, f)) is not None:
+                    opts[k] = val
+            # against the method's defaults where a side is not given (c2 alone below c1's default)
+            whole = {**{x.name: x.default for x in lm.options if x.default is not None}, **opts}
+            for rf, words in relation_errors(name, whole).items():
+                c.add(of + rf[len("options"):], words)
+            _limit_nested(c, of, opts, limits)
+            if opts:
+                out["options"] = opts
+    return out
+
+
+def _local_bounds(c: _Collector, field: str, raw, name: str, title: str, dim, bounded) -> list | None:
+    if name not in bounded:
+        c.add(field, f"{title} takes no bounds (scipy's minimize would warn and ignore them): leave them out")
+        return None
+    if not isinstance(raw, (list, tuple)):
+        c.add(field, "must be a list of [lower, upper] pairs (null for an open side)")
+        return None
+    if dim is not None and len(raw) != dim:
+        c.add(field, f"has {len(raw)} pair{'s' if len(raw) != 1 else ''} but dim is {dim}")
+        return None
+    out = []
+    for i, b in enumerate(raw):
+        f = f"{field}[{i}]"
+        if not isinstance(b, (list, tuple)) or len(b) != 2:
+            c.add(f, "must be a [lower, upper] pair")
+            return None
+        sides = []
+        for side, v in zip(("lower", "upper"), b):
+            if v is not None and (not _is_number(v) or (fv := _float(v)) is None or not math.isfinite(fv)):
+                c.add(f, f"{side} bound must be a finite number or null, not {_fmt(v)}")
+                return None
+            sides.append(None if v is None else float(v))
+        if None not in sides and sides[0] > sides[1]:
+            c.add(f, f"lower bound {_fmt(sides[0])} must not be greater than upper bound {_fmt(sides[1])}")
+            return None
+        out.append(sides)
+    return out
 
 
 def default_hess(m: Method, p) -> str | None:
@@ -467,9 +641,14 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
                 else:
                     c.add(f"options.{k}", "must not be null")
                 continue
-            val = _option(c, m, o, v, p)
+            val = _option(c, m, o, v, p, ctx=(dim, limits))
             if val is not None or o.kind == "seed":
                 options[k] = val
+        for o in m.options:
+            # scipy's own default for an object option is its absence: a spec (and the checkpoints
+            # holding it) made before these options existed stays byte for byte what it was
+            if o.kind in ("minimizer_kwargs", "dict") and options.get(o.name) is None:
+                options.pop(o.name, None)
         _check_derivatives(c, m, p, options)
         for field, words in relation_errors(m.name, options).items():
             c.add(field, words)

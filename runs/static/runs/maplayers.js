@@ -221,7 +221,7 @@ const POINT_STYLES = {
   trials: { name: "trial points", what: "trial point", r: 3, cross: true, stroke: "#6f42c1", width: 1.5 },
   // Nelder–Mead's simplex: its vertices joined, in the order scipy holds them (best first)
   simplex: { name: "simplex", what: "vertex", r: 3, polygon: true, fill: "rgba(255,255,255,.9)", stroke: "#d63384", width: 1.5 },
-  // the trust region around the step's point (trust-constr reports its radius): a closed outline only
+  // the trust region around the step's point (the trust methods' radius, tr_radius): a closed outline only
   trust: { name: "trust region", what: "trust-region edge", r: 0, polygon: true, stroke: "#fd7e14", width: 1.5 },
 };
 const HOVER_PX = 7; // how near the pointer a point must be to name itself

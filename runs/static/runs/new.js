@@ -90,12 +90,150 @@ function setBounds(pairs) {
   lockUnsent();
 }
 
-/** Bounds for a method without them (CG, BFGS, …) and x0 for one without it (SHGO, DIRECT) stay as typed, greyed, unsent. */
+/** Bounds for a method without them (CG, BFGS, …) and x0 for one without it (SHGO, DIRECT) stay as typed, greyed, unsent.
+ * Basin-hopping's bounds go to its local minimizer when its switch says so (minimizer_kwargs bounds). */
 function lockUnsent() {
   const m = M.get(methodName());
   if (!m) return;
-  for (const el of $$('[data-field="bounds"] input')) el.disabled = !m.takes_bounds;
+  const local = localBoundsOn(m.name) && !m.takes_bounds;
+  for (const el of $$('[data-field="bounds"] input')) el.disabled = !m.takes_bounds && !local;
   for (const el of $$("#x0-cells input")) el.disabled = !m.takes_x0;
+  if (m.form_help) $("#bounds-help").textContent = local ? `Given to ${m.title}'s local minimizer (minimizer_kwargs bounds), not to ${m.title} itself.` : m.form_help.bounds;
+}
+
+// ---- the global methods' local minimizer (minimizer_kwargs) and shgo's own options ------------
+// The markup is runs/forms.py local_fields' and templates/runs/_run_field.html's; the server renders
+// the prefilled one, this module the one a change of local method (or problem) asks for.
+const MKEY = "options.minimizer_kwargs";
+const localBox = (g) => document.getElementById(`local-${g}`);
+const localMethod = (g) => { const box = localBox(g); return box ? box.querySelector(".local-method").value : ""; };
+
+function localBoundsOn(g) {
+  const el = document.getElementById(`opt-${g}-mk-bounds`);
+  return !!(el && el.checked && localMethod(g));
+}
+
+function localInfo(g, local) {
+  const mk = M.get(g).options.find((o) => o.type === "minimizer_kwargs");
+  const info = mk.local_methods.find((x) => x.name === local);
+  return { info, entry: M.get(info.catalogue) };
+}
+
+/** The field descriptions of local method `local` of global method `g` (jac, hess, then its options). */
+function localFields(g, local) {
+  const { info, entry } = localInfo(g, local);
+  const p = P.get(problemName());
+  const out = [];
+  const opts = [...entry.options].sort((a, b) => (["jac", "hess"].includes(b.name) ? 1 : 0) - (["jac", "hess"].includes(a.name) ? 1 : 0));
+  for (const o of opts) {
+    if (o.name === "jac" || o.name === "hess") {
+      let choices = [...o.choices], labels = [...(o.labels || o.choices)];
+      const required = o.name === "jac" ? choices.length === 1 && choices[0] === "analytic" : info.needs_hess;
+      if (!choices.includes(null) && !required) { choices = [null, ...choices]; labels = ["scipy's default (none given)", ...labels]; }
+      let def = choices.includes(null) ? null : choices[0];
+      if (o.name === "hess" && def === "analytic" && !p.has_hessian && choices.length > 1) def = choices[1];
+      const disabled = (c) => (c === "analytic" && !(o.name === "jac" ? p.has_gradient : p.has_hessian)) || (c === "cs" && !p.complex_step);
+      out.push({ key: `${MKEY}.${o.name}`, name: `mk.${g}.${o.name}`, id: `opt-${g}-mk-${o.name}`, label: o.name, help: o.description,
+        widget: "select", value: choiceValue(def),
+        choices: choices.map((c, i) => [choiceValue(c), c === def ? `${labels[i]} (default)` : labels[i], disabled(c)]) });
+      continue;
+    }
+    if (info.options && !info.options.includes(o.name)) continue;
+    out.push({ key: `${MKEY}.options.${o.name}`, name: `mk.${g}.o.${o.name}`, id: `opt-${g}-mk-o-${o.name}`, label: o.name,
+      help: o.description, widget: o.type === "bool" ? "checkbox" : "text", checked: !!o.default,
+      placeholder: fmtDefault(o.default), inputmode: o.type === "int" ? "numeric" : "decimal", value: "" });
+  }
+  return out;
+}
+
+function fieldHTML(f) {
+  const e = escapeHTML, help = f.help ? ` aria-describedby="${e(f.id)}-help"` : "";
+  const helpDiv = f.help ? `<div class="form-text small mt-0" id="${e(f.id)}-help">${e(f.help)}</div>` : "";
+  if (f.widget === "checkbox") {
+    return `<div class="run-field pt-md-4" data-field="${e(f.key)}"><input type="hidden" name="${e(f.name)}" value="false">
+      <div class="form-check form-switch"><input class="form-check-input" type="checkbox" role="switch" id="${e(f.id)}" name="${e(f.name)}" value="true"${f.checked ? " checked" : ""}${help}>
+      <label class="form-check-label" for="${e(f.id)}">${e(f.label)}</label></div>${helpDiv}</div>`;
+  }
+  const input = f.widget === "select"
+    ? `<select class="form-select form-select-sm" id="${e(f.id)}" name="${e(f.name)}"${help}>${f.choices.map(([v, t, off]) =>
+      `<option value="${e(v)}"${v === f.value ? " selected" : ""}${off ? " disabled" : ""}>${e(t)}</option>`).join("")}</select>`
+    : `<input type="text" class="form-control form-control-sm" id="${e(f.id)}" name="${e(f.name)}" value="${e(f.value)}" placeholder="${e(f.placeholder)}" inputmode="${f.inputmode}" autocomplete="off" spellcheck="false"${help}>`;
+  return `<div class="run-field" data-field="${e(f.key)}"><label class="form-label small mb-0" for="${e(f.id)}">${e(f.label)}</label>${input}${helpDiv}</div>`;
+}
+
+/** Draw the local method's fields; `keep`: carry over what was typed (a change of problem, not of method). */
+function renderLocal(g, keep = false) {
+  const box = localBox(g);
+  if (!box) return;
+  const local = localMethod(g);
+  const before = new Map(keep ? [...box.querySelectorAll(".local-options input, .local-options select")].map((el) => [el.id, el]) : []);
+  box.querySelector(".local-options").innerHTML = local ? localFields(g, local).map((f) => `<div class="col-6">${fieldHTML(f)}</div>`).join("") : "";
+  for (const el of box.querySelectorAll(".local-options input, .local-options select")) {
+    const old = before.get(el.id);
+    if (!old || old.type === "hidden") continue;
+    if (el.type === "checkbox") el.checked = old.checked;
+    else if (el.tagName === "SELECT") { const o = [...el.options].find((x) => x.value === old.value && !x.disabled); if (o) el.value = old.value; }
+    else el.value = old.value;
+  }
+  const b = box.querySelector(".local-bounds");
+  if (b) b.hidden = !local;
+  lockUnsent();
+}
+
+/** One scalar option's value from its input: {value} to send, null to leave out (an error goes to `err`). */
+function readScalar(el, o, k, err) {
+  if (o.type === "bool") return el.checked !== o.default ? { value: el.checked } : null;
+  if (o.type === "choice" || o.type === "jac" || o.type === "hess") {
+    return { value: el.value === NULL_CHOICE && (o.choices || []).includes(null) ? null : el.value };
+  }
+  const raw = el.value.trim();
+  if (raw === "") return null;
+  if (o.type === "mutation" && raw.includes(",")) {
+    const pair = raw.split(",").map(parseNum);
+    if (pair.length !== 2 || pair.some((v) => v === null || Number.isNaN(v))) { err(k, "give one number, or two separated by a comma (dithering)"); return null; }
+    return { value: pair };
+  }
+  const v = parseNum(raw);
+  if (Number.isNaN(v) || v === null) { err(k, "must be a number"); return null; }
+  if ((o.type === "int" || o.type === "seed") && !Number.isInteger(v)) { err(k, "must be a whole number"); return null; }
+  if (o.min !== undefined && (v < o.min || (o.min_exclusive && v === o.min))) { err(k, `must be ${o.min_exclusive ? "greater than" : "at least"} ${o.min}`); return null; }
+  if (o.max !== undefined && (v > o.max || (o.max_exclusive && v === o.max))) { err(k, `must be ${o.max_exclusive ? "less than" : "at most"} ${o.max}`); return null; }
+  return { value: v };
+}
+
+/** minimizer_kwargs and shgo's options, as the spec takes them (left out: scipy's defaults). */
+function collectNested(m, options, err) {
+  for (const o of m.options) {
+    if (o.type === "minimizer_kwargs") {
+      const local = localMethod(m.name);
+      if (!local) continue;
+      const box = localBox(m.name), mk = { method: local };
+      for (const slot of ["jac", "hess"]) {
+        const el = box.querySelector(`#opt-${m.name}-mk-${slot}`);
+        if (el && el.value !== NULL_CHOICE) mk[slot] = el.value;
+      }
+      if (localBoundsOn(m.name)) {
+        mk.bounds = boundsText().map(([lo, hi]) => [parseNum(lo), parseNum(hi)]);
+        if (mk.bounds.some((b) => b.some(Number.isNaN))) err(`${MKEY}.bounds`, "bounds must be numbers");
+      }
+      const { entry } = localInfo(m.name, local), opts = {};
+      for (const lo of entry.options) {
+        const el = box.querySelector(`#opt-${m.name}-mk-o-${CSS.escape(lo.name)}`);
+        const got = el && readScalar(el, lo, `${MKEY}.options.${lo.name}`, err);
+        if (got) opts[lo.name] = got.value;
+      }
+      if (Object.keys(opts).length) mk.options = opts;
+      options.minimizer_kwargs = mk;
+    } else if (o.type === "dict") {
+      const given = {};
+      for (const k of o.keys) {
+        const el = form.querySelector(`#opt-${m.name}-${o.name}-${k.name}`);
+        const got = el && readScalar(el, k, `options.${o.name}.${k.name}`, err);
+        if (got) given[k.name] = got.value;
+      }
+      if (Object.keys(given).length) options[o.name] = given;
+    }
+  }
 }
 
 function syncSame() {
@@ -159,6 +297,7 @@ function onProblemChange() {
     }
     hess.value = def;
   }
+  for (const box of $$(".local-minimizer")) renderLocal(box.dataset.method, true); // which derivatives the problem has
   resetSearchSpace();
   refreshMinimum();
 }
@@ -362,29 +501,12 @@ function collect() {
   if (Object.keys(stop).length) spec.stop = stop;
   spec.options = {};
   for (const o of m.options) {
+    if (o.type === "minimizer_kwargs" || o.type === "dict") continue; // collectNested
     const el = form.querySelector(`#opt-${m.name}-${o.name}`);
-    if (!el) continue;
-    const k = `options.${o.name}`;
-    if (o.type === "bool") { if (el.checked !== o.default) spec.options[o.name] = el.checked; continue; }
-    if (o.type === "choice" || o.type === "jac" || o.type === "hess") {
-      spec.options[o.name] = el.value === NULL_CHOICE && (o.choices || []).includes(null) ? null : el.value;
-      continue;
-    }
-    const raw = el.value.trim();
-    if (raw === "") continue;
-    if (o.type === "mutation" && raw.includes(",")) {
-      const pair = raw.split(",").map(parseNum);
-      if (pair.length !== 2 || pair.some((v) => v === null || Number.isNaN(v))) err(k, "give one number, or two separated by a comma (dithering)");
-      else spec.options[o.name] = pair;
-      continue;
-    }
-    const v = parseNum(raw);
-    if (Number.isNaN(v) || v === null) { err(k, "must be a number"); continue; }
-    if ((o.type === "int" || o.type === "seed") && !Number.isInteger(v)) { err(k, "must be a whole number"); continue; }
-    if (o.min !== undefined && (v < o.min || (o.min_exclusive && v === o.min))) { err(k, `must be ${o.min_exclusive ? "greater than" : "at least"} ${o.min}`); continue; }
-    if (o.max !== undefined && (v > o.max || (o.max_exclusive && v === o.max))) { err(k, `must be ${o.max_exclusive ? "less than" : "at most"} ${o.max}`); continue; }
-    spec.options[o.name] = v;
+    const got = el && readScalar(el, o, `options.${o.name}`, err);
+    if (got) spec.options[o.name] = got.value;
   }
+  collectNested(m, spec.options, err);
   return { spec, errors, label: $("#id_label").value.trim() };
 }
 
@@ -568,6 +690,11 @@ $("#id_bounds_same").addEventListener("change", () => {
   syncSame();
 });
 $("#x0-fill").addEventListener("click", () => setX0(defaultX0()));
+for (const box of $$(".local-minimizer")) {
+  box.querySelector(".local-method").addEventListener("change", () => renderLocal(box.dataset.method));
+  const b = box.querySelector(".local-bounds input");
+  if (b) b.addEventListener("change", lockUnsent);
+}
 form.addEventListener("input", (e) => { if (e.target.name && e.target.name.startsWith("params.")) refreshMinimum(); });
 form.addEventListener("submit", (e) => { e.preventDefault(); if (!launchBtn.disabled) launch(); });
 form.addEventListener("keydown", (e) => {

@@ -28,12 +28,13 @@ function extraColumns(method) {
     case "nelder-mead": case "powell": return MOVE;
     case "cobyla": case "cobyqa": case "slsqp": return [...(method === "slsqp" ? GRADIENT : MOVE), VIOLATION];
     case "trust-constr": return [...GRADIENT, ["trust radius", num("tr_radius")], VIOLATION];
+    case "dogleg": case "trust-ncg": case "trust-krylov": case "trust-exact": return [...GRADIENT, ["trust radius", num("tr_radius")]];
     case "dual_annealing": return [["temperature", num("temperature")]];
     case "basinhopping": return [["hop", (s, ex) => (ex.accepted === undefined ? "" : ex.accepted ? "accepted" : "rejected")],
       ["stepsize", num("stepsize")], ["best f", num("best_fun")]];
     case "direct": return [["best f", num("best_fun")]];
     case "shgo": return [["local search", (s, ex) => (ex.local_index === undefined ? "" : fmtCount(ex.local_index))]];
-    default: return GRADIENT; // cg, bfgs, newton-cg, tnc, dogleg, trust-ncg, trust-krylov, trust-exact
+    default: return GRADIENT; // cg, bfgs, newton-cg, tnc
   }
 }
 
