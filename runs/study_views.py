@@ -16,7 +16,8 @@ from runs import forms, services, studies
 from runs.outcomes import OUTCOMES
 from runs.optim import get_problem
 from runs.optim.echo import shown
-from runs.templatetags.history_tags import num
+from runs.encoding import dumps
+from runs.templatetags.history_tags import method_title, num
 
 # What a new study starts from: the classic contrast of a global and a local method on a multimodal
 # function, from random starts, enough repeats for quartiles to mean something.
@@ -91,7 +92,8 @@ def prefill_from(request) -> tuple[dict, str | None]:
     raw_from, against = request.GET.get("from"), request.GET.get("against")
     run = services.get_run_for(request.user, raw_from) if raw_from else None
     if raw_from and run is None:
-        notes.append(f"There is no run {shown(raw_from)} of yours to start from; the form shows the defaults.")
+        named = raw_from if raw_from.isascii() and raw_from.isdigit() and len(raw_from) <= 19 else shown(raw_from)
+        notes.append(f"There is no run {named} of yours to start from; the form shows the defaults.")
     if run is not None and run.method in by_name:
         spec = run.spec or {}
         dim = spec.get("dim") or get_problem(run.problem).default_dim
@@ -139,8 +141,10 @@ def study_detail(request, study_id: int):
     summary = studies.study_summary(study)
     labels = [c["label"] for c in data["configs"]]
     rows = [{**r, "label": labels[r["config"]], "x0_text": point_text(r["x0"])} for r in run_list]
+    configs = [{**c, "title": method_title(c["method"]),
+                "options_text": ", ".join(f"{k}={dumps(v)}" for k, v in c["options"].items())} for c in data["configs"]]
     return render(request, "runs/study.html", {
-        "nav": "studies", "study": data, "rows": rows, "summary": summary, "progress": progress(data),
+        "nav": "studies", "study": data, "configs": configs, "rows": rows, "summary": summary, "progress": progress(data),
         "outcome_labels": {k: o.label for k, o in OUTCOMES.items()},
         "client": {"study": {**data, "run_list": run_list}, "summary": summary},
     })

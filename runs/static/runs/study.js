@@ -259,7 +259,7 @@ function drawBands() {
     ys.push(...med);
     traces.push({
       type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: med, name, legendgroup: `c${c.index}`,
-      line: { color, width: 2.2, shape: "hv" },
+      line: { color, width: 2.2 },
       customdata: keep.map((i) => [fmtF(b.q1[i]), fmtF(b.q3[i]), fmtF(b.min[i]), fmtF(b.max[i]), b.n[i], AXES[state.axis].hover(xs[i]), fmtF(b.median[i])]),
       hovertemplate: `<b>${name}</b> at %{customdata[5]}<br>median %{customdata[6]}<br>q1 %{customdata[0]}, q3 %{customdata[1]}`
         + "<br>min %{customdata[2]}, max %{customdata[3]}<br>over %{customdata[4]} runs<extra></extra>",
@@ -326,12 +326,13 @@ function drawECDF() {
       t.ecdf.forEach((v, i) => { x.push(v); y.push((i + 1) / n); });
       x.push(right); y.push(t.ecdf.length / n);
     }
-    traces.push({ type: "scatter", mode: "lines", x, y, name: plotText(c.label), line: { color: colorOf(c.index), width: 2, shape: "hv" },
+    traces.push({ type: "scatter", mode: "lines", x, y, name: plotText(`${c.label} (${t.hits}/${t.runs})`),
+      line: { color: colorOf(c.index), width: 2, shape: "hv" },
       hovertemplate: `<b>${plotText(c.label)}</b><br>%{y:.0%} of the runs within %{x:,} evaluations<extra></extra>` });
   }
   $("#ecdf-empty").hidden = any;
   react(el, traces, layout({
-    xaxis: { title: { text: "function evaluations" }, type: "log", zeroline: false, ...logAxisTicks([Math.max(1, left), right]) },
+    xaxis: { title: { text: "function evaluations" }, type: "log", zeroline: false, exponentformat: "power" },
     yaxis: { title: { text: "fraction of runs" }, range: [0, 1.04], tickformat: ".0%", zeroline: false },
   }));
 }
@@ -419,7 +420,8 @@ function summaryURL(since) {
   const q = new URLSearchParams();
   if (since) q.set("since", since);
   if (state.budgets) q.set("budgets", state.budgets.join(","));
-  return `/api/studies/${id}/summary/${q.toString() ? `?${q}` : ""}`;
+  const query = q.toString().replace(/%2C/g, ",");
+  return `/api/studies/${id}/summary/${query ? `?${query}` : ""}`;
 }
 
 async function poll() {
@@ -490,7 +492,8 @@ function init() {
     state.budgets = $$(".budget-choice:checked").map((el) => Number(el.value));
     const q = new URLSearchParams(location.search);
     if (state.budgets.length) q.set("budgets", state.budgets.join(",")); else q.delete("budgets");
-    history.replaceState(null, "", `${location.pathname}${q.toString() ? `?${q}` : ""}`);
+    const query = q.toString().replace(/%2C/g, ","); // budgets=100,1000 as a person types it
+    history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}`);
     if (!state.budgets.length) state.budgets = null;
     budgetsChanged = true;
     if (study.status === "ended") { poll(); } else pollSoon(0);
