@@ -67,14 +67,14 @@ def test_a_study_page_renders_for_its_owner_and_is_a_404_for_anyone_else(alice, 
 
 
 def test_a_problem_without_a_known_minimum_has_no_targets_and_says_why(alice, alice_client):
-    spec = {**SMALL, "problem": "rosenbrock", "params": {"a": 2.0, "b": 5.0}}
+    spec = {**SMALL, "problem": "rosenbrock_disk", "params": {"s": 0.5},  # f* known for s = 2 only
+            "configs": [{"method": "de", "options": {"maxiter": 5, "popsize": 5}}, {"method": "cobyla"}]}
     study = studies.create_study(owner=alice, data=spec)
     html = alice_client.get(f"/studies/{study.pk}/").content.decode()
     data = json_block(html, "study-data")
-    if data["summary"]["fstar"] is None:
-        assert 'id="no-targets"' in html and 'id="targets-table"' not in html
-    else:  # Rosenbrock's minimum is known for any a, b: then the targets table is there
-        assert 'id="targets-table"' in html
+    assert data["summary"]["fstar"] is None and data["summary"]["measure"] == "f"
+    assert 'id="no-targets"' in html and 'id="targets-table"' not in html
+    assert "f* is unknown" in html
 
 
 @pytest.mark.parametrize("path", ["/studies/0/", "/studies/99999999/", "/studies/99999999999999999999999/"])

@@ -9,7 +9,7 @@
 // Labels reach Plotly through plotText (literal text) and the DOM through textContent.
 import { getJSON, readJSONScript } from "./api.js";
 import { DASH, fmtCount, fmtF, fmtSeconds, fmtVec } from "./format.js";
-import { logTicks, plotText } from "./plots.js";
+import { plotText } from "./plots.js";
 import { STATUS_CLASS } from "./runtext.js";
 
 const Plotly = () => window.Plotly;
@@ -40,6 +40,8 @@ const colorOf = (i) => PALETTE[i % PALETTE.length];
 const params = new URLSearchParams(location.search);
 const state = {
   axis: "nfev", logX: true, minmax: false, target: 3, kind: "box",
+  // log y for gaps; for best f (f* unknown) only when every run's best is positive
+  logY: summary.measure === "gap" || summary.configs.every((c) => !c.final || c.final.min > 0),
   budgets: parseBudgets(params.get("budgets")), // null: the server's choice (powers of ten within reach)
   pending: null, // a control on its way
 };
@@ -195,13 +197,24 @@ function renderConfigs() {
 }
 
 // ---- plots ------------------------------------------------------------------------------------
-const logY = () => summary.measure === "gap";
+const logY = () => state.logY;
 const yTitle = () => (summary.measure === "gap" ? "best f − f*" : "best f");
-let floored = false;
+// On a log axis a gap at or below 0 (f* reached to the last digit) is drawn at FLOOR; a best f at or
+// below 0 (f* unknown) cannot be drawn at all, and the note says so.
+let floored = false, dropped = false;
 function yv(v) {
   if (v === null || v === undefined) return null;
-  if (logY() && !(v > 0)) { floored = true; return FLOOR; }
+  if (logY() && !(v > 0)) {
+    if (summary.measure === "gap") { floored = true; return FLOOR; }
+    dropped = true;
+    return null;
+  }
   return v;
+}
+function floorNote() {
+  if (floored) return ` Values at or below 0 (f* reached to the last digit) are drawn at ${fmtF(FLOOR)} on the log axis.`;
+  if (dropped) return " Values at or below 0 cannot be drawn on a log axis: turn off log y to see them.";
+  return "";
 }
 
 function layout(extra = {}) {
@@ -211,13 +224,6 @@ function layout(extra = {}) {
     legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
     ...extra,
   };
-}
-
-function logAxisTicks(values) {
-  const pos = values.filter((v) => v > 0);
-  if (!pos.length) return {};
-  const lo = Math.log10(Math.min(...pos)), hi = Math.log10(Math.max(...pos));
-  return logTicks(lo - 0.05, hi + 0.05, (v) => fmtF(v)) || {};
 }
 
 function react(el, traces, lay) {
@@ -235,10 +241,9 @@ function band(xs, lo, hi) {
 
 function drawBands() {
   const el = $("#bands-plot");
-  floored = false;
+  floored = false; dropped = false;
   const xs = summary.grids[state.axis];
   const traces = [];
-  const ys = [];
   let any = false;
   for (const c of summary.configs) {
     const b = c.bands[state.axis], color = colorOf(c.index), name = plotText(c.label);
@@ -248,15 +253,12 @@ function drawBands() {
       const mm = band(xs, b.min, b.max);
       traces.push({ type: "scatter", mode: "lines", x: mm.x, y: mm.y, fill: "toself", fillcolor: rgba(color, 0.08),
         line: { width: 0.5, color: rgba(color, 0.3) }, hoverinfo: "skip", legendgroup: `c${c.index}`, showlegend: false, name: `${name} min–max` });
-      ys.push(...mm.y);
     }
     const iq = band(xs, b.q1, b.q3);
     traces.push({ type: "scatter", mode: "lines", x: iq.x, y: iq.y, fill: "toself", fillcolor: rgba(color, 0.2),
       line: { width: 0 }, hoverinfo: "skip", legendgroup: `c${c.index}`, showlegend: false, name: `${name} q1–q3` });
-    ys.push(...iq.y);
     const keep = xs.map((_, i) => i).filter((i) => b.median[i] !== null);
     const med = keep.map((i) => yv(b.median[i]));
-    ys.push(...med);
     traces.push({
       type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: med, name, legendgroup: `c${c.index}`,
       line: { color, width: 2.2 },
@@ -266,16 +268,16 @@ function drawBands() {
     });
   }
   $("#bands-empty").hidden = any;
-  const yaxis = { title: { text: yTitle() }, type: logY() ? "log" : "linear", exponentformat: "power", zeroline: false,
-    ...(logY() ? logAxisTicks(ys.filter((v) => v !== null)) : {}) };
+  // Plotly's own log ticks: decades over a wide range, 2 and 5 between them over a narrow one
+  const yaxis = { title: { text: yTitle() }, type: logY() ? "log" : "linear", exponentformat: "power", zeroline: false };
   const xaxis = { title: { text: AXES[state.axis].title }, type: state.logX ? "log" : "linear", zeroline: false,
-    ...(state.logX ? logAxisTicks(xs) : {}) };
+    exponentformat: "power" };
   react(el, traces, layout({ xaxis, yaxis }));
   el.dataset.traces = String(traces.filter((t) => t.showlegend !== false).length);
   let note = "Per configuration: the median of the runs' best-so-far (line) and their quartiles q1–q3 (band)"
     + (state.minmax ? ", min to max (pale band)" : "") + ". A run that has ended keeps its final best; a running one counts only up to where it has got.";
-  if (floored) note += ` Values at or below 0 (f* reached to the last digit) are drawn at ${fmtF(FLOOR)} on the log axis.`;
-  if (summary.measure !== "gap") note += " f* is unknown for this problem: the plot shows best f itself, on a linear axis.";
+  note += floorNote();
+  if (summary.measure !== "gap") note += " f* is unknown for this problem: the plot shows best f itself.";
   setText($("#bands-note"), note);
 }
 
@@ -367,7 +369,7 @@ function renderBudgetChoices() {
 
 function drawBudgets() {
   const el = $("#budgets-plot");
-  floored = false;
+  floored = false; dropped = false;
   const traces = [];
   let any = false;
   const cats = summary.budgets.map((b) => `${fmtCount(b)} evals`);
@@ -393,7 +395,7 @@ function drawBudgets() {
     yaxis: { title: { text: yTitle() }, type: logY() ? "log" : "linear", exponentformat: "power", zeroline: false },
   }));
   let note = `Best ${summary.measure === "gap" ? "f − f*" : "f"} after B function evaluations, over the runs known there (a run that ended sooner keeps its final best).`;
-  if (floored) note += ` Values at or below 0 are drawn at ${fmtF(FLOOR)}.`;
+  note += floorNote();
   setText($("#budgets-note"), note);
 }
 
@@ -481,6 +483,8 @@ function init() {
   for (const b of $$("[data-action]")) b.addEventListener("click", () => control(b.dataset.action));
   for (const r of $$("input[name=axis]")) r.addEventListener("change", () => { state.axis = r.value; root.dataset.axis = r.value; drawAll(); });
   $("#bands-logx").addEventListener("change", (e) => { state.logX = e.target.checked; drawAll(); });
+  $("#bands-logy").checked = state.logY;
+  $("#bands-logy").addEventListener("change", (e) => { state.logY = e.target.checked; drawAll(); });
   $("#bands-minmax").addEventListener("change", (e) => { state.minmax = e.target.checked; drawAll(); });
   const target = $("#ecdf-target");
   if (target) {
