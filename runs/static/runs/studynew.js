@@ -203,7 +203,7 @@ function optionField(card, o, value) {
         return `<option value="${escapeHTML(v)}"${v === cur ? " selected" : ""}${off ? " disabled" : ""}>${escapeHTML(labels[i])}</option>`;
       }).join("")}</select>`;
   } else {
-    const placeholder = o.default === null || o.default === undefined ? "none" : show(o.default);
+    const placeholder = o.default === null || o.default === undefined ? "scipy's default" : show(o.default);
     input = `<input type="text" class="form-control form-control-sm" id="${id}" data-opt-input value="${escapeHTML(show(value))}"
       placeholder="${escapeHTML(placeholder)}" inputmode="decimal" spellcheck="false"${help}>`;
   }
