@@ -156,9 +156,10 @@ function renderRuns(list) {
     setText(row.outcome, r.outcome && r.outcome !== r.status ? OUTCOMES[r.outcome] || "" : "");
     setText(row.best, fmtF(r.best_fun));
     setText(row.gap, fmtF(r.gap));
-    setText(row.nfev, fmtCount(r.nfev));
-    setText(row.nit, fmtCount(r.nit));
-    setText(row.elapsed, fmtSeconds(r.elapsed));
+    const waiting = r.status === "queued" && !r.nfev; // not started: nothing counted yet
+    setText(row.nfev, waiting ? DASH : fmtCount(r.nfev));
+    setText(row.nit, waiting ? DASH : fmtCount(r.nit));
+    setText(row.elapsed, waiting ? DASH : fmtSeconds(r.elapsed));
   }
 }
 
@@ -244,7 +245,7 @@ function drawBands() {
   floored = false; dropped = false;
   const xs = summary.grids[state.axis];
   const traces = [];
-  let any = false;
+  let any = false, partialAny = false;
   for (const c of summary.configs) {
     const b = c.bands[state.axis], color = colorOf(c.index), name = plotText(c.label);
     if (!b) continue;
@@ -259,12 +260,23 @@ function drawBands() {
       line: { width: 0 }, hoverinfo: "skip", legendgroup: `c${c.index}`, showlegend: false, name: `${name} q1–q3` });
     const keep = xs.map((_, i) => i).filter((i) => b.median[i] !== null);
     const med = keep.map((i) => yv(b.median[i]));
-    traces.push({
-      type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: med, name, legendgroup: `c${c.index}`,
-      line: { color, width: 2.2 },
-      customdata: keep.map((i) => [fmtF(b.q1[i]), fmtF(b.q3[i]), fmtF(b.min[i]), fmtF(b.max[i]), b.n[i], AXES[state.axis].hover(xs[i]), fmtF(b.median[i])]),
+    const hover = {
+      customdata: keep.map((i) => [fmtF(b.q1[i]), fmtF(b.q3[i]), fmtF(b.min[i]), fmtF(b.max[i]),
+        `${fmtCount(b.n[i])} of ${fmtCount(c.runs)}`, AXES[state.axis].hover(xs[i]), fmtF(b.median[i])]),
       hovertemplate: `<b>${name}</b> at %{customdata[5]}<br>median %{customdata[6]}<br>q1 %{customdata[0]}, q3 %{customdata[1]}`
         + "<br>min %{customdata[2]}, max %{customdata[3]}<br>over %{customdata[4]} runs<extra></extra>",
+    };
+    // Dotted where not every run is counted yet (a running one only up to where it has got, a
+    // queued one not at all), solid where all are: a median of one run is no median of three.
+    const partial = keep.some((i) => b.n[i] < c.runs);
+    if (partial) {
+      traces.push({ type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: med, legendgroup: `c${c.index}`,
+        showlegend: false, name: `${name} (some runs not counted)`, line: { color, width: 1.6, dash: "dot" }, ...hover });
+      partialAny = true;
+    }
+    traces.push({
+      type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: keep.map((i, j) => (b.n[i] < c.runs ? null : med[j])),
+      name, legendgroup: `c${c.index}`, line: { color, width: 2.2 }, connectgaps: false, ...hover,
     });
   }
   $("#bands-empty").hidden = any;
@@ -276,6 +288,7 @@ function drawBands() {
   el.dataset.traces = String(traces.filter((t) => t.showlegend !== false).length);
   let note = "Per configuration: the median of the runs' best-so-far (line) and their quartiles q1–q3 (band)"
     + (state.minmax ? ", min to max (pale band)" : "") + ". A run that has ended keeps its final best; a running one counts only up to where it has got.";
+  if (partialAny) note += " Dotted: not every run of the configuration is counted there yet.";
   note += floorNote();
   if (summary.measure !== "gap") note += " f* is unknown for this problem: the plot shows best f itself.";
   setText($("#bands-note"), note);
@@ -334,7 +347,7 @@ function drawECDF() {
   }
   $("#ecdf-empty").hidden = any;
   react(el, traces, layout({
-    xaxis: { title: { text: "function evaluations" }, type: "log", zeroline: false, exponentformat: "power" },
+    xaxis: { title: { text: "function evaluations" }, type: "log", zeroline: false, exponentformat: "SI", nticks: 7 },
     yaxis: { title: { text: "fraction of runs" }, range: [0, 1.04], tickformat: ".0%", zeroline: false },
   }));
 }
