@@ -268,14 +268,17 @@ function drawBands() {
     };
     // Dotted where not every run is counted yet (a running one only up to where it has got, a
     // queued one not at all), solid where all are: a median of one run is no median of three.
-    const partial = keep.some((i) => b.n[i] < c.runs);
+    // a configuration with nothing left to run counts every run it will ever count somewhere (its
+    // runs stopped before their first step never count)
+    const whole = c.running + c.queued + (c.paused || 0) > 0 ? c.runs : Math.max(0, ...b.n);
+    const partial = keep.some((i) => b.n[i] < whole);
     if (partial) {
       traces.push({ type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: med, legendgroup: `c${c.index}`,
         showlegend: false, name: `${name} (some runs not counted)`, line: { color, width: 1.6, dash: "dot" }, ...hover });
       partialAny = true;
     }
     traces.push({
-      type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: keep.map((i, j) => (b.n[i] < c.runs ? null : med[j])),
+      type: "scatter", mode: "lines", x: keep.map((i) => xs[i]), y: keep.map((i, j) => (b.n[i] < whole ? null : med[j])),
       name, legendgroup: `c${c.index}`, line: { color, width: 2.2 }, connectgaps: false, ...hover,
     });
   }
@@ -288,7 +291,7 @@ function drawBands() {
   el.dataset.traces = String(traces.filter((t) => t.showlegend !== false).length);
   let note = "Per configuration: the median of the runs' best-so-far (line) and their quartiles q1–q3 (band)"
     + (state.minmax ? ", min to max (pale band)" : "") + ". A run that has ended keeps its final best; a running one counts only up to where it has got.";
-  if (partialAny) note += " Dotted: not every run of the configuration is counted there yet.";
+  if (partialAny) note += " Dotted: some of the configuration's runs are not counted there (a running run counts only up to where it has got, a queued one not yet).";
   note += floorNote();
   if (summary.measure !== "gap") note += " f* is unknown for this problem: the plot shows best f itself.";
   setText($("#bands-note"), note);
