@@ -139,7 +139,7 @@ class StudyPageTests(PageShots, BrowserTestCase):
         seen = self.browser.execute_script("return window.__progress")
         self.assertGreaterEqual(len(seen), 2, seen)
         self.assertIn("6 of 6 runs ended", seen[-1])
-        self.assertEqual(self.find("#study").get_attribute("data-polling"), "0")  # no more polls
+        self.wait_for("#study[data-polling='0']")  # the last poll fetched the end's summary, and no more come
         for action in ("pause", "resume", "stop"):
             self.assertFalse(self.find(f"#btn-{action}").is_enabled(), action)
 
