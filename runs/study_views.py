@@ -82,13 +82,25 @@ def _config_from_run(run, methods: dict) -> dict:
 
 
 def prefill_from(request) -> tuple[dict, str | None]:
-    """The form's starting values: the defaults, or ?from=<run id> (its problem, coefficients,
-    dimension, bounds and method), plus ?against=<method> as a second configuration. A run that is
-    not the user's, or a method that does not exist, is passed over with a note, never an error."""
+    """The form's starting values: the defaults, or ?study=<id> (that study's spec, to change and
+    run again), or ?from=<run id> (its problem, coefficients, dimension, bounds and method), plus
+    ?against=<method> as a second configuration. A study or run that is not the user's, or a method
+    that does not exist, is passed over with a note, never an error."""
     _, methods = forms.catalogues()
     by_name = {m["name"]: m for m in methods}
     prefill = {**DEFAULT_PREFILL, "configs": [dict(c) for c in DEFAULT_PREFILL["configs"]]}
     notes = []
+    raw_study = request.GET.get("study")
+    if raw_study:  # "edit and run again": the study's own spec
+        study = studies.get_study_for(request.user, raw_study)
+        if study is not None:
+            spec = study.spec
+            out = {**prefill, **{k: spec[k] for k in prefill if k in spec}, "from_study": study.pk}
+            if spec.get("seeds") == list(range(1, spec["repeats"] + 1)):
+                out["seeds"] = None  # the default: it follows the repeats as they are changed
+            return out, None
+        named = raw_study if raw_study.isascii() and raw_study.isdigit() and len(raw_study) <= 19 else shown(raw_study)
+        notes.append(f"There is no study {named} of yours to start from; the form shows the defaults.")
     raw_from, against = request.GET.get("from"), request.GET.get("against")
     run = services.get_run_for(request.user, raw_from) if raw_from else None
     if raw_from and run is None:

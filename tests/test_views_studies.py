@@ -99,7 +99,7 @@ def test_the_new_study_form_starts_from_sensible_defaults(alice_client):
     groups = json_block(html, "method-groups")
     assert sorted(m for g in groups for m in g["methods"]) == sorted(m["name"] for m in method_catalogue())
     # the prefill is a study the API takes as it stands
-    studies.validate({k: v for k, v in prefill.items() if k != "from_run"})
+    studies.validate(prefill)
 
 
 def test_the_form_prefills_from_the_users_run_and_a_method_against_it(alice, alice_client):
@@ -130,6 +130,18 @@ def test_someone_elses_run_or_a_bad_id_is_passed_over_not_an_error(alice_client,
     html = alice_client.get(f"/studies/new/?from={theirs.pk}").content.decode()
     assert f"There is no run {theirs.pk} of yours" in html
     assert "There is no method" in alice_client.get("/studies/new/?against=sgd").content.decode()
+
+
+def test_the_form_starts_from_one_of_the_users_studies_to_run_it_again(alice, alice_client, charlie_client):
+    study = studies.create_study(owner=alice, data={**SMALL, "seeds": [5, 6], "label": "again"})
+    html = alice_client.get(f"/studies/new/?study={study.pk}").content.decode()
+    prefill = json_block(html, "study-prefill")
+    assert prefill["from_study"] == study.pk
+    relaunch = {k: v for k, v in prefill.items() if k != "from_study"}
+    assert studies.validate(relaunch).runs == studies.validate(study.spec).runs  # the same runs again
+    assert f'href="/studies/new/?study={study.pk}"' in alice_client.get(f"/studies/{study.pk}/").content.decode()
+    theirs = json_block(charlie_client.get(f"/studies/new/?study={study.pk}").content.decode(), "study-prefill")
+    assert "from_study" not in theirs and theirs["label"] == ""
 
 
 def test_against_alone_pairs_the_default_first_method_with_it(alice_client):
