@@ -161,7 +161,14 @@ class StudyPageTests(PageShots, BrowserTestCase):
         self.wait().until(lambda d: d.execute_script(categories) == len(chosen) + 1)
         self.full_screenshot("study-ended")
 
-        # the runs table: every row links its run; two picked open side by side
+        # the runs table: sorted by best f at a click (the rows move, they are not redrawn) ...
+        first_row = self.find("#runs-table tbody tr")
+        self.tap("#runs-table th[data-sort=best_fun] button")
+        bests = [float(td.text.replace("−", "-")) for td in self.find_all("#runs-table tbody .c-best")]
+        self.assertEqual(bests, sorted(bests))
+        self.assertEqual(self.find("#runs-table th[data-sort=best_fun]").get_attribute("aria-sort"), "ascending")
+        self.assertTrue(first_row.is_displayed())  # the same element, moved
+        # ... every row links its run; two picked open side by side
         rows = self.find_all("#runs-table tbody tr")
         self.assertEqual(len(rows), 6)
         ids = [int(r.get_attribute("data-run-id")) for r in rows]

@@ -145,6 +145,7 @@ const rowsById = new Map($$("#runs-table tbody tr").map((tr) => [Number(tr.datas
 }]));
 
 function renderRuns(list) {
+  latestRuns = new Map(list.map((r) => [r.id, r]));
   for (const r of list) {
     const row = rowsById.get(r.id);
     if (!row) continue;
@@ -160,6 +161,30 @@ function renderRuns(list) {
     setText(row.nfev, waiting ? DASH : fmtCount(r.nfev));
     setText(row.nit, waiting ? DASH : fmtCount(r.nit));
     setText(row.elapsed, waiting ? DASH : fmtSeconds(r.elapsed));
+  }
+}
+
+// Sorting moves the rows (no new DOM); it applies when a heading is clicked, not on every poll,
+// so that rows do not jump while the runs go. Missing values sort last either way.
+let latestRuns = new Map();
+const sortState = { key: "id", dir: 1 };
+function sortRuns(key) {
+  sortState.dir = sortState.key === key ? -sortState.dir : 1;
+  sortState.key = key;
+  const value = (r) => (key === "id" ? r.id : key === "config" ? r.config * 1e6 + r.repeat : r[key]);
+  const ids = [...rowsById.keys()].sort((a, b) => {
+    const ra = latestRuns.get(a), rb = latestRuns.get(b);
+    const va = ra ? value(ra) : null, vb = rb ? value(rb) : null;
+    if (va === vb) return a - b;
+    if (va === null || va === undefined) return 1;
+    if (vb === null || vb === undefined) return -1;
+    return (va < vb ? -1 : 1) * sortState.dir;
+  });
+  const body = $("#runs-table tbody");
+  body.append(...ids.map((i) => rowsById.get(i).tr));
+  for (const th of $$("#runs-table th[data-sort]")) {
+    if (th.dataset.sort === key) th.setAttribute("aria-sort", sortState.dir > 0 ? "ascending" : "descending");
+    else th.removeAttribute("aria-sort");
   }
 }
 
@@ -518,6 +543,7 @@ function init() {
     budgetsChanged = true;
     if (study.status === "ended") { poll(); } else pollSoon(0);
   });
+  for (const th of $$("#runs-table th[data-sort]")) th.querySelector("button").addEventListener("click", () => sortRuns(th.dataset.sort));
   $("#runs-table").addEventListener("change", (e) => { if (e.target.classList.contains("run-pick")) syncPicks(); });
   $("#compare-picked").addEventListener("click", () => {
     const ids = $$(".run-pick:checked").map((el) => el.value);
