@@ -90,6 +90,18 @@ class StudyPageTests(PageShots, BrowserTestCase):
         self.assertEqual(Select(self.find("#sf-problem")).first_selected_option.get_attribute("value"), "rastrigin")
         self.assertEqual(len(self.find_all(".study-config")), 2)
         self.assertIn("2 configurations × 20 repeats = 40 runs", self.find("#sf-count").text)
+        # a configuration added takes the keyboard's focus at its method; removed, the focus stays in the list
+        self.find("#sf-add-config").click()
+        self.assertEqual(len(self.find_all(".study-config")), 3)
+        added = self.find_all(".study-config")[2]
+        self.assertEqual(self.browser.switch_to.active_element, added.find_element("css selector", "[data-part=method]"))
+        self.assertIn("3 configurations × 20 repeats = 60 runs", self.find("#sf-count").text)
+        added.find_element("css selector", "[data-part=remove]").send_keys(Keys.ENTER)
+        self.assertEqual(len(self.find_all(".study-config")), 2)
+        self.assertEqual(self.browser.switch_to.active_element.get_attribute("aria-label"), "Remove configuration 2")
+        # more runs than a study may make: said before launching
+        self.set_field("#sf-repeats", "150")
+        self.assertIn("more than the 200 a study may make", self.find("#sf-count").text)
         # a bad value is refused at its field, in words
         self.set_field("#sf-repeats", "0")
         self.find("#sf-repeats").send_keys(Keys.ENTER)  # Enter in a field launches, as in any form
@@ -219,6 +231,12 @@ class StudyPageTests(PageShots, BrowserTestCase):
         for action in ("pause", "resume", "stop"):
             self.assertFalse(self.find(f"#btn-{action}").is_enabled(), action)
         self.assertEqual(self.console_errors(), [])
+        # on a phone nothing sticks out sideways (wide tables scroll in their own box)
+        self.phone()
+        self.browser.refresh()
+        self.wait_for("#study[data-ready='1']")
+        self.assert_fits("the study page")
+        self.phone_screenshot("study-phone")
         # a second stop has nothing to take: the API says so in words
         status, body = self.browser.execute_async_script("""
           const [id, done] = arguments;
