@@ -153,14 +153,19 @@ def study_to_dict(study: Study, counts: dict | None = None) -> dict:
 
 
 def study_runs(study: Study) -> list[dict]:
-    """The study's runs as its table shows them, configuration-major."""
+    """The study's runs as its table shows them, configuration-major. `best_fun` is the trace's:
+    the best feasible f, as the summary counts it (Run.best_fun counts every step)."""
+    import json
+
     fstar = _fstar(study.spec)
     out = []
-    for run in (study.runs.order_by("study_config", "study_repeat")
-                .only("pk", "status", "spec", "study_config", "study_repeat", "best_fun", "nfev", "nit", "elapsed",
-                      "result", "error", "control_requests", "interruptions", "checkpoint", "n_steps")):
+    runs = (study.runs.order_by("study_config", "study_repeat").select_related("trace")
+            .only("pk", "status", "spec", "study_config", "study_repeat", "best_fun", "nfev", "nit", "elapsed",
+                  "result", "error", "control_requests", "interruptions", "n_steps", "trace__data"))
+    for run in runs:
         options = run.spec.get("options", {})
-        best = run.best_fun
+        trace = getattr(run, "trace", None)
+        best = json.loads(trace.data)["best"] if trace is not None else run.best_fun
         out.append({
             "id": run.pk, "url": run.get_absolute_url(), "config": run.study_config, "repeat": run.study_repeat,
             "seed": options.get("seed", options.get("rng")), "x0": run.spec.get("x0"), "status": run.status,

@@ -1,7 +1,8 @@
 """A study's aggregates, computed from its runs' traces (runs/study_trace.py), never their steps.
 
 Per method configuration:
-- `final`: quartiles, min and max of the runs' best f − f* (best f where f* is unknown);
+- `final`: quartiles, min and max of the runs' best f − f* (best f where f* is unknown), over the
+  `valued` runs: those with a (feasible) value yet;
 - `bands`: on each axis's grid, the median, quartiles, min and max of best-so-far, over the runs
   known there: a run that has ended keeps its final best past its end; a running one is known
   only up to where it has got, and a run with no (feasible) value yet is not counted (`n` says
@@ -115,7 +116,7 @@ def summarize(*, configs: list[dict], runs: list[dict], fstar: float | None,
                    **(_stats(values) or {}), "n": int(values.size), "values": values.tolist()}
             budget_rows.append(row)
         out.append({"index": index, "method": config["method"], "label": config["label"], "runs": len(members),
-                    "finished": ended, **counts, "final": _stats(bests), "bands": bands, "targets": targets,
+                    "finished": ended, **counts, "valued": int(bests.size), "final": _stats(bests), "bands": bands, "targets": targets,
                     "budgets": budget_rows})
     return {"fstar": fstar, "measure": "f" if fstar is None else "gap",
             "grids": {axis: list(GRIDS[axis][:lengths[axis]]) for axis in AXES},

@@ -139,6 +139,7 @@ def test_the_summary_equals_a_direct_numpy_computation_over_the_stored_steps(ali
         q1, med, q3 = np.percentile(bests, [25, 50, 75])
         assert config["final"] == {"median": med, "q1": q1, "q3": q3, "min": bests.min(), "max": bests.max(),
                                    "n": len(runs)}
+        assert config["valued"] == len(runs)
         for axis in ("nfev", "nit", "elapsed"):
             grid = summary["grids"][axis]
             matrix = np.array([[_best_so_far(steps[r.pk], axis, g, fstar, True) for g in grid] for r in runs])
@@ -194,6 +195,23 @@ def test_the_summary_equals_a_direct_numpy_computation_over_the_stored_steps(ali
     assert summary["configs"][0]["bands"]["nfev"]["n"] == list(np.sum(~np.isnan(matrix), axis=0))
     assert summary["configs"][0]["running"] == 1 and summary["configs"][0]["finished"] == len(runs) - 1
     Run.objects.filter(pk=held.pk).update(status="finished")
+
+
+def test_a_constrained_studys_best_counts_only_feasible_steps(alice):
+    study = studies.create_study(owner=alice, data={
+        "problem": "rosenbrock_disk", "dim": 2, "x0": "random", "repeats": 3,
+        "configs": [{"method": "cobyla", "options": {"maxiter": 60}}]})
+    wait_ended(study)
+    detail = studies.study_runs(study)
+    for row in detail:
+        steps = [json.loads(t) for t in Step.objects.filter(run_id=row["id"]).order_by("seq").values_list("data", flat=True)]
+        feasible = [s["fun"] for s in steps if s["fun"] is not None and (s["extra"].get("violation") or 0) <= 1e-6]
+        assert row["best_fun"] == (min(feasible) if feasible else None)
+    summary = studies.study_summary(study)
+    bests = [r["best_fun"] for r in detail if r["best_fun"] is not None]
+    assert summary["configs"][0]["valued"] == len(bests)
+    if bests:
+        assert summary["configs"][0]["final"]["min"] == min(bests) - summary["fstar"]
 
 
 def test_the_trace_survives_a_pause_and_resume_exactly(alice):

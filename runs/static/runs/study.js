@@ -256,6 +256,8 @@ function react(el, traces, lay) {
   if (!Plotly()) return;
   Plotly().react(el, traces, lay, CONFIG);
   el.dataset.drawn = String(Number(el.dataset.drawn || 0) + 1);
+  // when the page first had this plot drawn (ms since navigation): bench/bench_study.py reads it
+  if (!el.dataset.drawnAt) el.dataset.drawnAt = String(Math.round(performance.now()));
 }
 
 /** A closed polygon over the points where both edges are known: a band that gaps cleanly. */
