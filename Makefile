@@ -45,3 +45,4 @@ bench: venv staticfiles/staticfiles.json
 	$(PY) bench/bench_workers.py
 	$(PY) bench/bench_storage.py
 	$(PY) bench/bench_browser.py
+	$(PY) bench/bench_study.py --page

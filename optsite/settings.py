@@ -213,6 +213,11 @@ OPTSITE_MAX_CHECKPOINT_BYTES = env_int("OPTSITE_MAX_CHECKPOINT_BYTES", 64 * 2 **
 OPTSITE_MAX_CONCURRENT_RUNS = env_int("OPTSITE_MAX_CONCURRENT_RUNS", 4, minimum=1)
 # Active runs (queued, running, paused) of all users together: sign-ups cannot multiply the queue.
 OPTSITE_MAX_ACTIVE_RUNS = env_int("OPTSITE_MAX_ACTIVE_RUNS", 100, minimum=1)
+# Studies (runs/studies.py): runs one study makes, a user's studies with runs to go, and the study
+# runs to go of all users together (their runs do not count against the caps above).
+OPTSITE_MAX_STUDY_RUNS = env_int("OPTSITE_MAX_STUDY_RUNS", 200, minimum=1)
+OPTSITE_MAX_ACTIVE_STUDIES = env_int("OPTSITE_MAX_ACTIVE_STUDIES", 2, minimum=1)
+OPTSITE_MAX_ACTIVE_STUDY_RUNS = env_int("OPTSITE_MAX_ACTIVE_STUDY_RUNS", 2000, minimum=1)
 # Bytes a WebSocket may have waiting for its client (runs/consumers.py): steps go out only while less
 # than half of it waits (the rest are read from the database at the client's pace); a socket whose
 # answers would pass it is dropped (close code 4429).

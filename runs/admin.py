@@ -1,4 +1,4 @@
-"""Admin: runs with their steps, read-only (runs and steps are written by runs/services.py only).
+"""Admin: runs with their steps and studies, read-only (runs and steps are written by runs/services.py only).
 
 A run deleted here, alone or as a selection, is stopped first, as anywhere else: its worker
 writes the stopped result and its sockets hear "finished" before the run goes.
@@ -7,8 +7,8 @@ writes the stopped result and its sockets hear "finished" before the run goes.
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 
-from runs import services
-from runs.models import Run, Step
+from runs import services, studies
+from runs.models import Run, Step, Study
 
 class StepInline(admin.TabularInline):
     model = Step
@@ -35,7 +35,7 @@ class RunAdmin(admin.ModelAdmin):
     date_hierarchy = "created"
     list_select_related = ("owner",)
     readonly_fields = ("owner", "method", "problem", "spec", "status", "created", "started", "finished",
-                       "heartbeat", "n_steps", "nit", "nfev", "elapsed", "best_fun", "result", "error")
+                       "heartbeat", "n_steps", "nit", "nfev", "elapsed", "best_fun", "result", "error", "study")
     fields = ("label", *readonly_fields)
     inlines = [StepInline]
 
@@ -76,3 +76,31 @@ class StepAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "label", "problem", "created")
+    search_fields = ("owner__username", "label", "problem")
+    list_select_related = ("owner",)
+    readonly_fields = ("owner", "problem", "spec", "created")
+    fields = ("label", *readonly_fields)
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # As for a run: its active runs are stopped before the admin's transaction begins.
+        if request.method == "POST":
+            study = self.get_object(request, unquote(object_id))
+            if study is not None and self.has_delete_permission(request, study):
+                for run in study.runs.filter(status__in=Run.ACTIVE):
+                    services.stop_for_delete(run)
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        studies.delete_study(study=obj)
+
+    def delete_queryset(self, request, queryset):
+        for study in queryset:
+            studies.delete_study(study=study)

@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from runs import publishing, services, socket_backlog
+from runs import publishing, services, socket_backlog, studies
 from runs.encoding import dumps
 from runs.models import Run
 from runs.optim.echo import bounded_errors, clip, shown
@@ -428,9 +428,9 @@ class RunStreamConsumer(BoundedSocket):
 
 
 class LaunchConsumer(RunStreamConsumer):
-    """/ws/runs/: start one run at a time, watch it live, control it."""
+    """/ws/runs/: start one run at a time, watch it live, control it; launch and control studies."""
 
-    message_types = {"start", *CONTROLS}
+    message_types = {"start", "study", "study_control", *CONTROLS}
 
     async def connect(self):
         if not _authenticated(self.scope):
@@ -462,6 +462,26 @@ class LaunchConsumer(RunStreamConsumer):
 
     def _still_active(self) -> bool:
         return Run.objects.filter(pk=self.run_id, status__in=Run.ACTIVE).exists()
+
+    # Studies: launched and controlled here, their many runs watched on their own sockets (or
+    # their summary over HTTP); this socket's own run is not touched.
+    async def on_study(self, content):
+        if "spec" not in content:
+            raise services.ServiceError("invalid_spec", "A study message needs a \"spec\".",
+                                        {"spec": ["This field is required."]})
+        await self.send_json({"type": "study", "study": await database_sync_to_async(self._create_study)(content["spec"])})
+
+    def _create_study(self, spec) -> dict:
+        return studies.study_to_dict(studies.create_study(owner=self.user, data=spec))
+
+    async def on_study_control(self, content):
+        action = content.get("action")
+        if action not in CONTROLS:
+            raise BadMessage(f"A study_control message needs an \"action\": one of {', '.join(sorted(CONTROLS))}.",
+                             {"action": [f"One of: {', '.join(sorted(CONTROLS))}."]})
+        study = await database_sync_to_async(studies.control_study)(
+            user=self.user, study_id=content.get("study"), action=action)
+        await self.send_json({"type": "study", "study": study})
 
     async def follow(self, run_id: int):
         if self.run_id is not None:

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from runs import leases, storage_faults
 from runs.encoding import dumps
-from runs.models import Run, Step
+from runs.models import Run, RunTrace, Step
 from runs.optim import BulkEncoder, finite_number
 from runs.publishing import step_events
 from runs.run_objects import load_run_dict
@@ -75,6 +75,18 @@ class StorageGaveUp(Exception):
     """A write kept failing for the storage's sake until its time was up (or the worker left)."""
 
 
+def _load_trace(run: Run, spec):
+    """The study run's trace as its last commit left it (it matches the checkpoint), or a new one."""
+    from runs.optim import get_problem
+    from runs.study_trace import Trace
+
+    stored = RunTrace.objects.filter(run_id=run.pk).values_list("data", flat=True).first()
+    if stored is not None and run.n_steps:
+        return Trace.from_json(stored)
+    known = get_problem(spec.problem).known_minimum(spec.params, spec.dim)
+    return Trace(None if known is None else known["f"])
+
+
 class RunDriver:
     """Steps one claimed run and writes its steps; `publish(event)` sends an event after a commit."""
 
@@ -95,6 +107,7 @@ class RunDriver:
         self._bulk = None
         self._next_seq = 0
         self._best = None
+        self._trace = None  # a study run's best-so-far (runs/study_trace.py), stored with each batch
         self._last_flush = 0.0
         self._flush_cost = 0.0
 
@@ -162,6 +175,8 @@ class RunDriver:
         else:
             stepper = make_stepper(spec)
         self._next_seq, self._best = run.n_steps, run.best_fun
+        if run.study_id is not None:
+            self._trace = _load_trace(run, spec)
         self.stepper = stepper
         self._bulk = BulkEncoder()
         if self._stopping:
@@ -237,6 +252,11 @@ class RunDriver:
                 fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
             rows = [(self.run_id, s.seq, s.nit, s.phase, finite_number(s.fun), s.nfev, s.njev, s.elapsed, text, blob)
                     for s, text, blob in buffer]
+            trace_text = None
+            if self._trace is not None:
+                for step, _, _ in buffer:
+                    self._trace.fold_step(step)
+                trace_text = self._trace.to_json()
 
         def write():
             with transaction.atomic():
@@ -247,6 +267,8 @@ class RunDriver:
                 if buffer:
                     with connection.cursor() as cursor:
                         cursor.executemany(_insert_steps_sql(), rows)
+                    if trace_text is not None:
+                        RunTrace.objects.update_or_create(run_id=self.run_id, defaults={"data": trace_text})
         retried = self._write(write)
         committed = time.time()
         del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list

@@ -330,7 +330,7 @@ def summary_csv_response(runs: list[Run]) -> HttpResponse:
         why = [f"{k}: {note}" for k in RANKED
                if (note := ranking.cell_notes.get((k, s["id"])) or ranking.column_notes.get(k))]
         writer.writerow(
-            [_csv_value(s[k]) for k in keys] + [_csv_value(s["f_star"]), " ".join(marks), "; ".join(why)]
+            [csv_value(s[k]) for k in keys] + [csv_value(s["f_star"]), " ".join(marks), "; ".join(why)]
         )
     response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
     name = "-".join(str(r.pk) for r in runs)
@@ -338,7 +338,7 @@ def summary_csv_response(runs: list[Run]) -> HttpResponse:
     return response
 
 
-def _csv_value(v):
+def csv_value(v):
     if v is None:
         return ""
     if isinstance(v, float):

@@ -22,7 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from runs import comparison, exports, outcomes, query, services
-from runs.models import Run, Step
+from runs.models import Run, Step, Study
 from runs.optim.echo import shown
 from runs.run_objects import queue_position, resumes_by_itself
 from runs.templatetags.history_tags import method_title, problem_label
@@ -123,6 +123,7 @@ def _filters(request):
         "status": g.get("status", "").strip(),
         "outcome": g.get("outcome", "").strip(),
         "q": g.get("q", "").strip(),
+        "study": g.get("study", "").strip(),  # "" any run, "none" not in a study, or a study's id
     }
 
 
@@ -168,6 +169,12 @@ def filtered_runs(request):
         qs = qs.filter(outcome=f["outcome"])
     if f["q"]:
         qs = qs.filter(label__icontains=f["q"])
+    if f["study"] == "none":
+        qs = qs.filter(study__isnull=True)
+    elif f["study"]:
+        # not a study id: matches nothing, like an unknown status (the empty state names it)
+        qs = qs.filter(study_id=int(f["study"])) if f["study"].isascii() and f["study"].isdigit() \
+            and len(f["study"]) < 19 else qs.none()
     return qs, f
 
 
@@ -231,6 +238,7 @@ def history(request):
         "methods": _choices(mine, "method", _catalogue_methods()),
         "problems": _choices(mine, "problem", _catalogue_problems()),
         "statuses": [(s.value, s.label) for s in Run.Status],
+        "study_choices": Study.objects.filter(owner=request.user).only("pk", "label").order_by("-pk")[:50],
         "page_query": _query(state, page=""),  # the query of this listing without page
         "state_query": _query(state, page=page.number if page.number > 1 else ""),
         "compare_max": COMPARE_MAX,

@@ -1,8 +1,30 @@
-"""Runs and their steps: data and cheap derived properties only (writes live in runs/services.py)."""
+"""Studies, runs and their steps: data and cheap derived properties only (writes live in
+runs/services.py, runs/studies.py and the worker's runs/driver.py)."""
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+class Study(models.Model):
+    """One problem × method configurations × repeats: it owns its runs (Run.study)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="studies")
+    label = models.CharField(max_length=200, blank=True)
+    problem = models.CharField(max_length=40)
+    # The normalized study spec (runs.optim.study.StudySpec.to_dict()): posting it again relaunches it.
+    spec = models.JSONField()
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["owner", "-created"])]
+
+    def __str__(self) -> str:
+        return f"Study {self.pk} ({self.problem})"
+
+    def get_absolute_url(self) -> str:
+        return f"/studies/{self.pk}/"
 
 
 class Run(models.Model):
@@ -53,6 +75,10 @@ class Run(models.Model):
     # Controls (space-separated "pause" / "stop", oldest first) waiting for the worker that holds
     # the run; it takes them from here when nudged (runs/dispatch.py) or at its next poll.
     control_requests = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # A study's run: which of its configurations, which repeat.
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    study_config = models.PositiveSmallIntegerField(null=True, blank=True)
+    study_repeat = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -101,3 +127,12 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"Step {self.seq} of run {self.run_id}"
+
+
+class RunTrace(models.Model):
+    """A study run's best-so-far curve on fixed grids and its first hits of the targets
+    (runs/study_trace.py), folded in by the driver with each batch of steps, in the batch's
+    transaction: a study's aggregates read these, never its steps."""
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="trace")
+    data = models.TextField()

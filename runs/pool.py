@@ -2,8 +2,8 @@
 
 The web process stores and validates runs and relays events; the pool's processes
 (runs/pool_worker.py) drive them. One supervisor thread here hands queued runs to idle
-processes in queue order, relays every event a process sends (after its commit) to the sockets
-through this process's channel layer, and notices at once when a process dies (its socket
+processes in the fair queue order (runs/run_objects.py fair_queue), relays every event a process
+sends (after its commit) to the sockets through this process's channel layer, and notices at once when a process dies (its socket
 closes): that process's run becomes interrupted, continues on another process unless
 OPTSITE_AUTO_RESUME=0, and a new process takes the dead one's place.
 """
@@ -25,7 +25,7 @@ from django.db import connection
 from runs import leases, recovery, storage_faults
 from runs.driver import RETRY
 from runs.publishing import Publisher, group_of
-from runs.run_objects import queued_runs
+from runs.run_objects import fair_queue
 
 log = logging.getLogger("runs.pool")
 
@@ -257,7 +257,8 @@ class LocalPool:
             waiting = set(self._waiting)
         if not idle or not waiting:
             return
-        queued = list(queued_runs().filter(pk__in=waiting).values_list("pk", flat=True))
+        handed = [p.run_id for p in self.processes if p.run_id is not None]
+        queued = fair_queue(waiting, also_running=handed)
         with self._lock:
             self._waiting -= waiting - set(queued)  # stopped or deleted while queued
         for process, run_id in zip(idle, queued):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter, deque
+
 from django.conf import settings
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
@@ -15,8 +18,8 @@ def _iso(dt):
     return None if dt is None else dt.isoformat()
 
 
-# Workers take queued runs in this order: a paused run that was asked to stop first (it only
-# needs a moment to write its result), then the oldest in the queue.
+# Within one owner, workers take queued runs in this order: a paused run that was asked to stop
+# first (it only needs a moment to write its result), then the oldest in the queue.
 QUEUE_ORDER = (
     Case(When(control_requests__contains="stop", then=Value(0)), default=Value(1), output_field=IntegerField()),
     "since", "id",
@@ -33,17 +36,48 @@ def queued_runs():
     return _queued().order_by(*QUEUE_ORDER)
 
 
+def fair_queue(among=None, *, also_running=()) -> list[int]:
+    """The queued runs (of `among`, ids, if given) in the order free workers take them.
+
+    Fair across users: runs waiting only to write their stop go first; then the next run is the
+    oldest of the owner with the fewest runs running, counting those this order hands out
+    before it (round-robin, so a 200-run study does not starve another user's single run).
+    `also_running`: runs handed to a worker that has not claimed them yet.
+    """
+    queued = queued_runs()
+    if among is not None:
+        queued = queued.filter(pk__in=list(among))
+    rows = list(queued.values_list("pk", "owner_id", "control_requests"))
+    if not rows:
+        return []
+    running = Counter(Run.objects.filter(Q(status=Run.Status.RUNNING) | Q(pk__in=list(also_running)))
+                      .values_list("owner_id", flat=True))
+    first = [pk for pk, _, requests in rows if "stop" in requests]
+    by_owner: dict[int, deque] = {}
+    for position, (pk, owner, requests) in enumerate(rows):
+        if "stop" not in requests:
+            by_owner.setdefault(owner, deque()).append((position, pk))
+    heap = [(running[owner], runs[0][0], owner) for owner, runs in by_owner.items()]
+    heapq.heapify(heap)
+    order = first
+    while heap:
+        load, _, owner = heapq.heappop(heap)
+        runs = by_owner[owner]
+        order.append(runs.popleft()[1])
+        if runs:
+            heapq.heappush(heap, (load + 1, runs[0][0], owner))
+    return order
+
+
 def queue_position(run: Run) -> int | None:
     """1 for the next run a free worker takes, 2 for the one after, ...; None unless queued."""
     if run.status != Run.Status.QUEUED:
         return None
-    queued = _queued()
-    since = run.queued_at or run.created
-    earlier = Q(since__lt=since) | Q(since=since, id__lt=run.pk)
-    stopping = queued.filter(control_requests__contains="stop")
-    if "stop" in run.control_requests:
-        return stopping.filter(earlier).count() + 1
-    return stopping.count() + queued.exclude(control_requests__contains="stop").filter(earlier).count() + 1
+    order = fair_queue()
+    try:
+        return order.index(run.pk) + 1
+    except ValueError:  # taken meanwhile
+        return None
 
 
 def resumable():

@@ -68,9 +68,11 @@ def validate(data) -> "object":
 
 
 def _check_capacity(owner) -> None:
-    """The per-user and the site-wide caps on active runs (call inside _lock_owner's transaction)."""
+    """The per-user and the site-wide caps on active runs (call inside lock_owner's transaction).
+    A study's runs have caps of their own (runs/studies.py)."""
     cap = settings.OPTSITE_MAX_CONCURRENT_RUNS
-    active = Run.objects.filter(owner=owner, status__in=Run.ACTIVE).count()
+    single = Run.objects.filter(status__in=Run.ACTIVE, study__isnull=True)
+    active = single.filter(owner=owner).count()
     if active >= cap:
         runs = f"{active:,} active run{'s' if active != 1 else ''}"
         most = "the most" if active == cap else "more than"
@@ -81,7 +83,7 @@ def _check_capacity(owner) -> None:
             {"runs": [f"You already have {runs}; this server runs at most {cap:,} at once for each user."]},
         )
     site_cap = settings.OPTSITE_MAX_ACTIVE_RUNS
-    everyone = Run.objects.filter(status__in=Run.ACTIVE).count()
+    everyone = single.count()
     if everyone >= site_cap:
         raise ServiceError(
             "limit",
@@ -95,7 +97,7 @@ def _check_capacity(owner) -> None:
 _SITE_LOCK = 0x6F707473
 
 
-def _lock_owner(owner) -> None:
+def lock_owner(owner) -> None:
     # Serialise capacity checks per user and for the site (PostgreSQL; SQLite's IMMEDIATE
     # transactions already do).
     get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
@@ -125,7 +127,7 @@ def create_run(*, owner, data, label: str = "") -> Run:
     spec = validate(data)
     normal = spec.to_dict()
     with transaction.atomic():
-        _lock_owner(owner)
+        lock_owner(owner)
         _check_capacity(owner)
         return Run.objects.create(
             owner=owner, label=label[:200], method=normal["method"], problem=normal["problem"], spec=normal,
@@ -184,7 +186,7 @@ def control_run(*, user, run_id: int, action: str) -> tuple[bool, dict]:
     run = _owned(user, run_id)
     with transaction.atomic():
         if action == "resume":
-            _lock_owner(run.owner)  # resuming an interrupted run counts against the cap again
+            lock_owner(run.owner)  # resuming an interrupted run counts against the cap again
         # The row lock (SQLite: the IMMEDIATE transaction) orders controls with the worker's writes.
         row = Run.objects.select_for_update().filter(pk=run.pk).first()
         if row is None:

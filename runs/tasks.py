@@ -109,7 +109,8 @@ def _watch(worker, parent: int | None) -> None:
 
 
 def queue_run(run_id: int) -> None:
-    """The run's wake-up call, on the queue "runs" (runs.dispatch.enqueue in the scale-out mode)."""
+    """The run's wake-up call, on the queue "runs" (runs.dispatch.enqueue in the scale-out mode);
+    the worker that takes it drives the fairest queued run (runs/worker.py drive_fairest)."""
     drive_run.apply_async((run_id,), queue="runs")
 
 
@@ -126,7 +127,7 @@ def drive_run(run_id: int) -> str | None:
     publisher = Publisher()  # no event loop in this process: it publishes on a private one
     try:
         try:
-            outcome = worker.drive(run_id, lambda event: publisher.send(group_of(event["run_id"]), event))
+            outcome, driven = worker.drive_fairest(run_id, lambda event: publisher.send(group_of(event["run_id"]), event))
         except DatabaseError:
             # Only the claim lets a database error out (the driver records its own failures).
             # This task is the run's only wake-up: it goes back to the queue instead of being lost.
@@ -143,9 +144,9 @@ def drive_run(run_id: int) -> str | None:
         publisher.drain()
         if outcome == INTERRUPTED and settings.OPTSITE_AUTO_RESUME:
             try:
-                recovery.requeue([run_id], enqueue=queue_run)  # another worker continues it at once
+                recovery.requeue([driven], enqueue=queue_run)  # another worker continues it at once
             except DatabaseError:  # the storage failed the run: the servers' monitor queues it later
-                log.warning("run %s: interrupted; could not queue it again yet", run_id)
+                log.warning("run %s: interrupted; could not queue it again yet", driven)
     finally:
         close_thread_loop()
     return outcome

@@ -2,6 +2,7 @@ from django.urls import path
 
 from runs import api  # JSON API and CSV block
 from runs import exports, history  # history, compare, exports block
+from runs import study_api, study_views  # studies block
 from runs import views  # pages block
 
 # Each block is owned by one module; add routes to your own block only.
@@ -31,4 +32,16 @@ urlpatterns = [
     path("runs/<int:run_id>/clone/", history.clone, name="run-clone"),
     path("runs/<int:run_id>/export.json", exports.export_json, name="run-export-json"),
     path("api/runs/<int:run_id>/series/", exports.series, name="run-series"),
+    # studies: JSON and CSV (runs/study_api.py), pages (runs/study_views.py)
+    path("api/studies/", study_api.study_list, name="api-studies"),
+    path("api/studies/<int:study_id>/", study_api.study_detail, name="api-study"),
+    path("api/studies/<int:study_id>/summary/", study_api.study_summary, name="api-study-summary"),
+    path("api/studies/<int:study_id>/<str:action>/", study_api.study_control, name="api-study-control"),
+    path("studies/<int:study_id>/runs.csv", study_api.runs_csv, name="study-runs-csv"),
+    path("studies/<int:study_id>/summary.csv", study_api.summary_csv, name="study-summary-csv"),
+    path("studies/<int:study_id>/spec.json", study_api.spec_json, name="study-spec-json"),
+    path("studies/", study_views.study_list, name="studies"),
+    path("studies/new/", study_views.new_study, name="study-new"),
+    path("studies/<int:study_id>/", study_views.study_detail, name="study-detail"),
+    path("studies/<int:study_id>/delete/", study_views.delete_study, name="study-delete"),
 ]

@@ -23,6 +23,9 @@ log = logging.getLogger("runs.worker")
 
 # Controls are recorded in the database and nudged; without a nudge they are still taken this often.
 CONTROL_POLL = 0.5
+# Celery: how many of the fairest queued runs a wake-up tries to claim before it gives up (others
+# may take them first).
+FAIR_CANDIDATES = 8
 
 
 class Worker:
@@ -62,6 +65,25 @@ class Worker:
         finally:
             self.driver = None
             connection.close()  # SQLite: a connection kept between runs keeps its locks
+
+    def drive_fairest(self, run_id: int, publish: Callable[[dict], None]) -> tuple[str | None, int]:
+        """A wake-up sent for `run_id` drives the queued run that is fairest to take now
+        (runs/run_objects.py fair_queue): every queued run has a wake-up of its own waiting, so each
+        is still taken once, and a big study's wake-ups ahead of another user's run do not make it wait.
+        Returns what drive() did and the run it was for."""
+        from runs.run_objects import fair_queue
+
+        try:
+            candidates = fair_queue()[:FAIR_CANDIDATES]
+        except Exception as exc:
+            if not storage_faults.is_storage_fault(exc):
+                raise
+            candidates = [run_id]
+        for candidate in candidates or [run_id]:
+            outcome = self.drive(candidate, publish)
+            if outcome is not None:  # claimed (and driven), or the storage refused: as for one run
+                return outcome, candidate
+        return None, run_id
 
     def nudge(self, run_id: int | None = None) -> None:
         """Controls were recorded for `run_id` (or any run): take them now."""

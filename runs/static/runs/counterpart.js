@@ -6,6 +6,9 @@
 // button launches a fresh one when the user wants that. A counterpart the validator refuses is
 // not offered: the note says why, in its words.
 //
+// The two study links beside them open the new-study form prefilled from the run: the run
+// repeated over 20 seeds (or 20 random starts), and the same against its counterpart.
+//
 //   const cmp = new CompareButtons(view);   cmp.update(run);
 //   view.onCompare = async (spec) => { ...launch, then open the comparison... };
 import { escapeHTML, getJSON } from "./api.js";
@@ -78,6 +81,26 @@ export function counterpartSpec(run, problem, methods = FALLBACK) {
 }
 
 export class CompareButtons {
+  _studyLinks(run) {
+    const $ = this.view.$, repeat = $("#btn-study-repeat"), against = $("#btn-study-against");
+    if (!repeat || !against) return;
+    const methods = this.view.methods, saved = run && run.id;
+    repeat.hidden = against.hidden = !saved;
+    if (!saved) return;
+    const m = (methods && methods.get(run.method)) || FALLBACK.get(run.method);
+    const seeded = m && m.options ? m.options.some((o) => o.type === "seed") : "seed" in (run.options || {});
+    repeat.textContent = seeded ? "Repeat with 20 seeds" : "Repeat from 20 starts";
+    repeat.href = `/studies/new/?from=${run.id}`;
+    repeat.title = `A study: this run's ${methodTitle(methods, run.method)} ${seeded ? "with seeds 1…20" : "from 20 random starts inside the bounds"}`;
+    const other = counterpartMethod(run, this.view.problem, methods);
+    against.hidden = !other;
+    if (other) {
+      against.textContent = `… against ${methodTitle(methods, other)}`;
+      against.href = `/studies/new/?from=${run.id}&against=${encodeURIComponent(other)}`;
+      against.title = `A study: this run's method and ${methodTitle(methods, other)}, 20 repeats each`;
+    }
+  }
+
   constructor(view) {
     this.view = view;
     const $ = view.$;
@@ -93,6 +116,7 @@ export class CompareButtons {
   update(run) {
     const view = this.view;
     this.run = run;
+    this._studyLinks(run);
     this.cmp = counterpartSpec(run, view.problem, view.methods);
     this.match = null;
     this.refused = null;
