@@ -246,3 +246,23 @@ class StudyPageTests(PageShots, BrowserTestCase):
         """, made["id"])
         self.assertEqual(status, 409)
         self.assertIn("no run that can stop", body["error"])
+
+    def test_a_runs_page_offers_its_study_and_its_study_against_the_counterpart(self):
+        from tests.runs_factory import real_run
+
+        alice = Study._meta.get_field("owner").related_model.objects.get(username="alice")
+        run = real_run(alice, {"method": "de", "problem": "rastrigin", "dim": 2, "bounds": [[-5.12, 5.12]] * 2,
+                               "options": {"maxiter": 10, "seed": 3}})
+        self.browser.get(self.url(f"/runs/{run.pk}/"))
+        repeat = self.wait_visible("#btn-study-repeat")
+        self.assertEqual(repeat.text, "Repeat with 20 seeds")
+        against = self.find("#btn-study-against")
+        self.assertEqual(against.text, "… against L-BFGS-B")
+        against.click()
+        self.wait_for("#study-form[data-ready='1']")
+        configs = self.find_all(".study-config")
+        self.assertEqual([Select(c.find_element("css selector", "[data-part=method]")).first_selected_option
+                          .get_attribute("value") for c in configs], ["de", "lbfgsb"])
+        self.assertIn("2 configurations × 20 repeats = 40 runs", self.find("#sf-count").text)
+        self.screenshot("study-from-run")
+        self.assertEqual(self.console_errors(), [])
