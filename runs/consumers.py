@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from runs import publishing, services, socket_backlog, studies
+from runs import publishing, services, socket_backlog, studies, tokens
 from runs.encoding import dumps
 from runs.models import Run
 from runs.optim.echo import bounded_errors, clip, shown
@@ -164,6 +164,13 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
     async def websocket_receive(self, message):
         if self.backlog is not None:
             self.backlog.pace_reading()
+        refusal = await tokens.socket_refusal(self.scope)  # a token's socket: is it still good?
+        if refusal is not None:
+            if not self.dropped:
+                await self.send_error("unauthorized", refusal)
+                self.dropped = True  # nothing more is sent (a replay under way stops)
+                await self.close(code=tokens.REFUSED)
+            return
         await super().websocket_receive(message)
 
     async def send_json(self, content, close=False):
