@@ -106,6 +106,8 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
         self.dropped = False  # dropped for being too slow: nothing more is sent
         self.backlog = socket_backlog.of(self.base_send)
         self.backlog_limit = settings.OPTSITE_SOCKET_BACKLOG
+        if self.scope.get("token") is not None:  # opened with a token: told when it is revoked
+            self.groups = [*self.groups, tokens.group_of(self.scope["token"])]
         await super().websocket_connect(message)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
@@ -164,14 +166,24 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
     async def websocket_receive(self, message):
         if self.backlog is not None:
             self.backlog.pace_reading()
-        refusal = await tokens.socket_refusal(self.scope)  # a token's socket: is it still good?
-        if refusal is not None:
-            if not self.dropped:
-                await self.send_error("unauthorized", refusal)
-                self.dropped = True  # nothing more is sent (a replay under way stops)
-                await self.close(code=tokens.REFUSED)
+        if not await self.token_holds():  # a message is answered only while its token holds
             return
         await super().websocket_receive(message)
+
+    async def token_revoked(self, event):
+        await self.token_holds()
+
+    async def token_holds(self) -> bool:
+        """False, once said in words and the socket closed, if this socket's token is revoked
+        (always True for a session's socket)."""
+        refusal = await tokens.socket_refusal(self.scope)
+        if refusal is None:
+            return True
+        if not self.dropped:
+            await self.send_error("unauthorized", refusal)
+            self.dropped = True  # nothing more is sent (a replay under way stops)
+            await self.close(code=tokens.REFUSED)
+        return False
 
     async def send_json(self, content, close=False):
         # AsyncJsonWebsocketConsumer's own would send past the bound above

@@ -8,8 +8,9 @@ Tokens authenticate every JSON endpoint (/api/...) and the GET downloads (*.json
 handshakes of both sockets (the header, or ?token= for clients that cannot set headers: a
 browser's WebSocket). The user is then the token's owner, whatever session comes along. No browser
 attaches a token by itself, as it does a cookie, so neither CSRF nor the sockets' Origin rule
-applies to a token's request. A socket opened with a token checks it anew with each message it
-receives and closes with REFUSED once it is revoked.
+applies to a token's request. A socket opened with a token is closed with REFUSED when the token
+is revoked: told at once through the channel layer, and checking the token anew with each message
+it receives should that event be lost.
 
 Failures (a malformed, unknown or revoked token) are counted per client address in the cache
 "throttle" (django-ratelimit, as sign-ups are): past OPTSITE_TOKEN_FAILURES within
@@ -82,8 +83,19 @@ def issue(owner, name: str) -> tuple[ApiToken, str]:
     return token, text
 
 
+def group_of(token_id: int) -> str:
+    """The channel-layer group of the sockets opened with a token (runs/consumers.py)."""
+    return f"token-{token_id}"
+
+
 def revoke(token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=timezone.now())
+    """From now on the token is refused; its open sockets are told at once (and, should that
+    event be lost, at their next message)."""
+    from runs.publishing import publish
+
+    with transaction.atomic():
+        ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=timezone.now())
+        transaction.on_commit(lambda: publish(group_of(token.pk), {"type": "token.revoked", "token": token.pk}))
 
 
 # ---- checking a token ---------------------------------------------------------------------------

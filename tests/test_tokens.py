@@ -429,3 +429,14 @@ async def test_a_token_opens_a_socket_from_any_origin_but_a_cookie_alone_does_no
                                                        cookie_of=alice)
     connected, _ = await comm.connect()
     assert not connected  # the Origin rule, as before
+
+
+async def test_a_watching_socket_that_sends_nothing_is_closed_as_soon_as_its_token_is_revoked(alice):
+    run = await database_sync_to_async(real_run)(alice, spec_for("lbfgsb"))
+    token, text = await database_sync_to_async(tokens.issue)(alice, "watcher")
+    comm = await opened(f"/ws/runs/{run.pk}/?after=-1", text)
+    while (await comm.receive_json_from(timeout=10))["type"] != "finished":
+        pass
+    await database_sync_to_async(tokens.revoke)(token)
+    assert "This socket's token was revoked on " in await refused_with(comm)
+    await comm.disconnect()
