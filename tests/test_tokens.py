@@ -440,3 +440,14 @@ async def test_a_watching_socket_that_sends_nothing_is_closed_as_soon_as_its_tok
     await database_sync_to_async(tokens.revoke)(token)
     assert "This socket's token was revoked on " in await refused_with(comm)
     await comm.disconnect()
+
+
+def test_the_admin_revokes_tokens_and_never_shows_or_makes_one(admin_client, alice_client):
+    text = make_token(alice_client)
+    token = ApiToken.objects.get()
+    page = admin_client.get(f"/admin/runs/apitoken/{token.pk}/change/").content.decode()
+    assert token.prefix in page and text[tokens.SHOWN:] not in page and token.digest not in page
+    assert admin_client.get("/admin/runs/apitoken/add/").status_code == 403
+    r = admin_client.post("/admin/runs/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert r.status_code == 302 and ApiToken.objects.get().revoked is not None
+    assert bearer(text).get("/api/runs/").status_code == 401
