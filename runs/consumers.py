@@ -12,6 +12,7 @@ one that asks for a run that is not there), which tells a client not to reconnec
 What a socket sends is bounded: replies quote a client's input clipped (runs.optim.echo), a
 replay is read from the database at the pace the client reads (runs/socket_backlog.py), and a
 client that lets more than OPTSITE_SOCKET_BACKLOG bytes wait for it is dropped (code 4429).
+A socket opened with an API token is closed (code 4401) once the token is revoked (runs/tokens.py).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_ratelimit.core import get_usage
 
-from optsite.throttle import _until, client_address
+from optsite.throttle import client_address, until
 from runs.encoding import dumps
 from runs.models import ApiToken
 from runs.query import json_response
@@ -122,7 +122,7 @@ def authenticate(text: str, address: str) -> ApiToken:
     """The token (with its owner) whose text this is, or Refused in words (never quoting it)."""
     usage = _failures(address, increment=False)
     if usage is not None and usage["count"] >= usage["limit"]:
-        raise Refused(f"Too many refused tokens from your address. Try again {_until(usage['time_left'])}.", 429)
+        raise Refused(f"Too many refused tokens from your address. Try again {until(usage['time_left'])}.", 429)
     problem = _malformed(text)
     token = None if problem else ApiToken.objects.select_related("owner").filter(digest=digest(text)).first()
     if token is None or token.revoked is not None or not token.owner.is_active:
