@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import websocket
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.apps import apps
@@ -451,3 +452,73 @@ def test_the_admin_revokes_tokens_and_never_shows_or_makes_one(admin_client, ali
     r = admin_client.post("/admin/runs/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert r.status_code == 302 and ApiToken.objects.get().revoked is not None
     assert bearer(text).get("/api/runs/").status_code == 401
+
+
+# ---- a real daphne: the header through the server, a script's socket without Origin -------------
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    from tests.test_security import DAPHNE, Site
+
+    if not DAPHNE.exists():
+        pytest.skip("no daphne next to the interpreter")
+    site = Site(tmp_path_factory.mktemp("tokens-site"))
+    yield site
+    site.stop()
+
+
+def _script_frames(conn) -> tuple[list[dict], int | None]:
+    messages = []
+    while True:
+        opcode, data = conn.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return messages, int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            messages.append(json.loads(data))
+
+
+@pytest.mark.django_db(transaction=False)
+def test_on_daphne_a_script_uses_a_token_over_http_and_a_socket_without_origin_or_cookie(live):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from tests.live_client import Client as LiveClient
+    from tests.test_security import PASSWORD as SITE_PASSWORD
+
+    browser = LiveClient(live.http, "alice", SITE_PASSWORD)
+    form = urllib.parse.urlencode({"name": "daphne script", "csrfmiddlewaretoken": browser.cookie("csrftoken")})
+    with browser.opener.open(live.http + "/accounts/tokens/", data=form.encode(), timeout=10) as reply:
+        text = NEW_TOKEN.search(reply.read().decode()).group(1)
+
+    def call(path, data=None, token=text):
+        request = urllib.request.Request(live.http + path, data=data, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    assert call("/api/runs/") == (200, [])
+    status, answer = call("/api/studies/", data=b"{}")  # reaches the spec check: no CSRF refusal
+    assert status == 400 and answer["code"] == "invalid_spec"
+    status, answer = call("/api/runs/", token="opt_" + "Z" * 43)
+    assert status == 401 and "not known here" in answer["error"]
+
+    ws = live.http.replace("http://", "ws://")
+    conn = websocket.create_connection(ws + "/ws/runs/", header=[f"Authorization: Bearer {text}"],
+                                       suppress_origin=True, timeout=10)
+    conn.send(json.dumps({"type": "nonsense"}))
+    assert json.loads(conn.recv())["code"] == "bad_message"  # open, and answering
+    conn.close()
+    conn = websocket.create_connection(ws + "/ws/runs/?token=opt_nope", suppress_origin=True, timeout=10)
+    messages, code = _script_frames(conn)
+    conn.close()
+    assert code == tokens.REFUSED and messages[0]["code"] == "unauthorized"
+    assert "tokens begin with opt_" not in messages[0]["message"]  # it does begin so: the form is wrong
+    assert "a token is opt_ and 43" in messages[0]["message"]
+    # without a token, no Origin: refused as before
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(ws + "/ws/runs/", cookie=f"sessionid={browser.cookie('sessionid')}",
+                                    suppress_origin=True, timeout=10)
+    assert refused.value.status_code == 403
