@@ -64,7 +64,7 @@ class Refused(Exception):
 
 
 def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()  # only ever of text that has a token's form
 
 
 def active_for(owner):
@@ -110,7 +110,7 @@ def _malformed(text: str) -> str | None:
     if not text:
         return f"The Authorization header says Bearer but holds no token; {where}."
     if len(text) > _LONGEST:
-        return f"That is not an optsite token: it has {len(text):,} characters, a token 47; {where}."
+        return f"That is not an optsite token: it has {len(text):,} characters, a token has 47; {where}."
     if not text.startswith(PREFIX):
         return f"That is not an optsite token: tokens begin with {PREFIX}; {where}."
     if not _FORM.fullmatch(text):
@@ -125,19 +125,25 @@ def authenticate(text: str, address: str) -> ApiToken:
         raise Refused(f"Too many refused tokens from your address. Try again {until(usage['time_left'])}.", 429)
     problem = _malformed(text)
     token = None if problem else ApiToken.objects.select_related("owner").filter(digest=digest(text)).first()
-    if token is None or token.revoked is not None or not token.owner.is_active:
+    if problem is None:
+        if token is None:
+            problem = f"That token is not known here; check it, or make one at {PAGE}."
+        elif token.revoked is not None:
+            problem = f"That token was revoked on {_when(token.revoked)}; make a new one at {PAGE}."
+        elif not token.owner.is_active:
+            problem = "That token's account is not active."
+    if problem is not None:
         _failures(address, increment=True)
-        if problem is None:
-            problem = (f"That token is not known here; check it, or make one at {PAGE}." if token is None else
-                       f"That token was revoked on {timezone.localtime(token.revoked):%Y-%m-%d %H:%M %Z}; "
-                       f"make a new one at {PAGE}." if token.revoked is not None else
-                       "That token's account is not active.")
         raise Refused(problem)
     now = timezone.now()
     if token.last_used is None or now - token.last_used >= TOUCH_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used=now)
         token.last_used = now
     return token
+
+
+def _when(moment) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
 
 
 def bearer(header: str | None) -> str | None:
@@ -155,8 +161,7 @@ def revoked_since(token_id: int) -> str | None:
     if token is None or not token.owner.is_active:
         return "This socket's token no longer exists; make a new one at /accounts/tokens/."
     if token.revoked is not None:
-        return (f"This socket's token was revoked on {timezone.localtime(token.revoked):%Y-%m-%d %H:%M %Z}; "
-                "the socket is closed.")
+        return f"This socket's token was revoked on {_when(token.revoked)}; the socket is closed."
     return None
 
 

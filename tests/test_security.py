@@ -103,6 +103,7 @@ class ContentSecurityPolicyTests(BrowserTestCase):
         self.wait_visible("#copy-token")  # the page's module shows it
         self.find("#copy-token").click()
         self.wait().until(lambda d: d.find_element("id", "copy-said").text)
+        self.screenshot("api-tokens-made")
         self.check("a new API token, copied")
         self.visit("/runs/", "#history")
         self.visit(f"/runs/{lb.pk}/", "#run-view")
