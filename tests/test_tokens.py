@@ -22,7 +22,12 @@ from django.utils import timezone
 
 from runs import tokens
 from runs.models import ApiToken, Run, Study
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
 from tests.conftest import session_cookie
+from tests.fuzzing import FUZZ_EXAMPLES, fuzz_settings
 from tests.runs_factory import real_run, spec_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords", "workers")]
@@ -270,6 +275,18 @@ def test_a_bad_token_is_refused_with_401_in_words_never_the_login_page(alice, al
         assert words in error and "/accounts/tokens/" in error and len(error) < 200
         assert "aaaa" not in error and "AAAA" not in error  # a token is never quoted back
         assert r["WWW-Authenticate"].startswith("Bearer ")
+
+
+@hypothesis_settings(fuzz_settings, max_examples=max(20, FUZZ_EXAMPLES // 4))
+@given(scheme=st.sampled_from(["Bearer ", "bearer ", "BEARER  ", "Bearer\t"]),
+       text=st.one_of(st.text(max_size=80), st.text(alphabet="opt_-ABCxyz019", max_size=60),
+                      st.text(max_size=50).map(lambda t: "opt_" + t), st.sampled_from(["opt_" + "a" * 43 + "\x00"])))
+def test_any_header_text_is_refused_in_words_and_never_a_fault(db, scheme, text):
+    r = Client(raise_request_exception=False).get("/api/runs/", HTTP_AUTHORIZATION=scheme + text)
+    assert r.status_code in (401, 429) and r["Content-Type"] == "application/json", r.status_code
+    error = r.json()["error"]
+    assert re.search(r"[A-Za-z]{3}", error) and len(error) < 300
+    assert len(text) < 8 or text.strip() not in error  # never quoted back
 
 
 def test_other_schemes_are_not_tokens_and_pages_do_not_take_tokens(alice_client, alice_token):
