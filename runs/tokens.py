@@ -8,8 +8,9 @@ Tokens authenticate every JSON endpoint (/api/...) and the GET downloads (*.json
 handshakes of both sockets (the header, or ?token= for clients that cannot set headers: a
 browser's WebSocket). The user is then the token's owner, whatever session comes along. No browser
 attaches a token by itself, as it does a cookie, so neither CSRF nor the sockets' Origin rule
-applies to a token's request. A socket opened with a token is closed with REFUSED when the token
-is revoked: told at once through the channel layer, and checking the token anew with each message
+applies to a token's request. A handshake with a refused token is refused (HTTP 403) as one
+without a session is, even if a session comes along. A socket opened with a token is closed with
+REFUSED when the token is revoked: told at once through the channel layer, and checking the token anew with each message
 it receives should that event be lost.
 
 Failures (a malformed, unknown or revoked token) are counted per client address in the cache
@@ -35,7 +36,6 @@ from django.utils import timezone
 from django_ratelimit.core import get_usage
 
 from optsite.throttle import client_address, until
-from runs.encoding import dumps
 from runs.models import ApiToken
 from runs.query import json_response
 
@@ -44,8 +44,7 @@ SHOWN = 12  # characters kept in view to tell tokens apart: "opt_" and 8 of the 
 MAX_TOKENS = 20  # active tokens per account
 MAX_NAME = 100
 TOUCH_EVERY = timedelta(minutes=1)  # last_used is written at most this often, not with every request
-# The close code of a socket whose token is refused (at the handshake) or revoked (on a message):
-# do not reconnect with that token.
+# The close code of an open socket whose token is revoked: do not reconnect with that token.
 REFUSED = 4401
 _FORM = re.compile(r"opt_[A-Za-z0-9_-]{43}")
 _LONGEST = 200  # anything longer is not worth hashing
@@ -218,7 +217,7 @@ def socket_address(scope) -> str:
 
 class TokenSocketMiddleware:
     """Inside AuthMiddlewareStack: a handshake that offers a token is its owner's (scope["token"]
-    holds the token's id for the re-checks); a refused one is answered in words and closed."""
+    holds the token's id for the re-checks), whatever the session; a refused one is refused."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -229,13 +228,11 @@ class TokenSocketMiddleware:
             return await self.inner(scope, receive, send)
         try:
             token = await database_sync_to_async(authenticate)(text, socket_address(scope))
-        except Refused as refused:
+        except Refused:
+            # As a handshake without a session is (PROTOCOL): refused before accept, HTTP 403.
+            # The same token on any JSON endpoint says why in words.
             await receive()  # websocket.connect
-            await send({"type": "websocket.accept"})
-            await send({"type": "websocket.send", "text": dumps({
-                "type": "error", "code": "limit" if refused.status == 429 else "unauthorized",
-                "message": refused.message, "errors": {}})})
-            await send({"type": "websocket.close", "code": REFUSED})
+            await send({"type": "websocket.close"})
             return None
         return await self.inner(dict(scope, user=token.owner, token=token.pk), receive, send)
 

@@ -359,10 +359,10 @@ async def opened(path, token=None, **kw):
     return comm
 
 
-async def refused_with(comm, code: str = "unauthorized") -> str:
-    """The error a refused token gets, then the close 4401."""
+async def refused_with(comm) -> str:
+    """The error an open socket gets when its token is revoked, then the close 4401."""
     error = await comm.receive_json_from(timeout=10)
-    assert error["type"] == "error" and error["code"] == code and error["errors"] == {}, error
+    assert error["type"] == "error" and error["code"] == "unauthorized" and error["errors"] == {}, error
     closing = await comm.receive_output(timeout=10)
     assert closing == {"type": "websocket.close", "code": tokens.REFUSED}
     return error["message"]
@@ -416,26 +416,36 @@ async def test_a_socket_is_closed_at_its_next_message_once_its_token_is_revoked(
     await comm.disconnect()
 
 
-@pytest.mark.parametrize("token, words", [
-    ("garbage", "tokens begin with opt_"), (LOOKS_RIGHT, "not known here"), ("", "holds no token"),
-])
+async def refused_handshake(path, token=None, *, address="127.0.0.1", **kw) -> bool:
+    comm = await database_sync_to_async(script_socket)(path, token, **kw)
+    comm.scope["client"] = [address, 50000]
+    connected, _ = await comm.connect()
+    await comm.disconnect()
+    return not connected
+
+
+@pytest.mark.parametrize("token", ["garbage", LOOKS_RIGHT, "", "opt_" + "é" * 43])
 @pytest.mark.parametrize("by", ["header", "query"])
-async def test_a_bad_token_at_the_handshake_is_refused_in_words_and_closed(alice, token, words, by):
+async def test_a_bad_token_at_the_handshake_is_refused_as_no_session_is(alice, token, by):
     path = "/ws/runs/" + (f"?token={token}" if by == "query" else "")
     # with alice's session and the site's own origin too: a refused token is never rescued by the cookie
-    comm = await opened(path, token if by == "header" else None, origin="http://localhost", cookie_of=alice)
-    assert words in await refused_with(comm)
+    assert await refused_handshake(path, token if by == "header" else None, origin="http://localhost",
+                                   cookie_of=alice)
+    assert not await refused_handshake("/ws/runs/", origin="http://localhost", cookie_of=alice)  # the cookie alone
 
 
 async def test_a_revoked_token_opens_no_socket_and_throttling_applies_to_sockets(alice, settings):
     settings.OPTSITE_TOKEN_FAILURES = 2
     token, text = await database_sync_to_async(tokens.issue)(alice, "socket script")
     await database_sync_to_async(tokens.revoke)(token)
-    assert "That token was revoked on" in await refused_with(await opened("/ws/runs/", text))
-    await refused_with(await opened("/ws/runs/", LOOKS_RIGHT))  # the second failure from this address
+    assert await refused_handshake("/ws/runs/", text)
     good = (await database_sync_to_async(tokens.issue)(alice, "another"))[1]
-    words = await refused_with(await opened(f"/ws/runs/?token={good}"), code="limit")
-    assert "Too many refused tokens from your address." in words
+    assert not await refused_handshake(f"/ws/runs/?token={good}")
+    assert await refused_handshake("/ws/runs/", LOOKS_RIGHT)  # the second refusal from this address
+    assert await refused_handshake(f"/ws/runs/?token={good}")  # throttled: even a good token
+    assert not await refused_handshake(f"/ws/runs/?token={good}", address="10.0.0.2")  # per address
+    r = bearer(good).get("/api/runs/")  # and HTTP shares the count, with the words
+    assert r.status_code == 429 and "Too many refused tokens from your address." in r.json()["error"]
 
 
 async def test_a_token_opens_a_socket_from_any_origin_but_a_cookie_alone_does_not(alice):
@@ -528,12 +538,22 @@ def test_on_daphne_a_script_uses_a_token_over_http_and_a_socket_without_origin_o
     conn.send(json.dumps({"type": "nonsense"}))
     assert json.loads(conn.recv())["code"] == "bad_message"  # open, and answering
     conn.close()
-    conn = websocket.create_connection(ws + "/ws/runs/?token=opt_nope", suppress_origin=True, timeout=10)
+    for path in ("/ws/runs/?token=opt_nope", "/ws/runs/1/?token=" + "opt_" + "Z" * 43):  # refused as no session is
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(ws + path, suppress_origin=True, timeout=10)
+        assert refused.value.status_code == 403
+    # revoked through the page: the open socket is closed at once, in words
+    conn = websocket.create_connection(ws + "/ws/runs/", header=[f"Authorization: Bearer {text}"],
+                                       suppress_origin=True, timeout=10)
+    tokens_page = browser.opener.open(live.http + "/accounts/tokens/", timeout=10).read().decode()
+    token_id = re.search(r'<tr id="token-(\d+)">', tokens_page).group(1)
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": browser.cookie("csrftoken")})
+    browser.opener.open(f"{live.http}/accounts/tokens/{token_id}/revoke/", data=form.encode(), timeout=10).read()
     messages, code = _script_frames(conn)
     conn.close()
-    assert code == tokens.REFUSED and messages[0]["code"] == "unauthorized"
-    assert "tokens begin with opt_" not in messages[0]["message"]  # it does begin so: the form is wrong
-    assert "a token is opt_ and 43" in messages[0]["message"]
+    assert code == tokens.REFUSED and messages[0]["code"] == "unauthorized", messages
+    assert "This socket's token was revoked on " in messages[0]["message"]
+    assert call("/api/runs/")[0] == 401
     # without a token, no Origin: refused as before
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         websocket.create_connection(ws + "/ws/runs/", cookie=f"sessionid={browser.cookie('sessionid')}",
