@@ -10,8 +10,8 @@ browser's WebSocket). The user is then the token's owner, whatever session comes
 attaches a token by itself, as it does a cookie, so neither CSRF nor the sockets' Origin rule
 applies to a token's request. A handshake with a refused token is refused (HTTP 403) as one
 without a session is, even if a session comes along. A socket opened with a token is closed with
-REFUSED when the token is revoked: told at once through the channel layer, and checking the token anew with each message
-it receives should that event be lost.
+REFUSED when the token is revoked: told at once through the channel layer, and, should that event
+be lost, at its next message (each one checks the token anew).
 
 Failures (a malformed, unknown or revoked token) are counted per client address in the cache
 "throttle" (django-ratelimit, as sign-ups are): past OPTSITE_TOKEN_FAILURES within
