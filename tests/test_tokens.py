@@ -226,7 +226,8 @@ def test_another_users_token_finds_nothing_of_alices_exactly_as_their_session(al
     script = bearer(charlie_token)
     for url in (f"/api/runs/{run.pk}/", f"/api/runs/{run.pk}/steps/", f"/api/runs/{run.pk}/steps/latest/",
                 f"/api/runs/{run.pk}/steps/0/", f"/api/runs/{run.pk}/series/", f"/api/runs/{run.pk + 100}/",
-                f"/runs/{run.pk}/export.json", f"/runs/{run.pk}/steps.csv", f"/runs/compare/summary.csv?ids={theirs.pk},{run.pk}",
+                f"/runs/{run.pk}/export.json", f"/runs/{run.pk}/steps.csv",
+                f"/runs/compare/summary.csv?ids={theirs.pk},{run.pk}",
                 f"/api/studies/{made['id']}/", f"/api/studies/{made['id']}/summary/",
                 f"/studies/{made['id']}/runs.csv", f"/studies/{made['id']}/spec.json"):
         got, session = script.get(url), charlie_client.get(url)
@@ -239,8 +240,9 @@ def test_another_users_token_finds_nothing_of_alices_exactly_as_their_session(al
         assert script.get(url).json() == charlie_client.get(url).json()
     assert script.get("/api/studies/").json() == []
     for action in ("stop", "pause", "resume"):
-        got = script.post(f"/api/studies/{made['id']}/{action}/")
-        assert got.status_code == 404 and got.json() == charlie_client.post(f"/api/studies/{made['id']}/{action}/").json()
+        url = f"/api/studies/{made['id']}/{action}/"
+        got = script.post(url)
+        assert got.status_code == 404 and got.json() == charlie_client.post(url).json()
     # the token decides, whatever session comes along: charlie's token in alice's browser is charlie
     alice_browser = Client(HTTP_AUTHORIZATION=f"Bearer {charlie_token}")
     alice_browser.force_login(alice)
