@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels with the session's user."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels with the session's user, or
+a token's (runs/tokens.py)."""
 
 import os
 
@@ -14,12 +15,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from optsite.origins import OriginValidator  # noqa: E402
 from runs import dispatch, monitor  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402
+from runs.tokens import TokenSocketMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Scheme, host and port of the page's origin, not only its host (optsite/origins.py).
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Scheme, host and port of the page's origin, not only its host (optsite/origins.py);
+        # a handshake with a token is its owner's, whatever the session says.
+        "websocket": OriginValidator(AuthMiddlewareStack(TokenSocketMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
 

@@ -74,13 +74,17 @@ def allowed(scope) -> bool:
 
 class OriginValidator:
     """ASGI middleware: a WebSocket handshake from an origin that is not allowed is refused (403)
-    before anything reads its session."""
+    before anything reads its session. One that offers an API token passes whatever its origin:
+    a page cannot make a browser send a token as it sends a cookie, and the session is then not
+    used (runs/tokens.py)."""
 
     def __init__(self, application):
         self.application = application
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "websocket" and not allowed(scope):
+        from runs.tokens import offered
+
+        if scope["type"] == "websocket" and offered(scope) is None and not allowed(scope):
             await receive()  # websocket.connect
             await send({"type": "websocket.close"})  # before accept: the server answers 403
             return None

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "runs.tokens.BearerTokenMiddleware",  # `Authorization: Bearer` on the JSON endpoints, without CSRF
     "optsite.login_required.LoginRequiredMiddleware",  # Django's, with a `next` that always fits
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -175,6 +176,10 @@ AXES_VERBOSE = False
 # Sign-ups (django-ratelimit on the cache): at most this many accounts per address per window.
 OPTSITE_SIGNUPS_PER_ADDRESS = env_int("OPTSITE_SIGNUPS_PER_ADDRESS", 5, minimum=1)
 OPTSITE_SIGNUP_WINDOW = env_int("OPTSITE_SIGNUP_WINDOW", 3600, minimum=1)
+# Refused API tokens (runs/tokens.py, on the same cache): past this many from one address within
+# the window, its token requests answer 429 until the window ends.
+OPTSITE_TOKEN_FAILURES = env_int("OPTSITE_TOKEN_FAILURES", 20, minimum=1)
+OPTSITE_TOKEN_WINDOW = env_int("OPTSITE_TOKEN_WINDOW", 900, minimum=1)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/runs/"

@@ -1,5 +1,6 @@
-"""Throttling of failed logins (django-axes) and of sign-ups (django-ratelimit), by the client's
-address as the site can trust it, with a page that says when to try again."""
+"""Throttling of failed logins (django-axes) and of sign-ups (django-ratelimit; refused API tokens
+in runs/tokens.py likewise), by the client's address as the site can trust it, with a page that
+says when to try again."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def client_address(request) -> str:
     return address
 
 
-def _until(seconds: float) -> str:
+def until(seconds: float) -> str:
     at = timezone.localtime() + timedelta(seconds=seconds)
     minutes = max(1, round(seconds / 60))
     return f"after {at:%H:%M} {at.tzname()} (in {minutes} minute{'s' if minutes != 1 else ''})"
@@ -36,7 +37,7 @@ def login_locked_out(request, original_response=None, credentials=None):
     while locked out starts the cool-off anew, so it is counted from now)."""
     cool_off = settings.AXES_COOLOFF_TIME.total_seconds()
     message = ("Too many failed logins from your address or for this account. "
-               f"Try again {_until(cool_off)}.")
+               f"Try again {until(cool_off)}.")
     form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")[:150]})
     return render(request, "registration/login.html", {"form": form, "throttled": message}, status=429)
 
@@ -53,7 +54,7 @@ def signup_refusal(request) -> str | None:
     if usage is None or usage["count"] < usage["limit"]:
         return None
     return (f"{usage['limit']} accounts were made from your address in a short time. "
-            f"Try again {_until(usage['time_left'])}.")
+            f"Try again {until(usage['time_left'])}.")
 
 
 def count_signup(request) -> None:

@@ -12,6 +12,8 @@ urlpatterns = [
     path("accounts/password_reset/done/", views.password_reset_done, name="password_reset_done"),
     path("accounts/reset/<uidb64>/<token>/", views.password_reset_confirm, name="password_reset_confirm"),
     path("accounts/reset/done/", views.password_reset_complete, name="password_reset_complete"),
+    path("accounts/tokens/", views.tokens_page, name="tokens"),
+    path("accounts/tokens/<int:token_id>/revoke/", views.revoke_token, name="token-revoke"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("runs.urls")),

@@ -1,16 +1,21 @@
-"""Accounts: sign-up, login, and password reset (offered only when the site can send mail)."""
+"""Accounts: sign-up, login, password reset (offered only when the site can send mail), and the
+personal API tokens (runs/tokens.py)."""
 
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from optsite import throttle
-from optsite.accounts import SignupForm
+from optsite.accounts import SignupForm, TokenForm
+from runs.query import MAX_INT
 
 
 @login_not_required
@@ -56,3 +61,37 @@ password_reset = _needs_mail(auth_views.PasswordResetView.as_view(
 password_reset_done = _needs_mail(auth_views.PasswordResetDoneView.as_view())
 password_reset_confirm = _needs_mail(auth_views.PasswordResetConfirmView.as_view())
 password_reset_complete = _needs_mail(auth_views.PasswordResetCompleteView.as_view())
+
+
+# ---- API tokens -----------------------------------------------------------------------------------
+@never_cache  # a new token's text is in the page: no cache may keep it
+@require_http_methods(["GET", "POST"])
+def tokens_page(request):
+    """The account's tokens; POST names a new one, whose text this answer shows, and no other."""
+    from runs import tokens
+
+    form = TokenForm(request.POST or None, owner=request.user)
+    made = None
+    if request.method == "POST" and form.is_valid():
+        token, text = tokens.issue(request.user, form.cleaned_data["name"])
+        made = {"token": token, "text": text}
+        form = TokenForm(owner=request.user)
+    context = {"nav": "tokens", "form": form, "made": made, "tokens": tokens.active_for(request.user),
+               "max_tokens": tokens.MAX_TOKENS}
+    return render(request, "registration/tokens.html", context, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def revoke_token(request, token_id: int):
+    """GET asks to confirm; POST revokes: the token's requests are refused from now on, its open
+    sockets at their next message."""
+    from runs import tokens
+
+    token = tokens.active_for(request.user).filter(pk=token_id).first() if token_id <= MAX_INT else None
+    if token is None:
+        raise Http404("You have no such token (it may be revoked already).")
+    if request.method == "GET":
+        return render(request, "registration/token_revoke.html", {"nav": "tokens", "token": token})
+    tokens.revoke(token)
+    messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked: it works nowhere any more.")
+    return redirect("tokens")

@@ -1,4 +1,5 @@
-"""Admin: runs with their steps and studies, read-only (runs and steps are written by runs/services.py only).
+"""Admin: runs with their steps and studies, read-only (runs and steps are written by runs/services.py only),
+and API tokens, to see and revoke.
 
 A run deleted here, alone or as a selection, is stopped first, as anywhere else: its worker
 writes the stopped result and its sockets hear "finished" before the run goes.
@@ -7,8 +8,8 @@ writes the stopped result and its sockets hear "finished" before the run goes.
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 
-from runs import services, studies
-from runs.models import Run, Step, Study
+from runs import services, studies, tokens
+from runs.models import ApiToken, Run, Step, Study
 
 class StepInline(admin.TabularInline):
     model = Step
@@ -104,3 +105,32 @@ class StudyAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for study in queryset:
             studies.delete_study(study=study)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Seen and revoked here, never made (the text would have to be shown) nor edited."""
+
+    list_display = ("name", "owner", "prefix", "created", "last_used", "revoked")
+    list_filter = (("revoked", admin.EmptyFieldListFilter),)
+    search_fields = ("owner__username", "name", "prefix")
+    list_select_related = ("owner",)
+    readonly_fields = ("owner", "name", "prefix", "created", "last_used", "revoked")
+    fields = readonly_fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked__isnull=True):
+            tokens.revoke(token)
+
+    def delete_model(self, request, obj):
+        tokens.revoke(obj)  # its sockets hear it before the row goes
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset:
+            self.delete_model(request, token)

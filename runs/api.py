@@ -24,6 +24,7 @@ from runs import query, services
 from runs.models import Step
 from runs.optim.echo import shown
 from runs.query import BadQuery as BadRequest
+from runs.tokens import NEEDS_LOGIN
 
 DEFAULT_STEPS_LIMIT = 1000  # one page of /api/runs/<id>/steps/ without `limit`
 MAX_STEPS_LIMIT = 10_000  # the largest page; a larger `limit` is capped to it
@@ -44,7 +45,7 @@ def api(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return _json({"error": "Log in first (POST /accounts/login/); this endpoint needs a session."}, 401)
+            return _json({"error": NEEDS_LOGIN}, 401)
         try:
             return view(request, *args, **kwargs)
         except Http404 as exc:

@@ -12,6 +12,7 @@ one that asks for a run that is not there), which tells a client not to reconnec
 What a socket sends is bounded: replies quote a client's input clipped (runs.optim.echo), a
 replay is read from the database at the pace the client reads (runs/socket_backlog.py), and a
 client that lets more than OPTSITE_SOCKET_BACKLOG bytes wait for it is dropped (code 4429).
+A socket opened with an API token is closed (code 4401) once the token is revoked (runs/tokens.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from runs import publishing, services, socket_backlog, studies
+from runs import publishing, services, socket_backlog, studies, tokens
 from runs.encoding import dumps
 from runs.models import Run
 from runs.optim.echo import bounded_errors, clip, shown
@@ -106,6 +107,8 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
         self.dropped = False  # dropped for being too slow: nothing more is sent
         self.backlog = socket_backlog.of(self.base_send)
         self.backlog_limit = settings.OPTSITE_SOCKET_BACKLOG
+        if self.scope.get("token") is not None:  # opened with a token: told when it is revoked
+            self.groups = [*self.groups, tokens.group_of(self.scope["token"])]
         await super().websocket_connect(message)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
@@ -164,7 +167,24 @@ class BoundedSocket(AsyncJsonWebsocketConsumer):
     async def websocket_receive(self, message):
         if self.backlog is not None:
             self.backlog.pace_reading()
+        if not await self.token_holds():  # a message is answered only while its token holds
+            return
         await super().websocket_receive(message)
+
+    async def token_revoked(self, event):
+        await self.token_holds()
+
+    async def token_holds(self) -> bool:
+        """False, once said in words and the socket closed, if this socket's token is revoked
+        (always True for a session's socket)."""
+        refusal = await tokens.socket_refusal(self.scope)
+        if refusal is None:
+            return True
+        if not self.dropped:
+            await self.send_error("unauthorized", refusal)
+            self.dropped = True  # nothing more is sent (a replay under way stops)
+            await self.close(code=tokens.REFUSED)
+        return False
 
     async def send_json(self, content, close=False):
         # AsyncJsonWebsocketConsumer's own would send past the bound above

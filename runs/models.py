@@ -136,3 +136,23 @@ class RunTrace(models.Model):
 
     run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="trace")
     data = models.TextField()
+
+
+class ApiToken(models.Model):
+    """A personal API token (runs/tokens.py): only the SHA-256 of its text is stored, so the text
+    is shown once, when it is made; `prefix` (its first characters) tells a user's tokens apart."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)  # to the minute (written at most once a minute)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["owner", "revoked"])]
+
+    def __str__(self) -> str:
+        return f"Token {self.prefix}… ({self.name}) of {self.owner_id}"

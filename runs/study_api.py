@@ -22,6 +22,7 @@ from runs.optim.echo import bounded_errors, shown
 from runs.optim.jsoninput import InputError, loads
 from runs.query import BadQuery, json_response, refusal, whole
 from runs.services import ServiceError
+from runs.tokens import NEEDS_LOGIN
 
 STATUS_OF = {"invalid_spec": 400, "limit": 400, "bad_message": 400, "not_found": 404, "conflict": 409}
 
@@ -40,8 +41,7 @@ def _endpoint(methods: tuple[str, ...]):
                 response["Allow"] = ", ".join(methods)
                 return response
             if not request.user.is_authenticated:
-                return json_response({"error": "Log in first (POST /accounts/login/); this endpoint needs a session."},
-                                     401)
+                return json_response({"error": NEEDS_LOGIN}, 401)
             try:
                 return view(request, *args, **kwargs)
             except Http404 as exc:

@@ -97,6 +97,14 @@ class ContentSecurityPolicyTests(BrowserTestCase):
         de = real_run(alice, spec_for("de"), label="DE")
         self.log_in("alice")
         self.check("login")
+        self.visit("/accounts/tokens/", "#no-tokens")
+        self.find("#id_name").send_keys("a script")
+        self.find("#token-form button[type=submit]").click()
+        self.wait_visible("#copy-token")  # the page's module shows it
+        self.find("#copy-token").click()
+        self.wait().until(lambda d: d.find_element("id", "copy-said").text)
+        self.screenshot("api-tokens-made")
+        self.check("a new API token, copied")
         self.visit("/runs/", "#history")
         self.visit(f"/runs/{lb.pk}/", "#run-view")
         self.wait_for("#plot-convergence .scatterlayer .trace")
@@ -133,7 +141,7 @@ class ContentSecurityPolicyTests(BrowserTestCase):
         self.visit("/fault/", ".error-page")
         self.assertIn("Something went wrong on the server", self.find(".error-page").text)
         self.screenshot("csp-500")
-        self.assertEqual(len(self.seen), 18)
+        self.assertEqual(len(self.seen), 20)
 
         # and the policy is in force: inline code put into a page does not run, and is reported
         self.browser.execute_script("""
