@@ -79,13 +79,6 @@ def _int(request, name: str, default, *, lo: int, hi: int = query.MAX_INT, cap: 
 
 # ---- catalogues ---------------------------------------------------------------------------
 @api
-def problems(request):
-    from runs.optim import problem_catalogue
-
-    return _json(problem_catalogue())
-
-
-@api
 def methods(request):
     from runs.optim import method_catalogue
 

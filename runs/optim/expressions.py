@@ -206,7 +206,10 @@ class _Walker:
                        and _GROUP.get(type(node.left.op)) == _GROUP.get(op, op))
             left = self.walk(node.left, depth if chained else d, index_var, in_sum)
             right = self.walk(node.right, d, index_var, in_sum)
-            return Node("bin", p, _BINOPS[op], (left, right))
+            out = Node("bin", p, _BINOPS[op], (left, right))
+            if op is ast.Pow and not index_var:
+                self._check_power(left, right)
+            return out
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return Node("neg", p, None, (self.walk(node.operand, d, index_var, in_sum),))
@@ -236,6 +239,18 @@ class _Walker:
         if isinstance(node, ast.Attribute):
             what = f"attribute access (`.{node.attr}`)"
         self.fail(node, f"{what} is not allowed")
+
+    def _check_power(self, base: Node, exponent: Node):
+        """Refuse a ** p whose constant exponent is large, or whose constant value overflows, before
+        sympy's exact arithmetic would try (9**9**9 has 370 million digits)."""
+        p = _constant(exponent)
+        if p is None:
+            return
+        if not math.isfinite(p) or abs(p) > MAX_EXPONENT:
+            raise ExpressionError(f"the exponent is too large (at most {MAX_EXPONENT} in size)", exponent.pos)
+        b = _constant(base)
+        if b is not None and b != 0 and abs(p * math.log10(abs(b))) > 300:
+            raise ExpressionError("the power is too large (it overflows)", base.pos)
 
     def _check_index(self, idx: Node):
         for sub in _nodes(idx):
@@ -311,6 +326,40 @@ class _Walker:
         self.has_sum = True
         body = self.walk(gen.elt, d, False, True)
         return Node(name, p, None, (body, lo, hi))
+
+
+_MATH = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "asin": math.asin, "acos": math.acos,
+         "atan": math.atan, "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh, "exp": math.exp,
+         "log": math.log, "sqrt": math.sqrt, "abs": abs, "min": min, "max": max}
+
+
+def _constant(node: Node) -> float | None:
+    """The float value of a subtree without x, i, n or coefficients; None if it has them; inf
+    where the value overflows or is undefined (the caller refuses it)."""
+    if any(s.kind in ("x", "sum", "prod") or (s.kind == "name" and s.value not in CONSTANTS)
+           for s in _nodes(node)):
+        return None
+    try:
+        return _float_value(node)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return math.inf
+
+
+def _float_value(node: Node) -> float:
+    if node.kind == "num":
+        return float(node.value)
+    if node.kind == "name":
+        return math.pi if node.value == "pi" else math.e
+    if node.kind == "neg":
+        return -_float_value(node.args[0])
+    if node.kind == "call":
+        return float(_MATH[node.value](*(_float_value(a) for a in node.args)))
+    a, b = (_float_value(x) for x in node.args)
+    if node.value == "**":
+        if a != 0 and abs(b * math.log10(abs(a))) > 300:
+            raise OverflowError
+        return math.pow(a, b)
+    return a + b if node.value == "+" else a - b if node.value == "-" else a * b if node.value == "*" else a / b
 
 
 def _nodes(node: Node):
@@ -575,14 +624,20 @@ def _gradient(expr, xs):
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(definition: "Definition", dim: int) -> Compiled:
+def _expression(definition: "Definition", dim: int):
+    """(expr, xs, cs): the sympy expression at this dimension over symbols _x0..., _c0...;
+    ExpressionError for what only shows there (an index out of range, a division by zero)."""
     sp = _sympy()
-    parsed = definition.parsed
-    check_dim(parsed, dim)
+    check_dim(definition.parsed, dim)
     xs = [sp.Symbol(f"_x{k}", real=True) for k in range(dim)]
     cs = [sp.Symbol(f"_c{k}", real=True) for k in range(len(definition.params))]
     builder = _Builder(xs, dict(zip(definition.param_names, cs)), dim)
-    expr = builder.build(parsed.tree, {})
+    return builder.build(definition.parsed.tree, {}), xs, cs
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(definition: "Definition", dim: int) -> Compiled:
+    expr, xs, cs = _expression(definition, dim)
     grad = _gradient(expr, xs)
     f = _lambdify(cs + [xs], expr)
     g = _lambdify(cs + [xs], grad)
@@ -628,9 +683,16 @@ class Definition:
             "dim": lo if hi == lo else {"min": lo, "max": hi, "default": default},
             "bounds": [list(b) for b in self.bounds],
             "minimum": None if self.minimum is None else {
-                "f": self.minimum[0], "x": None if self.minimum[1] is None else list(self.minimum[1])},
+                "f": self.minimum[0],
+                # one number stands for every coordinate
+                "x": (None if self.minimum[1] is None else self.minimum[1][0] if len(self.minimum[1]) == 1
+                      else list(self.minimum[1]))},
         }
         return d
+
+    def check(self, dim: int) -> None:
+        """ExpressionError unless the expression is well defined at this dimension."""
+        _expression(self, dim)
 
     def key(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -810,6 +872,9 @@ def parse_definition(data, *, reserved_names=()) -> Definition:
             for d in sorted({lo, default}):
                 try:
                     check_dim(parsed, d)
+                    _expression(Definition(name="", title="", expression=text,
+                                           params=tuple(params), dim=dim, bounds=((0.0, 1.0),),
+                                           minimum=None, parsed=parsed), d)
                 except ExpressionError as exc:
                     add("expression", str(exc))
                     dim = None

@@ -403,9 +403,9 @@ def validate_spec(data, limits: Limits = Limits(), problems: dict | None = None)
                 c.add("dim", f"{_fmt(dim)} is more than the limit of {limits.max_dim:,}", limit=True)
                 dim = None
             elif definition is not None:
-                from .expressions import ExpressionError, check_dim
+                from .expressions import ExpressionError
                 try:
-                    check_dim(definition.parsed, dim)
+                    definition.check(dim)
                 except ExpressionError as exc:
                     c.add("dim", f"{p.name}: {exc}")
                     dim = None
