@@ -493,9 +493,7 @@ class _Builder:
                 return env["i"] if not isinstance(env["i"], int) else sp.Integer(env["i"])
             return self.coefficients[v]
         if k == "x":
-            if isinstance(self.xs, list):
-                return self.xs[_int_value(node.args[0], {**env, "n": self.n})]
-            return self.xs[self.build(node.args[0], env)]
+            return self._x(node, env)
         if k == "neg":
             return -self.build(node.args[0], env)
         if k == "bin":
@@ -522,6 +520,9 @@ class _Builder:
         if k in ("sum", "prod"):
             body, lo, hi = node.args
             if isinstance(self.n, int):
+                vector = self._reduction(node, env)
+                if vector is not None:
+                    return vector
                 a, b = _int_value(lo, {**env, "n": self.n}), _int_value(hi, {**env, "n": self.n})
                 terms = [self.build(body, {**env, "i": j}) for j in range(a, b)]
                 out = sp.Add(*terms) if k == "sum" else sp.Mul(*terms)
@@ -531,6 +532,14 @@ class _Builder:
             cls = sp.Sum if k == "sum" else sp.Product
             return cls(self.build(body, {**env, "i": i}), (i, a, b - 1))
         raise AssertionError(k)
+
+    def _x(self, node, env):
+        if isinstance(self.xs, list):
+            return self.xs[_int_value(node.args[0], {**env, "n": self.n})]
+        return self.xs[self.build(node.args[0], env)]
+
+    def _reduction(self, node, env):
+        return None  # expanded term by term
 
     def _power(self, a, b, node):
         sp = self.sp
@@ -555,7 +564,9 @@ class _Builder:
 
     def _finite(self, out, node):
         sp = self.sp
-        if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        # only a part without symbols can be infinite everywhere (x / 0 is refused as a division);
+        # checking every part would cost O(size) at each of the size parts
+        if not out.free_symbols and out.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             raise ExpressionError("this part is infinite or undefined everywhere", node.pos)
         if out.is_number and out.is_Number and abs(float(out)) > 1e300:
             raise ExpressionError("this number is too large", node.pos)
@@ -569,7 +580,7 @@ class _FloatPrinter:
     _cls = None
 
     @classmethod
-    def get(cls):
+    def get(cls, qualified=False):
         if cls._cls is None:
             from sympy.printing.numpy import NumPyPrinter
 
@@ -577,7 +588,7 @@ class _FloatPrinter:
                 def _print_Float(self, e):
                     return repr(float(e))
             cls._cls = P
-        return cls._cls({"fully_qualified_modules": False, "inline": True,
+        return cls._cls({"fully_qualified_modules": qualified, "inline": True,
                          "allow_unknown_functions": False, "user_functions": {}})
 
 
@@ -586,21 +597,22 @@ class Compiled:
     """What one definition compiles to at one dimension."""
 
     dim: int
-    expr: object                   # sympy, symbols _x0 ... and the coefficients' symbols
-    xs: list
-    cs: list
-    f: object                      # (*coefficients, x) -> float
-    g: object                      # (*coefficients, x) -> list of dim entries
+    definition: object
+    f: object                      # (*coefficients, x) -> f(x)
+    g: object                      # (*coefficients, x) -> gradient array (complex for a complex x)
+    f_source: str = ""
+    g_source: str = ""
     _h: object = None
-    _hess_expr: object = None
 
     def hessian_callable(self):
+        """(*coefficients, x) -> list of rows: from the expression expanded term by term (the
+        methods that take a Hessian run in a few dimensions)."""
         if self._h is None:
             sp = _sympy()
-            grad = [sp.diff(self.expr, s) for s in self.xs]
-            rows = [[sp.diff(gk, s) if s in gk.free_symbols else sp.Integer(0) for s in self.xs]
-                    for gk in grad]
-            self._h = _lambdify(self.cs + [self.xs], rows)
+            expr, xs, cs = _expression(self.definition, self.dim)
+            grad = _gradient(expr, xs)
+            rows = [[sp.diff(gk, s) if s in gk.free_symbols else sp.Integer(0) for s in xs] for gk in grad]
+            self._h = _lambdify(cs + [xs], rows)
         return self._h
 
 
@@ -635,13 +647,138 @@ def _expression(definition: "Definition", dim: int):
     return builder.build(definition.parsed.tree, {}), xs, cs
 
 
+class _VectorBuilder(_Builder):
+    """The expression with each sum over i kept whole: its term is built once, over vectors
+    (x[i+1] stands for the slice x[a+1:b+1], i for arange(a, b)), and numpy adds it up; what a
+    sum is stands in the expression as a symbol _s<j>. Products are expanded (their gradient
+    would divide by the terms)."""
+
+    def __init__(self, xs, coefficients, n):
+        super().__init__(xs, coefficients, n)
+        self.sums = []       # (symbol, term, count, {vector symbol: indices}, i symbol)
+        self.vectors = None  # while a sum's term is built: tuple(indices) -> vector symbol
+
+    def _x(self, node, env):
+        if self.vectors is None or not _uses_i(node.args[0]):
+            return super()._x(node, env)
+        lo, hi = env["range"]
+        idx = tuple(_int_value(node.args[0], {**env, "i": j, "n": self.n}) for j in range(lo, hi))
+        sym = self.vectors.get(idx)
+        if sym is None:
+            sym = self.vectors[idx] = self.sp.Symbol(f"_v{len(self.sums)}_{len(self.vectors)}", real=True)
+        return sym
+
+    def _reduction(self, node, env):
+        if node.kind != "sum":
+            return None
+        body, lo, hi = node.args
+        a, b = _int_value(lo, {**env, "n": self.n}), _int_value(hi, {**env, "n": self.n})
+        if b - a < 2:
+            return None  # nothing to gain
+        j = len(self.sums)
+        i = self.sp.Symbol(f"_i{j}", real=True)  # not integer: sympy would rewrite cos(pi*i) as (-1)**i
+        self.vectors = {}
+        try:
+            term = self.build(body, {**env, "i": i, "range": (a, b)})
+        finally:
+            vectors, self.vectors = self.vectors, None
+        sym = self.sp.Symbol(f"_s{j}", real=True)
+        self.sums.append((sym, term, b - a, {v: idx for idx, v in vectors.items()}, i, (a, b)))
+        return sym
+
+
+def _index_code(idx: tuple, names: dict, namespace: dict) -> str:
+    """x's part at these indices: a slice where they are consecutive, else an index array."""
+    if all(q - p == 1 for p, q in zip(idx, idx[1:])):
+        return f"{idx[0]}:{idx[-1] + 1}"
+    name = f"_ix{len(namespace)}"
+    namespace[name] = np.array(idx, dtype=np.intp)
+    return name
+
+
+def _source(definition: "Definition", dim: int):
+    """(source of _f and _g, namespace): numpy code that sympy's printer writes for the sympy
+    expressions of the definition at this dimension."""
+    sp = _sympy()
+    xs = [sp.Symbol(f"_x{k}", real=True) for k in range(dim)]
+    cs = [sp.Symbol(f"_c{k}", real=True) for k in range(len(definition.params))]
+    vb = _VectorBuilder(xs, dict(zip(definition.param_names, cs)), dim)
+    outer = vb.build(definition.parsed.tree, {})
+    printer = _FloatPrinter.get(qualified=True)
+    code = printer.doprint
+    namespace = {"numpy": np, "functools": functools}
+    head = [f"({', '.join([c.name for c in cs] + ['_x'])}):"]
+    xsyms = set(xs)
+    used = set()
+    for e in [outer] + [t for _, t, *_ in vb.sums]:
+        used |= e.free_symbols & xsyms
+    unpack = [f"    {x.name} = _x[{x.name[2:]}]" for x in sorted(used, key=lambda x: int(x.name[2:]))]
+    parts = []  # the sums' vectors and index values
+    for sym, term, count, vectors, i, (a, b) in vb.sums:
+        for v, idx in vectors.items():
+            parts.append(f"    {v.name} = _x[{_index_code(idx, {}, namespace)}]")
+        if term.has(i):
+            namespace[i.name] = np.arange(a, b, dtype=float)
+
+    def total(expr, count, vectors, i):
+        # a term without vectors is the same for every i: count of it (numpy.sum of a scalar is the scalar)
+        if expr.free_symbols & (set(vectors) | {i}):
+            return f"numpy.sum({code(expr)})"
+        return f"{count}*({code(expr)})"
+
+    sums = [f"    {sym.name} = {total(term, count, vectors, i)}" for sym, term, count, vectors, i, _ in vb.sums]
+    f_src = "\n".join(["def _f" + head[0]] + unpack + parts + sums + [f"    return {code(outer)}"])
+
+    body = []
+    needed = set()
+    whole = None
+    for x in sorted(used, key=lambda x: int(x.name[2:])):
+        d = outer.diff(x)
+        if d != 0:
+            needed |= d.free_symbols
+            body.append(f"    _g[{x.name[2:]}] += {code(d)}")
+    for k, (sym, term, count, vectors, i, _) in enumerate(vb.sums):
+        d_outer = outer.diff(sym)
+        if d_outer == 0:
+            continue
+        needed |= d_outer.free_symbols
+        factor = "" if d_outer == 1 else f"_d{k}*"
+        if factor:
+            body.append(f"    _d{k} = {code(d_outer)}")
+        for v, idx in vectors.items():
+            d = term.diff(v)
+            if d == 0:
+                continue
+            where = _index_code(idx, {}, namespace)
+            if len(set(idx)) == len(idx):
+                body.append(f"    _g[{where}] += {factor}({code(d)})")
+                if where == f"0:{dim}" and d.free_symbols & set(vectors):
+                    whole = f"{factor}({code(d)})"  # this one line may be the whole gradient
+            else:  # x[i*(n-1-i)]-like indices repeat (and are never consecutive): add each share
+                body.append(f"    numpy.add.at(_g, {where}, {factor}({code(d)}))")
+        for x in sorted(term.free_symbols & xsyms, key=lambda x: int(x.name[2:])):
+            d = term.diff(x)
+            if d != 0:
+                body.append(f"    _g[{x.name[2:]}] += {factor}{total(d, count, vectors, i)}")
+    # a sum's value is computed only where the derivatives need it ((sum)**2 does, a plain sum not)
+    g_sums = [line for line, (sym, *_) in zip(sums, vb.sums) if sym in needed]
+    if whole is not None and len(body) == (1 if whole.startswith("(") else 2):
+        # an array over all of x already: no zeros to add it to (Rastrigin's gradient is one line)
+        body = body[:-1] + [f"    return {whole}"]
+    else:
+        body = (["    _g = numpy.zeros(_x.shape, complex if _x.dtype.kind == 'c' else float)"] + body
+                + ["    return _g"])
+    g_lines = ["def _g" + head[0]] + unpack + parts + g_sums + body
+    return f_src, "\n".join(g_lines), namespace
+
+
 @functools.lru_cache(maxsize=64)
 def _compile(definition: "Definition", dim: int) -> Compiled:
-    expr, xs, cs = _expression(definition, dim)
-    grad = _gradient(expr, xs)
-    f = _lambdify(cs + [xs], expr)
-    g = _lambdify(cs + [xs], grad)
-    return Compiled(dim, expr, xs, cs, f, g)
+    check_dim(definition.parsed, dim)
+    f_src, g_src, namespace = _source(definition, dim)
+    # the code is sympy's printing of expressions built from the checked tree, never the user's text
+    exec(compile(f_src + "\n\n" + g_src, f"<expression problem {definition.name}>", "exec"), namespace)
+    return Compiled(dim, definition, namespace["_f"], namespace["_g"], f_src, g_src)
 
 
 def _pretty(expr, definition, dim: int | None):
@@ -1010,12 +1147,8 @@ class ExpressionProblem:
         return functools.partial(self.compiled.f, *self._values(params))
 
     def gradient(self, params: dict | None = None):
-        g = functools.partial(self.compiled.g, *self._values(params))
-
-        def gradient(x):
-            # complex in, complex out (a complex-step Hessian differentiates the gradient)
-            return np.array(g(x), dtype=complex if np.iscomplexobj(x) else float)
-        return gradient
+        # complex in, complex out (a complex-step Hessian differentiates the gradient)
+        return functools.partial(self.compiled.g, *self._values(params))
 
     def hessian(self, params: dict | None = None):
         h = functools.partial(self.compiled.hessian_callable(), *self._values(params))
@@ -1077,10 +1210,10 @@ def display(definition: Definition) -> dict:
         shown = _Builder(xb, coeffs, n).build(parsed.tree, {})
     else:
         d = definition.dim[2]
-        shown = _pretty(_compile(definition, d).expr, definition, d)
+        shown = _pretty(_expression(definition, d)[0], definition, d)
     dim = definition.dim[2]
-    c = _compile(definition, dim)
-    grad = _gradient(c.expr, c.xs)[:GRADIENT_SHOWN]
+    expr, xs, _ = _expression(definition, dim)
+    grad = _gradient(expr, xs[:GRADIENT_SHOWN])
     grad = [_pretty(gk, definition, dim) for gk in grad]
     return {
         "latex": "f(x) = " + sp.latex(shown),
