@@ -25,6 +25,12 @@ RASTRIGIN = {"name": "my_rastrigin", "title": "Rastrigin, written out",
 ROSENBROCK = {"name": "chain", "expression": "sum((a - x[i])**2 + b*(x[i+1] - x[i]**2)**2 for i in range(n-1))",
               "params": [{"name": "a", "default": 1}, {"name": "b", "default": 100}],
               "dim": {"min": 2, "default": 2}, "bounds": [-2, 2]}
+GRIEWANK = {"name": "griewank_expr", "dim": {"min": 1, "default": 2}, "bounds": [-600, 600],
+            "expression": "1 + sum(x[i]**2 for i in range(n))/4000 - prod(cos(x[i]/sqrt(i+1)) for i in range(n))"}
+# indices that are not consecutive, a scalar coordinate inside a sum, a sum inside a power
+TANGLED = {"name": "tangled", "dim": {"min": 4, "default": 4},
+           "expression": "sum(x[n-1-i]*x[i]**2 + i*x[0] for i in range(n)) + sum(x[2*i]*x[2*i+1] for i in range(2))"
+                         " * x[1] + (sum(sin(x[i]) for i in range(1, n)))**2 + prod(x[i] - 1 for i in range(n))"}
 MIXED = {"name": "mixed", "expression": "exp(x[0]/3)*sin(x[1]) + log(1 + x[0]**2) - sqrt(2 + x[1]**2)*tanh(x[0]*x[1])"
                                         " + x[0]/(1 + x[1]**2)",
          "dim": 2}
@@ -199,6 +205,30 @@ def test_rastrigin_compiles_to_the_hand_written_numpy_function():
             np.testing.assert_allclose(g(x), 2 * x + 2 * np.pi * 7.5 * np.sin(2 * np.pi * x), rtol=1e-13, atol=1e-12)
 
 
+def test_griewank_compiles_to_the_catalogues_function():
+    from runs.optim.problems import get_problem
+
+    rng = np.random.default_rng(5)
+    for dim in (1, 3, 12):
+        p = definition_of(GRIEWANK).problem.at(dim)
+        ref = get_problem("griewank")
+        for _ in range(10):
+            x = rng.uniform(-600, 600, dim)
+            assert math.isclose(p.objective()(x), ref.objective()(x), rel_tol=1e-13, abs_tol=1e-13)
+            np.testing.assert_allclose(p.gradient()(x), ref.gradient()(x), rtol=1e-12, atol=1e-14)
+        x = np.zeros(dim)
+        x[0] = np.pi / 2  # a cosine of 0: the gradient of the product must not divide by it
+        np.testing.assert_allclose(p.gradient()(x), ref.gradient()(x), rtol=1e-12, atol=1e-15)
+
+
+def test_sums_compile_whole_so_a_large_dimension_costs_no_more():
+    d = definition_of(TANGLED)
+    small, large = d.problem.at(4).compiled, d.problem.at(200).compiled
+    assert "numpy.sum" in large.f_source and "numpy.prod" in large.f_source
+    assert abs(len(large.f_source) - len(small.f_source)) < 40  # only the slices' numbers differ
+    assert abs(len(large.g_source) - len(small.g_source)) < 80
+
+
 def test_a_plain_expression_is_compiled_bit_for_bit():
     d = parse_definition({"name": "t", "expression": "(x[0] - 1.2345678901234567)**2 + 3*x[1]", "dim": 2})
     f = d.problem.objective()
@@ -207,12 +237,13 @@ def test_a_plain_expression_is_compiled_bit_for_bit():
         assert f(x) == (x[0] - 1.2345678901234567) ** 2 + 3 * x[1]  # every digit of the float kept
 
 
-@pytest.mark.parametrize("definition", [RASTRIGIN, ROSENBROCK, MIXED], ids=["rastrigin", "rosenbrock", "mixed"])
-@pytest.mark.parametrize("dim", [2, 4])
+@pytest.mark.parametrize("definition", [RASTRIGIN, ROSENBROCK, MIXED, GRIEWANK, TANGLED],
+                         ids=["rastrigin", "rosenbrock", "mixed", "griewank", "tangled"])
+@pytest.mark.parametrize("dim", [2, 4, 7])
 def test_gradient_and_hessian_agree_with_finite_differences(definition, dim):
     d = definition_of(definition)
-    if d.dim[0] == d.dim[1] and dim != d.dim[0]:
-        pytest.skip("fixed dimension")
+    if dim < d.dim[0] or (d.dim[0] == d.dim[1] and dim != d.dim[0]):
+        pytest.skip("not a dimension of this problem")
     p = d.problem.at(dim)
     f, g, h = p.objective(), p.gradient(), p.hessian()
     rng = np.random.default_rng(dim)

@@ -648,10 +648,10 @@ def _expression(definition: "Definition", dim: int):
 
 
 class _VectorBuilder(_Builder):
-    """The expression with each sum over i kept whole: its term is built once, over vectors
-    (x[i+1] stands for the slice x[a+1:b+1], i for arange(a, b)), and numpy adds it up; what a
-    sum is stands in the expression as a symbol _s<j>. Products are expanded (their gradient
-    would divide by the terms)."""
+    """The expression with each sum (and product) over i kept whole: its term is built once, over
+    vectors (x[i+1] stands for the slice x[a+1:b+1], i for arange(a, b)), and numpy adds (or
+    multiplies) it up; the sum stands in the expression as a symbol _s<j>. Building and compiling
+    cost the same for any n."""
 
     def __init__(self, xs, coefficients, n):
         super().__init__(xs, coefficients, n)
@@ -669,8 +669,6 @@ class _VectorBuilder(_Builder):
         return sym
 
     def _reduction(self, node, env):
-        if node.kind != "sum":
-            return None
         body, lo, hi = node.args
         a, b = _int_value(lo, {**env, "n": self.n}), _int_value(hi, {**env, "n": self.n})
         if b - a < 2:
@@ -682,8 +680,10 @@ class _VectorBuilder(_Builder):
             term = self.build(body, {**env, "i": i, "range": (a, b)})
         finally:
             vectors, self.vectors = self.vectors, None
+        if not vectors and not term.has(i):  # the same term for every i
+            return self._finite(term * (b - a) if node.kind == "sum" else term ** (b - a), node)
         sym = self.sp.Symbol(f"_s{j}", real=True)
-        self.sums.append((sym, term, b - a, {v: idx for idx, v in vectors.items()}, i, (a, b)))
+        self.sums.append((sym, term, b - a, {v: idx for idx, v in vectors.items()}, i, (a, b), node.kind))
         return sym
 
 
@@ -710,11 +710,11 @@ def _source(definition: "Definition", dim: int):
     head = [f"({', '.join([c.name for c in cs] + ['_x'])}):"]
     xsyms = set(xs)
     used = set()
-    for e in [outer] + [t for _, t, *_ in vb.sums]:
+    for e in [outer] + [t for _, t, *_ in vb.sums]:  # noqa: B007
         used |= e.free_symbols & xsyms
     unpack = [f"    {x.name} = _x[{x.name[2:]}]" for x in sorted(used, key=lambda x: int(x.name[2:]))]
     parts = []  # the sums' vectors and index values
-    for sym, term, count, vectors, i, (a, b) in vb.sums:
+    for sym, term, count, vectors, i, (a, b), kind in vb.sums:
         for v, idx in vectors.items():
             parts.append(f"    {v.name} = _x[{_index_code(idx, {}, namespace)}]")
         if term.has(i):
@@ -726,7 +726,9 @@ def _source(definition: "Definition", dim: int):
             return f"numpy.sum({code(expr)})"
         return f"{count}*({code(expr)})"
 
-    sums = [f"    {sym.name} = {total(term, count, vectors, i)}" for sym, term, count, vectors, i, _ in vb.sums]
+    sums = []
+    for sym, term, count, vectors, i, _, kind in vb.sums:
+        sums.append(f"    {sym.name} = numpy.{kind}({code(term)})")
     f_src = "\n".join(["def _f" + head[0]] + unpack + parts + sums + [f"    return {code(outer)}"])
 
     body = []
@@ -737,7 +739,7 @@ def _source(definition: "Definition", dim: int):
         if d != 0:
             needed |= d.free_symbols
             body.append(f"    _g[{x.name[2:]}] += {code(d)}")
-    for k, (sym, term, count, vectors, i, _) in enumerate(vb.sums):
+    for k, (sym, term, count, vectors, i, _, kind) in enumerate(vb.sums):
         d_outer = outer.diff(sym)
         if d_outer == 0:
             continue
@@ -745,6 +747,13 @@ def _source(definition: "Definition", dim: int):
         factor = "" if d_outer == 1 else f"_d{k}*"
         if factor:
             body.append(f"    _d{k} = {code(d_outer)}")
+        if kind == "prod":
+            # d/dt_j of t_0 ... t_m is the product of all the others: prefix times suffix products
+            # (dividing the product by t_j would fail where t_j is 0)
+            body += [f"    _t{k} = {code(term)}",
+                     f"    _w{k} = numpy.concatenate(([1.0], numpy.cumprod(_t{k}[:-1]))) * "
+                     f"numpy.concatenate((numpy.cumprod(_t{k}[::-1][:-1])[::-1], [1.0]))"]
+            factor += f"_w{k}*"
         for v, idx in vectors.items():
             d = term.diff(v)
             if d == 0:
@@ -759,7 +768,9 @@ def _source(definition: "Definition", dim: int):
         for x in sorted(term.free_symbols & xsyms, key=lambda x: int(x.name[2:])):
             d = term.diff(x)
             if d != 0:
-                body.append(f"    _g[{x.name[2:]}] += {factor}{total(d, count, vectors, i)}")
+                body.append(f"    _g[{x.name[2:]}] += "
+                            + (f"numpy.sum({factor}({code(d)}))" if kind == "prod" else
+                               f"{factor}{total(d, count, vectors, i)}"))
     # a sum's value is computed only where the derivatives need it ((sum)**2 does, a plain sum not)
     g_sums = [line for line, (sym, *_) in zip(sums, vb.sums) if sym in needed]
     if whole is not None and len(body) == (1 if whole.startswith("(") else 2):
@@ -828,8 +839,9 @@ class Definition:
         return d
 
     def check(self, dim: int) -> None:
-        """ExpressionError unless the expression is well defined at this dimension."""
-        _expression(self, dim)
+        """ExpressionError unless the expression is well defined at this dimension (what is
+        compiled for it: the same cost for any n)."""
+        _compile(self, dim)
 
     def key(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -1009,9 +1021,8 @@ def parse_definition(data, *, reserved_names=()) -> Definition:
             for d in sorted({lo, default}):
                 try:
                     check_dim(parsed, d)
-                    _expression(Definition(name="", title="", expression=text,
-                                           params=tuple(params), dim=dim, bounds=((0.0, 1.0),),
-                                           minimum=None, parsed=parsed), d)
+                    _compile(Definition(name="", title="", expression=text, params=tuple(params),
+                                        dim=dim, bounds=((0.0, 1.0),), minimum=None, parsed=parsed), d)
                 except ExpressionError as exc:
                     add("expression", str(exc))
                     dim = None
@@ -1194,6 +1205,16 @@ class ExpressionProblem:
 
 
 GRADIENT_SHOWN = 4  # components of the gradient shown (the dimension may be 200)
+SHOWN_DIM = 10      # the gradient is shown at the default dimension up to this, else at this one
+SHOWN_TERMS = 2000  # ... if its sums have no more terms there (expanding them costs sympy time)
+
+
+def _terms(parsed: Parsed, dim: int) -> int:
+    count = 0
+    for node in _nodes(parsed.tree):
+        if node.kind in ("sum", "prod"):
+            count += max(0, _int_value(node.args[2], {"n": dim}) - _int_value(node.args[1], {"n": dim}))
+    return count
 
 
 @functools.lru_cache(maxsize=256)
@@ -1209,11 +1230,17 @@ def display(definition: Definition) -> dict:
     if parsed.uses_n or parsed.has_sum:
         shown = _Builder(xb, coeffs, n).build(parsed.tree, {})
     else:
-        d = definition.dim[2]
+        d = definition.dim[2]  # fixed: no sums over n, as few terms as the text has
         shown = _pretty(_expression(definition, d)[0], definition, d)
-    dim = definition.dim[2]
-    expr, xs, _ = _expression(definition, dim)
-    grad = _gradient(expr, xs[:GRADIENT_SHOWN])
+    # the gradient's first components, of the expression expanded coordinate by coordinate: at the
+    # default dimension, or at a smaller one (as small as the rule allows) where that is large
+    lo, hi, dim = definition.dim
+    if dim > SHOWN_DIM:
+        dim = max(lo, SHOWN_DIM)
+    grad = []
+    if dim <= SHOWN_DIM or _terms(definition.parsed, dim) <= SHOWN_TERMS:
+        expr, xs, _ = _expression(definition, dim)
+        grad = _gradient(expr, xs[:GRADIENT_SHOWN])
     grad = [_pretty(gk, definition, dim) for gk in grad]
     return {
         "latex": "f(x) = " + sp.latex(shown),
