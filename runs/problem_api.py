@@ -37,9 +37,16 @@ def problem_list(request):
 
 @_endpoint(("POST",))
 def problem_check(request):
-    """The problem object the definition would give (formula and gradient in LaTeX and text),
-    or 400 with the errors by field; nothing is stored."""
-    return json_response(user_problems.check(request.user, _body(request)))
+    """{"valid": true, "problem": the problem object the definition would give (formula and
+    gradient in LaTeX and text)} or {"valid": false, "error", "errors": {field: [words]}}: a
+    check that finds errors has succeeded (200); nothing is stored."""
+    data = _body(request)
+    try:
+        return json_response({"valid": True, "problem": user_problems.check(request.user, data)})
+    except ServiceError as exc:
+        if exc.code != "invalid_spec":
+            raise
+        return json_response({"valid": False, "error": exc.message, "errors": exc.errors})
 
 
 @_endpoint(("GET", "HEAD", "DELETE"))

@@ -18,8 +18,8 @@ class ProblemPageTests(BrowserTestCase):
         self.find("#id_title").send_keys("Wavy bowl")
         self.find("#id_expression").send_keys("x[0]**2 + sine(x[1])")
         self.set_field("#id_dim", "2")
-        feedback = self.wait_text('[data-errors="expression"]', "position 11: unknown function `sine`")
-        self.assertIn("did you mean sin?", feedback.text)
+        self.wait_text('[data-errors="expression"]', "position 11: unknown function `sine`")
+        self.assertIn("did you mean sin?", self.find('[data-errors="expression"]').text)
         self.assertEqual(self.find("#expression-caret").text.splitlines()[-1], " " * 10 + "^")
         self.screenshot("problem-error")
         # fix it, add a coefficient: the formula and its gradient appear, drawn by KaTeX

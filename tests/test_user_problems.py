@@ -86,13 +86,14 @@ def test_posts_need_the_csrf_token(alice):
 
 def test_the_live_check_shows_the_formula_and_gradient_and_stores_nothing(alice_client):
     r = post(alice_client, "/api/problems/_check/", RASTRIGIN)
-    assert r.status_code == 200
-    shown = r.json()
+    assert r.status_code == 200 and r.json()["valid"]
+    shown = r.json()["problem"]
     assert shown["gradient_text"] == ["df/dx_0 = 2*pi*A*sin(2*pi*x_0) + 2*x_0", "df/dx_1 = 2*pi*A*sin(2*pi*x_1) + 2*x_1"]
     assert shown["text"] == "f(x) = A*n + Sum(-A*cos(2*pi*x[i]) + x[i]**2, (i, 0, n - 1))"
     assert not UserProblem.objects.exists()
     r = post(alice_client, "/api/problems/_check/", {**RASTRIGIN, "expression": "x[0] + 1/0", "dim": 1})
-    assert r.status_code == 400 and r.json()["errors"]["expression"] == ["position 10: division by zero"]
+    assert r.status_code == 200 and not r.json()["valid"]
+    assert r.json()["errors"]["expression"] == ["position 10: division by zero"]
 
 
 def test_a_run_on_ones_own_problem_goes_through_the_services_and_a_real_worker(alice, alice_client, charlie):

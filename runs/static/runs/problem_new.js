@@ -1,7 +1,7 @@
 // The definition form of a user's own problem (/problems/new/). As the user types, the definition
 // is checked by the server (POST /api/problems/_check/, debounced; the reply of an older request
 // is dropped), which answers with the formula as parsed and its gradient (LaTeX), or the errors by
-// field: an expression error names its position, marked under the text. Saving posts the same JSON
+// field (a 200 with valid false): an expression error names its position, marked under the text. Saving posts the same JSON
 // to /api/problems/; without JavaScript the form posts to the page and errors come back there.
 import { renderMath, setMath } from "./math.js";
 
@@ -123,10 +123,11 @@ async function check() {
     return;
   }
   if (mine !== sent) return; // an older answer
-  if (reply.ok) {
+  if (reply.ok && body.valid) {
+    const p = body.problem;
     showErrors({});
-    showParsed(body);
-    status.textContent = `Parsed: ${body.name}, dimension ${body.min_dim === body.max_dim ? body.min_dim : `n ≥ ${body.min_dim}`}.`;
+    showParsed(p);
+    status.textContent = `Parsed: ${p.name}, dimension ${p.min_dim === p.max_dim ? p.min_dim : `n ≥ ${p.min_dim}`}.`;
   } else {
     showErrors(body.errors || { other: [body.error] });
     status.textContent = body.error || "The definition is not valid yet.";
