@@ -13,7 +13,7 @@ from runs.models import UserProblem
 from runs.services import ServiceError
 
 __all__ = ["definitions_for", "catalogue_for", "problem_dict", "check", "create_problem", "delete_problem",
-           "get_problem_for", "problem_of_spec", "MAX_PROBLEMS"]
+           "get_problem_for", "problem_of_spec", "expression_problem_for", "MAX_PROBLEMS"]
 
 MAX_PROBLEMS = 200  # per user
 
@@ -52,6 +52,29 @@ def problem_of_spec(spec: dict) -> dict | None:
         return definition_of(d).problem.to_dict()
     except (DefinitionError, ValueError):
         return None
+
+
+def expression_problem_for(owner, name: str, run_id=None):
+    """(ExpressionProblem, {name: definition}) of the owner's problem `name`: the definition their
+    run `run_id` ran when given (a run keeps its own copy), else the problem as it is now; (None,
+    None) when they have none (someone else's is as absent)."""
+    from runs.optim.expressions import DefinitionError, definition_of
+
+    definition = None
+    if run_id is not None:
+        from runs.services import get_run_for
+
+        run = get_run_for(owner, run_id)
+        if run is not None and run.problem == name:
+            definition = (run.spec or {}).get("definition")
+    else:
+        definition = definitions_for(owner).get(name)
+    if definition is None:
+        return None, None
+    try:
+        return definition_of(definition).problem, {name: definition}
+    except (DefinitionError, ValueError):
+        return None, None
 
 
 def get_problem_for(owner, name: str):

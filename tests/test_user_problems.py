@@ -114,7 +114,19 @@ def test_a_run_on_ones_own_problem_goes_through_the_services_and_a_real_worker(a
     ref = differential_evolution(problem_of(spec).objective(spec.params), [(-5.12, 5.12)] * 3, seed=5, maxiter=40)
     assert stored.result["x"] == ref.x.tolist() and stored.result["fun"] == ref.fun
     assert stored.result["nfev"] == ref.nfev
-    assert alice_client.get(f"/api/runs/{run['id']}/").json()["problem"] == "my_rastrigin"
+    shown = alice_client.get(f"/api/runs/{run['id']}/").json()
+    assert shown["problem"] == "my_rastrigin" and shown["definition"] == stored.spec["definition"]
+    # the contour of what the run ran
+    grid = alice_client.get("/api/problems/my_rastrigin/grid/", {"run": run["id"], "dim": 3, "n": 3, "params": '{"A": 4}'})
+    assert grid.status_code == 200
+    f = problem_of(spec).objective({"A": 4.0})
+    g = grid.json()
+    assert g["z"][0][0] == f(np.array([g["x"][0], g["y"][0], g["at"][2]]))
+    assert alice_client.get("/api/problems/my_rastrigin/grid/", {"params": '{"B": 1}'}).status_code == 400
+    assert services.get_run_for(charlie, run["id"]) is None
+    charlie_client = Client()
+    charlie_client.force_login(charlie)
+    assert charlie_client.get("/api/problems/my_rastrigin/grid/", {"run": run["id"]}).status_code == 404
     page = alice_client.get(f"/runs/{run['id']}/")
     assert page.status_code == 200 and b"My Rastrigin" in page.content
 
@@ -146,6 +158,13 @@ def test_edits_and_deletes_leave_stored_runs_as_they_ran(alice, alice_client):
     assert services.stop_run_and_wait(run_id=run_id)
     after = Run.objects.get(pk=run_id)
     assert after.spec == before.spec and after.status == "stopped"
+    # its contour is of what it ran, not of the problem by that name now
+    g = alice_client.get("/api/problems/chain/grid/", {"run": run_id, "dim": 20, "n": 2}).json()
+    point = np.array(g["at"])
+    point[0], point[1] = g["x"][1], g["y"][1]
+    assert g["z"][1][1] == problem_of(spec).objective()(point)
+    now = alice_client.get("/api/problems/chain/grid/", {"dim": 20, "n": 2}).json()
+    assert now["z"] != g["z"]
     # a new run by that name runs the new expression
     new = services.create_run(owner=alice, data={**LONG, "options": {"maxiter": 3, "seed": 1}})
     assert new.spec["definition"]["expression"] == "sum(abs(x[i]) for i in range(n))"

@@ -349,13 +349,12 @@ def _params(c: _Collector, p, raw) -> dict | None:
     return params
 
 
-def validate_params(problem: str, raw) -> dict:
+def validate_params(problem: str, raw, problems: dict | None = None) -> dict:
     """A problem's coefficients as validate_spec checks them (for the contour grid and f*, which
-    take params without a whole spec); SpecError keyed "params.a" otherwise."""
+    take params without a whole spec); SpecError keyed "params.a" otherwise. `problems` as for
+    validate_spec."""
     c = _Collector()
-    p = ALL_PROBLEMS.get(problem) if isinstance(problem, str) else None
-    if p is None:
-        c.add("problem", f"unknown problem {_fmt(problem)}; choose one of {', '.join(ALL_PROBLEMS)}")
+    p, _ = _problem(c, {"problem": problem}, problems)
     params = _params(c, p, raw)
     if c.errors:
         raise SpecError(c.errors)
