@@ -13,7 +13,7 @@ from runs.models import UserProblem
 from runs.services import ServiceError
 
 __all__ = ["definitions_for", "catalogue_for", "problem_dict", "check", "create_problem", "delete_problem",
-           "get_problem_for", "problem_of_spec", "expression_problem_for", "MAX_PROBLEMS"]
+           "get_problem_for", "problem_of_spec", "expression_problem_for", "known_minimum_of_spec", "MAX_PROBLEMS"]
 
 MAX_PROBLEMS = 200  # per user
 
@@ -75,6 +75,20 @@ def expression_problem_for(owner, name: str, run_id=None):
         return definition_of(definition).problem, {name: definition}
     except (DefinitionError, ValueError):
         return None, None
+
+
+def known_minimum_of_spec(spec: dict) -> dict | None:
+    """{"x", "f"} of a stored run spec's own definition at its coefficients and dimension, or
+    None (unknown, or a catalogue problem)."""
+    from runs.optim.expressions import DefinitionError, definition_of
+
+    d = (spec or {}).get("definition")
+    if d is None:
+        return None
+    try:
+        return definition_of(d).problem.known_minimum(spec.get("params"), spec.get("dim"))
+    except (DefinitionError, ValueError, TypeError):
+        return None
 
 
 def get_problem_for(owner, name: str):

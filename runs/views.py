@@ -16,7 +16,7 @@ from runs.optim import get_problem
 from runs.optim.echo import shown
 from runs.optim.jsoninput import InputError, loads
 from runs.templatetags.history_tags import num, status_note
-from runs.user_problems import problem_of_spec
+from runs.user_problems import known_minimum_of_spec, problem_of_spec
 
 # Step-table rows the page draws while a run is live (a fixed number: the table's cost does not
 # grow with the run); an ended run's table scrolls over every step.
@@ -135,7 +135,7 @@ def run_detail(request, run_id: int):
         "status_note": status_note(run_json, "page"),
         "problem_json": next((p for p in problems if p["name"] == run.problem), None) or problem_of_spec(spec),
         "methods_json": methods,
-        "known_minimum": _known_minimum(run.problem, spec.get("params"), spec.get("dim")),
+        "known_minimum": _known_minimum(run.problem, spec.get("params"), spec.get("dim")) or known_minimum_of_spec(spec),
         "page_config": {"table_rows": TABLE_ROWS},
     })
 

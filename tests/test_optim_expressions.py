@@ -58,6 +58,9 @@ def refusal(text, coefficients=()):
     ("2**x[0]**1e9", 10, "the exponent is too large"),
     ("(2**100)**100", 2, "the power is too large"),
     ("1e999*x[0]", 1, "not finite"),
+    ("max(exp(exp(exp(100))), x[0])", 9, "exp(...) of these numbers is not finite"),  # sympy would hang
+    ("x[0] + log(log(0.5))", 8, "log(...) of these numbers is not finite"),
+    ("sqrt(-1)*x[0]", 1, "not finite"),
     ("10000000000000000000000*x[0]", 1, "the integer is too large"),
     ("x[0]^2", 1, "`^` is not a power here: write x[0]**2"),
     ("x[0] // 2", 1, "floor division"),
@@ -161,7 +164,26 @@ def test_errors_that_depend_on_the_dimension_say_so():
     assert info.value.errors["expression"] == ["position 9: division by zero"]
     with pytest.raises(DefinitionError) as info:
         parse_definition({"name": "t", "expression": "log(0) + x[0]", "dim": 1})
-    assert "position 1: this part is infinite or undefined everywhere" in info.value.errors["expression"][0]
+    assert info.value.errors["expression"] == ["position 1: log(...) of these numbers is not finite (it overflows or is undefined)"]
+
+
+def test_numbers_that_only_overflow_at_the_runs_dimension_are_refused_there():
+    towers = {"name": "t", "expression": "x[0] * max(exp(exp(n)), 1)", "dim": {"min": 1, "max": 10}}
+    powers = {"name": "t", "expression": "x[0]**n", "dim": {"min": 1}}
+
+    def run(definition, dim):
+        return validate_spec({"method": "de", "problem": "t", "dim": dim, "bounds": [[-1, 1]] * dim},
+                             problems={"t": definition})
+
+    assert run(towers, 6).dim == 6  # exp(exp(6)) = exp(403) is a float
+    with pytest.raises(SpecError) as info:
+        run(towers, 7)
+    assert info.value.errors["dim"] == ["t: position 12: exp(...) of these numbers is not finite (it overflows or "
+                                        "is undefined)"]
+    assert run(powers, 100).dim == 100
+    with pytest.raises(SpecError) as info:
+        run(powers, 101)
+    assert info.value.errors["dim"] == ["t: position 7: the exponent is too large (at most 100 in size)"]
 
 
 def test_definition_fields_are_checked_by_field():

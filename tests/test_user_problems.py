@@ -129,6 +129,9 @@ def test_a_run_on_ones_own_problem_goes_through_the_services_and_a_real_worker(a
     assert charlie_client.get("/api/problems/my_rastrigin/grid/", {"run": run["id"]}).status_code == 404
     page = alice_client.get(f"/runs/{run['id']}/")
     assert page.status_code == 200 and b"My Rastrigin" in page.content
+    assert page.context["known_minimum"] == {"x": [0.0, 0.0, 0.0], "f": 0.0}
+    from runs.exports import known_minimum
+    assert known_minimum(stored) == {"x": [0.0, 0.0, 0.0], "f": 0.0}
 
 
 def test_edits_and_deletes_leave_stored_runs_as_they_ran(alice, alice_client):

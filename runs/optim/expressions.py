@@ -294,7 +294,11 @@ class _Walker:
         if name in NON_ANALYTIC:
             self.analytic = False
         args = tuple(self.walk(a, d, index_var, in_sum) for a in node.args)
-        return Node("call", p, name, args)
+        out = Node("call", p, name, args)
+        v = _constant(out)
+        if v is not None and not math.isfinite(v):
+            self.fail(node, f"{name}(...) of these numbers is not finite (it overflows or is undefined)")
+        return out
 
     def _reduction(self, node, name, p, d, in_sum):
         words = f"write {name}(<term> for i in range(a, b)), e.g. {name}(x[i]**2 for i in range(n))"
@@ -515,6 +519,17 @@ class _Builder:
             return self._finite(out, node)
         if k == "call":
             args = [self.build(a, env) for a in node.args]
+            if not any(a.free_symbols for a in args):
+                # a function of numbers is a number: computed in floats here, so that sympy never
+                # holds (nor compares, in max) a tower like exp(exp(exp(200)))
+                try:
+                    v = float(_MATH[node.value](*(float(a) for a in args)))
+                except (OverflowError, ValueError, ZeroDivisionError, TypeError):
+                    v = math.inf
+                if not math.isfinite(v):
+                    raise ExpressionError(f"{node.value}(...) of these numbers is not finite (it overflows "
+                                          "or is undefined)", node.pos)
+                return sp.Float(v)
             out = getattr(sp, FUNCTIONS[node.value][0])(*args)
             return self._finite(out, node)
         if k in ("sum", "prod"):
