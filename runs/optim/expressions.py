@@ -702,7 +702,7 @@ class _VectorBuilder(_Builder):
         return sym
 
 
-def _index_code(idx: tuple, names: dict, namespace: dict) -> str:
+def _index_code(idx: tuple, namespace: dict) -> str:
     """x's part at these indices: a slice where they are consecutive, else an index array."""
     if all(q - p == 1 for p, q in zip(idx, idx[1:])):
         return f"{idx[0]}:{idx[-1] + 1}"
@@ -725,13 +725,13 @@ def _source(definition: "Definition", dim: int):
     head = [f"({', '.join([c.name for c in cs] + ['_x'])}):"]
     xsyms = set(xs)
     used = set()
-    for e in [outer] + [t for _, t, *_ in vb.sums]:  # noqa: B007
+    for e in [outer] + [t for _, t, *_ in vb.sums]:
         used |= e.free_symbols & xsyms
     unpack = [f"    {x.name} = _x[{x.name[2:]}]" for x in sorted(used, key=lambda x: int(x.name[2:]))]
     parts = []  # the sums' vectors and index values
     for sym, term, count, vectors, i, (a, b), kind in vb.sums:
         for v, idx in vectors.items():
-            parts.append(f"    {v.name} = _x[{_index_code(idx, {}, namespace)}]")
+            parts.append(f"    {v.name} = _x[{_index_code(idx, namespace)}]")
         if term.has(i):
             namespace[i.name] = np.arange(a, b, dtype=float)
 
@@ -773,7 +773,7 @@ def _source(definition: "Definition", dim: int):
             d = term.diff(v)
             if d == 0:
                 continue
-            where = _index_code(idx, {}, namespace)
+            where = _index_code(idx, namespace)
             if len(set(idx)) == len(idx):
                 body.append(f"    _g[{where}] += {factor}({code(d)})")
                 if where == f"0:{dim}" and d.free_symbols & set(vectors):
