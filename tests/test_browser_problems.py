@@ -52,3 +52,22 @@ class ProblemPageTests(BrowserTestCase):
         self.find('tr[data-problem="wavy_bowl"] button[type=submit]').click()
         self.wait_for("#no-problems")
         self.assertFalse(UserProblem.objects.exists())
+
+
+class ExpressionRunPageTests(BrowserTestCase):
+    def test_a_run_on_ones_own_problem_draws_its_formula_and_its_contour(self):
+        from runs import services, user_problems
+
+        alice = self.create_user("alice")
+        user_problems.create_problem(owner=alice, data={
+            "title": "Tilted bowl", "expression": "(x[0] - 1)**2 + 3*(x[1] + 0.5)**2 + x[0]*x[1]", "dim": 2,
+            "bounds": [-3, 3]})
+        run = services.launch(owner=alice, data={"method": "de", "problem": "tilted_bowl", "bounds": [[-3, 3]] * 2,
+                                                 "options": {"maxiter": 30, "seed": 1}})
+        assert services.wait_for_run(run_id=run["id"], timeout=60)
+        self.log_in("alice")
+        self.browser.get(self.url(f"/runs/{run['id']}/"))
+        self.wait_text("#contour-note", "f over x[0], x[1]")  # the grid of the run's own definition
+        self.assertIn("Tilted bowl", self.find("body").text)
+        self.screenshot("problem-run")
+        self.assertEqual(self.console_errors(), [])
