@@ -41,6 +41,7 @@ test: venv system-packages
 
 bench: venv staticfiles/staticfiles.json
 	$(PY) bench/bench_core.py
+	$(PY) bench/bench_expressions.py --quick
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_workers.py
 	$(PY) bench/bench_storage.py

@@ -80,13 +80,6 @@ def _int(request, name: str, default, *, lo: int, hi: int = query.MAX_INT, cap: 
 
 # ---- catalogues ---------------------------------------------------------------------------
 @api
-def problems(request):
-    from runs.optim import problem_catalogue
-
-    return _json(problem_catalogue())
-
-
-@api
 def methods(request):
     from runs.optim import method_catalogue
 
@@ -287,16 +280,23 @@ def problem_grid(request, name: str):
     from runs.optim.spec import SpecError, validate_params
 
     problem = ALL_PROBLEMS.get(name)
+    own = None
+    if problem is None:  # one of the user's: as a run of theirs ran it (?run=<id>), else as it is now
+        from runs.user_problems import expression_problem_for
+
+        problem, own = expression_problem_for(request.user, name, request.GET.get("run"))
     if problem is None:
         raise Http404(f"There is no problem {shown(name)}; see /api/problems/.")
     errors: dict[str, list[str]] = {}
     try:  # the run spec's own check of coefficients
-        params = validate_params(name, _json_param(request, "params", dict, {}))
+        params = validate_params(name, _json_param(request, "params", dict, {}), own)
     except SpecError as exc:
         errors.update(exc.errors)
         params = problem.defaults()
     max_dim = min(problem.max_dim or 10**9, services.limits().max_dim)
     dim = _int(request, "dim", problem.default_dim, lo=problem.min_dim, hi=max_dim)
+    if own is not None:
+        problem = problem.at(dim)  # compiled for this dimension
     if dim == 1:
         return _line(request, name, problem, params, errors)
     ix = _int(request, "ix", 0, lo=0, hi=max(dim - 1, 0))

@@ -61,6 +61,10 @@ def _known_minimum(problem: str, params_json: str, dim: int | None):
 def known_minimum(run: Run) -> dict | None:
     """{"x": x*, "f": f*} for the run's problem, coefficients and dimension, or None."""
     spec = run.spec or {}
+    if spec.get("definition"):  # a user's own problem: as the run ran it
+        from runs.user_problems import known_minimum_of_spec
+
+        return known_minimum_of_spec(spec)
     params = json.dumps(spec.get("params") or {}, sort_keys=True)
     return _known_minimum(run.problem, params, spec.get("dim"))
 

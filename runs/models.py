@@ -156,3 +156,23 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"Token {self.prefix}… ({self.name}) of {self.owner_id}"
+
+
+class UserProblem(models.Model):
+    """A problem a user defined as an expression (runs/optim/expressions.py). `definition` is the
+    checked definition's JSON (Definition.to_dict()); a run on it stores a copy in its spec, so
+    editing or deleting the problem never changes what a stored run ran."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="problems")
+    # a slug, unique per owner and never a catalogue name (the definition's checks refuse those)
+    name = models.CharField(max_length=40)
+    title = models.CharField(max_length=100)
+    definition = models.JSONField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="userproblem_unique_owner_name")]
+
+    def __str__(self) -> str:
+        return f"Problem {self.name} of {self.owner_id}"

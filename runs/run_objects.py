@@ -126,6 +126,8 @@ def run_to_dict(run: Run) -> dict:
         "stopping": "stop" in run.control_requests,
         "auto_resume": resumes_by_itself(run),
         "outcome": run_outcome(run),  # how it ended (runs/outcomes.py); null while active
+        # a user's own problem: the definition the run ran (runs/optim/expressions.py)
+        **({"definition": spec["definition"]} if spec.get("definition") else {}),
     }
 
 

@@ -55,14 +55,20 @@ def limits():
     )
 
 
-def validate(data) -> "object":
-    """runs.optim.validate_spec with this site's limits; raises ServiceError."""
+def validate(data, owner=None) -> "object":
+    """runs.optim.validate_spec with this site's limits, and the owner's own problems among the
+    names a spec may use (the Spec then carries the definition); raises ServiceError."""
     from runs.optim import SpecError, validate_spec
 
     if not isinstance(data, dict):
         raise ServiceError("invalid_spec", "The run spec must be a JSON object.", {"spec": ["Expected an object."]})
+    problems = None
+    if owner is not None and "definition" not in data:
+        from runs.user_problems import definitions_for
+
+        problems = definitions_for(owner)
     try:
-        return validate_spec(data, limits())
+        return validate_spec(data, limits(), problems)
     except SpecError as exc:
         raise ServiceError(exc.code, exc.message, exc.errors) from None
 
@@ -124,7 +130,7 @@ def _queue(run_id: int) -> None:
 
 def create_run(*, owner, data, label: str = "") -> Run:
     """Validate `data` (a run spec) and store a queued run; ServiceError if invalid or over a limit."""
-    spec = validate(data)
+    spec = validate(data, owner)
     normal = spec.to_dict()
     with transaction.atomic():
         lock_owner(owner)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from runs import api  # JSON API and CSV block
+from runs import problem_api, problem_views  # user problems block
 from runs import exports, history  # history, compare, exports block
 from runs import study_api, study_views  # studies block
 from runs import views  # pages block
@@ -8,7 +9,7 @@ from runs import views  # pages block
 # Each block is owned by one module; add routes to your own block only.
 urlpatterns = [
     # JSON API and CSV (runs/api.py)
-    path("api/problems/", api.problems, name="api-problems"),
+    path("api/problems/", problem_api.problem_list, name="api-problems"),  # the catalogue and the user's own
     path("api/problems/<str:name>/grid/", api.problem_grid, name="api-problem-grid"),
     path("api/methods/", api.methods, name="api-methods"),
     path("api/runs/", api.run_list, name="api-runs"),
@@ -44,4 +45,10 @@ urlpatterns = [
     path("studies/new/", study_views.new_study, name="study-new"),
     path("studies/<int:study_id>/", study_views.study_detail, name="study-detail"),
     path("studies/<int:study_id>/delete/", study_views.delete_study, name="study-delete"),
+    # a user's own problems: JSON (runs/problem_api.py), pages (runs/problem_views.py)
+    path("api/problems/_check/", problem_api.problem_check, name="api-problem-check"),
+    path("api/problems/<str:name>/", problem_api.problem_detail, name="api-problem"),
+    path("problems/", problem_views.problem_list, name="problems"),
+    path("problems/new/", problem_views.new_problem, name="problem-new"),
+    path("problems/<str:name>/delete/", problem_views.delete_problem, name="problem-delete"),
 ]

@@ -16,6 +16,7 @@ from runs.optim import get_problem
 from runs.optim.echo import shown
 from runs.optim.jsoninput import InputError, loads
 from runs.templatetags.history_tags import num, status_note
+from runs.user_problems import known_minimum_of_spec, problem_of_spec
 
 # Step-table rows the page draws while a run is live (a fixed number: the table's cost does not
 # grow with the run); an ended run's table scrolls over every step.
@@ -132,9 +133,9 @@ def run_detail(request, run_id: int):
         "run": run,
         "run_json": run_json,
         "status_note": status_note(run_json, "page"),
-        "problem_json": next((p for p in problems if p["name"] == run.problem), None),
+        "problem_json": next((p for p in problems if p["name"] == run.problem), None) or problem_of_spec(spec),
         "methods_json": methods,
-        "known_minimum": _known_minimum(run.problem, spec.get("params"), spec.get("dim")),
+        "known_minimum": _known_minimum(run.problem, spec.get("params"), spec.get("dim")) or known_minimum_of_spec(spec),
         "page_config": {"table_rows": TABLE_ROWS},
     })
 
@@ -155,7 +156,7 @@ def existing_run(request):
     except InputError as exc:
         raise query.BadQuery({"spec": [f"Expected a run spec as JSON: {exc}."]}) from None
     try:
-        wanted = services.validate(data).to_dict()
+        wanted = services.validate(data, request.user).to_dict()
     except services.ServiceError as e:
         return query.json_response({"error": e.message, "code": e.code, "errors": e.errors or {}}, 400)
     candidates = (Run.objects.filter(owner=request.user, method=wanted["method"], problem=wanted["problem"])

@@ -19,7 +19,7 @@ from scipy.optimize import Bounds, minimize
 from scipy.optimize._differentialevolution import DifferentialEvolutionSolver
 from scipy.optimize._optimize import _status_message
 
-from .problems import get_problem
+from .expressions import problem_of
 from .records import Result, Step
 from .rng import make_rng, rng_state, set_rng_state
 from .stepper import Stepper
@@ -43,7 +43,7 @@ class DEStepper(Stepper):
         o = spec.options
         mutation = tuple(o["mutation"]) if isinstance(o["mutation"], list) else o["mutation"]
         constraints = [c.scipy_nonlinear()
-                       for c in get_problem(spec.problem).constraints(spec.params, spec.dim)]
+                       for c in problem_of(spec).constraints(spec.params, spec.dim)]
         self._solver = DifferentialEvolutionSolver(
             self._fun, [tuple(b) for b in spec.bounds], strategy=o["strategy"],
             maxiter=o["maxiter"], popsize=o["popsize"], tol=o["tol"], mutation=mutation,

@@ -27,7 +27,7 @@ import numpy as np
 
 from .minimize import (METHOD_NAMES, _Abandon, _hess_argument, _Runner,
                        _ThreadStepper, result_reason)
-from .problems import get_problem
+from .expressions import hessian_source, problem_of
 from .records import Result, Step
 
 __all__ = ["DualAnnealingStepper", "ShgoStepper", "DirectStepper", "BasinhoppingStepper",
@@ -84,7 +84,7 @@ def _local_kwargs(mk, spec, grad, count_hess):
         out["jac"] = grad
     elif jac is not None:
         out["jac"] = jac
-    hess = _hess_argument(out.pop("hess", None), spec.problem, spec.params, count_hess)
+    hess = _hess_argument(out.pop("hess", None), hessian_source(spec), spec.params, count_hess)
     if hess is not None:
         out["hess"] = hess
     if isinstance(out.get("options"), dict):
@@ -136,7 +136,7 @@ def scipy_call(spec, fun, grad, *, count_hess=lambda h: h, seed=None):
     if spec.x0 is not None:
         raise ValueError(f"{m} takes no x0")
     if m == "shgo":
-        constraints = get_problem(spec.problem).constraints(spec.params, spec.dim)
+        constraints = problem_of(spec).constraints(spec.params, spec.dim)
         if constraints:  # shgo takes minimize's dict form (and hands it to its local searches)
             kw["constraints"] = [c.scipy_dict() for c in constraints]
         return so.shgo, (fun, bounds), kw

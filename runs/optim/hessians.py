@@ -150,8 +150,11 @@ HESSIANS: dict[str, Callable[..., Callable]] = {
 }
 
 
-def hessian(problem_name: str, params: dict | None = None) -> Callable | None:
-    """The analytic Hessian x -> (n, n) array of the problem, or None where there is none here."""
+def hessian(problem_name, params: dict | None = None) -> Callable | None:
+    """The analytic Hessian x -> (n, n) array of the problem, or None where there is none here.
+    `problem_name` may also be a problem object that derives its own (an expression problem)."""
+    if not isinstance(problem_name, str):
+        return problem_name.hessian(params)
     make = HESSIANS.get(problem_name)
     if make is None:
         return None

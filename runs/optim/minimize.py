@@ -35,7 +35,8 @@ import numpy as np
 
 from .hessians import hessian as analytic_hessian
 from .minimize_methods import BOUNDED, CONSTRAINED
-from .problems import FEASIBILITY_TOL, get_problem
+from .expressions import hessian_source, problem_of
+from .problems import FEASIBILITY_TOL
 from .records import Result, Step
 from .stepper import Stepper
 
@@ -135,7 +136,7 @@ def scipy_constraints(spec) -> list:
     dicts with the analytic Jacobian for SLSQP, dicts without for COBYLA (derivative-free),
     NonlinearConstraint for trust-constr and COBYQA; [] for an unconstrained problem.
     ValueError for a method that takes no constraints."""
-    cons = get_problem(spec.problem).constraints(spec.params, spec.dim)
+    cons = problem_of(spec).constraints(spec.params, spec.dim)
     if not cons:
         return []
     m = spec.method
@@ -173,7 +174,7 @@ def scipy_arguments(spec, fun, grad, *, count_hess=lambda h: h, constraints=None
             kwargs["jac"] = jac_choice
         else:
             raise ValueError(f"unknown jac choice {jac_choice!r}")
-    h = _hess_argument(hess_choice, spec.problem, spec.params, count_hess)
+    h = _hess_argument(hess_choice, hessian_source(spec), spec.params, count_hess)
     if h is not None:
         kwargs["hess"] = h
     if spec.bounds is not None:
@@ -445,7 +446,7 @@ class MinimizeStepper(_ThreadStepper):
         # build the call once now so that bad jac/hess/bounds choices fail at construction
         scipy_arguments(spec, self._fun, self._grad)
         # x -> largest constraint violation, evaluated apart from scipy (no count changes)
-        self._violation = get_problem(spec.problem).violation(spec.params, spec.dim)
+        self._violation = problem_of(spec).violation(spec.params, spec.dim)
         self._x0 = np.array(spec.x0, dtype=float)
         self._initial_radius = initial_trust_radius(spec) if self.method in TRUST_REGION else None
         if spec.bounds is not None:  # where scipy starts (methods clip x0 into the box)

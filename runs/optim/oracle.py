@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import differential_evolution, minimize
 
-from .problems import get_problem
+from .expressions import problem_of
 from .spec import Spec
 
 __all__ = ["scipy_reference"]
@@ -20,7 +20,7 @@ def scipy_reference(spec: Spec, *, objective=None, gradient=None, stop_at: int |
     per generation / iteration, copied), result scipy's OptimizeResult. With `stop_at=k` the
     callback asks scipy to stop at iteration k (as a stop request after step k does).
     """
-    problem = get_problem(spec.problem)
+    problem = problem_of(spec)
     f = objective if objective is not None else problem.objective(spec.params)
     g = gradient if gradient is not None else problem.gradient(spec.params)
     o = spec.options

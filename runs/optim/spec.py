@@ -19,7 +19,7 @@ from .stopping import RULES, STALL_KEYS
 __all__ = ["Limits", "Spec", "SpecError", "validate_spec", "validate_params",
            "estimate_evaluations", "estimate_checkpoint_bytes"]
 
-SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options", "stop")
+SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options", "stop", "definition")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ class Spec:
     # the stopping rules (runs.optim.stopping) as ((rule, value), ...) in RULES order, "stall"'s
     # value itself ((key, value), ...): hashable; None: no rules
     stop: tuple | None = None
+    # a user's own problem (runs.optim.expressions.Definition): the snapshot the run was made
+    # with, so that the spec alone rebuilds it; None for a catalogue problem
+    definition: object = None
 
     def stop_dict(self) -> dict | None:
         """`stop` as the spec's JSON has it, or None."""
@@ -97,6 +100,8 @@ class Spec:
         }
         if self.stop:  # only then: specs without rules (and checkpoints holding them) keep their bytes
             d["stop"] = self.stop_dict()
+        if self.definition is not None:
+            d["definition"] = self.definition.to_dict()
         return d
 
     def __hash__(self):
@@ -210,7 +215,7 @@ def _option(c: _Collector, m: Method, o: Option, v, problem, field: str | None =
             named = ", ".join("null" if x is None else repr(x) for x in o.choices)
             c.add(f, f"must be one of {named}, not {_fmt(v)}")
             return None
-        if v == "analytic" and problem is not None and problem.name not in HESSIANS:
+        if v == "analytic" and problem is not None and not _has_hessian(problem):
             c.add(f, f"{problem.title} has no analytic Hessian here: "
                      + ("use one of " + ", ".join(repr(x) for x in o.choices if x not in ("analytic", None))
                         if len(o.choices) > 1 else f"{m.title} needs one"))
@@ -407,11 +412,48 @@ def _local_bounds(c: _Collector, field: str, raw, name: str, title: str, dim, bo
     return out
 
 
+def _has_hessian(p) -> bool:
+    # an expression problem derives its own; the catalogue's are listed in HESSIANS
+    return getattr(p, "has_hessian", False) or p.name in HESSIANS
+
+
+def _problem(c: _Collector, data: dict, problems):
+    """(problem, definition) the spec names: a catalogue problem, or a user's own, rebuilt from
+    the spec's "definition" snapshot if it has one, else from `problems` (the owner's: name ->
+    definition JSON). (None, None) when there is none (the error is recorded)."""
+    pname = data.get("problem")
+    raw = data.get("definition")
+    if not isinstance(pname, str):
+        raw = None
+    elif raw is None and pname not in ALL_PROBLEMS:
+        raw = (problems or {}).get(pname)
+    if raw is None:
+        p = ALL_PROBLEMS.get(pname) if isinstance(pname, str) else None
+        if "problem" not in data:
+            c.add("problem", "is required")
+        elif p is None:
+            names = [*ALL_PROBLEMS, *(problems or {})]
+            c.add("problem", f"unknown problem {_fmt(pname)}; choose one of {', '.join(names)}")
+        return p, None
+    from .expressions import DefinitionError, definition_of
+    try:
+        d = definition_of(raw)
+    except DefinitionError as exc:
+        for f, words in exc.errors.items():
+            for w in words:
+                c.add(f"definition.{f}", w)
+        return None, None
+    if d.name != pname:
+        c.add("definition.name", f"is {_fmt(d.name)}, but the spec's problem is {_fmt(pname)}")
+        return None, None
+    return d.problem, d
+
+
 def default_hess(m: Method, p) -> str | None:
     """The analytic Hessian where the problem has one; else scipy's own default (null) where the
     method has one; else an update strategy or differences of the gradient."""
     choices = m.option("hess").choices
-    if "analytic" in choices and (p is None or p.name in HESSIANS):
+    if "analytic" in choices and (p is None or _has_hessian(p)):
         return "analytic"
     for c in (None, "bfgs", "2-point"):
         if c in choices:
@@ -430,7 +472,7 @@ def _check_derivatives(c: _Collector, m: Method, p, options: dict) -> None:
     if hess is None or "options.hess" in c.errors:
         return
     h = options.get("hess")
-    if h == "analytic" and p.name not in HESSIANS:
+    if h == "analytic" and not _has_hessian(p):
         c.add("options.hess", f"{m.title} needs an analytic Hessian, which {p.title} does not have here")
     elif h in ("2-point", "3-point", "cs") and options.get("jac") != "analytic":
         c.add("options.hess", "a finite-difference Hessian needs the analytic gradient (scipy refuses "
@@ -481,22 +523,25 @@ def _params(c: _Collector, p, raw) -> dict | None:
     return params
 
 
-def validate_params(problem: str, raw) -> dict:
+def validate_params(problem: str, raw, problems: dict | None = None) -> dict:
     """A problem's coefficients as validate_spec checks them (for the contour grid and f*, which
-    take params without a whole spec); SpecError keyed "params.a" otherwise."""
+    take params without a whole spec); SpecError keyed "params.a" otherwise. `problems` as for
+    validate_spec."""
     c = _Collector()
-    p = ALL_PROBLEMS.get(problem) if isinstance(problem, str) else None
-    if p is None:
-        c.add("problem", f"unknown problem {_fmt(problem)}; choose one of {', '.join(ALL_PROBLEMS)}")
+    p, _ = _problem(c, {"problem": problem}, problems)
     params = _params(c, p, raw)
     if c.errors:
         raise SpecError(c.errors)
     return params
 
 
-def validate_spec(data, limits: Limits = Limits()) -> Spec:
+def validate_spec(data, limits: Limits = Limits(), problems: dict | None = None) -> Spec:
     """Check `data` (decoded JSON) and return a normalised Spec, or raise SpecError with every
-    problem found, keyed by field ("bounds[1]", "options.maxiter", "params.a", ...)."""
+    problem found, keyed by field ("bounds[1]", "options.maxiter", "params.a", ...).
+
+    `problems`: the user's own problems a "problem" name may also mean (name -> definition
+    JSON, runs.optim.expressions); the Spec then carries the definition (to_dict: "definition"),
+    and validating that dict again rebuilds the same problem without `problems`."""
     c = _Collector()
     if not isinstance(data, dict):
         raise SpecError({"spec": ["must be a JSON object with method, problem, ..."]})
@@ -511,12 +556,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
     elif m is None:
         c.add("method", f"unknown method {_fmt(method)}; choose one of {', '.join(METHODS)}")
 
-    pname = data.get("problem")
-    p = ALL_PROBLEMS.get(pname) if isinstance(pname, str) else None
-    if "problem" not in data:
-        c.add("problem", "is required")
-    elif p is None:
-        c.add("problem", f"unknown problem {_fmt(pname)}; choose one of {', '.join(ALL_PROBLEMS)}")
+    p, definition = _problem(c, data, problems)
 
     params = _params(c, p, data.get("params"))
 
@@ -535,6 +575,13 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
             elif dim > limits.max_dim:
                 c.add("dim", f"{_fmt(dim)} is more than the limit of {limits.max_dim:,}", limit=True)
                 dim = None
+            elif definition is not None:
+                from .expressions import ExpressionError
+                try:
+                    definition.check(dim)
+                except ExpressionError as exc:
+                    c.add("dim", f"{p.name}: {exc}")
+                    dim = None
 
     # bounds
     bounds = None
@@ -682,7 +729,7 @@ def validate_spec(data, limits: Limits = Limits()) -> Spec:
         raise SpecError(c.errors, code)
 
     spec = Spec(method=m.name, problem=p.name, params=params, dim=dim, bounds=bounds,
-                x0=x0, options=options, stop=stop)
+                x0=x0, options=options, stop=stop, definition=definition)
     est = estimate_evaluations(spec)
     if est > limits.max_evaluations:
         field = "options.maxiter" if m.name == "de" else "options.maxfun" if m.option("maxfun") else "options.maxfev"

@@ -6,7 +6,7 @@ from time import perf_counter
 
 import numpy as np
 
-from .problems import get_problem
+from .expressions import problem_of
 from .records import Result, Step
 from .spec import Spec
 from .stopping import StopRules
@@ -36,7 +36,7 @@ class Stepper:
     def __init__(self, spec: Spec, *, objective=None, gradient=None):
         # objective/gradient replace the problem's functions (tests use this to inject nan/inf)
         self.spec = spec
-        problem = get_problem(spec.problem)
+        problem = problem_of(spec)
         self._fun = objective if objective is not None else problem.objective(spec.params)
         self._grad = gradient if gradient is not None else problem.gradient(spec.params)
         self.result: Result | None = None

@@ -198,6 +198,7 @@ export class ObjectiveMap {
     this.box = box;
     this.at = at;
     const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), xlim: box.x.join(",") });
+    if (run.definition) q.set("run", String(run.id)); // a user's own problem: as this run ran it
     if (this.oneD) q.set("n", String(LINE_N));
     else {
       q.set("n", String(GRID_N)); q.set("ix", String(this.ix)); q.set("iy", String(this.iy)); q.set("ylim", box.y.join(","));
@@ -227,6 +228,7 @@ export class ObjectiveMap {
       key: this.gridKey, box: { x: box.x, y: this.oneD ? null : box.y },
       url: (xlim, ylim) => {
         const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), xlim: xlim.join(",") });
+        if (run.definition) q.set("run", String(run.id));
         if (this.oneD) q.set("n", String(LINE_N));
         else { q.set("n", String(GRID_N)); q.set("ix", String(this.ix)); q.set("iy", String(this.iy)); q.set("ylim", ylim.join(",")); }
         if (this.at) q.set("at", JSON.stringify(this.at));
