@@ -79,7 +79,10 @@ def message(ref):
 
 
 def assert_result_equal(r, ref):
-    assert np.array_equal(r.x, ref.x)
+    if ref.x is None:  # shgo found no feasible point: no x, said as NaN (null in JSON)
+        assert np.isnan(r.x).all() and r.x.shape == (len(r.x),)
+    else:
+        assert np.array_equal(r.x, ref.x)
     assert r.fun == ref.fun
     assert r.nit == ref.nit
     assert r.nfev == ref.nfev
@@ -463,6 +466,17 @@ def test_hypothesis_specs_match_scipy(spec):
     assert_result_equal(s.result, plain(spec))
     if steps:
         assert steps[-1].nfev <= s.result.nfev
+
+
+def test_shgo_without_a_feasible_point_ends_as_scipy_says_with_no_x():
+    # 8 sampling points in 3-D, none of them feasible (found by hypothesis)
+    spec = Spec(method="shgo", problem="rosenbrock_disk", params={"s": 2.0}, dim=3, bounds=((-1.5, 1.5),) * 3,
+                x0=None, options={"n": 8, "sampling_method": "simplicial"})
+    s, _ = run(spec)
+    ref = plain(spec)
+    assert ref.x is None and not ref.success
+    assert_result_equal(s.result, ref)
+    assert s.result.to_dict()["x"] == [None] * 3 and s.result.message == message(ref)
 
 
 # ---- resume ----------------------------------------------------------------------------------

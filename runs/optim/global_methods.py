@@ -449,8 +449,10 @@ class _GlobalStepper(_ThreadStepper):
         reason = result_reason(stopped, success, message)
         njev = res.get("njev", res.get("nljev", 0))
         nhev = res.get("nhev", res.get("nlhev"))
+        # shgo finding no feasible point answers x None: a point of NaN here (null in JSON)
+        x = np.full(self.spec.dim, np.nan) if res["x"] is None else np.array(res["x"], dtype=float)
         self.result = Result(
-            x=np.array(res["x"], dtype=float), fun=res["fun"], nit=int(res.get("nit", 0) or 0),
+            x=x, fun=res["fun"], nit=int(res.get("nit", 0) or 0),
             nfev=int(res.get("nfev", 0) or 0), njev=int(njev or 0), success=success,
             status=int(res.get("status", 0)), message=message, jac=None, reason=reason,
             stopped=bool(stopped), nhev=None if nhev is None else int(nhev))
