@@ -91,7 +91,8 @@ def matches_scipy(spec, steps, result, stop_at=None):
     iterates, ref = scipy_reference(validate_spec(spec), stop_at=stop_at)
     mine = [s for s in steps if s["phase"] == "iterate"]
     assert [(s["x"], s["fun"]) for s in mine] == [(list(x), float(f)) for x, f in iterates]
-    assert (result["x"], result["fun"], result["nfev"], result["nit"]) == (list(ref.x), float(ref.fun), ref.nfev, ref.nit)
+    assert (result["x"], result["fun"]) == (list(ref.x), float(ref.fun))
+    assert (result["nfev"], result["nit"]) == (ref.nfev, ref.nit)
     assert (result["message"], result["success"]) == (ref.message, bool(ref.success))
 
 
@@ -174,6 +175,26 @@ def test_pause_resume_and_stop_take_effect_and_the_steps_go_on_without_a_gap(ali
     with pytest.raises(Conflict) as ended:
         run.pause()
     assert ended.value.code == "conflict" and ended.value.message, ended.value
+
+
+def test_a_watcher_whose_socket_goes_quiet_reconnects_and_misses_nothing(server, alice):
+    run = alice.launch(LONG)
+    next(run.steps())
+    at_pause = run.pause()["n_steps"]
+    # Nothing comes from a paused run: with a timeout under the server's 20 s pings, the watcher
+    # takes the silence for a dead connection and reconnects from where it is, again and again.
+    quiet = Client(server.http, alice.token, timeout=0.4).watch(run.id)
+    resumer = threading.Timer(2.0, lambda: alice.watch(run.id).resume())
+    resumer.start()
+    seen = []
+    for step in quiet.steps():
+        seen.append(step["seq"])
+        if step["seq"] == at_pause + 50:
+            assert quiet.stop()["status"] == "stopped"  # a control on the watch socket
+    resumer.join()
+    assert quiet.reconnects >= 3 and quiet.status == "stopped"
+    assert seen == list(range(quiet.run["n_steps"]))
+    run.close()
 
 
 def test_an_invalid_spec_is_refused_with_the_servers_words_at_each_field(alice):

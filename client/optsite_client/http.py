@@ -77,7 +77,10 @@ class Http:
             if answer_body is None and raw:
                 text = raw.decode("utf-8", "replace")
                 words = page_words(text)
-                error.message = (words if words.endswith((".", "!", "?")) else words + ".") if words else f"{error.message} It said: {clip(text)}"
+                if words:
+                    error.message = words if words.endswith((".", "!", "?")) else words + "."
+                else:
+                    error.message = f"{error.message} It said: {clip(text)}"
                 error.args = (error.message,)
             raise error from None
         except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as failed:

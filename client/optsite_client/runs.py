@@ -49,6 +49,9 @@ def _stopped(run: Run) -> bool:
 _DONE: dict[str, Callable[[Run], bool]] = {"pause": _paused, "resume": _resumed, "stop": _stopped}
 
 
+MAX_FRUITLESS = 10  # reconnections in a row that bring nothing new before giving up
+
+
 class _Gap(Exception):
     """A step arrived that does not follow the last one received (the server promises none)."""
 
@@ -70,6 +73,7 @@ class RunHandle:
         self._ended = False
         self._pending: str | None = None  # a control waiting for its answer
         self.reconnects = 0  # sockets opened again after a drop
+        self._fruitless = 0  # reconnections since the last step or status came
 
     def __repr__(self) -> str:
         return f"<RunHandle run {self.id} {self.status}>"
@@ -173,9 +177,12 @@ class RunHandle:
             except Dropped as dropped:
                 self._sock = None
                 if dropped.code == REVOKED:
-                    raise Unauthorized(f"The server closed the socket of run {self.id}: its token was revoked.") from None
+                    raise Unauthorized(f"The server closed the socket of run {self.id}: its token was "
+                                       "revoked.") from None
                 if dropped.code == GONE:
                     raise NotFound(f"There is no run {self.id} of yours (any more).") from None
+                if dropped.silent:
+                    self._fruitless = 0  # a quiet run (paused, queued) on a quiet network: not a fault
                 continue
             if message["type"] == "error":
                 error = from_message(message)
@@ -187,6 +194,8 @@ class RunHandle:
                 if error.code in ("unauthorized", "not_found"):
                     self.close()
                 raise error
+            if message["type"] != "run":
+                self._fruitless = 0
             try:
                 self._take(message)
             except _Gap:
@@ -226,8 +235,12 @@ class RunHandle:
     def _reconnect(self) -> None:
         """Open the watch socket from the last seq received, retrying while the server cannot be
         reached, for up to the client's `reconnect_timeout`."""
+        if self._fruitless >= MAX_FRUITLESS:
+            raise Unreachable(f"The socket of run {self.id} dropped {self._fruitless} times in a row before "
+                              "anything new came; giving up.")
+        self._fruitless += 1
         deadline = time.monotonic() + self._client.reconnect_timeout
-        delay = 0.1
+        delay = 0.1 * self._fruitless
         while True:
             try:
                 sock = self._client._socket(f"/ws/runs/{self.id}/?after={self._received}")
@@ -235,7 +248,8 @@ class RunHandle:
             except Refused as refused:
                 if refused.status in (401, 403):
                     self._client.run(self.id)  # the JSON endpoint says why in words (Unauthorized, Limit)
-                    raise Unauthorized(f"The server refused the socket of run {self.id} (HTTP {refused.status}).") from None
+                    raise Unauthorized(f"The server refused the socket of run {self.id} "
+                                       f"(HTTP {refused.status}).") from None
                 failure = f"the handshake was answered with HTTP {refused.status}"
             except Dropped as dropped:
                 failure = dropped.why

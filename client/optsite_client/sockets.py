@@ -21,9 +21,10 @@ SLOW = 4429  # the client read too slowly: reconnect with ?after=
 class Dropped(Exception):
     """The socket ended: `code` is the close code the server sent (None: none, the network's doing)."""
 
-    def __init__(self, code: int | None, why: str):
+    def __init__(self, code: int | None, why: str, silent: bool = False):
         super().__init__(why)
         self.code, self.why = code, why
+        self.silent = silent  # nothing came within the timeout: the connection looked dead
 
 
 class Refused(Exception):
@@ -66,7 +67,7 @@ class Socket:
                 opcode, data = self.conn.recv_data(control_frame=True)
             except websocket.WebSocketTimeoutException:
                 self.close()
-                raise Dropped(None, "nothing came from the server within the timeout") from None
+                raise Dropped(None, "nothing came from the server within the timeout", silent=True) from None
             except (websocket.WebSocketException, OSError, socket.timeout) as failed:
                 self.close()
                 raise Dropped(None, f"the connection ended: {failed or type(failed).__name__}") from None
