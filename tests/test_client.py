@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ from tests.live_client import Client as Browser
 # The package is used from its folder, as `pip install ./client` would make it importable: the
 # test installs nothing.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "client"))
-from optsite_client import Client, Conflict, Invalid, NotFound, Unauthorized  # noqa: E402
+from optsite_client import (BadAnswer, Client, Conflict, Invalid, NotFound, OptsiteError,  # noqa: E402
+                            Unauthorized, Unreachable)
 
 DAPHNE = Path(sys.executable).with_name("daphne")
 PASSWORD = "a client of its own"
@@ -314,3 +316,54 @@ def test_the_live_iterator_outlives_a_server_restart_without_a_missed_or_repeate
     stored = list(alice.steps(run.id, page_size=1000))  # three pages
     assert light(seen) == stored
     matches_scipy(LONG, stored, final["result"])  # and exactly the uninterrupted run
+
+
+class NotOptsite(BaseHTTPRequestHandler):
+    """A web server that is not optsite (a proxy's error page, a half-written answer)."""
+
+    ANSWERS = {"/api/problems/": (200, "text/html", "<html><body>a welcome page</body></html>"),
+               "/api/methods/": (200, "application/json", '{"not": "a list"}'),
+               "/api/runs/": (200, "application/json", '[{"id": 1, "status": '),
+               "/ws/runs/": (200, "text/html", "<html>no sockets here</html>")}
+
+    def do_GET(self):
+        status, kind, body = self.ANSWERS.get(self.path.split("?")[0], (
+            502, "text/html", "<html><h1>Bad gateway</h1><p>The upstream server went away.</p></html>"))
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_answer_that_is_not_optsites_is_an_error_in_words_never_a_parse_traceback():
+    other = ThreadingHTTPServer(("127.0.0.1", 0), NotOptsite)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        client = Client(f"http://127.0.0.1:{other.server_port}", "opt_" + "x" * 43, timeout=5)
+        for call, kind, words in [
+                (client.problems, BadAnswer, "is not JSON (HTTP 200, text/html): 'a welcome page'"),
+                (client.methods, BadAnswer, "is not a JSON array"),
+                (client.runs, BadAnswer, "is not JSON"),
+                (lambda: client.launch(SHORT), BadAnswer, "with HTTP 200, not a socket"),
+                (lambda: client.run(3), OptsiteError, "Bad gateway: The upstream server went away.")]:
+            with pytest.raises(kind) as failed:
+                call()
+            assert words in str(failed.value).replace("<html><body>", "").replace("</body></html>", "")
+            # no parse error chained on for the traceback to show
+            assert failed.value.__cause__ is None
+            assert failed.value.__context__ is None or failed.value.__suppress_context__
+            assert "x" * 43 not in str(failed.value)
+        assert failed.value.code == "server_error" and failed.value.status == 502
+    finally:
+        other.shutdown()
+        other.server_close()
+    nobody = Client(f"http://127.0.0.1:{servers.free_port()}", "opt_" + "x" * 43, timeout=5)
+    for call in (nobody.problems, lambda: nobody.watch(1)):
+        with pytest.raises(Unreachable) as failed:
+            call()
+        assert "Could not" in failed.value.message and "127.0.0.1" in failed.value.message

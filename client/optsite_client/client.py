@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
-from .errors import Invalid, NotFound, OptsiteError, Unauthorized, Unreachable, from_message
+from .errors import BadAnswer, Invalid, NotFound, OptsiteError, Unauthorized, Unreachable, from_message
 from .http import Http, expect
 from .runs import Run, RunHandle, Step
 from .sockets import GONE, Dropped, Refused, Socket
@@ -150,7 +150,6 @@ class Client:
         try:
             first = sock.recv()
         except Dropped as dropped:
-            sock.close()
             if dropped.code == GONE:
                 raise NotFound(f"There is no run {run_id} of yours.") from None
             raise Unreachable(f"The socket of run {run_id} closed at once ({dropped.why}).") from None
@@ -163,15 +162,27 @@ class Client:
                                "not the run.", "bad_answer")
         return RunHandle(self, sock, expect(first.get("run"), dict, "run message's run"), received=after)
 
+    def _open(self, path: str) -> Socket:
+        """A socket, or Refused (an HTTP answer to the handshake) or Dropped (no connection)."""
+        return Socket(self.url, path, self.token, self.timeout)
+
     def _socket(self, path: str) -> Socket:
+        """A socket, or an OptsiteError in words."""
         try:
-            return Socket(self.url, path, self.token, self.timeout)
+            return self._open(path)
         except Refused as refused:
-            if refused.status not in (401, 403):
-                raise
-            self.http.get("/api/runs/", limit=1)  # the JSON API says why in words
-            raise Unauthorized(f"The server refused the socket {path} (HTTP {refused.status}), though its "
-                               "JSON API takes the token.", "forbidden") from None
+            status = refused.status
+        except Dropped as dropped:
+            raise Unreachable(f"Could not open the socket {path} of {self.url}: {dropped.why}.") from None
+        self._refused(path, status)  # outside the except: the handshake's exception is not chained on
+
+    def _refused(self, path: str, status: int) -> NoReturn:
+        if status not in (401, 403):
+            raise BadAnswer(f"The server answered the handshake of the socket {path} with HTTP {status}, "
+                            f"not a socket: is {self.url} an optsite site?")
+        self.http.get("/api/runs/", limit=1)  # the JSON API says why in words
+        raise Unauthorized(f"The server refused the socket {path} (HTTP {status}), though its JSON API "
+                           "takes the token.", "forbidden")
 
     # -- studies --
     def studies(self) -> list[Study]:

@@ -243,16 +243,15 @@ class RunHandle:
         delay = 0.1 * self._fruitless
         while True:
             try:
-                sock = self._client._socket(f"/ws/runs/{self.id}/?after={self._received}")
+                sock = self._client._open(f"/ws/runs/{self.id}/?after={self._received}")
                 break
             except Refused as refused:
-                if refused.status in (401, 403):
-                    self._client.run(self.id)  # the JSON endpoint says why in words (Unauthorized, Limit)
-                    raise Unauthorized(f"The server refused the socket of run {self.id} "
-                                       f"(HTTP {refused.status}).") from None
-                failure = f"the handshake was answered with HTTP {refused.status}"
+                status, failure = refused.status, f"the handshake was answered with HTTP {refused.status}"
             except Dropped as dropped:
-                failure = dropped.why
+                status, failure = None, dropped.why
+            if status in (401, 403):
+                self._client._refused(f"/ws/runs/{self.id}/", status)
+            # anything else may be a proxy's answer while the server restarts: try again
             if time.monotonic() + delay > deadline:
                 raise Unreachable(f"Lost the socket of run {self.id} and could not reconnect within "
                                   f"{self._client.reconnect_timeout:g} s: {failure}.")
