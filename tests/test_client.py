@@ -5,7 +5,6 @@ restart of the server without missing or repeating a step."""
 
 import csv
 import io
-import json
 import re
 import signal
 import subprocess
@@ -16,7 +15,6 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from runs.optim import validate_spec

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from .errors import BadAnswer, Invalid, NotFound, OptsiteError, Unauthorized, Unreachable, from_message
+from .errors import BadAnswer, Invalid, NotFound, Unauthorized, Unreachable, from_message
 from .http import Http, expect
 from .runs import Run, RunHandle, Step
 from .sockets import GONE, Dropped, Refused, Socket
@@ -149,6 +149,9 @@ class Client:
         sock = self._socket(f"/ws/runs/{run_id}/?after={after}")
         try:
             first = sock.recv()
+        except BadAnswer:
+            sock.close()
+            raise
         except Dropped as dropped:
             if dropped.code == GONE:
                 raise NotFound(f"There is no run {run_id} of yours.") from None
@@ -158,8 +161,8 @@ class Client:
             raise from_message(first)
         if first["type"] != "run":
             sock.close()
-            raise OptsiteError(f"The watch socket of run {run_id} began with a {first['type']!r} message, "
-                               "not the run.", "bad_answer")
+            raise BadAnswer(f"The watch socket of run {run_id} began with a {first['type']!r} message, "
+                            "not the run.")
         return RunHandle(self, sock, expect(first.get("run"), dict, "run message's run"), received=after)
 
     def _open(self, path: str) -> Socket:
