@@ -5,42 +5,28 @@ answers 404, as a missing one does."""
 
 from __future__ import annotations
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 
 from runs import user_problems
+from runs.endpoints import json_body, json_endpoint
 from runs.optim.echo import shown
-from runs.optim.jsoninput import InputError, loads
 from runs.query import json_response
 from runs.services import ServiceError
-from runs.study_api import _endpoint
 
 
-def _body(request):
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise ServiceError("limit", "The request is larger than this server takes.", {"problem": ["Too large."]}) from None
-    try:
-        return loads(raw)
-    except InputError as exc:
-        raise ServiceError("invalid_spec", f"The problem is not acceptable JSON: {exc}.",
-                           {"problem": [f"Not acceptable JSON: {exc}."]}) from None
-
-
-@_endpoint(("GET", "HEAD", "POST"))
+@json_endpoint(("GET", "HEAD", "POST"))
 def problem_list(request):
     if request.method == "POST":
-        return json_response(user_problems.create_problem(owner=request.user, data=_body(request)), 201)
+        return json_response(user_problems.create_problem(owner=request.user, data=json_body(request, "problem")), 201)
     return json_response(user_problems.catalogue_for(request.user))
 
 
-@_endpoint(("POST",))
+@json_endpoint(("POST",))
 def problem_check(request):
     """{"valid": true, "problem": the problem object the definition would give (formula and
     gradient in LaTeX and text)} or {"valid": false, "error", "errors": {field: [words]}}: a
     check that finds errors has succeeded (200); nothing is stored."""
-    data = _body(request)
+    data = json_body(request, "problem")
     try:
         return json_response({"valid": True, "problem": user_problems.check(request.user, data)})
     except ServiceError as exc:
@@ -49,7 +35,7 @@ def problem_check(request):
         return json_response({"valid": False, "error": exc.message, "errors": exc.errors})
 
 
-@_endpoint(("GET", "HEAD", "DELETE"))
+@json_endpoint(("GET", "HEAD", "DELETE"))
 def problem_detail(request, name: str):
     from runs.optim.problems import ALL_PROBLEMS
 

@@ -8,54 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
-from functools import wraps
 
-from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
 from runs import studies
 from runs.encoding import dumps
+from runs.endpoints import json_body, json_endpoint
 from runs.exports import csv_value
-from runs.optim.echo import bounded_errors, shown
-from runs.optim.jsoninput import InputError, loads
-from runs.query import BadQuery, json_response, refusal, whole
-from runs.services import ServiceError
-from runs.tokens import NEEDS_LOGIN
-
-STATUS_OF = {"invalid_spec": 400, "limit": 400, "bad_message": 400, "not_found": 404, "conflict": 409}
-
-
-def _endpoint(methods: tuple[str, ...]):
-    """JSON in and out: 401 without a login, 405 for another method, 404 for a study not the
-    user's, a ServiceError or a bad query as 4xx JSON in words."""
-
-    def wrap(view):
-        @login_not_required
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                response = json_response({"error": f"{shown(request.method)} is not allowed here; use "
-                                                   f"{' or '.join(methods)}."}, 405)
-                response["Allow"] = ", ".join(methods)
-                return response
-            if not request.user.is_authenticated:
-                return json_response({"error": NEEDS_LOGIN}, 401)
-            try:
-                return view(request, *args, **kwargs)
-            except Http404 as exc:
-                return json_response({"error": str(exc) or "Not found."}, 404)
-            except BadQuery as exc:
-                return refusal(exc)
-            except ServiceError as exc:
-                return json_response({"error": exc.message, "code": exc.code, "errors": bounded_errors(exc.errors) or {}},
-                                     STATUS_OF.get(exc.code, 400))
-
-        return wrapper
-
-    return wrap
-
+from runs.optim.echo import shown
+from runs.query import BadQuery, json_response, whole
 
 def _owned(request, study_id):
     study = studies.get_study_for(request.user, study_id)
@@ -64,27 +26,15 @@ def _owned(request, study_id):
     return study
 
 
-def _body(request):
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise ServiceError("limit", "The request is larger than this server takes.", {"study": ["Too large."]}) from None
-    try:
-        return loads(raw)
-    except InputError as exc:
-        raise ServiceError("invalid_spec", f"The study spec is not acceptable JSON: {exc}.",
-                           {"study": [f"Not acceptable JSON: {exc}."]}) from None
-
-
-@_endpoint(("GET", "HEAD", "POST"))
+@json_endpoint(("GET", "HEAD", "POST"))
 def study_list(request):
     if request.method == "POST":
-        study = studies.create_study(owner=request.user, data=_body(request))
+        study = studies.create_study(owner=request.user, data=json_body(request, "study spec"))
         return json_response({"study": studies.study_to_dict(study)}, 201)
     return json_response([studies.study_to_dict(s) for s in studies.studies_for(request.user)[:500]])
 
 
-@_endpoint(("GET", "HEAD"))
+@json_endpoint(("GET", "HEAD"))
 def study_detail(request, study_id: int):
     study = _owned(request, study_id)
     return json_response({**studies.study_to_dict(study), "run_list": studies.study_runs(study)})
@@ -110,7 +60,7 @@ def _budgets(request) -> tuple | None:
     return tuple(sorted(set(out)))
 
 
-@_endpoint(("GET", "HEAD"))
+@json_endpoint(("GET", "HEAD"))
 def study_summary(request, study_id: int):
     study = _owned(request, study_id)
     since = request.GET.get("since")
@@ -119,7 +69,7 @@ def study_summary(request, study_id: int):
     return json_response(studies.study_summary(study, budgets=_budgets(request)))
 
 
-@_endpoint(("POST",))
+@json_endpoint(("POST",))
 def study_control(request, study_id: int, action: str):
     if action not in ("stop", "pause", "resume"):
         raise Http404(f"A study takes stop, pause or resume, not {shown(action)}.")
