@@ -42,8 +42,25 @@ def method_groups(methods: list[dict]) -> list[dict]:
             if any(m["family"] == key for m in methods)]
 
 
-def catalogues() -> tuple[list[dict], list[dict]]:
-    return problem_catalogue(), [{**m, "form_help": form_help(m)} for m in method_catalogue()]
+def catalogues(owner=None) -> tuple[list[dict], list[dict]]:
+    """The problems (the catalogue, then the owner's own) and the methods the form offers."""
+    from runs import user_problems
+
+    problems = user_problems.catalogue_for(owner) if getattr(owner, "is_authenticated", False) else problem_catalogue()
+    return problems, [{**m, "form_help": form_help(m)} for m in method_catalogue()]
+
+
+def problem_object(name: str, owner):
+    """The catalogue's problem, or the owner's own as an ExpressionProblem."""
+    from runs import user_problems
+
+    try:
+        return get_problem(name)
+    except KeyError:
+        problem, _ = user_problems.expression_problem_for(owner, name)
+        if problem is None:
+            raise
+        return problem
 
 
 def _side(v):
@@ -82,18 +99,18 @@ def parse_prefill(raw: str | None) -> tuple[dict, str | None]:
     return data, None
 
 
-def initial_state(prefill: dict) -> dict:
+def initial_state(prefill: dict, owner=None) -> dict:
     """Everything the form shows, from defaults overlaid with whatever of `prefill` makes sense.
 
     Values that do not fit (unknown problem, dim out of range, bounds of the wrong length) fall back
     to the defaults rather than failing: a link should always open a usable form.
     """
-    problems, methods = catalogues()
+    problems, methods = catalogues(owner)
     pnames = [p["name"] for p in problems]
     mnames = [m["name"] for m in methods]
     problem = prefill.get("problem") if prefill.get("problem") in pnames else pnames[0]
     method = prefill.get("method") if prefill.get("method") in mnames else mnames[0]
-    p = get_problem(problem)
+    p = problem_object(problem, owner)
     dim = prefill.get("dim")
     if not (isinstance(dim, int) and not isinstance(dim, bool) and dim >= p.min_dim
             and (p.max_dim is None or dim <= p.max_dim) and dim <= 200):
@@ -139,22 +156,25 @@ def _field_of(key: str) -> tuple[str, str | None]:
     return head, (rest.split("[")[0] or None) if head in ("params", "options") else None
 
 
-def prefilled_state(prefill: dict) -> tuple[dict, str | None]:
+def prefilled_state(prefill: dict, owner=None) -> tuple[dict, str | None]:
     """initial_state for a link's prefill (?spec=, a clone), with what the one validator refuses
     in it left out, and its words for what was left out (None when everything was used).
 
     The prefill is judged as a spec for the problem, method and dimension the form will show, so
     a bound the validator would refuse never reaches the form (nor default_x0)."""
+    from runs import user_problems
+
+    own = user_problems.definitions_for(owner)
     fields = ("params", "bounds", "x0", "options")
     kept = {k: (dict(v) if isinstance(v, dict) else v) for k, v in prefill.items()}
     words: list[str] = []
     # each pass drops at least one part (a field, or one param or option): never more passes than parts
     for _ in range(2 + len(fields) + sum(len(v) for v in kept.values() if isinstance(v, dict))):
-        state = initial_state(kept)
+        state = initial_state(kept, owner)
         candidate = {"method": state["method"], "problem": state["problem"], "dim": state["dim"],
                      **{k: kept[k] for k in fields if k in kept}}
         try:
-            validate_spec(candidate, _limits())
+            validate_spec(candidate, _limits(), own)
             break
         except SpecError as exc:
             dropped = False
@@ -172,10 +192,11 @@ def prefilled_state(prefill: dict) -> tuple[dict, str | None]:
                 words.append(f"{key}: {msgs[0]}")
             if not dropped:
                 break
-    state = initial_state(kept)
+    state = initial_state(kept, owner)
     if "dim" in prefill and prefill["dim"] != state["dim"]:  # the form fell back to the problem's default
         try:
-            validate_spec({"method": state["method"], "problem": state["problem"], "dim": prefill["dim"]}, _limits())
+            validate_spec({"method": state["method"], "problem": state["problem"], "dim": prefill["dim"]}, _limits(),
+                          own)
         except SpecError as exc:
             words[:0] = [f"dim: {exc.errors['dim'][0]}"] if "dim" in exc.errors else []
     if not words:
@@ -434,11 +455,11 @@ def _stop_from_post(post) -> dict | None:
     return stop or None
 
 
-def form_fields(state: dict, errors: dict | None = None) -> dict:
+def form_fields(state: dict, errors: dict | None = None, owner=None) -> dict:
     """Field descriptions for templates/runs/new.html: params of every problem and options of every
     method (JavaScript shows the selected ones), bounds and x0 rows for the current dim."""
     errors = errors or {}
-    problems, methods = catalogues()
+    problems, methods = catalogues(owner)
     params = {}
     for p in problems:
         rows = []

@@ -31,9 +31,9 @@ def _run_dict(run: Run) -> dict:
     return run_to_dict(run)
 
 
-def _known_minimum(problem: str, params: dict | None, dim: int | None) -> dict | None:
+def _known_minimum(problem: str, params: dict | None, dim: int | None, owner=None) -> dict | None:
     try:
-        return get_problem(problem).known_minimum(params or {}, dim)
+        return forms.problem_object(problem, owner).known_minimum(params or {}, dim)
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
 
@@ -48,9 +48,9 @@ def minimum_text(known: dict | None) -> str:
     return text
 
 
-def _fill_context(state: dict, errors: dict | None = None) -> dict:
-    problems, methods = forms.catalogues()
-    fields = forms.form_fields(state, errors)
+def _fill_context(state: dict, errors: dict | None = None, owner=None) -> dict:
+    problems, methods = forms.catalogues(owner)
+    fields = forms.form_fields(state, errors, owner)
     current = next(p for p in problems if p["name"] == state["problem"])
     return {
         "nav": "new",
@@ -60,7 +60,7 @@ def _fill_context(state: dict, errors: dict | None = None) -> dict:
         "methods": methods,
         "method_groups": forms.method_groups(methods),
         "problem": current,
-        "minimum_text": minimum_text(_known_minimum(state["problem"], state["params"], state["dim"])),
+        "minimum_text": minimum_text(_known_minimum(state["problem"], state["params"], state["dim"], owner)),
         "general_errors": forms.general_errors(errors or {}),
         "form_error": bool(errors),
         "page_config": {"table_rows": TABLE_ROWS, "primary_options": forms.PRIMARY_OPTIONS,
@@ -79,10 +79,10 @@ def new_run(request):
         try:
             run = services.launch(owner=request.user, data=spec, label=label)
         except services.ServiceError as e:
-            state = forms.initial_state({**spec, "label": label})
+            state = forms.initial_state({**spec, "label": label}, request.user)
             state["bounds_same"] = bool(request.POST.get("bounds_same"))
             errors = e.errors or {"spec": [e.message]}
-            return render(request, "runs/new.html", _fill_context(state, errors), status=400)
+            return render(request, "runs/new.html", _fill_context(state, errors, request.user), status=400)
         return redirect(run["url"])
 
     prefill, warning = forms.parse_prefill(request.GET.get("spec"))
@@ -92,8 +92,8 @@ def new_run(request):
     dim = request.GET.get("dim", "")
     if dim.isascii() and dim.isdigit() and len(dim) <= 6:  # else the problem's default (a link must open)
         prefill["dim"] = int(dim)
-    state, unused = forms.prefilled_state(prefill)
-    context = _fill_context(state)
+    state, unused = forms.prefilled_state(prefill, request.user)
+    context = _fill_context(state, owner=request.user)
     context["prefill_warning"] = " ".join(w for w in (warning, unused) if w) or None
     return render(request, "runs/new.html", context)
 
@@ -107,12 +107,17 @@ def known_minimum(request):
     name = request.GET.get("problem", "")
     raw = query.json_value(request, "params", dict, {})
     dim = query.integer(request, "dim", None, lo=1, hi=10_000)
+    from runs import user_problems
+
+    own = None
     try:
         problem = get_problem(name)
     except KeyError:
-        return query.json_response({"error": f"There is no problem {shown(name)}; see /api/problems/."}, 404)
+        problem, own = user_problems.expression_problem_for(request.user, name)
+        if problem is None:
+            return query.json_response({"error": f"There is no problem {shown(name)}; see /api/problems/."}, 404)
     try:
-        params = validate_params(name, raw)
+        params = validate_params(name, raw, own)
     except SpecError as exc:
         raise query.BadQuery(exc.errors) from None
     try:

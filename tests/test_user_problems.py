@@ -182,3 +182,16 @@ def test_the_problem_pages(alice_client, charlie_client):
     assert charlie_client.post("/problems/my_rastrigin/delete/").status_code == 404
     r = alice_client.post("/problems/my_rastrigin/delete/")
     assert r.status_code == 302 and not UserProblem.objects.exists()
+
+
+def test_the_new_run_form_offers_ones_own_problems_and_their_minimum(alice_client, charlie_client):
+    assert post(alice_client, "/api/problems/", RASTRIGIN).status_code == 201
+    page = alice_client.get("/runs/new/?problem=my_rastrigin&dim=3").content.decode()
+    assert '<option value="my_rastrigin" selected' in page.replace("\n", " ") or 'value="my_rastrigin" selected' in page
+    assert 'id="param-my_rastrigin-A"' in page and "f* = 0" in page
+    known = alice_client.get("/runs/new/known-minimum/?problem=my_rastrigin&dim=3").json()
+    assert known["known_minimum"] == {"x": [0.0, 0.0, 0.0], "f": 0.0}
+    # someone else's problem: not offered, the form falls back to the catalogue's first problem
+    other = charlie_client.get("/runs/new/?problem=my_rastrigin").content.decode()
+    assert "my_rastrigin" not in other
+    assert charlie_client.get("/runs/new/known-minimum/?problem=my_rastrigin").status_code == 404
