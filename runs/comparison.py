@@ -33,7 +33,8 @@ def _method_title(name: str) -> str:
 
 
 def landscape(run: Run) -> tuple:
-    """(problem, coefficients with their defaults, dimension): what a value of f depends on."""
+    """(problem, coefficients with their defaults, dimension, a user problem's expression): what a
+    value of f depends on."""
     spec = run.spec or {}
     params = dict(spec.get("params") or {})
     dim = spec.get("dim")
@@ -47,7 +48,10 @@ def landscape(run: Run) -> tuple:
         pass
     # 1 and 1.0 are one coefficient
     params = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in params.items()}
-    return run.problem, json.dumps(params, sort_keys=True), dim
+    # a user's own problem is the function its run's definition says (the name may be reused)
+    definition = spec.get("definition")
+    expression = definition.get("expression") if isinstance(definition, dict) else None
+    return run.problem, json.dumps(params, sort_keys=True), dim, expression
 
 
 def gradient_use(run: Run) -> str:

@@ -77,13 +77,13 @@ class StorageGaveUp(Exception):
 
 def _load_trace(run: Run, spec):
     """The study run's trace as its last commit left it (it matches the checkpoint), or a new one."""
-    from runs.optim import get_problem
+    from runs.optim.expressions import problem_of
     from runs.study_trace import Trace
 
     stored = RunTrace.objects.filter(run_id=run.pk).values_list("data", flat=True).first()
     if stored is not None and run.n_steps:
         return Trace.from_json(stored)
-    known = get_problem(spec.problem).known_minimum(spec.params, spec.dim)
+    known = problem_of(spec).known_minimum(spec.params, spec.dim)
     return Trace(None if known is None else known["f"])
 
 

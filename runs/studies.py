@@ -34,15 +34,18 @@ def study_limits():
     return StudyLimits(max_runs=settings.OPTSITE_MAX_STUDY_RUNS, run=services.limits())
 
 
-def validate(data):
-    """runs.optim.study.validate_study with this site's limits; raises ServiceError."""
+def validate(data, owner=None):
+    """runs.optim.study.validate_study with this site's limits and the owner's own problems;
+    raises ServiceError."""
     from runs.optim import SpecError
     from runs.optim.study import validate_study
 
     if not isinstance(data, dict):
         raise ServiceError("invalid_spec", "The study spec must be a JSON object.", {"study": ["Expected an object."]})
     try:
-        return validate_study(data, study_limits())
+        from runs import user_problems
+
+        return validate_study(data, study_limits(), user_problems.definitions_for(owner))
     except SpecError as exc:
         raise ServiceError(exc.code, exc.message, exc.errors) from None
 
@@ -77,7 +80,7 @@ def _check_capacity(owner, new_runs: int) -> None:
 def create_study(*, owner, data) -> Study:
     """Validate `data` (a study spec) and store the study with its runs, queued; ServiceError if
     invalid or over a limit. The runs go to the workers after the commit."""
-    spec = validate(data)
+    spec = validate(data, owner)
     now = timezone.now()
     with transaction.atomic():
         services.lock_owner(owner)
@@ -92,18 +95,27 @@ def create_study(*, owner, data) -> Study:
             for r in spec.runs])
         if any(run.pk is None for run in runs):  # a database without RETURNING: read the ids back
             runs = list(study.runs.order_by("id"))
-        fstar = _fstar(spec.to_dict())
+        fstar = _fstar(spec.runs[0].spec)
         RunTrace.objects.bulk_create([RunTrace(run_id=run.pk, data=Trace(fstar).to_json()) for run in runs])
         ids = [run.pk for run in runs]
         transaction.on_commit(lambda: [dispatch.enqueue(run_id) for run_id in ids])
     return study
 
 
-def _fstar(spec: dict) -> float | None:
-    from runs.optim import get_problem
+def _fstar(run_spec: dict | None) -> float | None:
+    """f* of a study's problem, from one of its run specs (which carry a user's problem's definition)."""
+    if run_spec is None:
+        return None
+    from runs.optim import UNLIMITED, validate_spec
+    from runs.optim.expressions import problem_of
 
-    known = get_problem(spec["problem"]).known_minimum(spec["params"], spec["dim"])
+    spec = validate_spec(run_spec, UNLIMITED)
+    known = problem_of(spec).known_minimum(spec.params, spec.dim)
     return None if known is None else known["f"]
+
+
+def _study_fstar(study: Study) -> float | None:
+    return _fstar(study.runs.order_by("id").values_list("spec", flat=True).first())
 
 
 def get_study_for(user, study_id) -> Study | None:
@@ -157,7 +169,7 @@ def study_runs(study: Study) -> list[dict]:
     the best feasible f, as the summary counts it (Run.best_fun counts every step)."""
     import json
 
-    fstar = _fstar(study.spec)
+    fstar = _study_fstar(study)
     out = []
     runs = (study.runs.order_by("study_config", "study_repeat").select_related("trace")
             .only("pk", "status", "spec", "study_config", "study_repeat", "best_fun", "nfev", "nit", "elapsed",
@@ -190,7 +202,7 @@ def study_summary(study: Study, *, budgets: tuple | None = None) -> dict:
     rows = list(study.runs.order_by("study_config", "study_repeat").values_list("study_config", "status", "trace__data"))
     runs = [{"config": config, "status": status, "ended": status in Run.ENDED,
              "trace": json.loads(data) if data else None} for config, status, data in rows]
-    out = summarize(configs=study.spec["configs"], runs=runs, fstar=_fstar(study.spec), budgets=budgets)
+    out = summarize(configs=study.spec["configs"], runs=runs, fstar=_study_fstar(study), budgets=budgets)
     return {"study": study.pk, "version": summary_version(study), **out}
 
 

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from runs import forms, services, studies
 from runs.outcomes import OUTCOMES
-from runs.optim import get_problem
 from runs.optim.echo import shown
 from runs.encoding import dumps
 from runs.templatetags.history_tags import method_title, num
@@ -86,7 +85,7 @@ def prefill_from(request) -> tuple[dict, str | None]:
     run again), or ?from=<run id> (its problem, coefficients, dimension, bounds and method), plus
     ?against=<method> as a second configuration. A study or run that is not the user's, or a method
     that does not exist, is passed over with a note, never an error."""
-    _, methods = forms.catalogues()
+    _, methods = forms.catalogues(request.user)
     by_name = {m["name"]: m for m in methods}
     prefill = {**DEFAULT_PREFILL, "configs": [dict(c) for c in DEFAULT_PREFILL["configs"]]}
     notes = []
@@ -108,7 +107,7 @@ def prefill_from(request) -> tuple[dict, str | None]:
         notes.append(f"There is no run {named} of yours to start from; the form shows the defaults.")
     if run is not None and run.method in by_name:
         spec = run.spec or {}
-        dim = spec.get("dim") or get_problem(run.problem).default_dim
+        dim = spec.get("dim") or forms.problem_object(run.problem, request.user).default_dim
         prefill.update(problem=run.problem, params=spec.get("params") or {}, dim=dim,
                        bounds=_closed_bounds(spec.get("bounds"), dim),
                        configs=[_config_from_run(run, by_name)], label=f"From run {run.pk}", from_run=run.pk)
@@ -124,7 +123,7 @@ def prefill_from(request) -> tuple[dict, str | None]:
 
 @require_GET
 def new_study(request):
-    problems, methods = forms.catalogues()
+    problems, methods = forms.catalogues(request.user)
     prefill, note = prefill_from(request)
     limits = studies.study_limits()
     return render(request, "runs/study_new.html", {

@@ -195,3 +195,21 @@ def test_the_new_run_form_offers_ones_own_problems_and_their_minimum(alice_clien
     other = charlie_client.get("/runs/new/?problem=my_rastrigin").content.decode()
     assert "my_rastrigin" not in other
     assert charlie_client.get("/runs/new/known-minimum/?problem=my_rastrigin").status_code == 404
+
+
+def test_a_study_runs_on_ones_own_problem_with_its_minimum(alice_client, charlie_client):
+    assert post(alice_client, "/api/problems/", RASTRIGIN).status_code == 201
+    study = {"problem": "my_rastrigin", "dim": 2, "repeats": 2, "x0": "random",
+             "configs": [{"method": "de", "options": {"maxiter": 20}}, {"method": "lbfgsb"}]}
+    r = post(alice_client, "/api/studies/", study)
+    assert r.status_code == 201, r.content
+    made = r.json()["study"]
+    assert wait_until(lambda: alice_client.get(f"/api/studies/{made['id']}/").json()["status"] == "ended", timeout=60)
+    summary = alice_client.get(f"/api/studies/{made['id']}/summary/").json()
+    assert summary["fstar"] == 0.0 and summary["measure"] == "gap" and summary["configs"][0]["valued"] == 2
+    for run_id in made["runs"]:
+        spec = Run.objects.get(pk=run_id).spec
+        assert spec["problem"] == "my_rastrigin" and spec["definition"]["expression"] == RASTRIGIN["expression"]
+    # charlie has no such problem
+    refused = post(charlie_client, "/api/studies/", study)
+    assert refused.status_code == 400 and "problem" in refused.json()["errors"]

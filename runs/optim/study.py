@@ -95,9 +95,10 @@ def _prefix_errors(c: _Collector, errors: dict, config: int, title: str) -> None
                 c.add(f"configs[{config}].{key}", msg)
 
 
-def validate_study(data, limits: StudyLimits = StudyLimits()) -> StudySpec:
+def validate_study(data, limits: StudyLimits = StudyLimits(), problems: dict | None = None) -> StudySpec:
     """Check `data` (decoded JSON) and return the StudySpec with its runs, or raise SpecError
-    with every problem found, keyed by field ("repeats", "configs[1].options.maxiter", ...)."""
+    with every problem found, keyed by field ("repeats", "configs[1].options.maxiter", ...).
+    `problems`: the owner's own (name -> definition JSON), as validate_spec takes them."""
     c = _Collector()
     if not isinstance(data, dict):
         raise SpecError({"study": ["must be a JSON object with problem, configs, repeats, ..."]})
@@ -107,9 +108,15 @@ def validate_study(data, limits: StudyLimits = StudyLimits()) -> StudySpec:
 
     pname = data.get("problem")
     p = ALL_PROBLEMS.get(pname) if isinstance(pname, str) else None
+    if p is None and isinstance(pname, str) and pname in (problems or {}):
+        from .expressions import DefinitionError, definition_of
+        try:
+            p = definition_of(problems[pname]).problem
+        except (DefinitionError, ValueError):
+            p = None
     if p is None:
         c.add("problem", "is required" if "problem" not in data else
-              f"unknown problem {shown(pname)}; choose one of {', '.join(ALL_PROBLEMS)}")
+              f"unknown problem {shown(pname)}; choose one of {', '.join([*ALL_PROBLEMS, *(problems or {})])}")
 
     repeats = c.integer("repeats", data.get("repeats", 1), lo=1)
     label = data.get("label", "")
@@ -187,7 +194,7 @@ def validate_study(data, limits: StudyLimits = StudyLimits()) -> StudySpec:
             guess = p.default_dim
         try:
             base = validate_spec({"method": "de", "problem": pname, **probe, "bounds": p.default_bounds(guess),
-                                  "options": {"maxiter": 0}}, limits.run)
+                                  "options": {"maxiter": 0}}, limits.run, problems)
         except SpecError as exc:
             for key, messages in exc.errors.items():
                 if key.split(".", 1)[0].split("[", 1)[0] in ("params", "dim"):
@@ -206,7 +213,7 @@ def validate_study(data, limits: StudyLimits = StudyLimits()) -> StudySpec:
             else:
                 try:
                     bounds = validate_spec({"method": "de", "problem": pname, "params": params, "dim": dim,
-                                            "bounds": raw_bounds, "options": {"maxiter": 0}}, limits.run).bounds
+                                            "bounds": raw_bounds, "options": {"maxiter": 0}}, limits.run, problems).bounds
                 except SpecError as exc:
                     for key, messages in exc.errors.items():
                         if key.startswith("bounds"):
@@ -257,7 +264,7 @@ def validate_study(data, limits: StudyLimits = StudyLimits()) -> StudySpec:
                 seed = seeds[r]
                 spec["options"][seed_name] = seed
             try:
-                normal = validate_spec(spec, limits.run).to_dict()
+                normal = validate_spec(spec, limits.run, problems).to_dict()
             except SpecError as exc:
                 _prefix_errors(c, exc.errors, i, cfg["label"])
                 if exc.code == "limit":
