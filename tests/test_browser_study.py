@@ -162,13 +162,16 @@ class StudyPageTests(PageShots, BrowserTestCase):
         Select(self.find("#ecdf-target")).select_by_index(0)
         self.wait().until(lambda d: self.plot_traces("ecdf-plot") >= 1)
         self.wait().until(lambda d: self.plot_traces("budgets-plot", "box") >= 1)
-        chosen = [el.get_attribute("value") for el in self.find_all(".budget-choice:checked")]
+        # read in one script: the choices are drawn again when a summary comes, and an element
+        # found a moment before may be gone
+        checked = "return [...document.querySelectorAll('.budget-choice:checked')].map((e) => e.value)"
+        chosen = self.browser.execute_script(checked)
         self.assertTrue(chosen)
-        extra = next(el for el in self.find_all(".budget-choice") if not el.is_selected())
-        value = extra.get_attribute("value")
+        value = self.browser.execute_script(
+            "return [...document.querySelectorAll('.budget-choice')].find((e) => !e.checked).value")
         self.tap(f"label[for=budget-{value}]")
         self.wait().until(lambda d: value in d.current_url.split("budgets=", 1)[-1].split(","))  # a link to this view
-        self.wait().until(lambda d: value in [el.get_attribute("value") for el in self.find_all(".budget-choice:checked")])
+        self.wait().until(lambda d: value in d.execute_script(checked))
         categories = "return document.getElementById('budgets-plot').layout.xaxis.categoryarray.length"
         self.wait().until(lambda d: d.execute_script(categories) == len(chosen) + 1)
         self.full_screenshot("study-ended")
