@@ -124,8 +124,9 @@ class RunPageTests(PageShots, BrowserTestCase):
         self.wait().until(lambda d: self.sockets()["steps"])
         first_seq = self.sockets()["steps"][0][0]
         self.assertGreaterEqual(first_seq, before)
-        # The plots hold the history (downsampled) and go on live; the table is bounded.
-        self.assertGreater(v["convergence"], 100)
+        # The plots hold the history (downsampled) and go on live; the table is bounded. Waited
+        # for, not read once: the series may be marked drawn a redraw before its points are counted.
+        self.wait().until(lambda d: self.view()["convergence"] > 100)
         v = self.view()
         self.assertLessEqual(v["rows"], 50)
         self.assertEqual(v["firstCell"], f"{v['topSeq'] + 1:,}")
