@@ -26,7 +26,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the app's processes run
 import numpy as np  # noqa: E402
 from scipy.optimize import differential_evolution, minimize  # noqa: E402
 
-from runs.optim import make_stepper, validate_spec  # noqa: E402
+from runs.optim import validate_spec  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_core import stepper  # noqa: E402  (the stepper timed the same way as bench_core's)
 from runs.optim.expressions import _compile, definition_of, problem_of  # noqa: E402
 
 RASTRIGIN = {"name": "rastrigin_expr", "title": "Rastrigin (expression)",
@@ -59,15 +62,6 @@ def bare_scipy(spec):
             updating=o["updating"])
     opts = {k: o[k] for k in ("maxcor", "ftol", "gtol", "eps", "maxfun", "maxiter", "maxls")}
     return lambda: minimize(f, np.array(spec.x0), jac=g, method="L-BFGS-B", options=opts)
-
-
-def stepper(spec):
-    def run():
-        st = make_stepper(spec)
-        for step in st:
-            step.to_dict()
-        return st.result
-    return run
 
 
 def cpu(fn, loops):

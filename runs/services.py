@@ -26,7 +26,7 @@ from runs.run_objects import load_run_dict, run_to_dict
 ENDED = Run.ENDED
 
 __all__ = [
-    "ServiceError", "limits", "validate", "create_run", "start_run", "launch", "control_run", "stop_run",
+    "ServiceError", "limits", "validate", "row_id", "create_run", "start_run", "launch", "control_run", "stop_run",
     "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
     "step_text", "steps_json", "wait_for_run", "sweep_orphans", "relabel_run", "stop_for_delete", "delete_run", "dumps", "ENDED",
 ]
@@ -157,14 +157,23 @@ def launch(*, owner, data, label: str = "") -> dict:
     return start_run(run_id=run.pk)
 
 
-def get_run_for(user, run_id) -> Run | None:
-    """The user's run with this id, or None (someone else's run is as absent as a missing one)."""
+def row_id(user, raw) -> int | None:
+    """`raw` as an id a logged-in user's row can have, or None (a 400-digit id would overflow
+    the database driver; an anonymous user owns nothing)."""
     try:
-        run_id = int(run_id)
+        value = int(raw)
     except (TypeError, ValueError):
         return None
-    if not 0 < run_id < 2 ** 63 or not getattr(user, "is_authenticated", False):
-        return None  # an id no database row can have (a 400-digit one overflows the driver)
+    if not 0 < value < 2 ** 63 or not getattr(user, "is_authenticated", False):
+        return None
+    return value
+
+
+def get_run_for(user, run_id) -> Run | None:
+    """The user's run with this id, or None (someone else's run is as absent as a missing one)."""
+    run_id = row_id(user, run_id)
+    if run_id is None:
+        return None
     return Run.objects.select_related("owner").defer("checkpoint").filter(pk=run_id, owner=user).first()
 
 

@@ -120,11 +120,8 @@ def _study_fstar(study: Study) -> float | None:
 
 def get_study_for(user, study_id) -> Study | None:
     """The user's study with this id, or None (someone else's is as absent as a missing one)."""
-    try:
-        study_id = int(study_id)
-    except (TypeError, ValueError):
-        return None
-    if not 0 < study_id < 2 ** 63 or not getattr(user, "is_authenticated", False):
+    study_id = services.row_id(user, study_id)
+    if study_id is None:
         return None
     return Study.objects.select_related("owner").filter(pk=study_id, owner=user).first()
 
