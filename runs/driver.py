@@ -268,7 +268,9 @@ class RunDriver:
                     with connection.cursor() as cursor:
                         cursor.executemany(_insert_steps_sql(), rows)
                     if trace_text is not None:
-                        RunTrace.objects.update_or_create(run_id=self.run_id, defaults={"data": trace_text})
+                        # one UPDATE: the row is made with the study (update_or_create would lock and read it first)
+                        if not RunTrace.objects.filter(run_id=self.run_id).update(data=trace_text):
+                            RunTrace.objects.create(run_id=self.run_id, data=trace_text)
         retried = self._write(write)
         committed = time.time()
         del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list
