@@ -59,6 +59,13 @@ class Socket:
         except (websocket.WebSocketException, OSError) as failed:
             raise Dropped(None, f"could not send: {failed}") from None
 
+    def send_text(self, text: str) -> None:
+        """A message already encoded as JSON (an external run's batches are encoded once)."""
+        try:
+            self.conn.send(text)
+        except (websocket.WebSocketException, OSError) as failed:
+            raise Dropped(None, f"could not send: {failed}") from None
+
     def recv(self) -> dict[str, Any]:
         """The next message; Dropped when the socket ends or nothing, not even a ping, comes within
         the timeout (the server pings every 20 s, so silence means the connection is gone)."""
