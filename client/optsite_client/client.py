@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import BadAnswer, Invalid, NotFound, Unauthorized, Unreachable, from_message
 from .http import Http, expect
 from .runs import Run, RunHandle, Step
 from .sockets import GONE, Dropped, Refused, Socket
+from .spool import MEMORY_LIMIT, SPOOL_LIMIT, default_spool_dir
 
 Study = dict[str, Any]  # the server's Study object (docs/protocol.md, "Studies")
 
@@ -31,9 +34,15 @@ class Client:
     each HTTP request and each wait on a socket for anything at all (the server pings every 20 s);
     a live run's socket that drops is reconnected for up to `reconnect_timeout` seconds.
     Every refusal raises an OptsiteError subclass in the server's words (optsite_client.errors).
+
+    `minimize` and `differential_evolution` keep an external run's unacknowledged steps in
+    memory up to `memory_limit` bytes (encoded), then in a spool under `spool_dir` (default: the
+    user's cache directory, optsite/spool) up to `spool_limit` bytes per run.
     """
 
-    def __init__(self, url: str, token: str, *, timeout: float = 30, reconnect_timeout: float = 60):
+    def __init__(self, url: str, token: str, *, timeout: float = 30, reconnect_timeout: float = 60,
+                 spool_dir: str | os.PathLike | None = None, memory_limit: int = MEMORY_LIMIT,
+                 spool_limit: int = SPOOL_LIMIT):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(f"url must be the site's http:// or https:// address, not {url!r}.")
         if not isinstance(token, str) or not token.strip():
@@ -43,6 +52,9 @@ class Client:
         self.timeout = timeout
         self.reconnect_timeout = reconnect_timeout
         self.http = Http(self.url, self.token, timeout)
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else default_spool_dir()
+        self.memory_limit = _whole(memory_limit, "memory_limit", 1)
+        self.spool_limit = _whole(spool_limit, "spool_limit", 1)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r}, '{self.token[:12]}…')"
@@ -186,6 +198,38 @@ class Client:
         self.http.get("/api/runs/", limit=1)  # the JSON API says why in words
         raise Unauthorized(f"The server refused the socket {path} (HTTP {status}), though its JSON API "
                            "takes the token.", "forbidden")
+
+    # -- your own function, computed here (external.py) --
+    def minimize(self, fun: Callable, x0: Any, args: tuple = (), method: str = "L-BFGS-B", jac: Any = None,
+                 hess: Any = None, bounds: Any = None, options: dict[str, Any] | None = None, *, label: str = "",
+                 title: str | None = None, callback: Callable | None = None,
+                 deliver_timeout: float = 60.0) -> Any:
+        """`scipy.optimize.minimize(fun, x0, args, method, jac, hess, bounds, options=options,
+        callback=callback)`, computed in this thread by optsite's steppers (scipy's numbers) and
+        streamed live to the server as an external run; scipy's OptimizeResult, plus `run_id`,
+        `run_url` and `delivered`. Stop and Pause pressed on the run's page act between steps.
+        Invalid or Limit (before any step) if the spec is refused; the server being away stops
+        nothing (docs/client.md, "Your function, your process")."""
+        from .external import minimize_spec, run
+        data, functions = minimize_spec(fun, x0, args, method, jac, hess, bounds, options, title)
+        return run(self, data, functions, label=label, callback=callback, deliver_timeout=deliver_timeout)
+
+    def differential_evolution(self, func: Callable, bounds: Any, args: tuple = (), *, label: str = "",
+                               title: str | None = None, callback: Callable | None = None,
+                               deliver_timeout: float = 60.0, **options: Any) -> Any:
+        """`scipy.optimize.differential_evolution(func, bounds, args, callback=callback, **options)`
+        (options: strategy, maxiter, popsize, tol, mutation, recombination, seed or rng, polish,
+        init, atol, updating, x0), computed here and streamed as `minimize` is."""
+        from .external import de_spec, run
+        data, functions = de_spec(func, bounds, args, options, title)
+        return run(self, data, functions, label=label, callback=callback, deliver_timeout=deliver_timeout)
+
+    def deliver_pending(self, timeout: float = 60.0) -> list[Run]:
+        """Send what earlier optimizations could not deliver to this server (their spools in
+        `spool_dir`): each run is continued (or opened) and ended; returns the Runs delivered.
+        What still cannot be delivered stays, with a DeliveryWarning saying why."""
+        from .external import deliver_pending
+        return deliver_pending(self, timeout)
 
     # -- studies --
     def studies(self) -> list[Study]:

@@ -78,6 +78,11 @@ class Timeout(OptsiteError, TimeoutError):
     default_code = "timeout"
 
 
+class DeliveryWarning(UserWarning):
+    """An external run's steps could not be sent to the server (yet): the optimization goes on, and
+    the words say where the steps are kept."""
+
+
 _BY_CODE: dict[str, type[OptsiteError]] = {
     "unauthorized": Unauthorized, "not_found": NotFound, "deleted": NotFound, "invalid_spec": Invalid,
     "bad_message": Invalid, "conflict": Conflict, "limit": Limit,

@@ -114,7 +114,7 @@ class Stream(threading.Thread):
         super().__init__(name="optsite-stream", daemon=True)
         self.client, self.spec, self.label, self.backlog = client, spec, label, backlog
         self.run_id = run_id
-        self.run: dict[str, Any] | None = None  # the server's latest Run
+        self.last_run: dict[str, Any] | None = None  # the server's latest Run
         self.on_stop = on_stop
         self.inbox: queue.Queue[tuple] = queue.Queue(maxsize=INBOX)
         self.notices: deque[str] = deque()  # words for the optimization's thread to warn with
@@ -327,7 +327,7 @@ class Stream(threading.Thread):
             if not isinstance(run, dict) or not isinstance(run.get("id"), int):
                 self._fatal("The server's answer to open the run holds no run.")
                 return
-            self.run, self.run_id = run, run["id"]
+            self.last_run, self.run_id = run, run["id"]
             self._ready, self._delay = True, FIRST_DELAY
             self.backlog.rewind()
             if kind == "attached":
@@ -347,12 +347,12 @@ class Stream(threading.Thread):
             self._control(message.get("action"))
         elif kind == "ended":
             if isinstance(message.get("run"), dict):
-                self.run = message["run"]
+                self.last_run = message["run"]
             self._delivered()
         elif kind == "error":
             self._error(message)
         elif kind in ("status", "run") and isinstance(message.get("run"), dict):
-            self.run = message["run"]
+            self.last_run = message["run"]
         # anything else is a later server's addition
 
     def _acked(self, next_seq: int) -> None:
@@ -392,7 +392,7 @@ class Stream(threading.Thread):
         elif not self._ready:  # attach refused
             run = message.get("run")
             if isinstance(run, dict) and run.get("status") in ("finished", "stopped", "failed"):
-                self.run = run
+                self.last_run = run
                 if self._end_sent or (self._end_message or {}).get("status") == run.get("status"):
                     self._delivered()  # our end went through before the connection dropped
                     return
