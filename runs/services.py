@@ -1,5 +1,6 @@
 """The web side's writes of runs: create, queue, control, relabel, delete. Views, consumers,
-commands call here; only a worker's driver (runs/driver.py) writes steps.
+commands call here; steps are written only by runs/step_writer.py (for a worker's driver,
+runs/driver.py, and for the external socket, runs/external_runs.py).
 
 Every function takes keyword-only arguments and is synchronous (consumers wrap them in
 database_sync_to_async). A status change made here is published here, after its commit; one a
