@@ -929,6 +929,8 @@ def parse_definition(data, *, reserved_names=()) -> Definition:
         add("name", "must be 1 to 40 lower-case letters, digits or _, starting with a letter")
     elif name in ALL_PROBLEMS:
         add("name", f"{name} is a catalogue problem: choose another name")
+    elif name == "external":
+        add("name", "external is what a run of the Python client's own functions is called: choose another name")
     elif name in reserved_names:
         add("name", f"you already have a problem called {name}")
 
@@ -1269,9 +1271,13 @@ def display(definition: Definition) -> dict:
 
 def problem_of(spec):
     """The problem a validated Spec runs: its definition's, compiled for its dimension, when it
-    carries one; else the catalogue's."""
+    carries one; an external run's (runs.optim.external); else the catalogue's."""
     d = getattr(spec, "definition", None)
     if d is None:
+        external = getattr(spec, "external", None)
+        if external is not None:
+            from .external import ExternalProblem
+            return ExternalProblem(external, spec.dim)
         from .problems import get_problem
         return get_problem(spec.problem)
     return d.problem.at(spec.dim)
@@ -1280,4 +1286,5 @@ def problem_of(spec):
 def hessian_source(spec):
     """What hessians.hessian takes for the spec: the problem's name, or the expression problem
     itself (which derives its Hessian)."""
-    return spec.problem if getattr(spec, "definition", None) is None else problem_of(spec)
+    own = getattr(spec, "definition", None) is not None or getattr(spec, "external", None) is not None
+    return problem_of(spec) if own else spec.problem

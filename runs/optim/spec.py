@@ -13,13 +13,14 @@ from .echo import bounded_errors, shown
 from .hessians import HESSIANS
 from .methods import METHODS, Method, Option
 from .minimize_methods import relation_errors  # (after .methods, which registers them)
+from .external import EXTERNAL
 from .problems import ALL_PROBLEMS
 from .stopping import RULES, STALL_KEYS
 
 __all__ = ["Limits", "Spec", "SpecError", "validate_spec", "validate_params",
            "estimate_evaluations", "estimate_checkpoint_bytes"]
 
-SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options", "stop", "definition")
+SPEC_FIELDS = ("method", "problem", "params", "dim", "bounds", "x0", "options", "stop", "definition", "external")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class Spec:
     # a user's own problem (runs.optim.expressions.Definition): the snapshot the run was made
     # with, so that the spec alone rebuilds it; None for a catalogue problem
     definition: object = None
+    # an external run's problem (runs.optim.external.ExternalDef): the user's own function,
+    # stepped in the user's process; None otherwise
+    external: object = None
 
     def stop_dict(self) -> dict | None:
         """`stop` as the spec's JSON has it, or None."""
@@ -102,6 +106,8 @@ class Spec:
             d["stop"] = self.stop_dict()
         if self.definition is not None:
             d["definition"] = self.definition.to_dict()
+        if self.external is not None:
+            d["external"] = self.external.to_dict()
         return d
 
     def __hash__(self):
@@ -422,6 +428,8 @@ def _problem(c: _Collector, data: dict, problems):
     the spec's "definition" snapshot if it has one, else from `problems` (the owner's: name ->
     definition JSON). (None, None) when there is none (the error is recorded)."""
     pname = data.get("problem")
+    if pname == EXTERNAL or "external" in data:
+        return _external(c, data)
     raw = data.get("definition")
     if not isinstance(pname, str):
         raw = None
@@ -447,6 +455,26 @@ def _problem(c: _Collector, data: dict, problems):
         c.add("definition.name", f"is {_fmt(d.name)}, but the spec's problem is {_fmt(pname)}")
         return None, None
     return d.problem, d
+
+
+def _external(c: _Collector, data: dict):
+    """(ExternalProblem, None) for an external run's spec; (None, None) after recording errors."""
+    from .external import ExternalProblem, external_of
+    if data.get("problem") != EXTERNAL:
+        c.add("external", f'belongs to a spec whose problem is "{EXTERNAL}" (a function of your own, '
+                          "stepped in your process by the Python client)")
+        return None, None
+    if "definition" in data:
+        c.add("definition", "an external run's function is the user's own: it has no definition here")
+    d = external_of(data.get("external"), c.errors)
+    dim = data.get("dim")
+    if dim is None:
+        c.add("dim", "is required for an external run: the number of variables of the function")
+        return None, None
+    if d is None:
+        return None, None
+    dim = c.integer("dim", dim, lo=1)
+    return (None, None) if dim is None else (ExternalProblem(d, dim), None)
 
 
 def default_hess(m: Method, p) -> str | None:
@@ -729,7 +757,8 @@ def validate_spec(data, limits: Limits = Limits(), problems: dict | None = None)
         raise SpecError(c.errors, code)
 
     spec = Spec(method=m.name, problem=p.name, params=params, dim=dim, bounds=bounds,
-                x0=x0, options=options, stop=stop, definition=definition)
+                x0=x0, options=options, stop=stop, definition=definition,
+                external=getattr(p, "definition", None) if p.name == EXTERNAL else None)
     est = estimate_evaluations(spec)
     if est > limits.max_evaluations:
         field = "options.maxiter" if m.name == "de" else "options.maxfun" if m.option("maxfun") else "options.maxfev"
