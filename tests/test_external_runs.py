@@ -1,0 +1,462 @@
+"""External runs (runs/external_runs.py, /ws/runs/external/) against a real daphne: a client in this
+process steps optsite's own stepper on a plain Python function and streams the steps; what is stored
+is exactly what scipy computes, watchers see it live, controls reach the client, a closed socket
+leaves the run interrupted and a new socket attaches to it; everything that is not right is refused
+in words with nothing stored changed. The recovery paths never queue an external run."""
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runs.optim import make_stepper, validate_spec
+from runs.optim.external import bind, wire_step
+from runs.optim.oracle import scipy_reference
+from tests import servers
+from tests.live_client import BULKY, Client
+
+DAPHNE = Path(sys.executable).with_name("daphne")
+PASSWORD = "steps from my own process"
+INGEST = "/ws/runs/external/"
+
+pytestmark = pytest.mark.skipif(not DAPHNE.exists(), reason=f"no daphne next to {sys.executable}")
+
+
+def rosen(x):
+    return (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
+
+
+def rosen_grad(x):
+    return np.array([-2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] ** 2), 200.0 * (x[1] - x[0] ** 2)])
+
+
+def shifted(x):
+    return float(np.sum((np.asarray(x) - np.array([0.3, -0.7, 1.1])) ** 2)) + 0.5
+
+
+LBFGSB = {"method": "lbfgsb", "problem": "external", "dim": 2, "x0": [-1.2, 1.0], "options": {"jac": "analytic"},
+          "external": {"title": "Rosenbrock by hand", "gradient": True, "hessian": False}}
+DE = {"method": "de", "problem": "external", "dim": 3, "bounds": [[-2, 2]] * 3,
+      "options": {"seed": 3, "maxiter": 30, "popsize": 6},
+      "external": {"title": "a shifted quadratic", "gradient": False, "hessian": False}}
+
+
+def stepper_of(data):
+    spec = validate_spec(data)
+    if data["method"] == "de":
+        return spec, make_stepper(bind(spec, shifted))
+    return spec, make_stepper(bind(spec, rosen, rosen_grad))
+
+
+@pytest.fixture(scope="module")
+def server():
+    with servers.Daphne({"alice": PASSWORD, "charlie": PASSWORD}) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def alice(server):
+    return Client(server, "alice", PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def charlie(server):
+    return Client(server, "charlie", PASSWORD)
+
+
+class Ingest:
+    """The client's half as a test drives it: a socket on /ws/runs/external/, controls kept apart."""
+
+    def __init__(self, server, user: Client):
+        self.sock = user.socket(server, INGEST)
+        self.controls: list[str] = []
+
+    def reply(self, timeout=20.0) -> dict:
+        """The next message that is not a control (those are kept in `controls`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            _, message = self.sock.next(max(0.01, deadline - time.monotonic()))
+            if message["type"] == "control":
+                self.controls.append(message["action"])
+                continue
+            return message
+
+    def ask(self, message: dict) -> dict:
+        self.sock.send(message)
+        return self.reply()
+
+    def control(self, timeout=10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while not self.controls:
+            _, message = self.sock.next(max(0.01, deadline - time.monotonic()))
+            assert message["type"] == "control", message
+            self.controls.append(message["action"])
+        return self.controls.pop(0)
+
+    def open(self, spec, label="") -> dict:
+        answer = self.ask({"type": "open", "spec": spec, "label": label})
+        assert answer["type"] == "opened", answer
+        return answer["run"]
+
+    def send_steps(self, steps) -> dict:
+        return self.ask({"type": "steps", "steps": [wire_step(s) for s in steps]})
+
+    def end(self, status, result=None, error="") -> dict:
+        answer = self.ask({"type": "end", "status": status, "result": result, "error": error})
+        assert answer["type"] == "ended", answer
+        return answer["run"]
+
+    def close(self):
+        self.sock.close()
+
+
+def stream(ingest: Ingest, stepper, batch=4, until=None) -> list:
+    """Step and send in batches, each acked; stop before step `until` (kept unsent). The steps sent."""
+    sent, buffer = [], []
+    for step in stepper:
+        buffer.append(step)
+        if len(buffer) == batch:
+            assert ingest.send_steps(buffer) == {"type": "ack", "run_id": ingest.run_id, "next_seq": step.seq + 1}
+            sent += buffer
+            buffer = []
+        if until is not None and step.seq + 1 >= until:
+            break
+    if buffer:
+        assert ingest.send_steps(buffer)["next_seq"] == buffer[-1].seq + 1
+        sent += buffer
+    return sent
+
+
+def stored_steps(server, user, run_id, bulky=False):
+    return user.get(server, f"/api/runs/{run_id}/steps/?limit=10000{'&bulky=1' if bulky else ''}")["steps"]
+
+
+def row(server, run_id):
+    (status, n_steps, holder, requests), = server.query(
+        "SELECT status, n_steps, lease_holder, control_requests FROM runs_run WHERE id = ?", run_id)
+    return {"status": status, "n_steps": n_steps, "holder": holder, "requests": requests}
+
+
+def step_rows(server, run_id):
+    return server.query("SELECT seq, data, bulk FROM runs_step WHERE run_id = ? ORDER BY seq", run_id)
+
+
+def opened(server, user, spec=LBFGSB, label=""):
+    ingest = Ingest(server, user)
+    run = ingest.open(spec, label)
+    ingest.run_id = run["id"]
+    return ingest, run
+
+
+def matches_scipy(data, steps: list[dict], result: dict, objective, gradient=None, stop_at=None):
+    iterates, ref = scipy_reference(validate_spec(data), objective=objective, gradient=gradient, stop_at=stop_at)
+    mine = [s for s in steps if s["phase"] == "iterate"]
+    assert [(s["x"], s["fun"]) for s in mine] == [(list(x), float(f)) for x, f in iterates]
+    assert (result["x"], result["fun"]) == (list(ref.x), float(ref.fun))
+    assert (result["nit"], result["nfev"], result["message"], result["success"]) == (
+        ref.nit, ref.nfev, ref.message, bool(ref.success))
+
+
+# ---- a whole run --------------------------------------------------------------------------------
+def test_streamed_steps_are_stored_as_scipy_computes_them_and_watched_live(server, alice):
+    ingest, run = opened(server, alice, LBFGSB, "my fit")
+    assert run["status"] == "running" and run["kind"] == "external" and run["started"] and run["n_steps"] == 0
+    assert run["label"] == "my fit" and run["external"]["title"] == "Rosenbrock by hand" and run["worker"] is None
+    watch = alice.socket(server, f"/ws/runs/{run['id']}/")
+    assert watch.next()[1]["type"] == "run"
+    spec, stepper = stepper_of(LBFGSB)
+    sent = stream(ingest, stepper, batch=5)
+    ended = ingest.end("finished", stepper.result.to_dict())
+    assert ended["status"] == "finished" and ended["finished"] and ended["n_steps"] == len(sent)
+    assert ended["result"] == stepper.result.to_dict()
+    stored = stored_steps(server, alice, run["id"])
+    assert stored == [s.to_dict() for s in sent]  # bit for bit what the stepper made
+    matches_scipy(LBFGSB, stored, ended["result"], rosen, rosen_grad)
+    _, got = watch.until("finished")
+    from tests.live_client import steps as live_steps
+
+    assert live_steps(watch.received) == [{**s, "extra": {k: v for k, v in s["extra"].items() if k not in BULKY}}
+                                          for s in stored]
+    final = alice.get(server, f"/api/runs/{run['id']}/")
+    assert final["kind"] == "external" and final["status"] == "finished" and final["best_fun"] == min(
+        s["fun"] for s in stored)
+    assert row(server, run["id"])["holder"] == ""  # the lease released
+    ingest.close()
+    watch.close()
+
+
+def test_a_de_run_keeps_its_population_exactly(server, alice):
+    ingest, run = opened(server, alice, DE)
+    spec, stepper = stepper_of(DE)
+    sent = stream(ingest, stepper, batch=7)
+    ended = ingest.end("finished", stepper.result.to_dict())
+    complete = stored_steps(server, alice, run["id"], bulky=True)
+    assert complete == [s.to_full_dict() for s in sent]
+    matches_scipy(DE, complete, ended["result"], shifted)
+    ingest.close()
+
+
+# ---- controls -----------------------------------------------------------------------------------
+def test_pause_resume_and_stop_from_the_watch_socket_reach_the_client(server, alice):
+    ingest, run = opened(server, alice)
+    watch = alice.socket(server, f"/ws/runs/{run['id']}/")
+    watch.next()
+    spec, stepper = stepper_of(LBFGSB)
+    sent = stream(ingest, stepper, batch=3, until=6)
+    watch.send({"type": "pause"})
+    assert ingest.control() == "pause"
+    assert row(server, run["id"])["requests"] == "pause"
+    ingest.sock.send({"type": "paused"})
+    watch.until("status", status="paused")
+    assert row(server, run["id"])["requests"] == "" and row(server, run["id"])["status"] == "paused"
+    (expires,), = server.query("SELECT lease_expires FROM runs_run WHERE id = ?", run["id"])
+    time.sleep(2.5)  # paused, the socket still renews the lease
+    (renewed,), = server.query("SELECT lease_expires FROM runs_run WHERE id = ?", run["id"])
+    assert renewed > expires
+    watch.send({"type": "resume"})
+    assert ingest.control() == "resume"
+    ingest.sock.send({"type": "resumed"})
+    watch.until("status", status="running")
+    watch.send({"type": "stop"})
+    assert ingest.control() == "stop"
+    stepper.request_stop()
+    sent += stream(ingest, stepper, batch=3)
+    ended = ingest.end("stopped", stepper.result.to_dict())
+    assert ended["status"] == "stopped" and ended["result"]["stopped"] and not ended["stopping"]
+    watch.until("finished", status="stopped")
+    assert stored_steps(server, alice, run["id"]) == [s.to_dict() for s in sent]
+    nit = max(s.nit for s in sent)
+    matches_scipy(LBFGSB, stored_steps(server, alice, run["id"]), ended["result"], rosen, rosen_grad, stop_at=nit)
+    ingest.close()
+    watch.close()
+
+
+def test_a_pause_taken_back_before_the_client_obeyed_tells_it_to_go_on(server, alice):
+    ingest, run = opened(server, alice)
+    watch = alice.socket(server, f"/ws/runs/{run['id']}/")
+    watch.next()
+    watch.send({"type": "pause"})
+    assert ingest.control() == "pause"
+    watch.send({"type": "resume"})
+    assert ingest.control() == "resume"
+    assert row(server, run["id"]) == {"status": "running", "n_steps": 0, "holder": row(server, run["id"])["holder"],
+                                      "requests": ""}
+    ingest.end("failed", None, "my function raised ValueError")
+    ingest.close()
+    watch.close()
+
+
+# ---- a socket that goes away, and one that comes back -------------------------------------------
+def test_a_closed_socket_leaves_the_run_interrupted_and_a_new_one_goes_on_from_next_seq(server, alice):
+    ingest, run = opened(server, alice)
+    watch = alice.socket(server, f"/ws/runs/{run['id']}/")
+    watch.next()
+    spec, stepper = stepper_of(LBFGSB)
+    sent = stream(ingest, stepper, batch=4, until=8)
+    ingest.close()
+    _, got = watch.until("finished", status="interrupted")
+    assert row(server, run["id"])["holder"] == "" and row(server, run["id"])["n_steps"] == 8
+    # resume pressed on the page: refused, in words
+    watch.send({"type": "resume"})
+    _, error = watch.next()
+    assert error["code"] == "conflict" and error["message"] == (
+        f"Run {run['id']} is computed in its owner's Python process; it goes on when that process reconnects.")
+    again = Ingest(server, alice)
+    again.run_id = run["id"]
+    attached = again.ask({"type": "attach", "run_id": run["id"]})
+    assert attached["type"] == "attached" and attached["next_seq"] == 8 and attached["run"]["status"] == "running"
+    watch.until("status", status="running")
+    # a resend of acked steps is skipped; a gap is refused, with nothing stored
+    assert again.send_steps(sent[5:]) == {"type": "ack", "run_id": run["id"], "next_seq": 8}
+    rest = [next(stepper) for _ in range(3)]
+    before = step_rows(server, run["id"])
+    error = again.send_steps(rest[1:])
+    assert error["type"] == "error" and error["code"] == "bad_message"
+    assert error["message"].startswith("Step 9 was sent where 8 was due")
+    assert step_rows(server, run["id"]) == before
+    assert again.send_steps(sent[6:] + rest)["next_seq"] == 11
+    sent += rest
+    sent += stream(again, stepper, batch=10)
+    ended = again.end("finished", stepper.result.to_dict())
+    stored = stored_steps(server, alice, run["id"])
+    assert stored == [s.to_dict() for s in sent]
+    matches_scipy(LBFGSB, stored, ended["result"], rosen, rosen_grad)
+    # ended: a later attach is refused with the run as stored
+    late = Ingest(server, alice)
+    refused = late.ask({"type": "attach", "run_id": run["id"]})
+    assert refused["code"] == "conflict" and refused["run"]["status"] == "finished"
+    for s in (again, late, watch):
+        s.close()
+
+
+def test_an_attach_takes_the_run_from_the_socket_that_held_it(server, alice):
+    first, run = opened(server, alice)
+    spec, stepper = stepper_of(LBFGSB)
+    stream(first, stepper, batch=2, until=2)
+    second = Ingest(server, alice)
+    assert second.ask({"type": "attach", "run_id": run["id"]})["next_seq"] == 2
+    refused = first.send_steps([next(stepper)])
+    assert refused["code"] == "conflict" and "held by another connection" in refused["message"]
+    assert row(server, run["id"])["n_steps"] == 2
+    first.close()
+    time.sleep(0.5)
+    assert row(server, run["id"])["status"] == "running"  # the old socket's close interrupts nothing
+    second.end("failed", None, "")
+    assert alice.get(server, f"/api/runs/{run['id']}/")["error"] == "The run failed in its owner's Python process."
+    second.close()
+
+
+def test_stop_pressed_on_an_interrupted_run_is_told_at_attach(server, alice):
+    ingest, run = opened(server, alice)
+    spec, stepper = stepper_of(LBFGSB)
+    sent = stream(ingest, stepper, batch=3, until=3)
+    ingest.close()
+    deadline = time.monotonic() + 10
+    while row(server, run["id"])["status"] != "interrupted":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    watch = alice.socket(server, f"/ws/runs/{run['id']}/")
+    watch.next()
+    watch.send({"type": "stop"})
+    _, status = watch.until("status")
+    assert status[-1]["run"]["stopping"] and status[-1]["run"]["status"] == "interrupted"
+    again = Ingest(server, alice)
+    again.run_id = run["id"]
+    assert again.ask({"type": "attach", "run_id": run["id"]})["next_seq"] == 3
+    assert again.control() == "stop"
+    stepper.request_stop()
+    sent += stream(again, stepper)
+    assert again.end("stopped", stepper.result.to_dict())["status"] == "stopped"
+    again.close()
+    watch.close()
+
+
+# ---- refusals -----------------------------------------------------------------------------------
+def test_another_users_run_is_not_found_and_a_hosted_run_is_no_external_one(server, alice, charlie):
+    ingest, run = opened(server, alice)
+    theirs = Ingest(server, charlie)
+    refused = theirs.ask({"type": "attach", "run_id": run["id"]})
+    assert refused["code"] == "not_found" and "run" not in refused and "Rosenbrock" not in json.dumps(refused)
+    assert theirs.ask({"type": "attach", "run_id": 10 ** 30})["code"] == "bad_message"
+    assert theirs.ask({"type": "attach", "run_id": 999999})["code"] == "not_found"
+    launch = charlie.socket(server, "/ws/runs/")
+    launch.send({"type": "start", "spec": {"method": "lbfgsb", "problem": "sphere", "x0": [1, 1]}})
+    _, got = launch.until("finished")
+    hosted = got[0]["run"]["id"]
+    assert got[0]["run"]["kind"] == "server"
+    refused = theirs.ask({"type": "attach", "run_id": hosted})
+    assert refused["code"] == "conflict" and "not an external run" in refused["message"]
+    ingest.end("failed", None, "done")
+    for s in (ingest, theirs, launch):
+        s.close()
+
+
+def test_normal_launch_paths_refuse_an_external_spec_in_words(server, alice):
+    launch = alice.socket(server, "/ws/runs/")
+    launch.send({"type": "start", "spec": LBFGSB})
+    _, error = launch.next()
+    assert error["type"] == "error" and error["code"] == "invalid_spec"
+    assert error["message"].startswith("An external run is made by the Python client (Client.minimize")
+    assert not server.query("SELECT id FROM runs_run WHERE status = 'queued'")
+    launch.close()
+    ingest = Ingest(server, alice)
+    refused = ingest.ask({"type": "open", "spec": {"method": "lbfgsb", "problem": "sphere", "x0": [1, 1]}})
+    assert refused["code"] == "invalid_spec" and "external runs only" in refused["message"]
+    ingest.close()
+
+
+def test_a_second_open_while_a_run_is_held_is_a_conflict(server, alice):
+    ingest, run = opened(server, alice)
+    refused = ingest.ask({"type": "open", "spec": LBFGSB})
+    assert refused["code"] == "conflict" and f"holds run {run['id']}" in refused["message"]
+    refused = ingest.ask({"type": "attach", "run_id": run["id"] + 1000})
+    assert refused["code"] == "conflict"
+    ingest.end("failed", None, "x")
+    assert ingest.open(LBFGSB)["id"] > run["id"]  # ended: the socket opens another
+    ingest.close()
+
+
+def _bad_inputs(step0: dict):
+    """(name, frame text) a client might send; each is refused and changes nothing."""
+    def steps(*items):
+        return json.dumps({"type": "steps", "steps": list(items)})
+
+    wrong_x = {**step0, "x": [0.0, 0.0, 0.0]}
+    deep = "[" * 500 + "]" * 500
+    return [
+        ("not json", "{this is not json"),
+        ("not an object", "[1, 2, 3]"),
+        ("no type", json.dumps({"steps": []})),
+        ("unknown type", json.dumps({"type": "launch"})),
+        ("steps not a list", json.dumps({"type": "steps", "steps": {"seq": 0}})),
+        ("seq missing", steps({k: v for k, v in step0.items() if k != "seq"})),
+        ("seq a string", steps({**step0, "seq": "0"})),
+        ("seq a bool", steps({**step0, "seq": True})),
+        ("x of wrong length", steps(wrong_x)),
+        ("x not numbers", steps({**step0, "x": ["a", "b"]})),
+        ("fun a string", steps({**step0, "fun": "1.5"})),
+        ("NaN text", '{"type": "steps", "steps": [' + json.dumps(step0).replace('"fun": ' + json.dumps(step0["fun"]),
+                                                                               '"fun": NaN') + "]}"),
+        ("Infinity", json.dumps({"type": "steps", "steps": [step0]}).replace(json.dumps(step0["fun"]), "Infinity", 1)),
+        ("huge number", json.dumps({"type": "steps", "steps": [step0]}).replace(
+            json.dumps(step0["fun"]), "1e999999", 1)),
+        ("huge integer", steps({**step0, "nfev": 10 ** 40})),
+        ("deep nesting", '{"type": "steps", "steps": ' + deep + "}"),
+        ("deep extra", steps({**step0, "extra": {"a": {"b": {"c": {"d": {"e": 1}}}}}})),
+        ("bad phase", steps({**step0, "phase": "warmup"})),
+        ("unknown field", steps({**step0, "secret": 1})),
+        ("gap", steps({**step0, "seq": 5})),
+        ("end bad status", json.dumps({"type": "end", "status": "done"})),
+        ("end finished without result", json.dumps({"type": "end", "status": "finished", "result": None})),
+        ("end bad result", json.dumps({"type": "end", "status": "stopped", "result": {"x": [1]}})),
+        ("end error not text", json.dumps({"type": "end", "status": "failed", "error": {"a": 1}})),
+        ("attach no id", json.dumps({"type": "attach"})),
+        ("lone surrogate", '{"type": "open", "spec": {}, "label": "\\ud800"}'),
+    ]
+
+
+def test_bad_input_is_refused_in_words_and_changes_nothing_stored(server, alice):
+    ingest, run = opened(server, alice)
+    spec, stepper = stepper_of(LBFGSB)
+    first = next(stepper)
+    step0 = wire_step(first)
+    before = (row(server, run["id"]), step_rows(server, run["id"]))
+    for name, text in _bad_inputs(step0):
+        ingest.sock.send_text(text)
+        answer = ingest.reply()
+        assert answer["type"] == "error" and answer["code"] in ("bad_message", "invalid_spec", "conflict"), (name, answer)
+        assert answer["message"] and len(answer["message"]) < 2000 and "Traceback" not in answer["message"], name
+        assert (row(server, run["id"]), step_rows(server, run["id"])) == before, name
+    ingest.sock.send_bytes(b"\x00\x01")
+    assert ingest.reply()["code"] == "bad_message"
+    # after all that, the socket is open and the run takes its first step
+    assert ingest.send_steps([first])["next_seq"] == 1
+    ingest.end("failed", None, "enough")
+    log = server.log()
+    assert "Traceback" not in log and " 500 " not in log, log[-3000:]
+    ingest.close()
+
+
+def test_a_message_over_the_limit_is_refused_by_the_server_and_the_run_kept(server, alice):
+    ingest, run = opened(server, alice)
+    spec, stepper = stepper_of(LBFGSB)
+    sent = stream(ingest, stepper, batch=2, until=2)
+    before = step_rows(server, run["id"])
+    ingest.sock.send_text(json.dumps({"type": "steps", "steps": [], "pad": "x" * (2 * 2 ** 20)}))
+    _, message = ingest.sock.next()
+    # daphne takes no message over 1 MiB: it closes the socket, saying so (code 1009, "message too big")
+    assert message["type"] == "closed" and message["code"] == 1009, message
+    deadline = time.monotonic() + 10
+    while row(server, run["id"])["status"] != "interrupted":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert step_rows(server, run["id"]) == before
+    again = Ingest(server, alice)
+    again.run_id = run["id"]
+    assert again.ask({"type": "attach", "run_id": run["id"]})["next_seq"] == len(sent)
+    again.end("failed", None, "x")
+    again.close()
