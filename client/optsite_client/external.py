@@ -301,6 +301,8 @@ def _close(stepper: Any) -> None:
 
 
 def _result(r: Any, stream: Stream, client: Client) -> OptimizeResult:
+    """scipy's fields of the stepper's Result (status and njev even where scipy's own result has
+    none, as for DE: they are known); not scipy's extras (hess_inv, final_simplex, population)."""
     res = OptimizeResult(x=np.array(r.x, dtype=float), fun=r.fun, nit=r.nit, nfev=r.nfev, njev=r.njev,
                          status=r.status, success=r.success, message=r.message)
     if r.jac is not None:
