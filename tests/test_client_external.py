@@ -4,6 +4,7 @@ to a real daphne and stored as any run; Stop and Pause sent from a watch socket 
 sends them) reach the optimization; a restart of the server loses nothing; a server that is away
 from the start gets the run later from the spool. The spool itself is tested with real files."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -17,10 +18,10 @@ import pytest
 from scipy.optimize import differential_evolution, minimize, rosen, rosen_der
 
 from tests import servers
-from tests.test_client import DAPHNE, PASSWORD, make_token, restart
+from tests.test_client import DAPHNE, PASSWORD, make_token, restart, revoke_token
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "client"))
-from optsite_client import Client, DeliveryWarning, Invalid, Limit  # noqa: E402
+from optsite_client import Client, DeliveryWarning, Invalid, Limit, Unauthorized  # noqa: E402
 from optsite_client.spool import Backlog, Spool  # noqa: E402
 
 needs_daphne = pytest.mark.skipif(not DAPHNE.exists(), reason=f"no daphne next to {sys.executable}")
@@ -172,9 +173,9 @@ def same_as_scipy(result, ref):
             assert np.array_equal(result[name], ref[name]), name
 
 
-def stored_as_returned(client, result, status="finished"):
+def stored_as_returned(client, result, status="finished", delivered=True):
     run = client.run(result.run_id)
-    assert run["status"] == status and run["kind"] == "external" and result.delivered
+    assert run["status"] == status and run["kind"] == "external" and result.delivered == delivered
     assert result.run_url == f"{client.url}/runs/{result.run_id}/"
     assert run["result"]["x"] == result.x.tolist() and run["result"]["fun"] == result.fun
     steps = list(client.steps(result.run_id))
@@ -367,3 +368,50 @@ def test_a_server_away_from_the_start_gets_the_run_later_from_the_spool(server, 
     assert [s["x"] for s in steps if s["phase"] == "iterate"] == [list(x) for x in seen]
     assert client.run(delivered[0]["id"])["result"]["x"] == result.x.tolist()
     assert client.deliver_pending() == [] and not list((tmp_path / "spool").iterdir())
+
+
+@needs_daphne
+def test_a_token_refused_at_the_start_raises_before_anything_is_computed(server, tmp_path):
+    calls = []
+    client = Client(server.http, "opt_" + "x" * 43, spool_dir=tmp_path)
+    with pytest.raises(Unauthorized):
+        client.minimize(lambda x: calls.append(1) or f(x), [0.3, 0.2])
+    assert not calls and not list(tmp_path.iterdir())
+
+
+@needs_daphne
+def test_a_token_revoked_mid_run_stops_the_streaming_not_the_optimization_and_the_spool_delivers_later(
+        server, tmp_path):
+    client = Client(server.http, make_token(server, "bob", "bob's short-lived token"), spool_dir=tmp_path / "spool")
+    spec = dict(seed=2, maxiter=300, tol=0, popsize=5)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        thread, box = in_thread(lambda: client.differential_evolution(slow(rosen, 0.0005), [(-5, 5)] * 3,
+                                                                      label="revoked", **spec))
+        run = newest_running(client, "revoked", box)
+        revoke_token(server, "bob", "bob's short-lived token")
+        thread.join(120)
+    result = box["result"]
+    same_as_scipy(result, differential_evolution(rosen, [(-5, 5)] * 3, **spec))  # it went on
+    assert result.run_id == run["id"] and not result.delivered
+    words = [str(w.message) for w in said if w.category is DeliveryWarning]
+    assert len(words) == 1 and "is no longer streamed" in words[0] and "revoked" in words[0], words
+    # with a valid token the spool completes the run: every step, in order, and the end
+    again = Client(server.http, make_token(server, "bob", "bob's next token"), spool_dir=tmp_path / "spool")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        delivered = again.deliver_pending()
+    assert not said, [str(w.message) for w in said]
+    assert [r["id"] for r in delivered] == [run["id"]] and delivered[0]["status"] == "finished"
+    stored, steps = stored_as_returned(again, result, delivered=False)
+    assert stored["n_steps"] == result.nit + 2
+
+
+def test_a_step_too_big_for_one_message_is_sent_without_its_bulky_part():
+    from optsite_client.stream import MAX_MESSAGE, encode_step
+    from optsite_solver import Step
+    small = Step(0, 0, np.zeros(2), 1.0, 1, 0, None, "init", {}, bulky={"population": np.ones((5, 2))})
+    big = Step(1, 1, np.zeros(2), 1.0, 2, 0, None, "iterate", {}, bulky={"population": np.full((40_000, 2), 0.1)})
+    assert json.loads(encode_step(small))["bulky"] == {"population": [[1.0, 1.0]] * 5}
+    text = encode_step(big)
+    assert len(text) < MAX_MESSAGE and json.loads(text) == big.to_dict()

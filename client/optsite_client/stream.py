@@ -310,6 +310,8 @@ class Stream(threading.Thread):
             self.first_done.set()
             self._over()
             return
+        if self._mode != "live":
+            return  # said already (the server's words come before its close code)
         self._mode = "detached"
         self.backlog.persist()
         self._write_meta()
@@ -381,6 +383,9 @@ class Stream(threading.Thread):
 
     def _error(self, message: dict[str, Any]) -> None:
         error = from_message(message)
+        if error.code == "unauthorized":  # the token was revoked: the close 4401 follows
+            self._revoked(error.message.rstrip("."))
+            return
         if not self._ready and self.run_id is None:  # the server refused to open the run
             if not self.first_done.is_set():
                 self.first = error
