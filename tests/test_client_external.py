@@ -411,7 +411,7 @@ def test_a_step_too_big_for_one_message_is_sent_without_its_bulky_part():
     from optsite_client.stream import MAX_MESSAGE, encode_step
     from optsite_solver import Step
     small = Step(0, 0, np.zeros(2), 1.0, 1, 0, None, "init", {}, bulky={"population": np.ones((5, 2))})
-    big = Step(1, 1, np.zeros(2), 1.0, 2, 0, None, "iterate", {}, bulky={"population": np.full((40_000, 2), 0.1)})
+    big = Step(1, 1, np.zeros(2), 1.0, 2, 0, None, "iterate", {}, bulky={"population": np.full((100_000, 2), 0.123456789)})
     assert json.loads(encode_step(small))["bulky"] == {"population": [[1.0, 1.0]] * 5}
     text = encode_step(big)
     assert len(text) < MAX_MESSAGE and json.loads(text) == big.to_dict()
