@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 PATH = "/ws/runs/external/"
 MAX_MESSAGE = 512 * 1024  # the server takes 1 MiB a message: a batch stays well under half of it
-INBOX = 1024  # steps waiting to be encoded before the optimization waits (the encoder is behind)
+MADE = 1024  # steps waiting to be encoded before the optimization waits (the encoder is behind)
+# The thread takes the optimization's steps this often, not at each step: every wake of another
+# thread costs the optimization the time it waits for the GIL back, which adds up on a busy machine.
+TICK = 0.05
 FIRST_DELAY, MAX_DELAY = 0.1, 2.0  # between reconnection attempts, doubling
 ERROR_WORDS = 2000  # characters of a failed run's error kept
 
@@ -116,7 +119,10 @@ class Stream(threading.Thread):
         self.run_id = run_id
         self.last_run: dict[str, Any] | None = None  # the server's latest Run
         self.on_stop = on_stop
-        self.inbox: queue.Queue[tuple] = queue.Queue(maxsize=INBOX)
+        self.inbox: queue.Queue[tuple] = queue.Queue()  # what the connections say
+        # what the optimization hands over, in order: ("step", Step), ("paused",), ("end", ...);
+        # a deque's append takes no lock and wakes no one
+        self._made: deque[tuple] = deque()
         self.notices: deque[str] = deque()  # words for the optimization's thread to warn with
         # outcome of the first attempt to open: None (opened), "offline", or the OptsiteError
         self.first: OptsiteError | str | None = None
@@ -155,13 +161,20 @@ class Stream(threading.Thread):
             while not self.room.wait(0.5):
                 if self.done.is_set():
                     return
-        self.inbox.put(("step", step))
+        while len(self._made) >= MADE and not self.done.is_set():
+            time.sleep(0.005)
+        self._made.append(("step", step))
+
+    def _hand(self, item: tuple) -> None:
+        """Something to say at once (not at the next tick)."""
+        self._made.append(item)
+        self.inbox.put(("wake",))
 
     def paused(self) -> None:
-        self.inbox.put(("paused",))
+        self._hand(("paused",))
 
     def resumed(self) -> None:
-        self.inbox.put(("resumed",))
+        self._hand(("resumed",))
 
     def finish(self, status: str, result: dict[str, Any] | None, error: str | None, timeout: float) -> bool:
         """End the run and wait up to `timeout` for the server to have it all; False if it does not
@@ -169,7 +182,7 @@ class Stream(threading.Thread):
         end: dict[str, Any] = {"type": "end", "status": status, "result": result}
         if error is not None:
             end["error"] = error[:ERROR_WORDS]
-        self.inbox.put(("end", end))
+        self._hand(("end", end))
         if not self.done.wait(timeout):
             self.inbox.put(("give up",))
             self.done.wait(30)
@@ -190,20 +203,30 @@ class Stream(threading.Thread):
         self._connect()
         if self.run_id is not None or self._end_message is not None:
             self.backlog.ack(self.backlog.acked)  # a spool read again: the first steps into memory
+        tick = 0.0
         while not self.done.is_set():
-            wait = 0.5
+            wait = max(0.0, tick - time.monotonic())
             if self._conn is None and not self._connecting and self._mode == "live":
                 wait = max(0.0, min(wait, self._retry_at - time.monotonic()))
             try:
                 item = self.inbox.get(timeout=wait)
             except queue.Empty:
                 item = None
+            woken = False
             while item is not None:
-                self._take(item)
+                if item[0] == "wake":
+                    woken = True
+                else:
+                    self._take(item)
                 try:
                     item = self.inbox.get_nowait()
                 except queue.Empty:
                     item = None
+            if woken or time.monotonic() >= tick:
+                made = self._made
+                while made and not self.done.is_set():
+                    self._take(made.popleft())
+                tick = time.monotonic() + TICK
             if self.done.is_set():
                 break
             if self._give_up:
