@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from runs.optim import make_stepper, validate_spec
 from runs.optim.external import bind, wire_step
@@ -448,8 +449,9 @@ def test_a_message_over_the_limit_is_refused_by_the_server_and_the_run_kept(serv
     before = step_rows(server, run["id"])
     ingest.sock.send_text(json.dumps({"type": "steps", "steps": [], "pad": "x" * (2 * 2 ** 20)}))
     _, message = ingest.sock.next()
-    # daphne takes no message over 1 MiB: it closes the socket, saying so (code 1009, "message too big")
-    assert message["type"] == "closed" and message["code"] == 1009, message
+    # daphne takes no message over 1 MiB: it fails the connection (code 1009, "message too big", or a
+    # reset while the client is still sending) before the application sees it
+    assert message["type"] == "closed" and message["code"] in (1009, None), message
     deadline = time.monotonic() + 10
     while row(server, run["id"])["status"] != "interrupted":
         assert time.monotonic() < deadline
@@ -460,3 +462,109 @@ def test_a_message_over_the_limit_is_refused_by_the_server_and_the_run_kept(serv
     assert again.ask({"type": "attach", "run_id": run["id"]})["next_seq"] == len(sent)
     again.end("failed", None, "x")
     again.close()
+
+
+# ---- in this process: the services, the recovery paths, the socket's own bound ------------------
+def external_row(owner, **fields):
+    from runs.models import Run
+
+    spec = validate_spec(LBFGSB).to_dict()
+    return Run.objects.create(owner=owner, method="lbfgsb", problem="external", spec=spec, **fields)
+
+
+@pytest.fixture
+def dora(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("dora", "dora@example.org", PASSWORD)
+
+
+def test_the_one_launch_path_refuses_an_external_spec(dora):
+    from runs import services
+    from runs.models import Run
+
+    with pytest.raises(services.ServiceError) as refused:
+        services.launch(owner=dora, data=LBFGSB)
+    assert refused.value.code == "invalid_spec" and "Client.minimize" in refused.value.message
+    assert refused.value.errors["problem"]
+    assert not Run.objects.exists()
+
+
+def test_recovery_and_the_monitor_interrupt_an_external_run_and_never_queue_it(dora, settings):
+    from datetime import timedelta
+
+    from runs import recovery
+    from runs.models import Run
+    from runs.run_objects import load_run_dict
+
+    settings.OPTSITE_AUTO_RESUME = True
+    past = timezone.now() - timedelta(seconds=30)
+    running = external_row(dora, status="running", lease_holder="socket@gone:1/a", lease_expires=past, n_steps=4)
+    paused = external_row(dora, status="paused", lease_holder="socket@gone:1/b", lease_expires=past, n_steps=2,
+                          control_requests="stop")
+    waiting = external_row(dora, status="interrupted", n_steps=0)  # nothing done yet: a hosted one would go on
+    queued = []
+    assert sorted(recovery.sweep(enqueue=queued.append)) == sorted([running.pk, paused.pk])
+    assert recovery.resume_left_behind(enqueue=queued.append) == [] and queued == []
+    for run in (running, paused, waiting):
+        run.refresh_from_db()
+        assert run.status == Run.Status.INTERRUPTED and run.lease_holder == "" and run.queued_at is None
+        assert load_run_dict(run.pk)["auto_resume"] is False
+    assert paused.control_requests == "stop"  # a stop waits for the client's attach
+
+
+def test_controls_on_an_interrupted_external_run(dora):
+    from runs import services
+    from runs.models import Run
+
+    run = external_row(dora, status="interrupted", n_steps=3)
+    with pytest.raises(services.ServiceError) as refused:
+        services.resume_run(user=dora, run_id=run.pk)
+    assert refused.value.code == "conflict" and refused.value.message == (
+        f"Run {run.pk} is computed in its owner's Python process; it goes on when that process reconnects.")
+    with pytest.raises(services.ServiceError):
+        services.pause_run(user=dora, run_id=run.pk)
+    accepted, payload = services.stop_run(user=dora, run_id=run.pk)
+    assert accepted and payload["status"] == "interrupted" and payload["stopping"]
+    assert services.stop_run(user=dora, run_id=run.pk)[0] is False  # asked already
+    run.refresh_from_db()
+    assert (run.status, run.control_requests, run.queued_at) == (Run.Status.INTERRUPTED, "stop", None)
+
+
+def test_external_runs_count_against_the_cap_at_open_and_at_attach(dora, settings):
+    from runs import external_runs, services
+
+    settings.OPTSITE_MAX_CONCURRENT_RUNS = 1
+    interrupted = external_row(dora, status="interrupted", n_steps=1)
+    holding, run = external_runs.open_run(owner=dora, data=LBFGSB, label="", holder="socket@here:1/x")
+    assert run["status"] == "running"
+    with pytest.raises(services.ServiceError) as refused:
+        external_runs.open_run(owner=dora, data=LBFGSB, label="", holder="socket@here:1/y")
+    assert refused.value.code == "limit"
+    with pytest.raises(services.ServiceError) as refused:
+        external_runs.attach_run(owner=dora, run_id=interrupted.pk, holder="socket@here:1/y")
+    assert refused.value.code == "limit"
+    external_runs.end_run(holding, status="failed", result=None, error="")
+    attached, run, controls = external_runs.attach_run(owner=dora, run_id=interrupted.pk, holder="socket@here:1/y")
+    assert run["status"] == "running" and attached.next_seq == 1 and controls == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_socket_itself_refuses_a_message_over_1_mib_and_stays_open(dora):
+    from channels.db import database_sync_to_async
+
+    from runs.models import Run
+    from tests.conftest import communicator
+
+    comm = await database_sync_to_async(communicator)(INGEST, dora)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.send_to(text_data=json.dumps({"type": "steps", "steps": [], "pad": "é" * (2 ** 19 + 10)}))
+    error = await comm.receive_json_from(timeout=10)
+    assert error["code"] == "bad_message" and "larger than 1 MiB" in error["message"]
+    await comm.send_json_to({"type": "open", "spec": LBFGSB})
+    opened = await comm.receive_json_from(timeout=10)
+    assert opened["type"] == "opened"
+    await comm.disconnect()
+    status = await database_sync_to_async(lambda: Run.objects.get(pk=opened["run"]["id"]).status)()
+    assert status == "interrupted"  # closed without "end"
