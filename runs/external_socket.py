@@ -15,7 +15,7 @@ import logging
 
 from channels.db import database_sync_to_async
 
-from runs import external_runs, leases, publishing, services
+from runs import external_runs, leases, publishing, services, storage_faults
 from runs.consumers import MAX_INT, BadMessage, BoundedSocket, _authenticated
 from runs.dispatch import external_group
 from runs.optim.echo import bounded_errors, clip, shown
@@ -82,7 +82,13 @@ class ExternalConsumer(BoundedSocket):
             await self.send_error("bad_message", exc.message, exc.errors)
         except services.ServiceError as exc:
             await self.refuse(exc)
-        except Exception:
+        except Exception as exc:
+            if storage_faults.is_storage_fault(exc):  # not the client's: it sends the same again later
+                log.warning("external socket: %s", storage_faults.describe(exc))
+                await self.send_error("unavailable", f"The server could not store that just now "
+                                      f"({storage_faults.storage_reason(exc)}); nothing of it was stored. Send it "
+                                      "again in a moment.")
+                return
             log.exception("external socket message failed")
             await self.send_error("bad_message", "The server could not handle that message; nothing of it was stored.")
 
@@ -188,9 +194,10 @@ class ExternalConsumer(BoundedSocket):
                     await self.look(renew=True)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database away a moment: the lease outlasts a few missed renewals
-                log.warning("external socket: could not renew the lease of run %s",
-                            getattr(self.holding, "run_id", None), exc_info=True)
+            except Exception as exc:  # the database away a moment: the lease outlasts a few missed renewals
+                log.warning("external socket: could not renew the lease of run %s: %s",
+                            getattr(self.holding, "run_id", None), storage_faults.describe(exc),
+                            exc_info=not storage_faults.is_storage_fault(exc))
 
     async def external_look(self, event):
         """A control was recorded for the run this socket holds: tell the client now."""

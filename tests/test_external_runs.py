@@ -55,7 +55,8 @@ def stepper_of(data):
 
 @pytest.fixture(scope="module")
 def server():
-    with servers.Daphne({"alice": PASSWORD, "charlie": PASSWORD}) as site:
+    # A short busy timeout: a test holds SQLite's write lock to make the storage fail a moment.
+    with servers.Daphne({"alice": PASSWORD, "charlie": PASSWORD}, env={"OPTSITE_SQLITE_BUSY_TIMEOUT": "2"}) as site:
         yield site
 
 
@@ -464,6 +465,21 @@ def test_a_message_over_the_limit_is_refused_by_the_server_and_the_run_kept(serv
     again.close()
 
 
+def test_a_batch_the_storage_would_not_take_is_refused_in_words_and_taken_when_sent_again(server, alice):
+    ingest, run = opened(server, alice)
+    spec, stepper = stepper_of(LBFGSB)
+    batch = [next(stepper) for _ in range(3)]
+    with servers.sqlite_write_lock(server.db):
+        refused = ingest.send_steps(batch)
+        assert refused["type"] == "error" and refused["code"] == "unavailable", refused
+        assert "Send it again" in refused["message"]
+    assert row(server, run["id"])["n_steps"] == 0 and step_rows(server, run["id"]) == []
+    assert ingest.send_steps(batch)["next_seq"] == 3
+    assert stored_steps(server, alice, run["id"]) == [s.to_dict() for s in batch]
+    ingest.end("failed", None, "x")
+    ingest.close()
+
+
 # ---- in this process: the services, the recovery paths, the socket's own bound ------------------
 def external_row(owner, **fields):
     from runs.models import Run
@@ -568,3 +584,20 @@ async def test_the_socket_itself_refuses_a_message_over_1_mib_and_stays_open(dor
     await comm.disconnect()
     status = await database_sync_to_async(lambda: Run.objects.get(pk=opened["run"]["id"]).status)()
     assert status == "interrupted"  # closed without "end"
+
+
+def test_a_deleted_run_takes_no_more_steps_and_its_socket_is_told_why(dora):
+    from runs import external_runs, services
+    from runs.models import Run, Step
+
+    holding, run = external_runs.open_run(owner=dora, data=LBFGSB, label="", holder="socket@here:1/z")
+    spec, stepper = stepper_of(LBFGSB)
+    assert external_runs.write_steps(holding, [wire_step(next(stepper)) for _ in range(2)]) == 2
+    services.delete_run(run=Run.objects.get(pk=run["id"]))
+    with pytest.raises(external_runs.Lost) as lost:
+        external_runs.write_steps(holding, [wire_step(next(stepper))])
+    assert lost.value.code == "not_found" and "was deleted" in lost.value.message
+    assert not Step.objects.exists()
+    with pytest.raises(external_runs.Lost):
+        external_runs.look(holding)
+    external_runs.interrupt_on_close(holding)  # nothing to interrupt: no error
