@@ -172,8 +172,8 @@ def _held_write(holding: Holding, write) -> None:
 def _seq_of(data, index: int) -> int:
     seq = data.get("seq") if isinstance(data, dict) else None
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2 ** 63:
-        raise ServiceError("bad_message", f"Step {index} of the message has no seq (a whole number >= 0): "
-                                          f"{shown(seq)}.", {f"steps[{index}].seq": ["Expected a whole number >= 0."]})
+        raise ServiceError("bad_message", f"Step {index} of the message needs a \"seq\", a whole number >= 0, "
+                                          f"not {shown(seq)}.", {f"steps[{index}].seq": ["Expected a whole number >= 0."]})
     return seq
 
 
@@ -235,8 +235,9 @@ def set_resumed(holding: Holding) -> dict:
 
 def _set_status(holding: Holding, status: str, *taken: str) -> dict:
     def write():
-        row = Run.objects.select_for_update().filter(pk=holding.run_id).values_list("control_requests", flat=True).first()
-        leases.write(holding.run_id, holding.holder, status=status, control_requests=_without(row or "", *taken))
+        requests = (Run.objects.select_for_update().filter(pk=holding.run_id)
+                    .values_list("control_requests", flat=True).first())
+        leases.write(holding.run_id, holding.holder, status=status, control_requests=_without(requests or "", *taken))
     _held_write(holding, write)
     holding.told.difference_update(taken)
     holding.paused = status == Run.Status.PAUSED
@@ -250,7 +251,8 @@ def end_run(holding: Holding, *, status, result, error) -> dict:
         raise ServiceError("bad_message", f'"status" must be one of {", ".join(END_STATUSES)}, not {shown(status)}.',
                            {"status": [f"One of: {', '.join(END_STATUSES)}."]})
     if result is None and status == Run.Status.FINISHED:
-        raise ServiceError("bad_message", "A finished run needs its \"result\".", {"result": ["This field is required."]})
+        raise ServiceError("bad_message", "A finished run needs its \"result\".",
+                           {"result": ["This field is required."]})
     data = None
     if result is not None:
         try:

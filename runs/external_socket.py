@@ -178,7 +178,8 @@ class ExternalConsumer(BoundedSocket):
         if holding is None:
             return
         try:
-            actions = await database_sync_to_async(external_runs.look if renew else external_runs.controls_to_tell)(holding)
+            how = external_runs.look if renew else external_runs.controls_to_tell
+            actions = await database_sync_to_async(how)(holding)
         except external_runs.Lost as exc:
             await self.release()
             self.lost = exc
