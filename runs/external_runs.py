@@ -267,7 +267,13 @@ def end_run(holding: Holding, *, status, result, error) -> dict:
         error = "The run failed in its owner's Python process."
     fields = dict(status=status, finished=timezone.now(), result=data, error=clip(error, ERROR_LENGTH),
                   control_requests="", checkpoint=None, **leases.RELEASED)
-    _held_write(holding, lambda: leases.write(holding.run_id, holding.holder, **fields))
+    try:
+        _held_write(holding, lambda: leases.write(holding.run_id, holding.holder, **fields))
+    except Lost:
+        # ended already (this end again, after a storage fault hid its answer): said as it stands
+        if not Run.objects.filter(pk=holding.run_id, status__in=END_STATUSES, lease_holder="").exists():
+            raise
+        return load_run_dict(holding.run_id)
     holding.told.clear()
     return holding.publish_run(*(["status"] if status == Run.Status.STOPPED else []), "finished")
 

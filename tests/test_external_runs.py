@@ -6,6 +6,7 @@ in words with nothing stored changed. The recovery paths never queue an external
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tests.live_client import BULKY, Client
 DAPHNE = Path(sys.executable).with_name("daphne")
 PASSWORD = "steps from my own process"
 INGEST = "/ws/runs/external/"
+RETRY_SECONDS = 5
 
 pytestmark = pytest.mark.skipif(not DAPHNE.exists(), reason=f"no daphne next to {sys.executable}")
 
@@ -54,8 +56,11 @@ def stepper_of(data):
 
 @pytest.fixture(scope="module")
 def server():
-    # A short busy timeout: a test holds SQLite's write lock to make the storage fail a moment.
-    with servers.Daphne({"alice": PASSWORD, "charlie": PASSWORD}, env={"OPTSITE_SQLITE_BUSY_TIMEOUT": "2"}) as site:
+    # A short busy timeout and time to try again: a test holds SQLite's write lock to make the
+    # storage fail a moment, or for longer than a socket tries.
+    env = {"OPTSITE_SQLITE_BUSY_TIMEOUT": "1", "OPTSITE_STORAGE_RETRY_SECONDS": str(RETRY_SECONDS),
+           "OPTSITE_STORAGE_RETRY_WAIT_MS": "200"}
+    with servers.Daphne({"alice": PASSWORD, "charlie": PASSWORD}, env=env) as site:
         yield site
 
 
@@ -469,19 +474,51 @@ def test_a_message_over_the_limit_is_refused_by_the_server_and_the_run_kept(serv
     again.close()
 
 
-def test_a_batch_the_storage_would_not_take_is_refused_in_words_and_taken_when_sent_again(server, alice):
+def test_a_batch_written_while_the_storage_fails_is_stored_once_it_takes_writes_again(server, alice):
     ingest, run = opened(server, alice)
     spec, stepper = stepper_of(LBFGSB)
     batch = [next(stepper) for _ in range(3)]
-    with servers.sqlite_write_lock(server.db):
-        refused = ingest.send_steps(batch)
-        assert refused["type"] == "error" and refused["code"] == "unavailable", refused
-        assert "Send it again" in refused["message"]
-    assert row(server, run["id"])["n_steps"] == 0 and step_rows(server, run["id"]) == []
-    assert ingest.send_steps(batch)["next_seq"] == 3
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with servers.sqlite_write_lock(server.db):
+            locked.set()
+            release.wait(30)
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    locked.wait(10)
+    ingest.sock.send({"type": "steps", "steps": [wire_step(s) for s in batch]})
+    assert ingest.sock.quiet(3.0) == []  # tried again meanwhile; no answer yet, and no error
+    release.set()
+    holder.join()
+    assert ingest.reply() == {"type": "ack", "run_id": run["id"], "next_seq": 3}
     assert stored_steps(server, alice, run["id"]) == [s.to_dict() for s in batch]
+    assert "external socket: could not write: the database" in server.log()
     ingest.end("failed", None, "x")
     ingest.close()
+
+
+def test_a_socket_whose_writes_the_storage_will_not_take_closes_and_the_client_attaches_later(server, alice):
+    ingest, run = opened(server, alice)
+    spec, stepper = stepper_of(LBFGSB)
+    sent = stream(ingest, stepper, batch=2, until=2)
+    batch = [next(stepper) for _ in range(2)]
+    with servers.sqlite_write_lock(server.db):
+        ingest.sock.send({"type": "steps", "steps": [wire_step(s) for s in batch]})
+        _, closed = ingest.sock.next(timeout=RETRY_SECONDS + 20)
+        assert closed == {"type": "closed", "code": 4503, "why": "close frame"}, closed
+    assert row(server, run["id"])["n_steps"] == 2
+    again = Ingest(server, alice)
+    again.run_id = run["id"]
+    assert again.ask({"type": "attach", "run_id": run["id"]})["next_seq"] == 2
+    assert again.send_steps(batch)["next_seq"] == 4
+    sent += batch
+    sent += stream(again, stepper, batch=8)
+    ended = again.end("finished", stepper.result.to_dict())
+    stored = stored_steps(server, alice, run["id"])
+    assert stored == [s.to_dict() for s in sent]
+    matches_scipy(LBFGSB, stored, ended["result"], rosen, rosen_grad)
+    again.close()
 
 
 # ---- in this process: the services, the recovery paths, the socket's own bound ------------------
