@@ -65,7 +65,11 @@ def holder_name() -> str:
 
 
 class Lost(ServiceError):
-    """The socket no longer holds its run (deleted, or attached by another socket)."""
+    """The socket no longer holds its run (deleted, or attached by another socket). `reconnect`:
+    nobody does (its lease ran out unrenewed, and it was marked interrupted): the client is to
+    reconnect and attach it again, as after any lost connection."""
+
+    reconnect = False
 
 
 class Holding:
@@ -154,10 +158,16 @@ def attach_run(*, owner, run_id, holder: str, loop=None) -> tuple[Holding, dict,
 
 
 def _lost(holding: Holding) -> Lost:
-    if Run.objects.filter(pk=holding.run_id).exists():
-        return Lost("conflict", f"Run {holding.run_id} is held by another connection now (it was attached there); "
-                                "this one sends nothing more of it.")
-    return Lost("not_found", f"Run {holding.run_id} was deleted; nothing more of it is stored.")
+    row = Run.objects.filter(pk=holding.run_id).values_list("status", "lease_holder").first()
+    if row is None:
+        return Lost("not_found", f"Run {holding.run_id} was deleted; nothing more of it is stored.")
+    if row == (Run.Status.INTERRUPTED, ""):
+        lost = Lost("conflict", f"Run {holding.run_id} was marked interrupted: its lease ran out before this "
+                                "connection renewed it. Attach it again to go on.")
+        lost.reconnect = True
+        return lost
+    return Lost("conflict", f"Run {holding.run_id} is held by another connection now (it was attached there); "
+                            "this one sends nothing more of it.")
 
 
 def _held_write(holding: Holding, write) -> None:
@@ -173,7 +183,8 @@ def _seq_of(data, index: int) -> int:
     seq = data.get("seq") if isinstance(data, dict) else None
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2 ** 63:
         raise ServiceError("bad_message", f"Step {index} of the message needs a \"seq\", a whole number >= 0, "
-                                          f"not {shown(seq)}.", {f"steps[{index}].seq": ["Expected a whole number >= 0."]})
+                                          f"not {shown(seq)}.",
+                           {f"steps[{index}].seq": ["Expected a whole number >= 0."]})
     return seq
 
 

@@ -111,6 +111,10 @@ class ExternalConsumer(BoundedSocket):
     async def refuse(self, exc: services.ServiceError):
         if isinstance(exc, external_runs.Lost):
             await self.release()
+            if exc.reconnect:  # nobody holds the run: the client attaches it again, as after a lost connection
+                log.warning("external socket: %s; closing it (%s): its client reconnects", exc.message, TRY_AGAIN_LATER)
+                await self.close(code=TRY_AGAIN_LATER)
+                return
         message = {"type": "error", "code": exc.code, "message": clip(exc.message),
                    "errors": bounded_errors(exc.errors) or {}}
         if getattr(exc, "run", None) is not None:  # an ended run, as stored: the client stops sending
@@ -156,7 +160,8 @@ class ExternalConsumer(BoundedSocket):
             raise services.ServiceError("invalid_spec", "An open message needs a \"spec\".",
                                         {"spec": ["This field is required."]})
         holding, run = await self.db(
-            external_runs.open_run, retry=False, owner=self.user, data=content["spec"], label=content.get("label") or "", holder=self.holder, loop=self.loop)
+            external_runs.open_run, retry=False, owner=self.user, data=content["spec"],
+            label=content.get("label") or "", holder=self.holder, loop=self.loop)
         await self.hold(holding)
         await self.send_json({"type": "opened", "run": run})
 
@@ -190,7 +195,8 @@ class ExternalConsumer(BoundedSocket):
     async def on_end(self, content):
         holding = self.held()
         run = await self.db(
-            external_runs.end_run, holding, status=content.get("status"), result=content.get("result"), error=content.get("error"))
+            external_runs.end_run, holding, status=content.get("status"), result=content.get("result"),
+            error=content.get("error"))
         await self.release()
         await self.send_json({"type": "ended", "run": run})
 
@@ -218,6 +224,9 @@ class ExternalConsumer(BoundedSocket):
             how = external_runs.look if renew else external_runs.controls_to_tell
             actions = await database_sync_to_async(how)(holding)
         except external_runs.Lost as exc:
+            if exc.reconnect:
+                await self.refuse(exc)
+                return
             await self.release()
             self.lost = exc
             return
