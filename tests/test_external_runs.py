@@ -642,3 +642,22 @@ def test_a_deleted_run_takes_no_more_steps_and_its_socket_is_told_why(dora):
     with pytest.raises(external_runs.Lost):
         external_runs.look(holding)
     external_runs.interrupt_on_close(holding)  # nothing to interrupt: no error
+
+
+def test_a_run_interrupted_under_a_live_socket_is_to_be_attached_again(dora):
+    from datetime import timedelta
+
+    from runs import external_runs, leases
+    from runs.models import Run
+
+    holding, run = external_runs.open_run(owner=dora, data=LBFGSB, label="", holder="socket@here:1/w")
+    spec, stepper = stepper_of(LBFGSB)
+    assert external_runs.write_steps(holding, [wire_step(next(stepper))]) == 1
+    # the socket's renewals did not reach the database for a lease's length: the monitor gives up on it
+    Run.objects.filter(pk=run["id"]).update(lease_expires=timezone.now() - timedelta(seconds=1))
+    assert leases.interrupt_expired() == [run["id"]]
+    with pytest.raises(external_runs.Lost) as lost:
+        external_runs.write_steps(holding, [wire_step(next(stepper))])
+    assert lost.value.reconnect and "Attach it again" in lost.value.message
+    again, payload, _ = external_runs.attach_run(owner=dora, run_id=run["id"], holder="socket@here:1/v")
+    assert payload["status"] == "running" and again.next_seq == 1
