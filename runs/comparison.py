@@ -51,6 +51,8 @@ def landscape(run: Run) -> tuple:
     # a user's own problem is the function its run's definition says (the name may be reused)
     definition = spec.get("definition")
     expression = definition.get("expression") if isinstance(definition, dict) else None
+    if run.problem == "external":  # the server has no f: one title, one function, as its owner named it
+        expression = json.dumps(spec.get("external"), sort_keys=True)
     return run.problem, json.dumps(params, sort_keys=True), dim, expression
 
 

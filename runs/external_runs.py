@@ -65,7 +65,11 @@ def holder_name() -> str:
 
 
 class Lost(ServiceError):
-    """The socket no longer holds its run (deleted, or attached by another socket)."""
+    """The socket no longer holds its run (deleted, or attached by another socket). `reconnect`:
+    nobody does (its lease ran out unrenewed, and it was marked interrupted): the client is to
+    reconnect and attach it again, as after any lost connection."""
+
+    reconnect = False
 
 
 class Holding:
@@ -154,10 +158,16 @@ def attach_run(*, owner, run_id, holder: str, loop=None) -> tuple[Holding, dict,
 
 
 def _lost(holding: Holding) -> Lost:
-    if Run.objects.filter(pk=holding.run_id).exists():
-        return Lost("conflict", f"Run {holding.run_id} is held by another connection now (it was attached there); "
-                                "this one sends nothing more of it.")
-    return Lost("not_found", f"Run {holding.run_id} was deleted; nothing more of it is stored.")
+    row = Run.objects.filter(pk=holding.run_id).values_list("status", "lease_holder").first()
+    if row is None:
+        return Lost("not_found", f"Run {holding.run_id} was deleted; nothing more of it is stored.")
+    if row == (Run.Status.INTERRUPTED, ""):
+        lost = Lost("conflict", f"Run {holding.run_id} was marked interrupted: its lease ran out before this "
+                                "connection renewed it. Attach it again to go on.")
+        lost.reconnect = True
+        return lost
+    return Lost("conflict", f"Run {holding.run_id} is held by another connection now (it was attached there); "
+                            "this one sends nothing more of it.")
 
 
 def _held_write(holding: Holding, write) -> None:
@@ -172,8 +182,9 @@ def _held_write(holding: Holding, write) -> None:
 def _seq_of(data, index: int) -> int:
     seq = data.get("seq") if isinstance(data, dict) else None
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2 ** 63:
-        raise ServiceError("bad_message", f"Step {index} of the message has no seq (a whole number >= 0): "
-                                          f"{shown(seq)}.", {f"steps[{index}].seq": ["Expected a whole number >= 0."]})
+        raise ServiceError("bad_message", f"Step {index} of the message needs a \"seq\", a whole number >= 0, "
+                                          f"not {shown(seq)}.",
+                           {f"steps[{index}].seq": ["Expected a whole number >= 0."]})
     return seq
 
 
@@ -235,8 +246,9 @@ def set_resumed(holding: Holding) -> dict:
 
 def _set_status(holding: Holding, status: str, *taken: str) -> dict:
     def write():
-        row = Run.objects.select_for_update().filter(pk=holding.run_id).values_list("control_requests", flat=True).first()
-        leases.write(holding.run_id, holding.holder, status=status, control_requests=_without(row or "", *taken))
+        requests = (Run.objects.select_for_update().filter(pk=holding.run_id)
+                    .values_list("control_requests", flat=True).first())
+        leases.write(holding.run_id, holding.holder, status=status, control_requests=_without(requests or "", *taken))
     _held_write(holding, write)
     holding.told.difference_update(taken)
     holding.paused = status == Run.Status.PAUSED
@@ -250,7 +262,8 @@ def end_run(holding: Holding, *, status, result, error) -> dict:
         raise ServiceError("bad_message", f'"status" must be one of {", ".join(END_STATUSES)}, not {shown(status)}.',
                            {"status": [f"One of: {', '.join(END_STATUSES)}."]})
     if result is None and status == Run.Status.FINISHED:
-        raise ServiceError("bad_message", "A finished run needs its \"result\".", {"result": ["This field is required."]})
+        raise ServiceError("bad_message", "A finished run needs its \"result\".",
+                           {"result": ["This field is required."]})
     data = None
     if result is not None:
         try:
@@ -265,7 +278,13 @@ def end_run(holding: Holding, *, status, result, error) -> dict:
         error = "The run failed in its owner's Python process."
     fields = dict(status=status, finished=timezone.now(), result=data, error=clip(error, ERROR_LENGTH),
                   control_requests="", checkpoint=None, **leases.RELEASED)
-    _held_write(holding, lambda: leases.write(holding.run_id, holding.holder, **fields))
+    try:
+        _held_write(holding, lambda: leases.write(holding.run_id, holding.holder, **fields))
+    except Lost:
+        # ended already (this end again, after a storage fault hid its answer): said as it stands
+        if not Run.objects.filter(pk=holding.run_id, status__in=END_STATUSES, lease_holder="").exists():
+            raise
+        return load_run_dict(holding.run_id)
     holding.told.clear()
     return holding.publish_run(*(["status"] if status == Run.Status.STOPPED else []), "finished")
 

@@ -6,16 +6,24 @@ looks it takes every leases.RENEW_EVERY seconds (the lease renewed, new controls
 nudges of the group "external-<id>" (a control was just recorded). Anything a client sends that
 is not right is answered with an error in words; the socket stays open and nothing is stored.
 A socket that closes while it holds a run that has not ended leaves it interrupted.
+
+A write the storage will not take (runs/storage_faults.py) is not the client's fault, and the
+client has not been answered: the socket tries it again, as the driver does, for up to
+OPTSITE_STORAGE_RETRY_SECONDS (opening and attaching are not tried again: one is not safe to
+repeat, and the client repeats both after a reconnect). Then it closes with code 4503 (the
+storage is unavailable): the client reconnects, attaches, and sends again what was not acked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from channels.db import database_sync_to_async
+from django.db import connection
 
-from runs import external_runs, leases, publishing, services
+from runs import external_runs, leases, publishing, services, storage_faults
 from runs.consumers import MAX_INT, BadMessage, BoundedSocket, _authenticated
 from runs.dispatch import external_group
 from runs.optim.echo import bounded_errors, clip, shown
@@ -25,6 +33,17 @@ log = logging.getLogger("runs.external_socket")
 
 # What one message may be (the client cuts its batches below half of it).
 MAX_MESSAGE_BYTES = 2 ** 20
+# The close code of a socket whose writes the storage would not take (HTTP's 503): reconnect and
+# attach later. (Autobahn sends no 1013 "try again later" from a server: 1000 or 3000-4999 only.)
+TRY_AGAIN_LATER = 4503
+
+
+def _fresh_connection():
+    connection.close()  # the database thread's own (`connection` is per thread)
+
+
+class StorageAway(Exception):
+    """The storage would not take this socket's write within the time it may take."""
 
 
 def _too_big(text: str) -> bool:
@@ -78,6 +97,9 @@ class ExternalConsumer(BoundedSocket):
                                  {"type": [f"One of: {names}."]})
             async with self.lock:
                 await getattr(self, f"on_{kind}")(content)
+        except StorageAway as exc:
+            log.warning("external socket: %s; closing it (%s): its client reconnects", exc, TRY_AGAIN_LATER)
+            await self.close(code=TRY_AGAIN_LATER)
         except BadMessage as exc:
             await self.send_error("bad_message", exc.message, exc.errors)
         except services.ServiceError as exc:
@@ -89,11 +111,36 @@ class ExternalConsumer(BoundedSocket):
     async def refuse(self, exc: services.ServiceError):
         if isinstance(exc, external_runs.Lost):
             await self.release()
+            if exc.reconnect:  # nobody holds the run: the client attaches it again, as after a lost connection
+                log.warning("external socket: %s; closing it (%s): its client reconnects", exc.message, TRY_AGAIN_LATER)
+                await self.close(code=TRY_AGAIN_LATER)
+                return
         message = {"type": "error", "code": exc.code, "message": clip(exc.message),
                    "errors": bounded_errors(exc.errors) or {}}
         if getattr(exc, "run", None) is not None:  # an ended run, as stored: the client stops sending
             message["run"] = exc.run
         await self.send_json(message)
+
+    async def db(self, call, *args, retry: bool = True, **kwargs):
+        """`call` in the database thread; a storage fault tried again (`retry`) while the time allows,
+        then StorageAway."""
+        backoff = None
+        while True:
+            try:
+                return await database_sync_to_async(call)(*args, **kwargs)
+            except Exception as exc:
+                if not storage_faults.is_storage_fault(exc):
+                    raise
+                now = time.monotonic()
+                if backoff is None:
+                    backoff = storage_faults.Backoff(now)
+                    log.warning("external socket: could not write: %s", storage_faults.describe(exc))
+                wait = backoff.next_wait(now) if retry else None
+                if wait is None:
+                    raise StorageAway(storage_faults.storage_reason(exc)) from exc
+                # a fresh connection for the next try: the old one may be the broken part
+                await database_sync_to_async(_fresh_connection)()
+                await asyncio.sleep(wait)
 
     def held(self) -> external_runs.Holding:
         if self.holding is not None:
@@ -112,8 +159,9 @@ class ExternalConsumer(BoundedSocket):
         if "spec" not in content:
             raise services.ServiceError("invalid_spec", "An open message needs a \"spec\".",
                                         {"spec": ["This field is required."]})
-        holding, run = await database_sync_to_async(external_runs.open_run)(
-            owner=self.user, data=content["spec"], label=content.get("label") or "", holder=self.holder, loop=self.loop)
+        holding, run = await self.db(
+            external_runs.open_run, retry=False, owner=self.user, data=content["spec"],
+            label=content.get("label") or "", holder=self.holder, loop=self.loop)
         await self.hold(holding)
         await self.send_json({"type": "opened", "run": run})
 
@@ -126,8 +174,8 @@ class ExternalConsumer(BoundedSocket):
             raise services.ServiceError(
                 "conflict", f"This socket holds run {self.holding.run_id}, which has not ended; end it, or attach "
                 "on another socket.")
-        holding, run, controls = await database_sync_to_async(external_runs.attach_run)(
-            owner=self.user, run_id=run_id, holder=self.holder, loop=self.loop)
+        holding, run, controls = await self.db(
+            external_runs.attach_run, retry=False, owner=self.user, run_id=run_id, holder=self.holder, loop=self.loop)
         await self.hold(holding)
         await self.send_json({"type": "attached", "run": run, "next_seq": holding.next_seq})
         for action in controls:
@@ -135,19 +183,20 @@ class ExternalConsumer(BoundedSocket):
 
     async def on_steps(self, content):
         holding = self.held()
-        next_seq = await database_sync_to_async(external_runs.write_steps)(holding, content.get("steps"))
+        next_seq = await self.db(external_runs.write_steps, holding, content.get("steps"))
         await self.send_json({"type": "ack", "run_id": holding.run_id, "next_seq": next_seq})
 
     async def on_paused(self, content):
-        await database_sync_to_async(external_runs.set_paused)(self.held())
+        await self.db(external_runs.set_paused, self.held())
 
     async def on_resumed(self, content):
-        await database_sync_to_async(external_runs.set_resumed)(self.held())
+        await self.db(external_runs.set_resumed, self.held())
 
     async def on_end(self, content):
         holding = self.held()
-        run = await database_sync_to_async(external_runs.end_run)(
-            holding, status=content.get("status"), result=content.get("result"), error=content.get("error"))
+        run = await self.db(
+            external_runs.end_run, holding, status=content.get("status"), result=content.get("result"),
+            error=content.get("error"))
         await self.release()
         await self.send_json({"type": "ended", "run": run})
 
@@ -172,8 +221,12 @@ class ExternalConsumer(BoundedSocket):
         if holding is None:
             return
         try:
-            actions = await database_sync_to_async(external_runs.look if renew else external_runs.controls_to_tell)(holding)
+            how = external_runs.look if renew else external_runs.controls_to_tell
+            actions = await database_sync_to_async(how)(holding)
         except external_runs.Lost as exc:
+            if exc.reconnect:
+                await self.refuse(exc)
+                return
             await self.release()
             self.lost = exc
             return
@@ -188,9 +241,10 @@ class ExternalConsumer(BoundedSocket):
                     await self.look(renew=True)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database away a moment: the lease outlasts a few missed renewals
-                log.warning("external socket: could not renew the lease of run %s",
-                            getattr(self.holding, "run_id", None), exc_info=True)
+            except Exception as exc:  # the database away a moment: the lease outlasts a few missed renewals
+                log.warning("external socket: could not renew the lease of run %s: %s",
+                            getattr(self.holding, "run_id", None), storage_faults.describe(exc),
+                            exc_info=not storage_faults.is_storage_fault(exc))
 
     async def external_look(self, event):
         """A control was recorded for the run this socket holds: tell the client now."""
@@ -206,6 +260,8 @@ class ExternalConsumer(BoundedSocket):
             if holding is not None:
                 try:
                     await database_sync_to_async(external_runs.interrupt_on_close)(holding)
-                except Exception:  # its lease runs out, and the monitor interrupts it
-                    log.warning("external socket: could not mark run %s interrupted", holding.run_id, exc_info=True)
+                except Exception as exc:  # its lease runs out, and the monitor interrupts it
+                    log.warning("external socket: could not mark run %s interrupted: %s; its lease runs out",
+                                holding.run_id, storage_faults.describe(exc),
+                                exc_info=not storage_faults.is_storage_fault(exc))
                 await self.release()

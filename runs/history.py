@@ -98,7 +98,7 @@ class Row:
         """Where the run is (the Run object's fields that the status badge's note needs)."""
         run = self.run
         return {"status": run.status, "queue_position": queue_position(run), "worker": run.worker,
-                "stopping": "stop" in run.control_requests}
+                "stopping": "stop" in run.control_requests, "problem": run.problem}
 
     @property
     def reached(self) -> bool:

@@ -51,8 +51,9 @@ def fair_queue(among=None, *, also_running=()) -> list[int]:
     rows = list(queued.values_list("pk", "owner_id", "control_requests"))
     if not rows:
         return []
+    # an external run holds no worker: it does not make its owner's queued runs wait
     running = Counter(Run.objects.filter(Q(status=Run.Status.RUNNING) | Q(pk__in=list(also_running)))
-                      .values_list("owner_id", flat=True))
+                      .exclude(problem=EXTERNAL).values_list("owner_id", flat=True))
     first = [pk for pk, _, requests in rows if "stop" in requests]
     by_owner: dict[int, deque] = {}
     for position, (pk, owner, requests) in enumerate(rows):

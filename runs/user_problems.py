@@ -41,17 +41,27 @@ def catalogue_for(owner) -> list[dict]:
 
 
 def problem_of_spec(spec: dict) -> dict | None:
-    """The problem object of a stored run spec's own definition (the run page draws it), or None
-    for a catalogue problem or a definition this version cannot read."""
+    """The problem object of a stored run spec's own definition or external function (the run page
+    draws it), or None for a catalogue problem or a definition this version cannot read."""
     from runs.optim.expressions import DefinitionError, definition_of
 
     d = (spec or {}).get("definition")
     if d is None:
-        return None
+        return _external_problem(spec)
     try:
         return definition_of(d).problem.to_dict()
     except (DefinitionError, ValueError):
         return None
+
+
+def _external_problem(spec: dict) -> dict | None:
+    """The problem object of an external run's spec (a title and what the user gave), or None."""
+    from runs.optim.external import EXTERNAL, ExternalProblem, external_of
+
+    if (spec or {}).get("problem") != EXTERNAL or not isinstance(spec.get("dim"), int):
+        return None
+    d = external_of(spec.get("external"), {})
+    return None if d is None else ExternalProblem(d, spec["dim"]).to_dict()
 
 
 def expression_problem_for(owner, name: str, run_id=None):

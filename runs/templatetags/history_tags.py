@@ -37,6 +37,11 @@ def queue_text(position) -> str:
     return "next in line" if position == 1 else f"{ordinal(position)} in line"
 
 
+# An external run is computed by its owner's Python process (runtext.js's externalNote says the same).
+EXTERNAL_NOTES = {"running": "in its owner's Python process", "paused": "its Python process waits",
+                  "interrupted": "its Python process is not connected; the steps come when it is"}
+
+
 @register.filter
 def status_note(run: dict, where: str = "history") -> str:
     """Where a run is, as words after its status badge: '2nd in line', 'on pool@host:1234'.
@@ -48,6 +53,8 @@ def status_note(run: dict, where: str = "history") -> str:
     status = run.get("status")
     if run.get("stopping") and status in ("queued", "running", "paused"):
         return "stopping…"
+    if run.get("problem") == "external":
+        return EXTERNAL_NOTES.get(status, "")
     if status == "queued":
         return queue_text(run.get("queue_position"))
     if status == "running":
@@ -139,11 +146,20 @@ def problem_title(name: str) -> str:
 
 
 @register.filter
+def run_problem_title(run) -> str:
+    """The title of the problem a run ran: an external run's is the one its owner gave the function."""
+    external = (run.spec or {}).get("external") if run.problem == "external" else None
+    if isinstance(external, dict) and isinstance(external.get("title"), str):
+        return external["title"]
+    return problem_title(run.problem)
+
+
+@register.filter
 def problem_label(run) -> str:
     """'Rosenbrock (a=1, b=100), 2-D': the problem's title with its coefficients and dimension."""
     spec = run.spec or {}
     coeffs = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in (spec.get("params") or {}).items())
-    text = problem_title(run.problem) + (f" ({coeffs})" if coeffs else "")
+    text = run_problem_title(run) + (f" ({coeffs})" if coeffs else "")
     return f"{text}, {spec['dim']}-D" if spec.get("dim") else text
 
 

@@ -126,6 +126,10 @@ async function loadGrid(group) {
     if (ylim) q.set("ylim", ylim.join(","));
     return `/api/problems/${encodeURIComponent(r0.problem)}/grid/?${q}`;
   };
+  if (r0.problem === "external") {
+    plot.setMessage("No landscape: this function is computed in its owner's Python process; the paths are drawn on their own.");
+    return;
+  }
   const url = query(lim[0], lim[1], r0.dim === 1 ? "400" : "80");
   try {
     const grid = await getJSON(url);

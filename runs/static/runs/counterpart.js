@@ -25,6 +25,7 @@ const constrained = (problem) => !!(problem && problem.constraints && problem.co
 
 /** The method a run is compared with: DE for a local one, L-BFGS-B (SLSQP if constrained) for a global one. */
 export function counterpartMethod(run, problem, methods = FALLBACK) {
+  if (run.problem === "external") return null; // the server cannot compute its owner's function
   const m = (methods && methods.get(run.method)) || FALLBACK.get(run.method);
   if (!m) return null;
   if (m.family !== "global") return "de";
@@ -84,7 +85,8 @@ export class CompareButtons {
   _studyLinks(run) {
     const $ = this.view.$, repeat = $("#btn-study-repeat"), against = $("#btn-study-against");
     if (!repeat || !against) return;
-    const methods = this.view.methods, saved = run && run.id;
+    // a study's runs are computed here: not an external run's function, which is its owner's
+    const methods = this.view.methods, saved = run && run.id && run.problem !== "external";
     repeat.hidden = against.hidden = !saved;
     if (!saved) return;
     const m = (methods && methods.get(run.method)) || FALLBACK.get(run.method);

@@ -197,6 +197,11 @@ export class ObjectiveMap {
     this.gridKey = key;
     this.box = box;
     this.at = at;
+    if (run.problem === "external") { // the server has no f to draw: the path alone
+      this.ct.setMessage("No map: f is computed in its owner's Python process. The path is drawn on its own.");
+      this.$("#contour-note").textContent = this.oneD ? "x[0] of each step" : `the path over x[${this.ix}], x[${this.iy}]`;
+      return;
+    }
     const q = new URLSearchParams({ params: JSON.stringify(run.params || {}), dim: String(this.dim), xlim: box.x.join(",") });
     if (run.definition) q.set("run", String(run.id)); // a user's own problem: as this run ran it
     if (this.oneD) q.set("n", String(LINE_N));

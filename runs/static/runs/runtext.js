@@ -44,11 +44,22 @@ function ordinal(n) {
 export function statusNote(run, { resuming = false } = {}) {
   const s = run.status, pos = run.queue_position;
   if (run.stopping && ACTIVE.has(s)) return "stopping…";
+  if (run.problem === "external") return externalNote(s);
   switch (s) {
     case "queued": return !pos ? "waiting for a worker" : pos === 1 ? "next in line" : `${ordinal(pos)} in line`;
     case "running": return run.worker ? `on ${run.worker}` : "";
     case "paused": return "holds no worker";
     case "interrupted": return resuming ? "the worker went away; resuming…" : "the worker went away";
+    default: return "";
+  }
+}
+
+/** An external run is computed by its owner's Python process (history_tags.EXTERNAL_NOTES). */
+function externalNote(status) {
+  switch (status) {
+    case "running": return "in its owner's Python process";
+    case "paused": return "its Python process waits";
+    case "interrupted": return "its Python process is not connected; the steps come when it is";
     default: return "";
   }
 }

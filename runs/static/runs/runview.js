@@ -134,6 +134,7 @@ export class RunView {
 
   async _fetchKnownMinimum() {
     const run = this.run;
+    if (run.problem === "external") return; // a function of the user's own: no f* here
     const q = new URLSearchParams({ problem: run.problem, dim: String(this.dim), params: JSON.stringify(run.params || {}) });
     try {
       const data = await getJSON(`/runs/new/known-minimum/?${q}`);
@@ -216,12 +217,19 @@ export class RunView {
     where.hidden = !note;
 
     const blocked = Boolean(this._pending) || Boolean(r.stopping);
+    // An external run's controls are obeyed by its owner's Python process between steps; an
+    // interrupted one goes on when that process reconnects, not from here.
+    const external = r.problem === "external";
     const can = {
       pause: !blocked && (s === "running" || s === "queued"),
-      resume: !blocked && (s === "paused" || s === "interrupted"),
+      resume: !blocked && (s === "paused" || (s === "interrupted" && !external)),
       stop: !blocked && (ACTIVE.has(s) || s === "interrupted"),
     };
-    const titles = {
+    const titles = external ? {
+      pause: "Its Python process waits after the step it is computing",
+      resume: s === "interrupted" ? "It goes on when its Python process reconnects" : "Its Python process goes on",
+      stop: s === "interrupted" ? "Its Python process stops when it reconnects" : "Its Python process stops after the step it is computing",
+    } : {
       pause: s === "queued" ? "Take it out of the queue; Resume puts it back" : "Store a checkpoint and free the worker",
       resume: s === "interrupted" ? "Continue from the last checkpoint" : "Queue it again; it goes on where it paused",
       stop: s === "interrupted" ? "End the run as stopped, with the result of its last checkpoint" : "End the run; its steps so far are kept",
