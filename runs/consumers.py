@@ -200,7 +200,7 @@ class NoSuchSocket(BoundedSocket):
             return
         await self.accept()
         await self.send_error("not_found", f"There is no socket at {shown(self.scope.get('path', ''))}; "
-                              "the sockets are /ws/runs/ and /ws/runs/<id>/.")
+                              "the sockets are /ws/runs/, /ws/runs/<id>/ and /ws/runs/external/.")
         await self.close(code=GONE)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):

@@ -6,8 +6,9 @@ Two modes, one driver (runs/driver.py via runs/worker.py):
 - Celery (REDIS_URL set): a run is a task on the queue "runs" (runs/tasks.py), taken by any
   `celery -A optsite worker -Q runs` on any machine; a control is a Redis message that the
   worker holding the run listens for.
-Either way the database says what is true (the run's status, its lease, its recorded controls):
-what travels here only says "look now".
+An external run (runs/external_runs.py) has no worker: a control reaches the socket that holds it
+through the channel layer. Either way the database says what is true (the run's status, its lease,
+its recorded controls): what travels here only says "look now".
 """
 
 from __future__ import annotations
@@ -72,9 +73,23 @@ def enqueue(run_id: int) -> None:
         local_pool().enqueue(run_id)
 
 
-def nudge(run_id: int) -> None:
-    """Controls were recorded for the run (after the commit): its worker takes them now."""
+def external_group(run_id: int) -> str:
+    """The channel-layer group of the socket that holds an external run (runs/external_socket.py)."""
+    return f"external-{run_id}"
+
+
+def nudge(run_id: int, *, external: bool = False) -> None:
+    """Controls were recorded for the run (after the commit): its worker takes them now; for an
+    external run, the socket that holds it (any server process: the channel layer) tells its client."""
     global _redis
+    if external:
+        from runs.publishing import publish
+
+        try:
+            publish(external_group(run_id), {"type": "external.look", "run_id": run_id})
+        except Exception:  # the socket still finds the control at its next look, within RENEW_EVERY
+            log.warning("could not nudge the socket of external run %s", run_id, exc_info=True)
+        return
     if uses_celery():
         try:
             import redis

@@ -1,12 +1,13 @@
-"""Driving one run: the only code that steps a solver and writes its steps.
+"""Driving one run: the only code on the server that steps a solver.
 
 A worker process (a process of the local pool or a Celery worker, runs/worker.py) claims a run's
 lease and calls `RunDriver.drive()` in one thread. The driver restores the stepper from the
 run's checkpoint (or makes a fresh one), steps it and buffers the steps (each as its light JSON
-text and its bulky arrays' blob); a flush writes the batch
-of steps + the run's counters + the checkpoint + the lease renewal in ONE transaction, and only
-after the commit is the batch published (persist, then publish: anything a client has seen is on
-disk). Controls reach it from other threads through `request()`; it obeys them between steps.
+text and its bulky arrays' blob); a flush writes the batch (runs/step_writer.py, which also
+writes the steps of external runs) of steps + the run's counters + the checkpoint + the lease
+renewal in ONE transaction, and only after the commit is the batch published (persist, then
+publish: anything a client has seen is on disk). Controls reach it from other threads through
+`request()`; it obeys them between steps.
 
 `drive()` returns when the run has ended (finished, stopped, failed), paused (a paused run holds
 no worker: its checkpoint is stored and resume queues it again), been interrupted (the worker is
@@ -24,9 +25,7 @@ nobody renews: a server's monitor marks it interrupted once the database takes w
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -36,11 +35,10 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from runs import leases, storage_faults
-from runs.encoding import dumps
-from runs.models import Run, RunTrace, Step
-from runs.optim import BulkEncoder, finite_number
-from runs.publishing import step_events
+from runs.models import Run, RunTrace
+from runs.optim import BulkEncoder
 from runs.run_objects import load_run_dict
+from runs.step_writer import Batch, encoded
 
 log = logging.getLogger("runs.driver")
 
@@ -54,17 +52,6 @@ FLUSH_BUDGET = 20
 # What drive() returns; runs/worker.py adds RETRY: the storage would not let it take the run, which
 # stays queued and is to be handed out again a moment later.
 ENDED, PAUSED, INTERRUPTED, LOST, RETRY = "ended", "paused", "interrupted", "lost", "retry"
-
-
-@functools.cache
-def _insert_steps_sql() -> str:
-    # The ORM's bulk_create costs ~65 us a row in model instances and their conversion, twice a
-    # cheap L-BFGS-B iteration; the rows are plain values already.
-    meta, quote = Step._meta, connection.ops.quote_name
-    columns = [meta.get_field(name).column for name in
-               ("run", "seq", "nit", "phase", "fun", "nfev", "njev", "elapsed", "data", "bulk")]
-    return (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))})")
 
 
 class _StopWaits(Exception):
@@ -197,7 +184,7 @@ class RunDriver:
             if step.seq != self._next_seq:
                 raise RuntimeError(f"the solver handed out step {step.seq} where {self._next_seq} was due")
             self._next_seq += 1
-            buffer.append((step, dumps(step.to_dict()), self._bulk.encode(step.seq, step.bulky)))
+            buffer.append(encoded(step, self._bulk))
             now = time.perf_counter()
             took, before = now - before, now
             # Flush if this step would otherwise wait longer than the interval for the next one:
@@ -237,51 +224,23 @@ class RunDriver:
         """One transaction: buffered steps, counters, checkpoint, lease (+ fields); then publish."""
         t0 = time.perf_counter()
         buffer = self._buffer[:]
-        if buffer:
-            last = buffer[-1][0]
-            best = self._best
-            for step, _, _ in buffer:
-                fun = step.fun
-                if fun is not None and math.isfinite(fun) and (best is None or fun < best):
-                    best = fun
-            self._best = best
-            fields.update(n_steps=last.seq + 1, nit=last.nit, nfev=last.nfev, elapsed=last.elapsed, best_fun=best)
-            if "checkpoint" not in fields:
-                from runs.optim import encode_checkpoint
+        batch = Batch(self.run_id, buffer, self._best, self._trace)
+        self._best = batch.best
+        if buffer and "checkpoint" not in fields:
+            from runs.optim import encode_checkpoint
 
-                fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
-            rows = [(self.run_id, s.seq, s.nit, s.phase, finite_number(s.fun), s.nfev, s.njev, s.elapsed, text, blob)
-                    for s, text, blob in buffer]
-            trace_text = None
-            if self._trace is not None:
-                for step, _, _ in buffer:
-                    self._trace.fold_step(step)
-                trace_text = self._trace.to_json()
+            fields["checkpoint"] = encode_checkpoint(self.stepper.checkpoint())
 
         def write():
             with transaction.atomic():
                 if pausing and "stop" in (Run.objects.select_for_update().filter(pk=self.run_id)
                                           .values_list("control_requests", flat=True).first() or ""):
                     raise _StopWaits  # recorded before this pause could commit: stop, do not pause
-                leases.write(self.run_id, self.holder, **fields)  # first: no lease, nothing written
-                if buffer:
-                    with connection.cursor() as cursor:
-                        cursor.executemany(_insert_steps_sql(), rows)
-                    if trace_text is not None:
-                        # one UPDATE: the row is made with the study (update_or_create would lock and read it first)
-                        if not RunTrace.objects.filter(run_id=self.run_id).update(data=trace_text):
-                            RunTrace.objects.create(run_id=self.run_id, data=trace_text)
+                batch.store(self.holder, **fields)
         retried = self._write(write)
         committed = time.time()
         del self._buffer[:len(buffer)]  # in place: the stepping loop holds this list
-        if buffer:
-            def full_of(i):  # the light text, with the bulky fields: only for each message's newest step
-                step = buffer[i][0]
-                return dumps(step.to_full_dict()) if step.bulky else buffer[i][1]
-
-            texts = [text for _, text, _ in buffer]
-            for event in step_events(self.run_id, buffer[0][0].seq, texts, committed, full_of):
-                self._publish(event)
+        batch.publish(self._publish, committed)
         end = time.perf_counter()
         self._last_flush = end
         if buffer and not retried:  # a running average: one slow disk moment does not throttle the run

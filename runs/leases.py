@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from runs.models import Run
+from runs.optim.external import EXTERNAL
 
 # A lease not renewed for this long is given up on: its run becomes `interrupted`.
 LEASE_SECONDS = 6.0
@@ -104,7 +105,9 @@ def interrupt_expired(*, silent_for: float | None = None) -> list[int]:
         lapsed = Q(lease_expires__lt=now) | Q(lease_expires__isnull=True)
     else:
         lapsed = Q(heartbeat__lt=now - timedelta(seconds=silent_for)) | Q(heartbeat__isnull=True)
-    return _interrupt(Run.objects.filter(Q(status=Run.Status.RUNNING) & lapsed))
+    # A paused external run keeps its lease: the socket that holds it renews it (runs/external_runs.py).
+    held = Q(status=Run.Status.RUNNING) | Q(status=Run.Status.PAUSED, problem=EXTERNAL, lease_expires__isnull=False)
+    return _interrupt(Run.objects.filter(held & lapsed))
 
 
 def interrupt_held_by(holder: str) -> list[int]:

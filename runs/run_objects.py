@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 
 from runs.models import Run
 from runs.optim import finite_number
+from runs.optim.external import EXTERNAL
 from runs.outcomes import run_outcome
 
 
@@ -50,8 +51,9 @@ def fair_queue(among=None, *, also_running=()) -> list[int]:
     rows = list(queued.values_list("pk", "owner_id", "control_requests"))
     if not rows:
         return []
+    # an external run holds no worker: it does not make its owner's queued runs wait
     running = Counter(Run.objects.filter(Q(status=Run.Status.RUNNING) | Q(pk__in=list(also_running)))
-                      .values_list("owner_id", flat=True))
+                      .exclude(problem=EXTERNAL).values_list("owner_id", flat=True))
     first = [pk for pk, _, requests in rows if "stop" in requests]
     by_owner: dict[int, deque] = {}
     for position, (pk, owner, requests) in enumerate(rows):
@@ -82,10 +84,11 @@ def queue_position(run: Run) -> int | None:
 
 def resumable():
     """Interrupted runs that may continue by themselves (a checkpoint, or nothing done yet, and
-    not interrupted too often: a run that keeps killing its worker waits for its owner)."""
+    not interrupted too often: a run that keeps killing its worker waits for its owner). Never an
+    external run: only its owner's process can go on with it (runs/external_runs.py)."""
     return Run.objects.filter(
         Q(status=Run.Status.INTERRUPTED) & (Q(checkpoint__isnull=False) | Q(n_steps=0))
-        & Q(interruptions__lte=settings.OPTSITE_MAX_AUTO_RESUMES))
+        & Q(interruptions__lte=settings.OPTSITE_MAX_AUTO_RESUMES)).exclude(problem=EXTERNAL)
 
 
 def resumes_by_itself(run: Run) -> bool:
@@ -98,6 +101,7 @@ def resumes_by_itself(run: Run) -> bool:
 def run_to_dict(run: Run) -> dict:
     """The PROTOCOL Run object (plus label, the latest figures and where the run is)."""
     spec = run.spec or {}
+    external = run.problem == EXTERNAL
     return {
         "id": run.pk,
         "url": run.get_absolute_url(),
@@ -122,12 +126,16 @@ def run_to_dict(run: Run) -> dict:
         "nfev": run.nfev,
         "elapsed": run.elapsed,
         "queue_position": queue_position(run),
-        "worker": run.worker,
+        # "external": computed in its owner's Python process and streamed here (runs/external_runs.py)
+        "kind": "external" if external else "server",
+        "worker": None if external else run.worker,  # an external run's socket is no worker
         "stopping": "stop" in run.control_requests,
         "auto_resume": resumes_by_itself(run),
         "outcome": run_outcome(run),  # how it ended (runs/outcomes.py); null while active
         # a user's own problem: the definition the run ran (runs/optim/expressions.py)
         **({"definition": spec["definition"]} if spec.get("definition") else {}),
+        # an external run's function as its owner described it: {"title", "gradient", "hessian"}
+        **({"external": spec["external"]} if external and spec.get("external") else {}),
     }
 
 

@@ -1,5 +1,6 @@
 """The web side's writes of runs: create, queue, control, relabel, delete. Views, consumers,
-commands call here; only a worker's driver (runs/driver.py) writes steps.
+commands call here; steps are written only by runs/step_writer.py (for a worker's driver,
+runs/driver.py, and for the external socket, runs/external_runs.py).
 
 Every function takes keyword-only arguments and is synchronous (consumers wrap them in
 database_sync_to_async). A status change made here is published here, after its commit; one a
@@ -20,6 +21,7 @@ from runs import dispatch, recovery, stored_steps
 from runs.encoding import dumps
 from runs.models import Run, Step
 from runs.optim.echo import shown
+from runs.optim.external import is_external
 from runs.publishing import group_of, publish
 from runs.run_objects import load_run_dict, run_to_dict
 
@@ -55,13 +57,29 @@ def limits():
     )
 
 
-def validate(data, owner=None) -> "object":
+def validate(data, owner=None, *, external: bool = False) -> "object":
     """runs.optim.validate_spec with this site's limits, and the owner's own problems among the
-    names a spec may use (the Spec then carries the definition); raises ServiceError."""
+    names a spec may use (the Spec then carries the definition); raises ServiceError.
+
+    The one path every launch takes: a spec of problem "external" is refused here unless
+    `external` (only the external socket, runs/external_runs.py, takes those, and only those)."""
     from runs.optim import SpecError, validate_spec
+    from runs.optim.external import EXTERNAL
 
     if not isinstance(data, dict):
         raise ServiceError("invalid_spec", "The run spec must be a JSON object.", {"spec": ["Expected an object."]})
+    if is_external(data) and not external:
+        raise ServiceError(
+            "invalid_spec", f'An external run is made by the Python client (Client.minimize or '
+            f'Client.differential_evolution), which computes your own function in your process and streams '
+            f'its steps here; the server cannot run the problem "{EXTERNAL}". Pick a problem of the catalogue '
+            f'or one of your own to run it here.',
+            {"problem": [f'"{EXTERNAL}" is for runs of the Python client, not launched here.']})
+    if external and not is_external(data):
+        raise ServiceError(
+            "invalid_spec", f'This socket takes external runs only: a spec with "problem": "{EXTERNAL}" and '
+            'an "external" object. Launch other runs on /ws/runs/ or the new-run page.',
+            {"problem": [f'Must be "{EXTERNAL}" here.']})
     problems = None
     if owner is not None and "definition" not in data:
         from runs.user_problems import definitions_for
@@ -224,7 +242,17 @@ def _record(run: Run, action: str) -> bool:
     """
     pending = run.control_requests.split()
     Run.objects.filter(pk=run.pk).update(control_requests=" ".join([*pending, action]))
-    transaction.on_commit(lambda: dispatch.nudge(run.pk))
+    external = is_external(run)
+    transaction.on_commit(lambda: dispatch.nudge(run.pk, external=external))
+    return True
+
+
+def _external_stop(run: Run) -> bool:
+    """An external run is stopped by its client (scipy's stopped result is computed there): the
+    stop is recorded for the socket that holds the run, or, interrupted, told at its attach."""
+    _record(run, "stop")
+    if run.status == Run.Status.INTERRUPTED:  # nobody holds it: its watchers see it is to stop
+        _announce(run.pk, "status")
     return True
 
 
@@ -234,6 +262,8 @@ def _stop(run: Run) -> bool:
         raise _conflict(run, "stop")
     if "stop" in run.control_requests:
         return False  # asked already
+    if is_external(run):
+        return _external_stop(run)
     if run.status == S.RUNNING:
         return _record(run, "stop")
     if run.checkpoint is None:
@@ -273,6 +303,8 @@ def _resume(run: Run) -> bool:
     S = Run.Status
     if run.status in (S.FINISHED, S.STOPPED, S.FAILED):
         raise _conflict(run, "resume")
+    if is_external(run):
+        return _external_resume(run)
     if run.status in (S.QUEUED, S.RUNNING):
         if "pause" in run.control_requests.split():  # not taken yet: it simply goes on
             Run.objects.filter(pk=run.pk).update(
@@ -289,6 +321,25 @@ def _resume(run: Run) -> bool:
     _announce(run.pk, "status")
     _queue(run.pk)
     return True
+
+
+def _external_resume(run: Run) -> bool:
+    """Only its client can go on with an external run: a paused one is told to (the client's
+    "resumed" makes it running); a pause not yet obeyed is withdrawn (its socket tells the client
+    to go on if it had passed the pause on); an interrupted one waits for its process."""
+    S = Run.Status
+    pending = run.control_requests.split()
+    if run.status == S.INTERRUPTED:
+        raise ServiceError("conflict", f"Run {run.pk} is computed in its owner's Python process; it goes on "
+                                       "when that process reconnects.")
+    if "stop" in pending or "resume" in pending:
+        return False
+    if run.status == S.RUNNING:
+        if "pause" in pending:
+            Run.objects.filter(pk=run.pk).update(control_requests=" ".join(a for a in pending if a != "pause"))
+            transaction.on_commit(lambda: dispatch.nudge(run.pk, external=True))
+        return False
+    return _record(run, "resume")  # paused
 
 
 _CONTROLS = {"stop": _stop, "pause": _pause, "resume": _resume}
@@ -358,6 +409,8 @@ def stop_for_delete(run: Run, timeout: float = DELETE_STOP_WAIT) -> None:
     on SQLite that holds the write lock, and the worker could not write the stop it waits for."""
     if not Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).exists():
         return
+    if is_external(run):
+        return  # its client stops it, if it ever answers: its socket is told of the delete at once
     if not stop_run_and_wait(run_id=run.pk, timeout=timeout):
         return
     # The worker's "finished" comes by its own way (the pool's socket, Redis) and the delete's
@@ -382,8 +435,8 @@ def delete_run(*, run: Run) -> int:
         n = Step.objects.filter(run_id=run_id).count()
         Run.objects.filter(pk=run_id).delete()  # steps go with it (on_delete=CASCADE)
         transaction.on_commit(lambda: publish(group_of(run_id), {"type": "run.deleted", "run_id": run_id}))
-    if run.status == Run.Status.RUNNING:
-        dispatch.nudge(run.pk)  # it notices at once instead of at its next write
+    if run.status == Run.Status.RUNNING or is_external(run):
+        dispatch.nudge(run.pk, external=is_external(run))  # it notices at once instead of at its next write
     return n
 
 
