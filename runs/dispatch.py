@@ -7,8 +7,8 @@ Two modes, one driver (runs/driver.py via runs/worker.py):
   `celery -A optsite worker -Q runs` on any machine; a control is a Redis message that the
   worker holding the run listens for.
 An external run (runs/external_runs.py) has no worker: a control reaches the socket that holds it
-through the channel layer. Either way the database says what is true (the run's status, its lease, its recorded controls):
-what travels here only says "look now".
+through the channel layer. Either way the database says what is true (the run's status, its lease,
+its recorded controls): what travels here only says "look now".
 """
 
 from __future__ import annotations

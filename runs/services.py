@@ -64,7 +64,7 @@ def validate(data, owner=None, *, external: bool = False) -> "object":
     The one path every launch takes: a spec of problem "external" is refused here unless
     `external` (only the external socket, runs/external_runs.py, takes those, and only those)."""
     from runs.optim import SpecError, validate_spec
-    from runs.optim.external import EXTERNAL, is_external
+    from runs.optim.external import EXTERNAL
 
     if not isinstance(data, dict):
         raise ServiceError("invalid_spec", "The run spec must be a JSON object.", {"spec": ["Expected an object."]})
@@ -78,7 +78,7 @@ def validate(data, owner=None, *, external: bool = False) -> "object":
     if external and not is_external(data):
         raise ServiceError(
             "invalid_spec", f'This socket takes external runs only: a spec with "problem": "{EXTERNAL}" and '
-            'an "external" object. Launch other runs on /ws/runs/ or POST /api/runs/.',
+            'an "external" object. Launch other runs on /ws/runs/ or the new-run page.',
             {"problem": [f'Must be "{EXTERNAL}" here.']})
     problems = None
     if owner is not None and "definition" not in data:

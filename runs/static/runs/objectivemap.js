@@ -198,6 +198,7 @@ export class ObjectiveMap {
     this.box = box;
     this.at = at;
     if (run.problem === "external") { // the server has no f to draw: the path alone
+      this.ct.setRange(box);
       this.ct.setMessage("No map: f is computed in its owner's Python process. The path is drawn on its own.");
       this.$("#contour-note").textContent = this.oneD ? "x[0] of each step" : `the path over x[${this.ix}], x[${this.iy}]`;
       return;
@@ -228,7 +229,7 @@ export class ObjectiveMap {
   /** What detailOnZoom needs of the grid shown now. */
   _source() {
     const run = this.run, box = this.box;
-    if (!box || !this.gridKey) return null;
+    if (!box || !this.gridKey || run.problem === "external") return null;
     return {
       key: this.gridKey, box: { x: box.x, y: this.oneD ? null : box.y },
       url: (xlim, ylim) => {

@@ -30,6 +30,7 @@
 //   ct.setMarker(x, y);                    // the current point (null clears)
 //   ct.setMinimum(x, y);                   // the known minimiser (null clears)
 //   ct.setMessage("Loading…");             // text over the plot (null clears)
+//   ct.setRange({ x, y });                 // the full view's bounds without a grid (no map to draw)
 //   ct.setView("path" | "full");           // zoom to the paths / back to the grid's bounds (also two buttons
 //                                          //   above the plot); while zoomed, the view widens as the path leaves it
 //   ct.onView = ({ x, y }) => ...;         // the view settled on new ranges (a zoom, a pan, the path view)
@@ -813,6 +814,9 @@ export class ContourPlot {
   setMinimum(x, y) { this.minimum = x === null || x === undefined ? null : [x, y]; this._schedule(); }
 
   setMessage(text) { this.message = text || null; this._schedule(); }
+
+  /** The bounds of the full view where there is no grid (a function the server does not have): {x, y}. */
+  setRange(box) { this.range = box ? { x: box.x, y: this.oneD ? null : box.y } : null; this._schedule(); }
 
   /** "path": zoom to the paths (and the current point); "full": the grid's bounds. */
   setView(view) {
