@@ -192,7 +192,8 @@ MINIMIZE_CASES = [
 
 
 @needs_daphne
-@pytest.mark.parametrize("method,mine,theirs", MINIMIZE_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(MINIMIZE_CASES)])
+@pytest.mark.parametrize("method,mine,theirs", MINIMIZE_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(MINIMIZE_CASES)])
 def test_an_external_minimize_is_scipys_run_and_is_stored_step_by_step(alice, method, mine, theirs):
     fun = fg if mine.get("jac") is True else f
     result = alice.minimize(fun, [0.3, 0.2], method=method, label=f"mine, {method}", **mine)
@@ -361,7 +362,8 @@ def test_a_server_away_from_the_start_gets_the_run_later_from_the_spool(server, 
     words = [str(w.message) for w in said if w.category is DeliveryWarning]
     assert any("could not be reached" in w for w in words) and any("deliver_pending" in w for w in words)
     # a spool is for the server it was made for: another address does not take it
-    assert Client(f"http://127.0.0.1:{servers.free_port()}", token, spool_dir=tmp_path / "spool").deliver_pending() == []
+    elsewhere = Client(f"http://127.0.0.1:{servers.free_port()}", token, spool_dir=tmp_path / "spool")
+    assert elsewhere.deliver_pending() == []
     delivered = client.deliver_pending()
     assert [r["label"] for r in delivered] == ["offline"] and delivered[0]["status"] == "finished"
     steps = list(client.steps(delivered[0]["id"]))
@@ -411,7 +413,43 @@ def test_a_step_too_big_for_one_message_is_sent_without_its_bulky_part():
     from optsite_client.stream import MAX_MESSAGE, encode_step
     from optsite_solver import Step
     small = Step(0, 0, np.zeros(2), 1.0, 1, 0, None, "init", {}, bulky={"population": np.ones((5, 2))})
-    big = Step(1, 1, np.zeros(2), 1.0, 2, 0, None, "iterate", {}, bulky={"population": np.full((100_000, 2), 0.123456789)})
+    big = Step(1, 1, np.zeros(2), 1.0, 2, 0, None, "iterate", {},
+               bulky={"population": np.full((100_000, 2), 0.123456789)})
     assert json.loads(encode_step(small))["bulky"] == {"population": [[1.0, 1.0]] * 5}
     text = encode_step(big)
     assert len(text) < MAX_MESSAGE and json.loads(text) == big.to_dict()
+
+
+@needs_daphne
+def test_a_callback_returning_true_stops_the_run_as_it_stops_scipy(alice):
+    mine, theirs = [], []
+
+    def stop_at_five(intermediate_result):
+        mine.append(np.copy(intermediate_result.x))
+        return len(mine) == 5
+
+    def scipy_stop_at_five(intermediate_result):
+        theirs.append(np.copy(intermediate_result.x))
+        if len(theirs) == 5:
+            raise StopIteration
+    result = alice.minimize(f, [0.3, 0.2], method="BFGS", jac=g, bounds=None, callback=stop_at_five)
+    ref = minimize(f, [0.3, 0.2], method="BFGS", jac=g, callback=scipy_stop_at_five)
+    same_as_scipy(result, ref)
+    assert all(np.array_equal(a, b) for a, b in zip(mine, theirs)) and len(mine) == 5
+    stored, steps = stored_as_returned(alice, result, status="stopped")
+    assert [s["x"] for s in steps if s["phase"] == "iterate"] == [list(x) for x in theirs]
+
+
+@needs_daphne
+def test_stop_while_paused_releases_the_optimization_and_de_still_polishes(alice):
+    thread, box = in_thread(lambda: alice.differential_evolution(slow(f, 0.0005), [(-2, 2)] * 2, seed=5, maxiter=1000,
+                                                                 tol=0, label="paused, then stopped"))
+    run = newest_running(alice, "paused, then stopped", box)
+    with alice.watch(run["id"]) as watched:
+        assert watched.pause()["status"] == "paused"
+        final = watched.stop()
+    thread.join(60)
+    result = box["result"]
+    assert final["status"] == "stopped" and result.message == "callback function requested stop early"
+    stored, steps = stored_as_returned(alice, result, status="stopped")
+    assert steps[-1]["phase"] == "polish" and result.nit < 1000

@@ -76,8 +76,8 @@ def _bounds(bounds: Any, n: int | None) -> list[list[float | None]] | None:
     if bounds is None:
         return None
     if isinstance(bounds, Bounds):
-        lb, ub = np.broadcast_to(bounds.lb, (n or np.size(bounds.lb),)), np.broadcast_to(bounds.ub, (n or np.size(bounds.ub),))
-        pairs = list(zip(lb.tolist(), ub.tolist()))
+        size = n or max(np.size(bounds.lb), np.size(bounds.ub))
+        pairs = list(zip(np.broadcast_to(bounds.lb, (size,)).tolist(), np.broadcast_to(bounds.ub, (size,)).tolist()))
     else:
         try:
             pairs = [tuple(b) for b in bounds]

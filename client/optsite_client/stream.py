@@ -414,7 +414,7 @@ class Stream(threading.Thread):
                 self.first = error
                 self.first_done.set()
             else:
-                self._say(f"The server refused run {self.label or ''!s} when it was back: {error}. "
+                self._say(f"The server refused the run{f' {self.label!r}' if self.label else ''} when it was back: {error}. "
                           "Its steps are not kept.")
             self._fatal(None)
         elif not self._ready:  # attach refused
