@@ -80,6 +80,7 @@ def test_de_on_an_external_function_is_scipys_with_its_population_on_the_wire():
     ref = differential_evolution(f, [(-2, 2), (-2, 2)], seed=4, maxiter=25)
     assert np.array_equal(stepper.result.x, ref.x) and stepper.result.nfev == ref.nfev
     again = through_wire(steps, spec)
+    assert set(wire_step(steps[1])["bulky"]["population"]) == {"shape", "f8"}  # packed on the wire
     for mine, theirs in zip(steps, again):
         assert set(theirs.bulky) == set(mine.bulky) == {"population", "population_energies"}
         for name in mine.bulky:
@@ -149,6 +150,11 @@ def good_step(spec):
     (lambda s: s.update(bulky={"p": [1e400 if False else 10 ** 400]}), "steps[0].bulky.p", "too large"),
     (lambda s: s.update(bulky={"p": [0.0] * (BULKY_NUMBERS + 1)}), "steps[0].bulky.p", "more than"),
     (lambda s: s.update(secret=1), "steps[0].secret", "unknown field"),
+    (lambda s: s.update(bulky={"p": {"shape": [2, 2], "f8": "AAAA"}}), "steps[0].bulky.p", "must hold 4 float64"),
+    (lambda s: s.update(bulky={"p": {"shape": [1], "f8": "!!!!!!!!!!!="}}), "steps[0].bulky.p", "not base64"),
+    (lambda s: s.update(bulky={"p": {"shape": [1, 1, 1], "f8": ""}}), "steps[0].bulky.p", "one or two whole numbers"),
+    (lambda s: s.update(bulky={"p": {"shape": [10 ** 7], "f8": ""}}), "steps[0].bulky.p", "more than"),
+    (lambda s: s.update(bulky={"p": {"shape": [1], "f8": "AAAAAAAAAAA=", "x": 1}}), "steps[0].bulky.p", "a packed array is"),
 ])
 def test_what_is_not_a_step_is_refused_in_words(change, field, words):
     spec = external("lbfgsb", x0=[0.3, 0.2], gradient=True)

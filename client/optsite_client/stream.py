@@ -35,11 +35,14 @@ ERROR_WORDS = 2000  # characters of a failed run's error kept
 
 
 def encode_step(step: Any) -> str:
-    """The wire step (runs.optim.external.wire_step) as JSON; a step whose bulky part would take the
-    message past MAX_MESSAGE goes without it (the light step is what the server stores anyway)."""
+    """The wire step (runs.optim.external.wire_step: bulky arrays packed) as JSON; a step whose
+    bulky part would take the message past MAX_MESSAGE goes without it (the light step is what the
+    server stores anyway)."""
+    from optsite_solver.external import pack_arrays
+
     light = json.dumps(step.to_dict(), allow_nan=False, separators=(",", ":"))
     if step.bulky:
-        bulky = json.dumps(step.bulky_dict(), allow_nan=False, separators=(",", ":"))
+        bulky = json.dumps(pack_arrays(step.bulky), separators=(",", ":"))
         if len(light) + len(bulky) + 64 < MAX_MESSAGE:
             return f'{light[:-1]},"bulky":{bulky}}}'
     return light
