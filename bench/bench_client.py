@@ -13,7 +13,10 @@ interleaved):
 itself. "slowdown" = the client's optimizing / the stepper's: what streaming costs the
 optimization while it runs (the goal). "fixed" is the rest of the client's call, once per run:
 opening the run on the server before the first step, and waiting at the end until the server has
-acknowledged the last step and the result. The results are checked equal to scipy's (x, fun, nit,
+acknowledged the last step and the result. "stream cpu" is the CPU the client's own threads took
+(encoding, sending, reading acknowledgements), as a share of the optimization's span: the client's
+cost wherever the server runs. The rest of the slowdown is the server competing for this machine's
+cores — the calibration line shows what a busy loop on the other core alone does to the stepper. The results are checked equal to scipy's (x, fun, nit,
 nfev) before anything is timed. The server shares this machine's cores with the optimization: on
 a busy machine the figures are worse.
 """
@@ -156,6 +159,13 @@ def wall(fn):
     return time.perf_counter() - t0, r
 
 
+def stream_cpu(fn) -> float:
+    """CPU seconds the call spent outside the calling thread (the client's stream threads)."""
+    p0, t0 = time.process_time(), time.thread_time()
+    fn()
+    return (time.process_time() - p0) - (time.thread_time() - t0)
+
+
 def same(a, b) -> bool:
     return (np.array_equal(np.asarray(a.x), np.asarray(b.x)) and a.fun == b.fun
             and a.nit == b.nit and a.nfev == b.nfev)
@@ -170,8 +180,8 @@ def main():
     with Site(workers=1) as site:
         client = Client(site.base, make_token(site))
         print(f"\n{'case':38s} {'steps':>5s} {'scipy':>7s} {'stepper':>7s} {'client':>7s}   optimizing  "
-              f"{'slowdown':>8s} {'fixed':>6s}")
-        print(f"{'':38s} {'':>5s} {'s':>7s} {'s':>7s} {'s':>7s}  stepper client {'':>8s} {'s':>6s}")
+              f"{'slowdown':>8s} {'fixed':>6s} {'stream':>6s}")
+        print(f"{'':38s} {'':>5s} {'s':>7s} {'s':>7s} {'s':>7s}  stepper client {'':>8s} {'s':>6s} {'cpu':>6s}")
         worst = 0.0
         for title, kind, kw in cases(args.quick):
             name = "func" if kind == "de" else "fun"
@@ -192,9 +202,33 @@ def main():
                     spans[k] = min(spans[k], timed.span())
             slowdown = spans[2] / spans[1]
             worst = max(worst, slowdown)
+            own = min(stream_cpu(fns[2]) for _ in range(2)) / spans[1]
+            timed.span()
             print(f"{title:38s} {steps:5d} {best[0]:7.3f} {best[1]:7.3f} {best[2]:7.3f}  {spans[1]:7.3f} {spans[2]:6.3f} "
-                  f"{slowdown:8.3f} {best[2] - spans[2]:6.3f}", flush=True)
+                  f"{slowdown:8.3f} {best[2] - spans[2]:6.3f} {own:6.1%}", flush=True)
         print(f"\nworst slowdown of the optimization {worst:.3f} (goal <= 1.05)")
+        calibrate(cases(args.quick)[-1])
+
+
+def calibrate(case) -> None:
+    """The stepper alone, quiet and then with a busy loop on another core: the machine's own share."""
+    import subprocess
+    title, kind, kw = case
+    call = stepper_call(kind, kw)
+
+    def cpu():
+        t0 = time.thread_time()
+        call()
+        return time.thread_time() - t0
+    quiet = min(cpu() for _ in range(3))
+    burn = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        busy = min(cpu() for _ in range(3))
+    finally:
+        burn.kill()
+    print(f"calibration, {title}, the stepper alone: {quiet:.3f} s of CPU quiet, {busy:.3f} s with the "
+          f"other core busy ({busy / quiet:.3f})")
 
 
 if __name__ == "__main__":
