@@ -48,6 +48,7 @@ CASES = [
     ("nelder-mead", dict(x0=[0.3, 0.2]), dict(method="Nelder-Mead")),
     ("trust-exact", dict(x0=[0.3, 0.2], gradient=True, hessian=True), dict(method="trust-exact", jac=g, hess=h)),
     ("cg", dict(x0=[0.3, 0.2], options={"jac": "3-point"}), dict(method="CG", jac="3-point")),
+    ("powell", dict(x0=[0.3, 0.2], bounds=[[-1, 2], [-1, 2]]), dict(method="Powell", bounds=[(-1, 2), (-1, 2)])),
 ]
 
 
@@ -188,3 +189,30 @@ def test_a_result_is_checked_field_by_field():
     with pytest.raises(WireError):
         result_from_wire("done", spec)
     assert math.isnan(result_from_wire({**good, "fun": None}, spec).fun)
+
+
+@pytest.mark.parametrize("method,keywords", [("nelder-mead", {}), ("bfgs", {"jac": True}), ("cg", {"jac": True}),
+                                             ("powell", {}), ("lbfgsb", {"jac": True})])
+def test_the_users_function_is_called_as_often_as_scipy_calls_it(method, keywords):
+    """Steps show f and the gradient at points scipy evaluated without costing the user's function an
+    evaluation scipy does not make."""
+    calls = {"f": 0, "g": 0}
+
+    def counted_f(x):
+        calls["f"] += 1
+        return f(x)
+
+    def counted_g(x):
+        calls["g"] += 1
+        return g(x)
+    gradient = bool(keywords.get("jac"))
+    spec = external(method, x0=[0.3, 0.2], gradient=gradient)
+    steps = list(make_stepper(bind(spec, counted_f, counted_g if gradient else None)))
+    mine = dict(calls)
+    calls.update(f=0, g=0)
+    scipy_names = {"nelder-mead": "Nelder-Mead", "bfgs": "BFGS", "cg": "CG", "powell": "Powell", "lbfgsb": "L-BFGS-B"}
+    minimize(counted_f, np.array([0.3, 0.2]), method=scipy_names[method], jac=counted_g if gradient else None)
+    # never more; fewer where scipy itself evaluates a point again (Powell's line searches do)
+    assert mine["f"] <= calls["f"] and mine["g"] <= calls["g"]
+    assert mine == calls or method == "powell"
+    assert steps[0].fun == f(np.array([0.3, 0.2]))

@@ -162,6 +162,33 @@ def external_of(raw, errors: dict[str, list[str]]) -> ExternalDef | None:
     return ExternalDef(title.strip(), **flags) if ok else None
 
 
+class _Recent:
+    """The user's function, its values at the last few points kept: a stepper shows each step's f
+    and gradient at a point scipy has just evaluated (the start, each iterate), and asking the
+    user's function again would cost an evaluation scipy does not make (an evaluation may be
+    expensive, or counted). Only a float64 point equal to a kept one, bit for bit, is answered
+    from here; complex steps and extra arguments always reach the function."""
+
+    KEEP = 4
+
+    def __init__(self, fun: Callable):
+        self.fun = fun
+        self.kept: list = []  # [(x's bytes, value)], newest last
+
+    def __call__(self, x, *args):
+        plain = not args and isinstance(x, np.ndarray) and x.dtype == float
+        if plain:
+            key = x.tobytes()
+            for k, value in self.kept:
+                if k == key:
+                    return value.copy() if isinstance(value, np.ndarray) else value
+        value = self.fun(x, *args)
+        if plain:
+            self.kept.append((key, value.copy() if isinstance(value, np.ndarray) else value))
+            del self.kept[:-self.KEEP]
+        return value
+
+
 def bind(spec, fun: Callable, jac: Callable | None = None, hess: Callable | None = None):
     """The validated external spec with the user's callables attached (where it is stepped)."""
     d = spec.external
@@ -169,7 +196,8 @@ def bind(spec, fun: Callable, jac: Callable | None = None, hess: Callable | None
         raise ValueError("the spec says the user gives a gradient: pass jac")
     if d.hessian and hess is None:
         raise ValueError("the spec says the user gives a Hessian: pass hess")
-    return dataclasses.replace(spec, external=dataclasses.replace(d, functions=(fun, jac, hess)))
+    functions = (_Recent(fun), None if jac is None else _Recent(jac), hess)
+    return dataclasses.replace(spec, external=dataclasses.replace(d, functions=functions))
 
 
 # ---- the wire -----------------------------------------------------------------------------------
