@@ -61,6 +61,24 @@ class BadMessage(Exception):
         self.errors = errors or {}
 
 
+def read_message(text_data, message_types) -> tuple[str, dict]:
+    """(type, message) of a frame a client sent; BadMessage in words for anything else."""
+    if text_data is None:
+        raise BadMessage("Send JSON text frames, not binary ones.")
+    try:
+        content = loads(text_data)
+    except InputError as exc:
+        raise BadMessage(f"That message is not acceptable JSON: {exc}.") from None
+    if not isinstance(content, dict):
+        raise BadMessage("A message must be a JSON object with a \"type\".")
+    kind = content.get("type")
+    if not isinstance(kind, str) or kind not in message_types:
+        names = ", ".join(sorted(message_types))
+        raise BadMessage(f"Unknown message type {shown(kind)}; this socket takes: {names}.",
+                         {"type": [f"One of: {names}."]})
+    return kind, content
+
+
 def _after(value, field: str = "after") -> int:
     """A client's `after`: the last seq it has, -1 (or null/absent) for none."""
     if value is None:
@@ -234,19 +252,7 @@ class RunStreamConsumer(BoundedSocket):
     # -- incoming frames: nothing a client sends may crash the consumer --
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
-            if text_data is None:
-                raise BadMessage("Send JSON text frames, not binary ones.")
-            try:
-                content = loads(text_data)
-            except InputError as exc:
-                raise BadMessage(f"That message is not acceptable JSON: {exc}.") from None
-            if not isinstance(content, dict):
-                raise BadMessage("A message must be a JSON object with a \"type\".")
-            kind = content.get("type")
-            if not isinstance(kind, str) or kind not in self.message_types:
-                names = ", ".join(sorted(self.message_types))
-                raise BadMessage(f"Unknown message type {shown(kind)}; this socket takes: {names}.",
-                                 {"type": [f"One of: {names}."]})
+            kind, content = read_message(text_data, self.message_types)
             await getattr(self, f"on_{kind}")(content)
         except BadMessage as exc:
             await self.send_error("bad_message", exc.message, exc.errors)

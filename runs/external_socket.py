@@ -24,10 +24,9 @@ from channels.db import database_sync_to_async
 from django.db import connection
 
 from runs import external_runs, leases, publishing, services, storage_faults
-from runs.consumers import MAX_INT, BadMessage, BoundedSocket, _authenticated
+from runs.consumers import MAX_INT, BadMessage, BoundedSocket, _authenticated, read_message
 from runs.dispatch import external_group
 from runs.optim.echo import bounded_errors, clip, shown
-from runs.optim.jsoninput import InputError, loads
 
 log = logging.getLogger("runs.external_socket")
 
@@ -79,22 +78,10 @@ class ExternalConsumer(BoundedSocket):
     # -- incoming frames --
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
-            if text_data is None:
-                raise BadMessage("Send JSON text frames, not binary ones.")
-            if _too_big(text_data):
+            if text_data is not None and _too_big(text_data):
                 raise BadMessage(f"That message is larger than {MAX_MESSAGE_BYTES // 2 ** 20} MiB, the most one "
                                  "message may be; send its steps in smaller batches.")
-            try:
-                content = loads(text_data)
-            except InputError as exc:
-                raise BadMessage(f"That message is not acceptable JSON: {exc}.") from None
-            if not isinstance(content, dict):
-                raise BadMessage("A message must be a JSON object with a \"type\".")
-            kind = content.get("type")
-            if not isinstance(kind, str) or kind not in self.message_types:
-                names = ", ".join(sorted(self.message_types))
-                raise BadMessage(f"Unknown message type {shown(kind)}; this socket takes: {names}.",
-                                 {"type": [f"One of: {names}."]})
+            kind, content = read_message(text_data, self.message_types)
             async with self.lock:
                 await getattr(self, f"on_{kind}")(content)
         except StorageAway as exc:
