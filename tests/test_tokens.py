@@ -166,7 +166,7 @@ def test_the_token_is_stored_nowhere_only_its_digest(alice, alice_client):
         if path.exists():
             # read in another process: closing a file of the database in this one would drop the
             # POSIX locks SQLite holds on it here (and the next write fails with a disk I/O error)
-            assert subprocess.run(["grep", "-q", "-F", secret, str(path)]).returncode == 1, path
+            assert subprocess.run(["grep", "-q", "-F", "-e", secret, str(path)]).returncode == 1, path
 
 
 # ---- every JSON endpoint family, without CSRF -----------------------------------------------------
