@@ -52,7 +52,8 @@ def landscape(run: Run) -> tuple:
     definition = spec.get("definition")
     expression = definition.get("expression") if isinstance(definition, dict) else None
     if run.problem == "external":  # the server has no f: one title, one function, as its owner named it
-        expression = json.dumps(spec.get("external"), sort_keys=True)
+        external = spec.get("external")
+        expression = "external: " + str(external.get("title") if isinstance(external, dict) else None)
     return run.problem, json.dumps(params, sort_keys=True), dim, expression
 
 

@@ -661,3 +661,18 @@ def test_a_run_interrupted_under_a_live_socket_is_to_be_attached_again(dora):
     assert lost.value.reconnect and "Attach it again" in lost.value.message
     again, payload, _ = external_runs.attach_run(owner=dora, run_id=run["id"], holder="socket@here:1/v")
     assert payload["status"] == "running" and again.next_seq == 1
+
+
+def test_external_runs_of_one_function_share_a_landscape_on_the_compare_page():
+    """One title is one function (the server has no f to tell them apart): L-BFGS-B with the user's
+    gradient and DE without it are drawn on one plot; another title is another function."""
+    from runs import comparison
+    from runs.models import Run
+
+    def run(method, title, gradient):
+        return Run(method=method, problem="external", spec={
+            "method": method, "problem": "external", "params": {}, "dim": 5,
+            "external": {"title": title, "gradient": gradient, "hessian": False}})
+    fit = comparison.landscape(run("lbfgsb", "damped oscillation fit", True))
+    assert comparison.landscape(run("de", "damped oscillation fit", False)) == fit
+    assert comparison.landscape(run("de", "another model", False)) != fit

@@ -127,7 +127,7 @@ async function loadGrid(group) {
     return `/api/problems/${encodeURIComponent(r0.problem)}/grid/?${q}`;
   };
   if (r0.problem === "external") {
-    plot.setMessage("No landscape: this function is computed in its owner's Python process; the paths are drawn on their own.");
+    plot.setMessage("No landscape: this function runs in its owner's Python process.");
     return;
   }
   const url = query(lim[0], lim[1], r0.dim === 1 ? "400" : "80");
