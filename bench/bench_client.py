@@ -23,8 +23,6 @@ a busy machine the figures are worse.
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
-import json
 import re
 import sys
 import time
@@ -35,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "client"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from livesite import PASSWORD, USER, Site, machine_line  # noqa: E402  (also sets OPENBLAS_NUM_THREADS=1)
+from livesite import Site, machine_line  # noqa: E402  (also sets OPENBLAS_NUM_THREADS=1)
 
 import numpy as np  # noqa: E402
 from scipy.optimize import differential_evolution, minimize  # noqa: E402
@@ -139,18 +137,12 @@ def client_call(client, kind, kw, label):
 
 
 def make_token(site) -> str:
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(f"{site.base}/accounts/login/", timeout=30).read().decode()
-    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    login = urllib.parse.urlencode({"username": USER, "password": PASSWORD, "csrfmiddlewaretoken": csrf}).encode()
-    opener.open(urllib.request.Request(f"{site.base}/accounts/login/", data=login,
-                                       headers={"Referer": f"{site.base}/accounts/login/"}), timeout=30).read()
-    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    """A personal token, made as its owner makes one: on the account page, with the site's session."""
+    csrf = dict(part.split("=", 1) for part in site.cookie.split("; "))["csrftoken"]
     form = urllib.parse.urlencode({"name": "bench", "csrfmiddlewaretoken": csrf}).encode()
-    page = opener.open(urllib.request.Request(f"{site.base}/accounts/tokens/", data=form,
-                                              headers={"Referer": f"{site.base}/accounts/tokens/"}), timeout=30).read()
-    return NEW_TOKEN.search(page.decode()).group(1)
+    request = urllib.request.Request(f"{site.base}/accounts/tokens/", data=form, headers={
+        "Cookie": site.cookie, "Referer": f"{site.base}/accounts/tokens/"})
+    return NEW_TOKEN.search(urllib.request.urlopen(request, timeout=30).read().decode()).group(1)
 
 
 def wall(fn):
