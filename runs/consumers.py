@@ -476,12 +476,8 @@ class LaunchConsumer(RunStreamConsumer):
         if "spec" not in content:
             raise services.ServiceError("invalid_spec", "A start message needs a \"spec\".",
                                         {"spec": ["This field is required."]})
-        label = content.get("label") or ""
-        if not isinstance(label, str) or len(label) > 200 or "\x00" in label:
-            raise services.ServiceError("invalid_spec", "The label must be text of at most 200 characters.",
-                                        {"label": ["Text of at most 200 characters."]})
-        run = await database_sync_to_async(services.create_run)(
-            owner=self.user, data=content["spec"], label=label.strip())
+        label = services.check_label(content.get("label") or "")
+        run = await database_sync_to_async(services.create_run)(owner=self.user, data=content["spec"], label=label)
         await self.follow(run.pk)
         payload = await database_sync_to_async(services.start_run)(run_id=run.pk)
         await self.say("started", payload)

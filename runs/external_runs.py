@@ -108,19 +108,11 @@ def _lease_fields(now) -> dict:
 def open_run(*, owner, data, label: str, holder: str, loop=None) -> tuple[Holding, dict]:
     """A new external run of `owner`, running and held by `holder`; ServiceError if its spec is
     not an external run's, or the owner is at the cap of active runs."""
-    if not isinstance(label, str) or len(label) > 200 or "\x00" in label:
-        raise ServiceError("invalid_spec", "The label must be text of at most 200 characters.",
-                           {"label": ["Text of at most 200 characters."]})
-    spec = services.validate(data, owner, external=True)
-    normal = spec.to_dict()
+    label = services.check_label(label)
     now = timezone.now()
-    with transaction.atomic():
-        services.lock_owner(owner)
-        services._check_capacity(owner)
-        run = Run.objects.create(
-            owner=owner, label=label.strip()[:200], method=normal["method"], problem=normal["problem"], spec=normal,
-            status=Run.Status.RUNNING, started=now, lease_holder=holder, **_lease_fields(now))
-    return Holding(run, spec, holder, loop), load_run_dict(run.pk)  # nobody watches it yet
+    run = services.create_run(owner=owner, data=data, label=label, external=True, queued_at=None,
+                              status=Run.Status.RUNNING, started=now, lease_holder=holder, **_lease_fields(now))
+    return Holding(run, _spec_of(run), holder, loop), load_run_dict(run.pk)  # nobody watches it yet
 
 
 def attach_run(*, owner, run_id, holder: str, loop=None) -> tuple[Holding, dict, list[str]]:

@@ -28,7 +28,7 @@ from runs.run_objects import load_run_dict, run_to_dict
 ENDED = Run.ENDED
 
 __all__ = [
-    "ServiceError", "limits", "validate", "row_id", "create_run", "start_run", "launch", "control_run", "stop_run",
+    "ServiceError", "limits", "validate", "row_id", "check_label", "create_run", "start_run", "launch", "control_run", "stop_run",
     "pause_run", "resume_run", "stop_run_and_wait", "get_run_for", "runs_for", "run_to_dict", "step_texts",
     "step_text", "steps_json", "wait_for_run", "sweep_orphans", "relabel_run", "stop_for_delete", "delete_run", "dumps", "ENDED",
 ]
@@ -146,16 +146,25 @@ def _queue(run_id: int) -> None:
     transaction.on_commit(lambda: dispatch.enqueue(run_id))
 
 
-def create_run(*, owner, data, label: str = "") -> Run:
-    """Validate `data` (a run spec) and store a queued run; ServiceError if invalid or over a limit."""
-    spec = validate(data, owner)
-    normal = spec.to_dict()
+def check_label(label) -> str:
+    """A run's label as a socket client gave it (stripped); ServiceError unless it is text of at
+    most 200 characters."""
+    if not isinstance(label, str) or len(label) > 200 or "\x00" in label:
+        raise ServiceError("invalid_spec", "The label must be text of at most 200 characters.",
+                           {"label": ["Text of at most 200 characters."]})
+    return label.strip()
+
+
+def create_run(*, owner, data, label: str = "", external: bool = False, **fields) -> Run:
+    """Validate `data` (a run spec) and store a run, queued unless `fields` say otherwise (an
+    external run is running from the start); ServiceError if invalid or over a limit."""
+    normal = validate(data, owner, external=external).to_dict()
     with transaction.atomic():
         lock_owner(owner)
         _check_capacity(owner)
         return Run.objects.create(
             owner=owner, label=label[:200], method=normal["method"], problem=normal["problem"], spec=normal,
-            queued_at=timezone.now(),
+            **{"queued_at": timezone.now(), **fields},
         )
 
 
